@@ -1,0 +1,45 @@
+# Sourced by scripts/test.sh (and usable alone: `. scripts/servers.sh; ensure_servers`).
+# Installs the servers the integration tests need when they are missing and
+# exports where they are. Needs root (or sudo) for apt-get on a fresh machine.
+
+# MINIO_VERSION pins the community MinIO server, which is distributed as source.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+
+_as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+_apt_updated=
+_apt_install() {
+	if [ -z "$_apt_updated" ]; then
+		echo "== apt-get update"
+		_as_root apt-get update -qq
+		_apt_updated=1
+	fi
+	echo "== apt-get install $*"
+	_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_minio() {
+	local bin
+	bin="$(go env GOPATH)/bin/minio"
+	if [ ! -x "$bin" ]; then
+		echo "== building the MinIO server $MINIO_VERSION (about 4 minutes, once)"
+		GOFLAGS= go install "github.com/minio/minio@$MINIO_VERSION"
+	fi
+	export CLAIMTRAIL_MINIO="$bin"
+}
+
+ensure_dovecot() {
+	if [ ! -x /usr/sbin/dovecot ]; then _apt_install dovecot-imapd; fi
+	export CLAIMTRAIL_DOVECOT=/usr/sbin/dovecot
+}
+
+ensure_chromium() {
+	if [ ! -x /usr/bin/chromium ]; then _apt_install chromium; fi
+	export CLAIMTRAIL_CHROMIUM=/usr/bin/chromium
+}
+
+ensure_servers() {
+	ensure_dovecot
+	ensure_chromium
+	ensure_minio
+}
