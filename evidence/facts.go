@@ -24,6 +24,9 @@ type Facts struct {
 	// Originals are the message/rfc822 parts (forwards as attachment), in
 	// order, each with its own facts and exact bytes.
 	Originals []Original
+	// DKIM holds one entry per DKIM-Signature header, topmost first; nil
+	// until the signatures have been verified (see VerifyDKIM).
+	DKIM []DKIMCheck
 	// Malformed is set when not even a header block could be read.
 	Malformed bool
 	// Truncated is set when the message was larger than the parse limit and
@@ -44,4 +47,13 @@ type Attachment struct {
 type Original struct {
 	Raw   []byte // the part's bytes exactly as they stand in the message
 	Facts *Facts
+}
+
+// DKIMCheck is the outcome of verifying one DKIM-Signature header.
+type DKIMCheck struct {
+	Domain   string   `json:"domain"`   // d= tag
+	Selector string   `json:"selector"` // s= tag
+	Pass     bool     `json:"pass"`
+	Error    string   `json:"error,omitempty"`
+	TXT      []string `json:"txt,omitempty"` // the DNS TXT records used to verify it
 }
