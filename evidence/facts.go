@@ -51,9 +51,12 @@ type Original struct {
 
 // DKIMCheck is the outcome of verifying one DKIM-Signature header.
 type DKIMCheck struct {
-	Domain   string   `json:"domain"`   // d= tag
-	Selector string   `json:"selector"` // s= tag
-	Pass     bool     `json:"pass"`
-	Error    string   `json:"error,omitempty"`
-	TXT      []string `json:"txt,omitempty"` // the DNS TXT records used to verify it
+	Domain   string `json:"domain"`   // d= tag
+	Selector string `json:"selector"` // s= tag
+	Pass     bool   `json:"pass"`
+	// Result names the outcome as RFC 8601 does: DKIMPass, DKIMFail,
+	// DKIMPermError or DKIMTempError (a DNS failure worth retrying).
+	Result string   `json:"result"`
+	Error  string   `json:"error,omitempty"`
+	TXT    []string `json:"txt,omitempty"` // the DNS TXT records used to verify it
 }
