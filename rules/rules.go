@@ -80,10 +80,13 @@ type Message struct {
 	From string
 	// FromHeader is the From header as received, for warnings.
 	FromHeader string
-	Subject    string
-	Text       string   // text/plain parts, decoded
-	HTMLText   string   // text/html parts rendered to text
-	URLs       []string // link targets found in the HTML and text
+	// ReplyTo are the addr-specs of the Reply-To header, for warnings; they
+	// never decide who the author is (RFC 5322 section 3.6.2).
+	ReplyTo  []string
+	Subject  string
+	Text     string   // text/plain parts, decoded
+	HTMLText string   // text/html parts rendered to text
+	URLs     []string // link targets found in the HTML and text
 	// AuthenticationResults are the raw values of the message's
 	// Authentication-Results headers, topmost (newest) first.
 	AuthenticationResults []string
