@@ -18,7 +18,9 @@ var (
 
 // personalDomains is built on first use so that commands which never judge
 // mail do not pay for ~14,000 map entries at start-up.
-var personalDomains = sync.OnceValue(func() map[string]struct{} {
+var personalDomains = sync.OnceValue(loadPersonalDomains)
+
+func loadPersonalDomains() map[string]struct{} {
 	m := make(map[string]struct{}, 16384)
 	for _, list := range []string{freemailList, freemailExtra} {
 		for line := range strings.Lines(list) {
@@ -33,7 +35,7 @@ var personalDomains = sync.OnceValue(func() map[string]struct{} {
 		}
 	}
 	return m
-})
+}
 
 // IsPersonalDomain reports whether d, or a parent domain of d, is a personal
 // mail provider (gmail.com, hotmail.co.uk, mail.yahoo.co.jp, ...). The list

@@ -1,0 +1,172 @@
+package rules
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// corpusHeaders returns the values of the named header in the shared .eml
+// corpus (testdata/mail), unfolded, to seed the fuzzers with real mail.
+func corpusHeaders(tb testing.TB, name string) []string {
+	tb.Helper()
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "mail", "*.eml"))
+	var out []string
+	prefix := strings.ToLower(name) + ":"
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+		for i := 0; i < len(lines); i++ {
+			if !strings.HasPrefix(strings.ToLower(lines[i]), prefix) {
+				continue
+			}
+			v := lines[i][len(prefix):]
+			for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
+				i++
+				v += "\r\n" + lines[i]
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+var idShape = regexp.MustCompile(`^[A-Z]{2}[0-9]{5,8}$`)
+
+func FuzzIncidentIDs(f *testing.F) {
+	for _, s := range []string{
+		"EX1234567", "ex25194.", "(EX1234567)", "#EX1234567", "ID: ex1234567", "EX1234567's",
+		"https://admin.microsoft.com/Adminportal/Home#/servicehealth/:/alerts/EX1234567",
+		"?id=EX1234567&x", "url=https%3A%2F%2Fx%2FEX1234567", "%25%32%46EX12345",
+		"XEX251945Z INV25194 EX251945Z EX25 EX123456789 MC123456 SP2019",
+		"EX 1234567 EX-1234567 IT-00100", "EX12345.67", "éEX1234567", "EX1234567\u0301",
+		"\xffEX1234567\xfe", "TM1112332,OD1234569;CP1203317", "",
+	} {
+		f.Add(s)
+	}
+	for _, s := range corpusHeaders(f, "Subject") {
+		f.Add(s)
+	}
+	p := newTestPolicy(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		ids := p.IncidentIDs(s)
+		if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Fatalf("IncidentIDs(%q) = %q, want sorted and unique", s, ids)
+		}
+		upper := strings.ToUpper(s)
+		decoded := strings.ToUpper(strings.Join(percentDecodings(s), "\n"))
+		for _, id := range ids {
+			if !idShape.MatchString(id) || p.Service(id) == "" || strings.HasPrefix(id, "MC") {
+				t.Fatalf("IncidentIDs(%q) includes %q, not a known-prefix incident ID", s, id)
+			}
+			if !strings.Contains(upper, id) && !strings.Contains(decoded, id) {
+				t.Fatalf("IncidentIDs(%q) includes %q, which the text does not contain", s, id)
+			}
+		}
+		// The IDs found, written plainly, are found again and nothing more.
+		if len(ids) > 0 {
+			if again := p.IncidentIDs(strings.Join(ids, " ")); !slices.Equal(again, ids) {
+				t.Fatalf("IncidentIDs(%q) = %q, want %q", strings.Join(ids, " "), again, ids)
+			}
+		}
+		p.looseIncidentIDs(s)
+	})
+}
+
+func FuzzParseAuthenticationResults(f *testing.F) {
+	for _, s := range []string{
+		"example.org 1; none",
+		"example.com; spf=pass smtp.mailfrom=example.net",
+		"example.com;\r\n      dkim=pass (good signature) header.d=example.com;\r\n      dkim/1=fail reason=\"bad signature\" header.i=@example.net",
+		"spf=pass (sender IP is 40.107.22.59) smtp.mailfrom=contoso.com; dkim=pass (signature was verified) header.d=contoso.com;dmarc=pass action=none header.from=contoso.com;compauth=pass reason=100",
+		"mx.google.com; dkim=pass header.i=@contoso.com header.s=s1 header.b=\"R/ATP5Q2\"; arc=pass (i=1 (nested) x); dmarc=pass (p=REJECT) header.from=contoso.com",
+		`"quoted id"; x=y reason="a \"b\" ; c"`,
+		"mx; =;;; dkim / 1 = pass", "(((", "\"", "a; b=(", ";", "",
+	} {
+		f.Add(s)
+	}
+	for _, s := range corpusHeaders(f, "Authentication-Results") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ar, err := ParseAuthenticationResults(s)
+		for _, r := range ar.Results {
+			if r.Method == "" || r.Result == "" {
+				t.Fatalf("ParseAuthenticationResults(%q) has an empty method or result: %+v", s, r)
+			}
+			if strings.ContainsAny(r.Method+r.Result, " \t\r\n;=()\"") || r.Method != strings.ToLower(r.Method) || r.Result != strings.ToLower(r.Result) {
+				t.Fatalf("ParseAuthenticationResults(%q) has a malformed method or result: %+v", s, r)
+			}
+		}
+		again, err2 := ParseAuthenticationResults(s)
+		if (err == nil) != (err2 == nil) || again.AuthservID != ar.AuthservID || len(again.Results) != len(ar.Results) {
+			t.Fatalf("ParseAuthenticationResults(%q) is not deterministic", s)
+		}
+	})
+}
+
+func FuzzNormalizeDomain(f *testing.F) {
+	for _, s := range []string{
+		"contoso.com", "Contoso.COM.", "bäckerei-münchen.de", "xn--bckerei-mnchen-5hb60b.de", "ＣＯＮＴＯＳＯ.com",
+		"straße.de", "a..com", "[192.0.2.1]", "192.0.2.1", "localhost", "xn--zz.com", "con_toso.com",
+		"contoso\xff.com", "a\u200b.com", ".", "", "co.uk", "mail.yahoo.co.jp", "x.onmicrosoft.com",
+	} {
+		f.Add(s)
+	}
+	p := newTestPolicy(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := NormalizeDomain(s)
+		IsPersonalDomain(s)
+		p.TenantByDomain(s)
+		p.IsPartnerDomain(s)
+		if err != nil {
+			return
+		}
+		if d == "" || len(d) > 253 || !strings.Contains(d, ".") || strings.HasSuffix(d, ".") || d != strings.ToLower(d) {
+			t.Fatalf("NormalizeDomain(%q) = %q, not a normalised domain", s, d)
+		}
+		for i := 0; i < len(d); i++ {
+			if d[i] >= utf8.RuneSelf {
+				t.Fatalf("NormalizeDomain(%q) = %q, not ASCII", s, d)
+			}
+		}
+		if again, err := NormalizeDomain(d); err != nil || again != d {
+			t.Fatalf("NormalizeDomain(%q) = %q, %v; want %q (idempotent)", d, again, err, d)
+		}
+		if org := OrganizationalDomain(d); !hasDomainSuffix(d, org) {
+			t.Fatalf("OrganizationalDomain(%q) = %q, not d or a parent of d", d, org)
+		}
+	})
+}
+
+// FuzzJudge feeds arbitrary header and body text through Judge: it must
+// never panic and its verdict must be consistent with its reason.
+func FuzzJudge(f *testing.F) {
+	f.Add("jane.doe@contoso.com", "Jane <jane.doe@contoso.com>", "EX1187453", stamp("pass", "contoso.com"), contosoID, false)
+	f.Add("x@gmail.com", `"ceo@contoso.com" <x@gmail.com>`, "", "", fabrikamID, true)
+	f.Add("olivia@northwind-partners.com", "", "EX1 EX-1234567", exoStamp("fail", "fail", "contoso.com"), "", true)
+	f.Add("@", "<", "\xff", "(((", "{", false)
+	p := newTestPolicy(f)
+	f.Fuzz(func(t *testing.T, from, fromHeader, text, authres, guid string, nest bool) {
+		m := &Message{From: from, FromHeader: fromHeader, Subject: text, Text: guid, ReplyTo: []string{fromHeader},
+			AuthenticationResults: []string{authres}, DKIM: []DKIMResult{{Domain: guid, Pass: nest}}}
+		if nest {
+			m = &Message{From: "olivia@northwind-partners.com", Text: text, Originals: []Message{*m, *m}}
+		}
+		j := p.Judge(m)
+		switch {
+		case j.Verdict == Accepted && j.Reason != "",
+			j.Verdict == Unmatched && j.Reason != ReasonNoIncidentID,
+			j.Verdict == Rejected && (j.Reason == "" || j.Reason == ReasonNoIncidentID),
+			j.Verdict == Accepted && (j.TenantID == "" || len(j.IncidentIDs) == 0):
+			t.Fatalf("Judge = %+v: verdict and reason disagree", j)
+		}
+	})
+}
