@@ -352,3 +352,33 @@ func TestJudgeDoesNotModify(t *testing.T) {
 		t.Errorf("Judge modified its message:\nbefore %s\nafter  %s", before, after)
 	}
 }
+
+// TestJudgeConcurrent: a Policy is shared by the poller's workers; run with
+// -race.
+func TestJudgeConcurrent(t *testing.T) {
+	p := newTestPolicy(t)
+	msgs := []*Message{with(func(*Message) {}), forward("EX1111111", customer()), with(func(m *Message) { m.From = "x@gmail.com" })}
+	want := make([]Judgment, len(msgs))
+	for i, m := range msgs {
+		want[i] = p.Judge(m)
+	}
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 50 {
+				for i, m := range msgs {
+					if got := p.Judge(m); !reflect.DeepEqual(got, want[i]) {
+						done <- fmt.Errorf("Judge(message %d) = %+v concurrently, want %+v", i, got, want[i])
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
