@@ -1,0 +1,183 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Action names what an audit entry records.
+type Action string
+
+// The actions of the audit trail.
+const (
+	ActionMessageReceived  Action = "message_received"
+	ActionJudged           Action = "judged"
+	ActionBundleStored     Action = "bundle_stored"
+	ActionEvidenceAttached Action = "evidence_attached"
+	ActionClaimCreated     Action = "claim_created"
+	ActionClaimUpdated     Action = "claim_updated"
+	ActionMoved            Action = "moved"
+	ActionBundleDownloaded Action = "bundle_downloaded"
+	ActionPackageExported  Action = "package_exported"
+	ActionReprocessed      Action = "reprocessed"
+)
+
+var knownActions = map[Action]bool{
+	ActionMessageReceived: true, ActionJudged: true, ActionBundleStored: true, ActionEvidenceAttached: true,
+	ActionClaimCreated: true, ActionClaimUpdated: true, ActionMoved: true, ActionBundleDownloaded: true,
+	ActionPackageExported: true, ActionReprocessed: true,
+}
+
+// ActorSystem is the actor of everything claimtrail does on its own; other
+// actors are user names.
+const ActorSystem = "system"
+
+// genesisHash is the prev_hash of the first entry.
+var genesisHash = strings.Repeat("0", 64)
+
+// AuditEntry is one entry of the hash-chained audit trail.
+//
+// Hash is the hex SHA-256 of this encoding of the entry: the 20 bytes
+// "claimtrail-audit-v1\n", then for each field in the order Seq, Time,
+// Actor, Action, Subject, Details, PrevHash, the field's length in bytes as
+// a big-endian uint64 followed by its UTF-8 bytes, where
+//
+//   - Seq is written in decimal ASCII without leading zeros (1, 2, ...);
+//   - Time is the stored text: RFC 3339 in UTC with exactly nine
+//     fractional digits and "Z" (2026-02-15T09:30:00.000000000Z);
+//   - Details is the stored JSON text (a JSON object, written compact with
+//     keys sorted, but hashed as stored, byte for byte);
+//   - PrevHash is the previous entry's Hash in lower-case hex, or 64 "0"
+//     for the first entry.
+//
+// Length prefixes make the encoding unambiguous: no shift of bytes between
+// fields yields the same input.
+type AuditEntry struct {
+	Seq      int64           `json:"seq"`
+	Time     string          `json:"time"`
+	Actor    string          `json:"actor"`
+	Action   Action          `json:"action"`
+	Subject  string          `json:"subject"` // "message:<sha256>", "claim:<id>", "anchor:<seq>"
+	Details  json.RawMessage `json:"details"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+const auditHashDomain = "claimtrail-audit-v1\n"
+
+// ComputeHash returns the hash the entry should carry, computed from its
+// other fields as AuditEntry describes.
+func (e *AuditEntry) ComputeHash() string {
+	h := sha256.New()
+	h.Write([]byte(auditHashDomain))
+	var n [8]byte
+	for _, f := range []string{strconv.FormatInt(e.Seq, 10), e.Time, e.Actor, string(e.Action), e.Subject, string(e.Details), e.PrevHash} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonicalDetails encodes details as compact JSON with sorted keys (the
+// order encoding/json gives maps) and without HTML escaping.
+func canonicalDetails(details map[string]any) ([]byte, error) {
+	if details == nil {
+		return []byte("{}"), nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(details); err != nil {
+		return nil, fmt.Errorf("audit details: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// appendAudit appends one entry inside tx, the transaction of the change it
+// describes, so that the change and its record commit together.
+func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, actor string, action Action, subject string, details map[string]any) (AuditEntry, error) {
+	d, err := canonicalDetails(details)
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	e := AuditEntry{Time: fmtTime(now), Actor: actor, Action: action, Subject: subject, Details: d}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		e.Seq, e.PrevHash = 0, genesisHash
+	case err != nil:
+		return AuditEntry{}, err
+	}
+	e.Seq++
+	e.Hash = e.ComputeHash()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit (seq, time, actor, action, subject, details, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.Time, e.Actor, string(e.Action), e.Subject, string(e.Details), e.PrevHash, e.Hash); err != nil {
+		return AuditEntry{}, err
+	}
+	return e, nil
+}
+
+func checkActor(actor string) error {
+	if strings.TrimSpace(actor) == "" {
+		return errors.New("an actor (user name) is required")
+	}
+	return nil
+}
+
+// AppendAudit appends an entry for an action that changed nothing in the
+// ledger, such as a bundle download from the web app. Actions that change
+// the ledger are recorded by the method that makes the change.
+func (l *Ledger) AppendAudit(ctx context.Context, actor string, action Action, subject string, details map[string]any) (AuditEntry, error) {
+	op := fmt.Sprintf("append audit %s %s", action, subject)
+	if err := checkActor(actor); err != nil {
+		return AuditEntry{}, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	if !knownActions[action] {
+		return AuditEntry{}, fmt.Errorf("archive: %s: unknown action %q", op, action)
+	}
+	var e AuditEntry
+	err := l.write(ctx, op, func(tx *sql.Tx) error {
+		var err error
+		e, err = appendAudit(ctx, tx, l.now(), actor, action, subject, details)
+		return err
+	})
+	return e, err
+}
+
+// AuditHead returns the last entry of the trail; the zero entry when the
+// trail is empty.
+func (l *Ledger) AuditHead(ctx context.Context) (AuditEntry, error) {
+	var e AuditEntry
+	err := scanAudit(l.r.QueryRowContext(ctx, auditSelect+` ORDER BY seq DESC LIMIT 1`), &e)
+	if errors.Is(err, sql.ErrNoRows) {
+		return AuditEntry{}, nil
+	}
+	if err != nil {
+		return AuditEntry{}, dbErr("audit head", err)
+	}
+	return e, nil
+}
+
+const auditSelect = `SELECT seq, time, actor, action, subject, details, prev_hash, hash FROM audit`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanAudit(s scanner, e *AuditEntry) error {
+	var details, action string
+	if err := s.Scan(&e.Seq, &e.Time, &e.Actor, &action, &e.Subject, &details, &e.PrevHash, &e.Hash); err != nil {
+		return err
+	}
+	e.Action, e.Details = Action(action), json.RawMessage(details)
+	return nil
+}

@@ -1,0 +1,366 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// openClaimWith records n accepted messages for (tenant, incident), stores
+// their bundles when stored is set, and returns the claim's ID.
+func openClaimWith(t testing.TB, l *Ledger, tenant, incident string, n int, stored bool) int64 {
+	t.Helper()
+	ctx := context.Background()
+	var id int64
+	for i := range n {
+		rec := testRecord(len(tenant)*1000 + i + int(incident[len(incident)-1]))
+		rec.SHA256 = shaOf(fmt.Sprintf("%s %s %d", tenant, incident, i))
+		m := mustRecord(t, l, rec)
+		atts, _, err := l.RecordJudgment(ctx, m.ID, accepted(tenant, incident), rules.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = atts[0].ClaimID
+		if stored {
+			if err := l.SetBundle(ctx, m.ID, "bundles/"+rec.SHA256+".zip", ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return id
+}
+
+// analystFields are values for every field an analyst fills in.
+var analystFields = []struct {
+	field Field
+	value string
+}{
+	{FieldDowntimeStart, "2026-02-15T08:30:00+01:00"},
+	{FieldDowntimeDuration, "4h30m"},
+	{FieldAffectedUsers, "120"},
+	{FieldLocations, "Prague, Brno"},
+	{FieldResolution, "Restarted Outlook clients; waited for Microsoft's fix."},
+	{FieldTicket, "SR-2026-0042"},
+}
+
+func fillFields(t testing.TB, l *Ledger, id int64) {
+	t.Helper()
+	for _, f := range analystFields {
+		if err := l.SetClaimField(context.Background(), id, f.field, f.value, "alice"); err != nil {
+			t.Fatalf("SetClaimField(%s): %v", f.field, err)
+		}
+	}
+}
+
+func upsertTenantA(t testing.TB, l *Ledger, csp bool) {
+	t.Helper()
+	if _, err := l.UpsertTenants(context.Background(), []rules.Tenant{{ID: tenantA, Name: "Contoso", Domains: []string{"contoso.com"}, CSP: csp}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	id := openClaimWith(t, l, tenantA, "EX315207", 1, false)
+	missing := func() string {
+		t.Helper()
+		c, err := l.Claim(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Ready() != (c.Status == StatusReady) {
+			t.Errorf("claim status %s but Ready() = %v", c.Status, c.Ready())
+		}
+		// The checklist the work on messages computes without the
+		// evidence list must be the one the full claim shows.
+		light, err := loadClaim(ctx, l.r, id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(light.Checklist) != fmt.Sprint(c.Checklist) || !light.earliest.Equal(c.earliest) {
+			t.Errorf("checklist without evidence list =\n%v\nwith it\n%v", light.Checklist, c.Checklist)
+		}
+		return strings.Join(c.Missing(), ",")
+	}
+	all := "customer_email,csp,downtime_start,downtime_duration,affected_users,locations,resolution,ticket"
+	if got := missing(); got != all {
+		t.Errorf("new claim missing %q, want %q (tenant and incident come from the evidence)", got, all)
+	}
+	// The customer email counts once its bundle is stored.
+	c, _ := l.Claim(ctx, id)
+	if err := l.SetBundle(ctx, c.Evidence[0].MessageID, "bundles/x.zip", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := missing(); strings.Contains(got, "customer_email") {
+		t.Errorf("after SetBundle missing %q, want customer_email present", got)
+	}
+	// CSP comes from the tenant registry.
+	upsertTenantA(t, l, false)
+	if got := missing(); strings.Contains(got, "csp") {
+		t.Errorf("after UpsertTenants missing %q, want csp present", got)
+	}
+	c, _ = l.Claim(ctx, id)
+	if c.Checklist[3].Item != ItemCSP || c.Checklist[3].Value != "no" || c.Checklist[3].Source != "tenant registry" || c.TenantName != "Contoso" {
+		t.Errorf("csp item = %+v, tenant name %q; want no from the tenant registry, Contoso", c.Checklist[3], c.TenantName)
+	}
+	fillFields(t, l, id)
+	if got := missing(); got != "" {
+		t.Errorf("after filling every field missing %q, want nothing", got)
+	}
+	c, _ = l.Claim(ctx, id)
+	if c.Status != StatusReady {
+		t.Errorf("complete claim status = %s, want ready", c.Status)
+	}
+	if f := c.Fields[FieldDowntimeStart]; f.Value != "2026-02-15T07:30:00Z" || f.Actor != "alice" {
+		t.Errorf("downtime_start = %+v, want normalised to UTC, set by alice", f)
+	}
+	// Reprocessing drops the only evidence: the claim is open again.
+	if _, err := l.ReprocessMessage(ctx, c.Evidence[0].MessageID, rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonTenantMismatch}, "new", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := missing(); got != "customer_email" {
+		t.Errorf("after losing its evidence missing %q, want customer_email", got)
+	}
+	if c, _ := l.Claim(ctx, id); c.Status != StatusOpen {
+		t.Errorf("claim without evidence status = %s, want open", c.Status)
+	}
+}
+
+func TestSetClaimField(t *testing.T) {
+	l := newTestLedger(t)
+	id := openClaimWith(t, l, tenantA, "EX315207", 1, true)
+	tests := []struct {
+		field   Field
+		value   string
+		want    string // stored value; "" for an error
+		wantErr string
+	}{
+		{FieldIncidentStart, "2026-02-14T23:00:00-05:00", "2026-02-15T04:00:00Z", ""},
+		{FieldIncidentStart, "15 Feb 2026", "", "RFC 3339"},
+		{FieldAzure, "Yes", "yes", ""},
+		{FieldAzure, "false", "no", ""},
+		{FieldAzure, "perhaps", "", "yes or no"},
+		{FieldCSP, "y", "yes", ""},
+		{FieldDowntimeDuration, "90m", "1h30m", ""},
+		{FieldDowntimeDuration, "120m", "2h", ""},
+		{FieldDowntimeDuration, "45s", "45s", ""},
+		{FieldDowntimeDuration, "3m0s", "3m", ""},
+		{FieldDowntimeDuration, "-1h", "", "positive duration"},
+		{FieldDowntimeDuration, "ninety", "", "positive duration"},
+		{FieldAffectedUsers, " 120 ", "120", ""},
+		{FieldAffectedUsers, "0", "", "positive whole number"},
+		{FieldAffectedUsers, "many", "", "positive whole number"},
+		{FieldLocations, "Prague", "Prague", ""},
+		{FieldLocations, strings.Repeat("x", maxFieldLen+1), "", "longer than"},
+		{FieldTicket, "   ", "", "empty value"},
+		{"colour", "blue", "", "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s=%.20s", tt.field, tt.value), func(t *testing.T) {
+			err := l.SetClaimField(context.Background(), id, tt.field, tt.value, "alice")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("SetClaimField(%s, %q) = %v, want an error containing %q", tt.field, tt.value, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("SetClaimField(%s, %q) = %v", tt.field, tt.value, err)
+			}
+			c, _ := l.Claim(context.Background(), id)
+			if got := c.Fields[tt.field].Value; got != tt.want {
+				t.Errorf("SetClaimField(%s, %q) stored %q, want %q", tt.field, tt.value, got, tt.want)
+			}
+		})
+	}
+	if err := l.SetClaimField(context.Background(), id, FieldTicket, "SR-1", ""); err == nil {
+		t.Error("SetClaimField without an actor succeeded")
+	}
+	if err := l.SetClaimField(context.Background(), 999, FieldTicket, "SR-1", "alice"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetClaimField(missing claim) = %v, want ErrNotFound", err)
+	}
+	// Setting the same value again writes nothing.
+	before := countRows(t, l, `SELECT COUNT(*) FROM audit`)
+	if err := l.SetClaimField(context.Background(), id, FieldLocations, "Prague", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM audit`); n != before {
+		t.Errorf("repeating a field value added %d audit entries, want 0", n-before)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	ctx := context.Background()
+	endOfMarch := time.Date(2026, 3, 31, 23, 59, 59, 999999999, time.UTC)
+	endOfApril := time.Date(2026, 4, 30, 23, 59, 59, 999999999, time.UTC)
+	endOfFebruary := time.Date(2026, 2, 28, 23, 59, 59, 999999999, time.UTC)
+	tests := []struct {
+		name            string
+		fields          [][2]string
+		wantDeadline    time.Time
+		wantProvisional bool
+		wantAzure       bool
+	}{
+		// testRecord's mail arrived on 15 February 2026.
+		{"provisional from the evidence", nil, endOfMarch, true, false},
+		{"azure provisional", [][2]string{{"azure", "yes"}}, endOfApril, true, true},
+		{"incident start makes it final", [][2]string{{"incident_start", "2026-01-31T22:00:00Z"}}, endOfFebruary, false, false},
+		{"azure incident start", [][2]string{{"incident_start", "2026-01-31T22:00:00Z"}, {"azure", "yes"}}, endOfMarch, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newTestLedger(t)
+			id := openClaimWith(t, l, tenantA, "EX315207", 2, true)
+			for _, f := range tt.fields {
+				if err := l.SetClaimField(ctx, id, Field(f[0]), f[1], "alice"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := l.Claim(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.Deadline.Equal(tt.wantDeadline) || c.DeadlineProvisional != tt.wantProvisional || c.Azure != tt.wantAzure {
+				t.Errorf("deadline = %v provisional %v azure %v, want %v %v %v", c.Deadline, c.DeadlineProvisional, c.Azure,
+					tt.wantDeadline, tt.wantProvisional, tt.wantAzure)
+			}
+		})
+	}
+}
+
+func TestClaimTransitions(t *testing.T) {
+	all := []Status{StatusOpen, StatusReady, StatusSubmitted, StatusApproved, StatusDenied, StatusExpired}
+	ok := map[[2]Status]bool{
+		{StatusReady, StatusSubmitted}:    true,
+		{StatusSubmitted, StatusApproved}: true,
+		{StatusSubmitted, StatusDenied}:   true,
+		{StatusOpen, StatusExpired}:       true,
+		{StatusReady, StatusExpired}:      true,
+	}
+	ctx := context.Background()
+	l := newTestLedger(t)
+	id := openClaimWith(t, l, tenantA, "EX315207", 1, true)
+	for _, from := range all {
+		for _, to := range all {
+			if from == to {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s->%s", from, to), func(t *testing.T) {
+				if _, err := l.w.Exec(`UPDATE claims SET status = ? WHERE id = ?`, string(from), id); err != nil {
+					t.Fatal(err)
+				}
+				err := l.SetClaimStatus(ctx, id, to, "alice", "")
+				if ok[[2]Status{from, to}] {
+					if err != nil {
+						t.Errorf("SetClaimStatus(%s -> %s) = %v, want success", from, to, err)
+					}
+					return
+				}
+				if !errors.Is(err, ErrTransition) || !strings.Contains(err.Error(), fmt.Sprintf("from %s to %s", from, to)) {
+					t.Errorf("SetClaimStatus(%s -> %s) = %v, want ErrTransition naming both", from, to, err)
+				}
+			})
+		}
+	}
+}
+
+func TestClaimLifecycle(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	upsertTenantA(t, l, true)
+	id := openClaimWith(t, l, tenantA, "EX315207", 2, true)
+	err := l.SetClaimStatus(ctx, id, StatusSubmitted, "alice", "")
+	if !errors.Is(err, ErrTransition) || !strings.Contains(err.Error(), "missing: downtime_start") {
+		t.Errorf("submitting an open claim = %v, want ErrTransition listing what is missing", err)
+	}
+	fillFields(t, l, id)
+	for _, step := range []struct {
+		to   Status
+		note string
+	}{{StatusSubmitted, "Partner Center request 2602150010001234"}, {StatusSubmitted, ""}, {StatusApproved, "25% credit"}} {
+		if err := l.SetClaimStatus(ctx, id, step.to, "alice", step.note); err != nil {
+			t.Fatalf("SetClaimStatus(%s): %v", step.to, err)
+		}
+	}
+	c, _ := l.Claim(ctx, id)
+	if c.Status != StatusApproved {
+		t.Errorf("status = %s, want approved", c.Status)
+	}
+	if err := l.SetClaimField(ctx, id, FieldTicket, "other", "alice"); err == nil || !strings.Contains(err.Error(), "final") {
+		t.Errorf("SetClaimField on an approved claim = %v, want a final-status error", err)
+	}
+	var statuses []string
+	rows, err := l.r.Query(`SELECT json_extract(details, '$.to') FROM audit WHERE subject = ? AND action = ?
+		AND json_extract(details, '$.to') IS NOT NULL ORDER BY seq`, claimSubject(id), string(ActionClaimUpdated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		statuses = append(statuses, s)
+	}
+	rows.Close()
+	if got, want := strings.Join(statuses, ","), "ready,submitted,approved"; got != want {
+		t.Errorf("audited status changes = %s, want %s", got, want)
+	}
+}
+
+func TestExpireClaims(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	upsertTenantA(t, l, true)
+	open := openClaimWith(t, l, tenantA, "EX315207", 1, true)
+	submitted := openClaimWith(t, l, tenantA, "SP123456", 1, true)
+	fillFields(t, l, submitted)
+	if err := l.SetClaimStatus(ctx, submitted, StatusSubmitted, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Deadline is 31 March 2026, end of day UTC.
+	for _, tt := range []struct {
+		now  time.Time
+		want []int64
+	}{
+		{time.Date(2026, 3, 31, 23, 59, 59, 0, time.UTC), nil},
+		{time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), []int64{open}},
+		{time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), nil},
+	} {
+		got, err := l.ExpireClaims(ctx, tt.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("ExpireClaims(%v) = %v, want %v", tt.now, got, tt.want)
+		}
+	}
+	list, err := l.Claims(ctx, StatusExpired)
+	if err != nil || len(list) != 1 || list[0].ID != open || list[0].EvidenceCount != 1 {
+		t.Errorf("Claims(expired) = %+v, %v; want claim %d", list, err, open)
+	}
+	all, _ := l.Claims(ctx)
+	if len(all) != 2 {
+		t.Errorf("Claims() = %d, want 2", len(all))
+	}
+}
+
+func TestClaimFor(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	id := openClaimWith(t, l, tenantA, "EX315207", 1, true)
+	c, err := l.ClaimFor(ctx, strings.ToUpper(tenantA), "ex315207")
+	if err != nil || c.ID != id {
+		t.Errorf("ClaimFor(upper tenant, lower incident) = %v, %v; want claim %d", c, err, id)
+	}
+	if _, err := l.ClaimFor(ctx, tenantB, "EX315207"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ClaimFor(other tenant) = %v, want ErrNotFound", err)
+	}
+	if _, err := l.ClaimFor(ctx, "nope", "EX315207"); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("ClaimFor(bad tenant) = %v, want a validation error", err)
+	}
+}

@@ -1,0 +1,277 @@
+package archive
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// DefaultLedgerPath is where the ledger lives when LedgerConfig.Path is empty.
+const DefaultLedgerPath = "./data/claimtrail.db"
+
+// LedgerConfig is the ledger section of claimtrail's configuration.
+type LedgerConfig struct {
+	// Path is the SQLite database file; DefaultLedgerPath when empty. Its
+	// directory is created when missing.
+	Path string `yaml:"path"`
+}
+
+// busyTimeout is how long a write waits for another process's transaction
+// before giving up with ErrUnavailable. Transactions here are short (one
+// message, one claim), so seconds of waiting mean something is stuck.
+const busyTimeout = 10 * time.Second
+
+// Ledger is claimtrail's SQLite database: tenants, messages and the state of
+// the work on each, claims, checkpoints and the audit trail.
+//
+// A Ledger is safe for concurrent use, and several processes may open the
+// same file: writes take the database's write lock at BEGIN (IMMEDIATE), so
+// they serialise instead of failing halfway, and wait up to busyTimeout.
+type Ledger struct {
+	path string
+	// w runs every write transaction on a single connection: in-process
+	// writers queue in Go rather than spinning on SQLite's busy handler.
+	w *sql.DB
+	// r serves reads; WAL lets them run beside the writer.
+	r   *sql.DB
+	now func() time.Time
+}
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// migration is one versioned schema change from migrations/NNNN_name.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, name := range names {
+		base := strings.TrimSuffix(filepath.Base(name), ".sql")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d; versions must run 1, 2, 3... without gaps", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// OpenLedger opens (creating when missing) the ledger at cfg.Path and brings
+// its schema up to date. It refuses a database written by a newer claimtrail.
+func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
+	path := cfg.Path
+	if path == "" {
+		path = DefaultLedgerPath
+	}
+	if path == ":memory:" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("archive: open ledger %q: ledger.path must be a plain file name (no ':memory:', '?' or '#')", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("archive: open ledger: %w", err)
+	}
+	// synchronous=NORMAL: a commit survives the process dying, not a power
+	// cut; Sync makes commits durable before irreversible actions. FULL
+	// would fsync at every commit, four per mail, which halves throughput
+	// once MinIO shares the disk.
+	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+		busyTimeout.Milliseconds())
+	w, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("archive: open ledger %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", path+"?"+params+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("archive: open ledger %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	l := &Ledger{path: path, w: w, r: r, now: time.Now}
+	if err := l.migrate(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Path returns the database file the ledger was opened on.
+func (l *Ledger) Path() string { return l.path }
+
+// Close closes the database. Pending work is not lost: every step commits
+// before it returns.
+func (l *Ledger) Close() error {
+	return errors.Join(l.w.Close(), l.r.Close())
+}
+
+// Sync makes every step committed so far durable on disk.
+//
+// Steps commit in WAL mode with synchronous=NORMAL: a killed process loses
+// nothing, but a power cut or an OS crash can lose the last commits. Call
+// Sync before an irreversible action outside the ledger that depends on
+// them, above all before moving mail out of the polled folder, so that a
+// power cut cannot leave a moved mail the ledger has forgotten. One Sync
+// covers the earlier commits of every goroutine and costs one fsync.
+func (l *Ledger) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("archive: sync ledger: %w", err)
+	}
+	// Committed transactions are in the WAL; fsync of the file makes them
+	// durable, whichever descriptor asks. Without a WAL file everything
+	// was checkpointed into the database, and checkpoints sync it.
+	f, err := os.Open(l.path + "-wal")
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.Open(l.path)
+	}
+	if err != nil {
+		return fmt.Errorf("archive: sync ledger: %w: %w", ErrUnavailable, err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("archive: sync ledger: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the highest migration applied to the database.
+func (l *Ledger) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := l.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	if err != nil {
+		return 0, dbErr("schema version", err)
+	}
+	return v, nil
+}
+
+func (l *Ledger) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("archive: ledger migrations: %w", err)
+	}
+	return l.write(ctx, "migrate "+l.path, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at TEXT NOT NULL)`); err != nil {
+			return err
+		}
+		var have int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+			return err
+		}
+		if have > len(ms) {
+			return fmt.Errorf("database is at schema version %d but this claimtrail knows only up to %d: "+
+				"run the newer claimtrail that wrote it, or restore a backup made before the upgrade", have, len(ms))
+		}
+		for _, m := range ms[have:] {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("apply %s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, fmtTime(l.now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// write runs fn in one write transaction and commits it. op names the
+// operation in the returned error.
+func (l *Ledger) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return dbErr(op, err)
+	}
+	if err := fn(tx); err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			err = errors.Join(err, rbErr)
+		}
+		return dbErr(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return dbErr(op, err)
+	}
+	return nil
+}
+
+// dbErr wraps err with the operation, marking the errors a retry may cure
+// (a locked or unreachable database) with ErrUnavailable. Errors already
+// wrapped by this package keep their text.
+func dbErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
+			sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM:
+			return fmt.Errorf("archive: %s: %w: %w", op, ErrUnavailable, err)
+		}
+	}
+	if strings.HasPrefix(err.Error(), "archive: ") {
+		return err
+	}
+	return fmt.Errorf("archive: %s: %w", op, err)
+}
+
+// timeLayout is RFC 3339 with fixed-width nanoseconds, so that stored times
+// sort as strings.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return fmtTime(t)
+}
+
+func parseTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid || s.String == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.String)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s.String, err)
+	}
+	return t, nil
+}

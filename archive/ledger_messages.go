@@ -1,0 +1,553 @@
+package archive
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// The work on one message is a sequence of idempotent steps, each committed
+// on its own, so that a poller killed at any point and restarted finishes
+// every message exactly once:
+//
+//	RecordMessage   insert-or-get by the raw SHA-256
+//	RecordJudgment  the verdict, and for accepted mail the claims it opens
+//	                and the evidence it attaches, in one transaction
+//	SetBundle       the key of the stored evidence bundle
+//	MarkMoved       the folder the mail was moved to in the mailbox
+//
+// Judgment and bundle may come in either order. UnfinishedMessages lists the
+// rows whose work is not done; Message.Next says which step is next.
+
+// MessageRecord is what the poller knows of a message when it fetches it.
+type MessageRecord struct {
+	SHA256      string // hex SHA-256 of the raw bytes; the message's identity
+	Size        int64
+	Mailbox     string // the account, e.g. "claims@partner.example"
+	Folder      string // e.g. "INBOX"
+	UIDValidity uint32
+	UID         uint32
+	// InternalDate is the IMAP INTERNALDATE: when the server received it.
+	InternalDate time.Time
+	// Date is the Date header; zero when missing.
+	Date      time.Time
+	MessageID string // without angle brackets
+	Sender    string // the From addr-spec
+	Subject   string
+}
+
+// Step is one step of the work on a message.
+type Step string
+
+// The steps, in the order Next reports them.
+const (
+	StepJudge Step = "judge"
+	StepStore Step = "store"
+	StepMove  Step = "move"
+	StepDone  Step = "done"
+)
+
+// Message is a message row: where and when it was first seen and the state
+// of each step.
+type Message struct {
+	ID int64
+	MessageRecord
+	RecordedAt time.Time
+
+	// Judgment is nil until RecordJudgment.
+	Judgment     *rules.Judgment
+	RulesVersion string
+	JudgedAt     time.Time
+
+	BundleKey    string // empty until SetBundle
+	BundleSHA256 string // hex SHA-256 of the bundle object, when known
+	StoredAt     time.Time
+
+	MovedTo string // empty until MarkMoved
+	MovedAt time.Time
+}
+
+// Next returns the first step not yet done, or StepDone.
+func (m *Message) Next() Step {
+	switch {
+	case m.Judgment == nil:
+		return StepJudge
+	case m.BundleKey == "":
+		return StepStore
+	case m.MovedAt.IsZero():
+		return StepMove
+	}
+	return StepDone
+}
+
+// EvidenceDate is the date the message counts from for deadlines: when the
+// mail server received it, else its Date header, else when it was recorded.
+func (m *Message) EvidenceDate() time.Time {
+	switch {
+	case !m.InternalDate.IsZero():
+		return m.InternalDate
+	case !m.Date.IsZero():
+		return m.Date
+	}
+	return m.RecordedAt
+}
+
+func messageSubject(sha string) string { return "message:" + sha }
+
+func validSHA256(s string) bool {
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// RecordMessage records a fetched message, or finds the row already recorded
+// for the same raw bytes. created reports whether the row is new; when it is
+// not, the returned Message says how far the work on it got, and its
+// location is where it was first seen (a second copy in the mailbox is a
+// duplicate the caller may move away).
+//
+// It is idempotent and safe for concurrent use.
+func (l *Ledger) RecordMessage(ctx context.Context, rec MessageRecord) (msg *Message, created bool, err error) {
+	op := "record message " + rec.SHA256
+	if !validSHA256(rec.SHA256) {
+		return nil, false, fmt.Errorf("archive: %s: the SHA-256 must be 64 lower-case hex digits", op)
+	}
+	if rec.Mailbox == "" || rec.Folder == "" || rec.Size < 0 {
+		return nil, false, fmt.Errorf("archive: %s: mailbox, folder and a size >= 0 are required", op)
+	}
+	err = l.write(ctx, op, func(tx *sql.Tx) error {
+		now := l.now()
+		res, err := tx.ExecContext(ctx, `INSERT INTO messages
+			(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+			rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
+			nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		created = n == 1
+		if created {
+			if _, err := appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, messageSubject(rec.SHA256), map[string]any{
+				"sha256": rec.SHA256, "size": rec.Size, "mailbox": rec.Mailbox, "folder": rec.Folder,
+				"uidvalidity": rec.UIDValidity, "uid": rec.UID, "message_id": rec.MessageID,
+				"sender": rec.Sender, "subject": rec.Subject,
+			}); err != nil {
+				return err
+			}
+		}
+		msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return msg, created, nil
+}
+
+// Message returns the message row with the given ID, or ErrNotFound.
+func (l *Ledger) Message(ctx context.Context, id int64) (*Message, error) {
+	m, err := messageBy(ctx, l.r, "m.id = ?", id)
+	if err != nil {
+		return nil, dbErr(fmt.Sprintf("message %d", id), err)
+	}
+	return m, nil
+}
+
+// MessageBySHA256 returns the message row for the raw bytes with the given
+// hex SHA-256, or ErrNotFound.
+func (l *Ledger) MessageBySHA256(ctx context.Context, sha string) (*Message, error) {
+	m, err := messageBy(ctx, l.r, "m.sha256 = ?", strings.ToLower(sha))
+	if err != nil {
+		return nil, dbErr("message "+sha, err)
+	}
+	return m, nil
+}
+
+// UnfinishedMessages returns up to limit messages (all when limit <= 0)
+// first seen in mailbox/folder whose work is not done, oldest first. The
+// poller finishes them before it fetches anything new.
+func (l *Ledger) UnfinishedMessages(ctx context.Context, mailbox, folder string, limit int) ([]*Message, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := l.r.QueryContext(ctx, messageSelect+` WHERE m.mailbox = ? AND m.folder = ? AND m.moved_at IS NULL
+		ORDER BY m.id LIMIT ?`, mailbox, folder, limit)
+	if err != nil {
+		return nil, dbErr("unfinished messages", err)
+	}
+	defer rows.Close()
+	var out []*Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, dbErr("unfinished messages", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("unfinished messages", err)
+	}
+	return out, nil
+}
+
+// Attachment is one (claim, message) link made by a judgment.
+type Attachment struct {
+	ClaimID    int64
+	TenantID   string
+	IncidentID string
+	// ClaimCreated is set when this judgment opened the claim.
+	ClaimCreated bool
+}
+
+// RecordJudgment stores the verdict on message id and, for accepted mail,
+// attaches it as evidence to the claim of each (tenant, incident) pair it
+// names, opening the claims that do not exist yet: all in one transaction,
+// with the audit entries that describe it.
+//
+// The first judgment stands: calling it again for a judged message changes
+// nothing and returns the stored judgment's attachments with changed false
+// (use ReprocessMessage to judge again under new rules).
+func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment, rulesVersion string) (atts []Attachment, changed bool, err error) {
+	op := fmt.Sprintf("record judgment of message %d", id)
+	if err := checkJudgment(j); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	err = l.write(ctx, op, func(tx *sql.Tx) error {
+		m, err := messageBy(ctx, tx, "m.id = ?", id)
+		if err != nil {
+			return err
+		}
+		if m.Judgment != nil {
+			atts, err = attachmentsOf(ctx, tx, id)
+			return err
+		}
+		changed = true
+		atts, err = l.judge(ctx, tx, m, j, rulesVersion, ActorSystem, ActionJudged)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return atts, changed, nil
+}
+
+// ReprocessMessage replaces the judgment of message id, e.g. after a rules
+// change. Evidence links the new judgment no longer supports are removed,
+// new ones are made; claims are never deleted. The audit trail keeps the old
+// judgment.
+func (l *Ledger) ReprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]Attachment, error) {
+	op := fmt.Sprintf("reprocess message %d", id)
+	if err := checkJudgment(j); err != nil {
+		return nil, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	if err := checkActor(actor); err != nil {
+		return nil, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	var atts []Attachment
+	err := l.write(ctx, op, func(tx *sql.Tx) error {
+		m, err := messageBy(ctx, tx, "m.id = ?", id)
+		if err != nil {
+			return err
+		}
+		atts, err = l.judge(ctx, tx, m, j, rulesVersion, actor, ActionReprocessed)
+		return err
+	})
+	return atts, err
+}
+
+func checkJudgment(j rules.Judgment) error {
+	switch j.Verdict {
+	case rules.Accepted, rules.Rejected, rules.Unmatched:
+	default:
+		return fmt.Errorf("unknown verdict %q", j.Verdict)
+	}
+	if j.Verdict == rules.Accepted {
+		if _, err := normTenantID(j.TenantID); err != nil {
+			return fmt.Errorf("accepted judgment: %w", err)
+		}
+		if len(j.IncidentIDs) == 0 {
+			return errors.New("accepted judgment names no incident ID")
+		}
+		for _, inc := range j.IncidentIDs {
+			if _, err := normIncidentID(inc); err != nil {
+				return fmt.Errorf("accepted judgment: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// judge writes j as message m's judgment and makes the evidence links it
+// implies. Links the judgment does not imply are removed.
+func (l *Ledger) judge(ctx context.Context, tx *sql.Tx, m *Message, j rules.Judgment, rulesVersion, actor string, action Action) ([]Attachment, error) {
+	now := l.now()
+	jb, err := json.Marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	incs := j.IncidentIDs
+	if incs == nil {
+		incs = []string{}
+	}
+	ib, err := json.Marshal(incs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET verdict = ?, reason = ?, tenant_id = ?, incident_ids = ?,
+		judgment = ?, rules_version = ?, judged_at = ? WHERE id = ?`,
+		string(j.Verdict), string(j.Reason), j.TenantID, string(ib), string(jb), rulesVersion, fmtTime(now), m.ID); err != nil {
+		return nil, err
+	}
+	details := map[string]any{
+		"verdict": j.Verdict, "reason": j.Reason, "tenant_id": j.TenantID, "incident_ids": incs,
+		"authentication": j.Authentication, "rules_version": rulesVersion,
+	}
+	if action == ActionReprocessed && m.Judgment != nil {
+		details["previous_verdict"] = m.Judgment.Verdict
+		details["previous_rules_version"] = m.RulesVersion
+	}
+	subject := messageSubject(m.SHA256)
+	if _, err := appendAudit(ctx, tx, now, actor, action, subject, details); err != nil {
+		return nil, err
+	}
+
+	var atts []Attachment
+	want := map[int64]bool{}
+	if j.Verdict == rules.Accepted {
+		tenant, _ := normTenantID(j.TenantID)
+		seen := map[string]bool{}
+		for _, raw := range j.IncidentIDs {
+			inc, _ := normIncidentID(raw)
+			if seen[inc] {
+				continue
+			}
+			seen[inc] = true
+			claimID, created, err := l.openClaim(ctx, tx, now, actor, tenant, inc, subject)
+			if err != nil {
+				return nil, err
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO claim_evidence (claim_id, message_id, attached_at)
+				VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, claimID, m.ID, fmtTime(now))
+			if err != nil {
+				return nil, err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return nil, err
+			} else if n == 1 {
+				if _, err := appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), map[string]any{
+					"message": m.SHA256, "tenant_id": tenant, "incident_id": inc,
+				}); err != nil {
+					return nil, err
+				}
+			}
+			want[claimID] = true
+			atts = append(atts, Attachment{ClaimID: claimID, TenantID: tenant, IncidentID: inc, ClaimCreated: created})
+		}
+	}
+	old, err := attachmentsOf(ctx, tx, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	touched := map[int64]bool{}
+	for id := range want {
+		touched[id] = true
+	}
+	for _, a := range old {
+		if want[a.ClaimID] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM claim_evidence WHERE claim_id = ? AND message_id = ?`, a.ClaimID, m.ID); err != nil {
+			return nil, err
+		}
+		if _, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
+			"evidence_removed": m.SHA256, "why": "the message's new judgment no longer supports this claim",
+		}); err != nil {
+			return nil, err
+		}
+		touched[a.ClaimID] = true
+	}
+	ids := make([]int64, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the audit trail must not depend on map order
+	for _, id := range ids {
+		if err := l.refreshClaim(ctx, tx, now, actor, id); err != nil {
+			return nil, err
+		}
+	}
+	return atts, nil
+}
+
+func attachmentsOf(ctx context.Context, q querier, messageID int64) ([]Attachment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT c.id, c.tenant_id, c.incident_id FROM claim_evidence e
+		JOIN claims c ON c.id = e.claim_id WHERE e.message_id = ? ORDER BY c.id`, messageID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var atts []Attachment
+	for rows.Next() {
+		var a Attachment
+		if err := rows.Scan(&a.ClaimID, &a.TenantID, &a.IncidentID); err != nil {
+			return nil, err
+		}
+		atts = append(atts, a)
+	}
+	return atts, rows.Err()
+}
+
+// SetBundle records that message id's evidence bundle is stored under key;
+// bundleSHA256 is the hex SHA-256 of the bundle object ("" when unknown),
+// checked when a claim package is written. Recording the same key again is
+// a no-op; a different key is refused with ErrExists, since evidence is
+// write-once.
+func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 string) error {
+	op := fmt.Sprintf("set bundle of message %d", id)
+	if key == "" {
+		return fmt.Errorf("archive: %s: empty key", op)
+	}
+	if bundleSHA256 != "" && !validSHA256(bundleSHA256) {
+		return fmt.Errorf("archive: %s: the bundle SHA-256 must be 64 lower-case hex digits", op)
+	}
+	return l.write(ctx, op, func(tx *sql.Tx) error {
+		m, err := messageBy(ctx, tx, "m.id = ?", id)
+		if err != nil {
+			return err
+		}
+		if m.BundleKey != "" {
+			if m.BundleKey != key || (bundleSHA256 != "" && m.BundleSHA256 != "" && m.BundleSHA256 != bundleSHA256) {
+				return fmt.Errorf("archive: %s: already stored as %s: %w", op, m.BundleKey, ErrExists)
+			}
+			return nil
+		}
+		now := l.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET bundle_key = ?, bundle_sha256 = ?, stored_at = ? WHERE id = ?`,
+			key, bundleSHA256, fmtTime(now), id); err != nil {
+			return err
+		}
+		if _, err := appendAudit(ctx, tx, now, ActorSystem, ActionBundleStored, messageSubject(m.SHA256), map[string]any{
+			"key": key, "bundle_sha256": bundleSHA256,
+		}); err != nil {
+			return err
+		}
+		// Readiness counts only evidence whose bundle is stored.
+		claims, err := attachmentsOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		for _, a := range claims {
+			if err := l.refreshClaim(ctx, tx, now, ActorSystem, a.ClaimID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkMoved records that message id was moved to folder in its mailbox, the
+// last step. Marking it again with the same folder is a no-op; with another
+// folder it is an error (the mail can only be in one place).
+func (l *Ledger) MarkMoved(ctx context.Context, id int64, folder string) error {
+	op := fmt.Sprintf("mark message %d moved", id)
+	if folder == "" {
+		return fmt.Errorf("archive: %s: empty folder", op)
+	}
+	return l.write(ctx, op, func(tx *sql.Tx) error {
+		m, err := messageBy(ctx, tx, "m.id = ?", id)
+		if err != nil {
+			return err
+		}
+		if m.MovedTo != "" {
+			if m.MovedTo != folder {
+				return fmt.Errorf("archive: %s to %q: already moved to %q", op, folder, m.MovedTo)
+			}
+			return nil
+		}
+		now := l.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET moved_to = ?, moved_at = ? WHERE id = ?`, folder, fmtTime(now), id); err != nil {
+			return err
+		}
+		_, err = appendAudit(ctx, tx, now, ActorSystem, ActionMoved, messageSubject(m.SHA256), map[string]any{
+			"mailbox": m.Mailbox, "from": m.Folder, "to": folder, "uid": m.UID, "uidvalidity": m.UIDValidity,
+		})
+		return err
+	})
+}
+
+// querier is what both *sql.DB and *sql.Tx offer for reads.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const messageSelect = `SELECT m.id, m.sha256, m.size, m.mailbox, m.folder, m.uidvalidity, m.uid,
+	m.internal_date, m.sent_date, m.recorded_at, m.message_id, m.sender, m.subject,
+	m.judgment, m.rules_version, m.judged_at, m.bundle_key, m.bundle_sha256, m.stored_at,
+	m.moved_to, m.moved_at FROM messages m`
+
+func messageBy(ctx context.Context, q querier, where string, arg any) (*Message, error) {
+	rows, err := q.QueryContext(ctx, messageSelect+" WHERE "+where, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("message %v: %w", arg, ErrNotFound)
+	}
+	m, err := scanMessage(rows)
+	if err != nil {
+		return nil, err
+	}
+	return m, rows.Close()
+}
+
+func scanMessage(rows *sql.Rows) (*Message, error) {
+	var (
+		m                                                     Message
+		uidValidity, uid                                      int64
+		internal, sent, recorded, judgedAt, storedAt, movedAt sql.NullString
+		judgment, rulesVersion, bundleKey, bundleSHA, movedTo sql.NullString
+	)
+	if err := rows.Scan(&m.ID, &m.SHA256, &m.Size, &m.Mailbox, &m.Folder, &uidValidity, &uid,
+		&internal, &sent, &recorded, &m.MessageID, &m.Sender, &m.Subject,
+		&judgment, &rulesVersion, &judgedAt, &bundleKey, &bundleSHA, &storedAt, &movedTo, &movedAt); err != nil {
+		return nil, err
+	}
+	m.UIDValidity, m.UID = uint32(uidValidity), uint32(uid)
+	m.RulesVersion, m.BundleKey, m.BundleSHA256, m.MovedTo = rulesVersion.String, bundleKey.String, bundleSHA.String, movedTo.String
+	var err error
+	for _, f := range []struct {
+		dst *time.Time
+		src sql.NullString
+	}{{&m.InternalDate, internal}, {&m.Date, sent}, {&m.RecordedAt, recorded},
+		{&m.JudgedAt, judgedAt}, {&m.StoredAt, storedAt}, {&m.MovedAt, movedAt}} {
+		if *f.dst, err = parseTime(f.src); err != nil {
+			return nil, fmt.Errorf("message %d: %w", m.ID, err)
+		}
+	}
+	if judgment.Valid {
+		m.Judgment = new(rules.Judgment)
+		if err := json.Unmarshal([]byte(judgment.String), m.Judgment); err != nil {
+			return nil, fmt.Errorf("message %d: stored judgment: %w", m.ID, err)
+		}
+	}
+	return &m, nil
+}
