@@ -1,0 +1,177 @@
+package archive
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+)
+
+// BundleSource is what a claim package needs of the object store: Dir and
+// MinIO fit it. Get's reader must be closed; a missing key is ErrNotFound.
+type BundleSource interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)
+}
+
+// packageFormat names the layout of claim.json.
+const packageFormat = "claimtrail-claim-package-1"
+
+// WriteClaimPackage writes the claim's package to w as a ZIP:
+//
+//	claim.json          the claim, its checklist and its evidence list
+//	details.txt         the text for Partner Center's Details box
+//	evidence/NN-<sha256-of-message>.<ext>   each evidence bundle, oldest first
+//
+// The package is deterministic: the same ledger state and bundles give the
+// same bytes (every entry is dated with the claim's last update). Each
+// bundle's SHA-256 is checked against the one SetBundle recorded. Evidence
+// whose bundle is not stored yet makes it fail; so does any read error, and
+// then w holds a partial ZIP the caller must discard. A successful export
+// is recorded in the audit trail under actor.
+func (l *Ledger) WriteClaimPackage(ctx context.Context, w io.Writer, claimID int64, bundles BundleSource, actor string) error {
+	op := fmt.Sprintf("write package of claim %d", claimID)
+	if err := checkActor(actor); err != nil {
+		return fmt.Errorf("archive: %s: %w", op, err)
+	}
+	c, err := l.Claim(ctx, claimID)
+	if err != nil {
+		return err
+	}
+	for _, e := range c.Evidence {
+		if e.BundleKey == "" {
+			return fmt.Errorf("archive: %s: message %s has no stored bundle yet; let the poller finish it, then export again", op, e.SHA256)
+		}
+	}
+	stamp := c.UpdatedAt.UTC()
+	if stamp.Year() < 1980 {
+		stamp = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC) // ZIP's epoch
+	}
+	zw := zip.NewWriter(w)
+	add := func(name string, method uint16) (io.Writer, error) {
+		return zw.CreateHeader(&zip.FileHeader{Name: name, Method: method, Modified: stamp})
+	}
+
+	cj, err := json.MarshalIndent(struct {
+		Format string `json:"format"`
+		Claim  *Claim `json:"claim"`
+	}{packageFormat, c}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("archive: %s: %w", op, err)
+	}
+	f, err := add("claim.json", zip.Deflate)
+	if err == nil {
+		_, err = f.Write(append(cj, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("archive: %s: claim.json: %w", op, err)
+	}
+	if f, err = add("details.txt", zip.Deflate); err == nil {
+		_, err = io.WriteString(f, ClaimDetails(c))
+	}
+	if err != nil {
+		return fmt.Errorf("archive: %s: details.txt: %w", op, err)
+	}
+	for i, e := range c.Evidence {
+		name := fmt.Sprintf("evidence/%02d-%s%s", i+1, e.SHA256, bundleExt(e.BundleKey))
+		if err := copyBundle(ctx, bundles, e, func() (io.Writer, error) { return add(name, zip.Store) }); err != nil {
+			return fmt.Errorf("archive: %s: %w", op, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("archive: %s: %w", op, err)
+	}
+	_, err = l.AppendAudit(ctx, actor, ActionPackageExported, claimSubject(claimID), map[string]any{
+		"status": c.Status, "evidence": len(c.Evidence), "ready": c.Ready(),
+	})
+	return err
+}
+
+// copyBundle streams one bundle into the entry create makes, checking its
+// SHA-256 when the ledger knows it.
+func copyBundle(ctx context.Context, bundles BundleSource, e Evidence, create func() (io.Writer, error)) error {
+	rc, _, err := bundles.Get(ctx, e.BundleKey)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", e.BundleKey, err)
+	}
+	dst, err := create()
+	if err != nil {
+		rc.Close()
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(dst, h), rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", e.BundleKey, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); e.BundleSHA256 != "" && got != e.BundleSHA256 {
+		return fmt.Errorf("bundle %s: %w: its SHA-256 is %s, the ledger recorded %s", e.BundleKey, ErrCorrupt, got, e.BundleSHA256)
+	}
+	return nil
+}
+
+// bundleExt keeps the bundle key's extension (".zip") in the package.
+func bundleExt(key string) string {
+	ext := path.Ext(key)
+	if len(ext) > 8 || strings.ContainsAny(ext, "/\\") {
+		return ""
+	}
+	return ext
+}
+
+// ClaimDetails returns the text for Partner Center's Details box: what
+// Microsoft asks a claim to carry, one item a line, then the evidence
+// emails. Items still missing are listed as such, so that an incomplete
+// text is never pasted by mistake.
+func ClaimDetails(c *Claim) string {
+	var b strings.Builder
+	item := map[string]ChecklistItem{}
+	for _, it := range c.Checklist {
+		item[it.Item] = it
+	}
+	val := func(name string) string {
+		if it, ok := item[name]; ok && it.Present {
+			return it.Value
+		}
+		return "MISSING"
+	}
+	fmt.Fprintf(&b, "SLA credit request for incident %s\n\n", c.IncidentID)
+	fmt.Fprintf(&b, "Customer tenant ID: %s\n", c.TenantID)
+	if c.TenantName != "" {
+		fmt.Fprintf(&b, "Customer: %s\n", c.TenantName)
+	}
+	fmt.Fprintf(&b, "Incident ID: %s\n", c.IncidentID)
+	downtime := "MISSING"
+	if s, d := val(ItemDowntimeStart), val(ItemDowntimeDuration); s != "MISSING" || d != "MISSING" {
+		downtime = fmt.Sprintf("from %s for %s", s, d)
+	}
+	fmt.Fprintf(&b, "Downtime: %s\n", downtime)
+	fmt.Fprintf(&b, "Affected users: %s\n", val(ItemAffectedUsers))
+	fmt.Fprintf(&b, "Affected locations: %s\n", val(ItemLocations))
+	fmt.Fprintf(&b, "Resolution attempts: %s\n", oneLine(val(ItemResolution)))
+	fmt.Fprintf(&b, "Support ticket number: %s\n", val(ItemTicket))
+	fmt.Fprintf(&b, "Subscriptions bought through CSP: %s\n", val(ItemCSP))
+	fmt.Fprintf(&b, "\nCustomer emails (attached as evidence):\n")
+	if len(c.Evidence) == 0 {
+		b.WriteString("MISSING\n")
+	}
+	for i, e := range c.Evidence {
+		fmt.Fprintf(&b, "%d. %s from %s: %q\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"), e.Sender, oneLine(e.Subject))
+	}
+	if m := c.Missing(); len(m) > 0 {
+		fmt.Fprintf(&b, "\nNOT READY, missing: %s\n", strings.Join(m, ", "))
+	}
+	return b.String()
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
