@@ -1,0 +1,431 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/bundle")
+
+// bundleCase is one golden bundle: a message from testdata/bundle, the facts
+// a parse of it gives, its judgment and provenance.
+type bundleCase struct {
+	name     string
+	facts    func(t testing.TB, raw []byte) *Facts
+	judgment rules.Judgment
+	prov     Provenance
+}
+
+func mustDate(s string) time.Time {
+	d, err := time.Parse(time.RFC1123Z, s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// between returns the bytes of raw after the first start and before the
+// following end, failing when either is missing.
+func between(t testing.TB, raw []byte, start, end string) []byte {
+	t.Helper()
+	i := bytes.Index(raw, []byte(start))
+	if i < 0 {
+		t.Fatalf("%q not in the message", start)
+	}
+	rest := raw[i+len(start):]
+	j := bytes.Index(rest, []byte(end))
+	if j < 0 {
+		t.Fatalf("%q not in the message after %q", end, start)
+	}
+	return rest[:j]
+}
+
+// bundleCases are built by hand from the messages, as a parse would give
+// them, so the bundle is tested apart from the parser.
+var bundleCases = []bundleCase{
+	{
+		name: "plain",
+		facts: func(t testing.TB, raw []byte) *Facts {
+			return &Facts{
+				MessageID: "a1@contoso.com",
+				From:      "Jane Doe <jane@contoso.com>",
+				Sender:    "jane@contoso.com",
+				To:        []string{"Claims <claims@partner.example>"},
+				Date:      mustDate("Mon, 17 Feb 2025 09:30:00 +0100"),
+				Subject:   "EX25194: mailboxes unreachable, we ask for a credit",
+				Text:      string(between(t, raw, "Hello,", "Nováková")),
+				AuthenticationResults: []string{
+					"mx.partner.example; dkim=pass header.d=contoso.com header.s=sel1; spf=pass smtp.mailfrom=contoso.com; dmarc=pass header.from=contoso.com",
+				},
+				DKIM: []DKIMCheck{{Domain: "contoso.com", Selector: "sel1", Pass: true, Result: DKIMPass, TXT: []string{"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}}},
+			}
+		},
+		judgment: rules.Judgment{
+			Verdict: rules.Accepted, Sender: "jane@contoso.com", SenderDomain: "contoso.com",
+			TenantID: "6f1c2a9e-3b7d-4e2f-9a61-0c5d8e7f4b21", IncidentIDs: []string{"EX25194"},
+			Authentication: rules.AuthPass,
+		},
+		prov: Provenance{
+			Mailbox: "claims@partner.example", Folder: "INBOX", UIDValidity: 1740000000, UID: 42,
+			InternalDate: mustDate("Mon, 17 Feb 2025 08:31:03 +0000"),
+		},
+	},
+	{
+		name: "forwarded",
+		facts: func(t testing.TB, raw []byte) *Facts {
+			orig := between(t, raw, "filename=\"Teams down again.eml\"\r\n\r\n", "\r\n--b1--")
+			return &Facts{
+				MessageID: "fwd-19@partner.example",
+				From:      "Support Desk <desk@partner.example>",
+				Sender:    "desk@partner.example",
+				To:        []string{"claims@partner.example"},
+				Date:      mustDate("Tue, 04 Mar 2025 15:20:00 +0000"),
+				Subject:   "Fwd: Teams down again - TM1112332",
+				Text:      "Customer mail attached, ticket 88231.\r\n",
+				AuthenticationResults: []string{
+					"mx.partner.example; dkim=pass header.d=partner.example; dmarc=pass header.from=partner.example",
+				},
+				Attachments: []Attachment{{Name: "Teams down again.eml", ContentType: "message/rfc822", Size: int64(len(orig)), SHA256: sha256Hex(orig)}},
+				Originals: []Original{{Raw: orig, Facts: &Facts{
+					MessageID: "b7@fabrikam.nl",
+					From:      "Piet de Vries <piet@fabrikam.nl>",
+					Sender:    "piet@fabrikam.nl",
+					To:        []string{"support@partner.example"},
+					Date:      mustDate("Tue, 04 Mar 2025 14:02:11 +0100"),
+					Subject:   "Teams down again - TM1112332",
+				}}},
+			}
+		},
+		judgment: rules.Judgment{
+			Verdict: rules.Accepted, Sender: "piet@fabrikam.nl", SenderDomain: "fabrikam.nl",
+			TenantID: "0b7e5c1d-8a2f-4c3e-b6d9-71e4f2a8c950", IncidentIDs: []string{"TM1112332"},
+			Authentication: rules.AuthNone, Original: 1,
+			Warnings: []string{"original 1: DKIM signature of fabrikam.nl not verifiable inside a forward"},
+		},
+		prov: Provenance{Mailbox: "claims@partner.example", Folder: "INBOX", UIDValidity: 1740000000, UID: 57},
+	},
+	{
+		name: "attachment",
+		facts: func(t testing.TB, raw []byte) *Facts {
+			pdf := []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+			return &Facts{
+				MessageID: "c3@contoso.com",
+				From:      "Jiří Svoboda <jiri@contoso.com>",
+				Sender:    "jiri@contoso.com",
+				To:        []string{"claims@partner.example", "\"Desk\" <desk@partner.example>"},
+				Date:      mustDate("Wed, 05 Mar 2025 10:00:00 +0100"),
+				Subject:   "Výpadek SharePoint SP512345",
+				Text:      "SharePoint was down for 3 hours (SP512345). Screenshot and report attached.\r\n",
+				HTMLText:  "SharePoint was down for 3 hours (SP512345). Screenshot and report attached.",
+				AuthenticationResults: []string{
+					"mx.partner.example; spf=pass smtp.mailfrom=contoso.com; dkim=fail header.d=contoso.com; dmarc=pass header.from=contoso.com",
+				},
+				DKIM:        []DKIMCheck{},
+				Attachments: []Attachment{{Name: "../../report.pdf", ContentType: "application/pdf", Size: int64(len(pdf)), SHA256: sha256Hex(pdf)}},
+			}
+		},
+		judgment: rules.Judgment{
+			Verdict: rules.Accepted, Sender: "jiri@contoso.com", SenderDomain: "contoso.com",
+			TenantID: "6f1c2a9e-3b7d-4e2f-9a61-0c5d8e7f4b21", IncidentIDs: []string{"SP512345"},
+			Authentication: rules.AuthPass,
+		},
+		prov: Provenance{Path: "testdata/bundle/attachment.eml"},
+	},
+	{
+		name: "nodate",
+		facts: func(t testing.TB, raw []byte) *Facts {
+			return &Facts{
+				From:     "someone at gmail",
+				To:       []string{"claims@partner.example"},
+				Subject:  "credit please",
+				HTMLText: "We were down yesterday. Credit please.",
+				Warnings: []string{"From: no address in \"someone at gmail\"", "no Date header", "no Message-ID header"},
+			}
+		},
+		judgment: rules.Judgment{
+			Verdict: rules.Rejected, Reason: rules.ReasonNoSender, Authentication: rules.AuthNone,
+		},
+	},
+}
+
+// buildCase builds the bundle of one case from its message file.
+func buildCase(t testing.TB, c bundleCase) (raw, bundle []byte, m *Manifest) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "bundle", c.name+".eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	m, err = WriteBundle(context.Background(), &buf, &BundleInput{
+		Raw: bytes.NewReader(raw), RawSize: int64(len(raw)),
+		Facts: c.facts(t, raw), Judgment: c.judgment, Provenance: c.prov,
+	})
+	if err != nil {
+		t.Fatalf("WriteBundle(%s) error = %v", c.name, err)
+	}
+	return raw, buf.Bytes(), m
+}
+
+// zipEntries reads every file of a ZIP into a map, in order.
+func zipEntries(t testing.TB, b []byte) (*zip.Reader, map[string][]byte) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("zip.NewReader: %v", err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data bytes.Buffer
+		if _, err := data.ReadFrom(rc); err != nil {
+			t.Fatalf("read %s: %v", f.Name, err)
+		}
+		rc.Close()
+		files[f.Name] = data.Bytes()
+	}
+	return zr, files
+}
+
+// listing describes a ZIP's entries and comment, one line each, for goldens.
+func listing(zr *zip.Reader) string {
+	var b strings.Builder
+	for _, f := range zr.File {
+		fmt.Fprintf(&b, "%-16s method=%d modified=%s size=%d crc32=%08x\n",
+			f.Name, f.Method, f.Modified.UTC().Format(time.RFC3339), f.UncompressedSize64, f.CRC32)
+	}
+	fmt.Fprintf(&b, "comment: %s\n", zr.Comment)
+	return b.String()
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "bundle", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestBundleGolden(t *testing.T) {
+	for _, c := range bundleCases {
+		t.Run(c.name, func(t *testing.T) {
+			raw, bundle, m := buildCase(t, c)
+			zr, files := zipEntries(t, bundle)
+			checkGolden(t, c.name+".manifest.json", files[ManifestName])
+			checkGolden(t, c.name+".listing.txt", []byte(listing(zr)))
+
+			if !bytes.Equal(files[MessageName], raw) {
+				t.Errorf("%s differs from the raw message", MessageName)
+			}
+			f := c.facts(t, raw)
+			for i, o := range f.Originals {
+				if got := files[OriginalName(i+1)]; !bytes.Equal(got, o.Raw) {
+					t.Errorf("%s = %q, want the original's bytes %q", OriginalName(i+1), got, o.Raw)
+				}
+			}
+			wantBody := f.Text
+			if wantBody == "" {
+				wantBody = f.HTMLText
+			}
+			if got := string(files[BodyName]); got != wantBody {
+				t.Errorf("%s = %q, want %q", BodyName, got, wantBody)
+			}
+			// The manifest returned is the one stored.
+			stored, err := decodeManifest(files[ManifestName])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.Raw != m.Raw || len(stored.Files) != len(m.Files) {
+				t.Errorf("WriteBundle() returned manifest %+v, stored %+v", m.Raw, stored.Raw)
+			}
+			if m.Raw.SHA256 != sha256Hex(raw) || m.Raw.Size != int64(len(raw)) {
+				t.Errorf("manifest raw = %+v, want sha256 %s size %d", m.Raw, sha256Hex(raw), len(raw))
+			}
+			if len(bundle) > len(raw)*2+4096 {
+				t.Errorf("bundle is %d bytes for a %d-byte message", len(bundle), len(raw))
+			}
+		})
+	}
+}
+
+// TestBundleDeterministic builds each bundle three ways (twice from memory,
+// once from a spool whose SHA-256 is passed in) and wants the same bytes.
+func TestBundleDeterministic(t *testing.T) {
+	for _, c := range bundleCases {
+		t.Run(c.name, func(t *testing.T) {
+			raw, first, _ := buildCase(t, c)
+			_, second, _ := buildCase(t, c)
+			if !bytes.Equal(first, second) {
+				t.Fatalf("two builds differ: %d and %d bytes", len(first), len(second))
+			}
+			sf, err := Spool(context.Background(), bytes.NewReader(raw), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sf.Close()
+			bf, _, err := SpoolBundle(context.Background(), t.TempDir(), &BundleInput{
+				Raw: sf, RawSize: sf.Size(), RawSHA256: sf.SHA256(),
+				Facts: c.facts(t, raw), Judgment: c.judgment, Provenance: c.prov,
+			})
+			if err != nil {
+				t.Fatalf("SpoolBundle() error = %v", err)
+			}
+			defer bf.Close()
+			third, err := os.ReadFile(bf.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(first, third) {
+				t.Errorf("bundle from a spool differs from the bundle from memory")
+			}
+			if bf.SHA256() != sha256Hex(third) || bf.Size() != int64(len(third)) {
+				t.Errorf("SpoolBundle() = sha256 %s size %d, want %s %d", bf.SHA256(), bf.Size(), sha256Hex(third), len(third))
+			}
+		})
+	}
+}
+
+func TestBundleDates(t *testing.T) {
+	raw := []byte("Subject: x\r\n\r\nbody\r\n")
+	tests := []struct {
+		name string
+		date time.Time
+		want time.Time
+	}{
+		{"no date: fixed epoch", time.Time{}, bundleEpoch},
+		{"before 1980", mustDate("Thu, 01 Jan 1970 00:00:00 +0000"), bundleEpoch},
+		{"far future", mustDate("Sat, 01 Jan 2500 00:00:00 +0000"), bundleLatest},
+		{"zone converted to UTC", mustDate("Mon, 17 Feb 2025 09:30:01 +0100"), time.Date(2025, 2, 17, 8, 30, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			_, err := WriteBundle(context.Background(), &buf, &BundleInput{
+				Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), Facts: &Facts{Date: tt.date},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr, _ := zipEntries(t, buf.Bytes())
+			for _, f := range zr.File {
+				if !f.Modified.Equal(tt.want) {
+					t.Errorf("%s modified = %v, want %v", f.Name, f.Modified, tt.want)
+				}
+			}
+			if err := VerifyBundle(bytes.NewReader(buf.Bytes()), int64(buf.Len()), ""); err != nil {
+				t.Errorf("VerifyBundle() = %v", err)
+			}
+		})
+	}
+}
+
+func TestWriteBundleErrors(t *testing.T) {
+	raw := []byte("Subject: x\r\n\r\nbody\r\n")
+	tests := []struct {
+		name    string
+		in      *BundleInput
+		wantErr string
+	}{
+		{"nil input", nil, "no raw message"},
+		{"negative size", &BundleInput{Raw: bytes.NewReader(raw), RawSize: -1}, "raw size"},
+		{"raw shorter than said", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)) + 5}, "ended after 20 of 25 bytes"},
+		{"wrong SHA-256 given", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), RawSHA256: strings.Repeat("0", 64)}, "sha256 mismatch"},
+		{"malformed SHA-256 given", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), RawSHA256: "ABC"}, "64 lowercase hex"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			_, err := WriteBundle(context.Background(), &buf, tt.in)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("WriteBundle() error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := WriteBundle(ctx, &bytes.Buffer{}, &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw))})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("WriteBundle(canceled) error = %v, want context.Canceled", err)
+	}
+}
+
+func TestWriteBundleNilFacts(t *testing.T) {
+	raw := []byte("garbage without a header")
+	var buf bytes.Buffer
+	m, err := WriteBundle(context.Background(), &buf, &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw))})
+	if err != nil {
+		t.Fatalf("WriteBundle() error = %v", err)
+	}
+	if len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0], "no parsed facts") {
+		t.Errorf("manifest warnings = %q, want one about the missing facts", m.Warnings)
+	}
+	if m.Authentication.DKIMVerified {
+		t.Errorf("DKIMVerified = true for a message never verified")
+	}
+	if err := VerifyBundle(bytes.NewReader(buf.Bytes()), int64(buf.Len()), BundleKey(sha256Hex(raw), 1)); err != nil {
+		t.Errorf("VerifyBundle() = %v", err)
+	}
+}
+
+func TestBundleKey(t *testing.T) {
+	sha := sha256Hex([]byte("x"))
+	if got, want := BundleKey(sha, 3), "bundles/"+sha+"/3.zip"; got != want {
+		t.Errorf("BundleKey() = %s, want %s", got, want)
+	}
+	for _, n := range []int{1, 2, 10, 12345} {
+		gotSHA, gotN, err := ParseBundleKey(BundleKey(sha, n))
+		if err != nil || gotSHA != sha || gotN != n {
+			t.Errorf("ParseBundleKey(BundleKey(%s, %d)) = %s, %d, %v", sha, n, gotSHA, gotN, err)
+		}
+	}
+	bad := []struct{ name, key string }{
+		{"empty", ""},
+		{"no prefix", sha + "/1.zip"},
+		{"uppercase hex", "bundles/" + strings.ToUpper(sha) + "/1.zip"},
+		{"short hash", "bundles/" + sha[:63] + "/1.zip"},
+		{"zero", "bundles/" + sha + "/0.zip"},
+		{"negative", "bundles/" + sha + "/-1.zip"},
+		{"leading zero", "bundles/" + sha + "/01.zip"},
+		{"plus sign", "bundles/" + sha + "/+1.zip"},
+		{"no extension", "bundles/" + sha + "/1"},
+		{"extra element", "bundles/" + sha + "/1/2.zip"},
+		{"traversal", "bundles/" + sha + "/../1.zip"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := ParseBundleKey(tt.key); err == nil {
+				t.Errorf("ParseBundleKey(%q) error = nil, want an error", tt.key)
+			}
+		})
+	}
+}

@@ -1,0 +1,270 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"mime"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+)
+
+// Limits on what Extract walks; a message beyond them is hostile or broken,
+// and Extract stops with an error naming the limit.
+const (
+	// maxExtractParts bounds the files one Extract writes.
+	maxExtractParts = 1000
+	// maxPartDepth bounds multipart nesting (real mail nests 3 or 4 deep).
+	maxPartDepth = 32
+	// maxMessageHeader bounds the top-level header block, as go-message's
+	// default does, but with room for the 1 MB lines some mailers write.
+	maxMessageHeader = 4 << 20
+)
+
+// ErrExtractLimit is matched (errors.Is) by the error Extract returns when a
+// message has more parts or deeper nesting than it will walk.
+var ErrExtractLimit = errors.New("message exceeds the extraction limits")
+
+// Extract writes the attachments of the bundle's message.eml, decoded from
+// their transfer encoding (their bytes are not converted to another
+// charset), into dir, which must exist. Each gets a SafeName; a name already
+// present in dir is numbered rather than replaced. Nothing is written outside
+// dir: files are created through an os.Root.
+//
+// It returns the names written, relative to dir. A part that cannot be
+// decoded (invalid base64, unknown encoding) is skipped and named in the
+// returned error, the others are still written; a damaged MIME structure
+// stops the walk with an error. Extract does not verify the bundle; call
+// VerifyBundle first.
+func Extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
+	names, err := extract(bundle, size, dir)
+	if err != nil {
+		return names, fmt.Errorf("evidence: extract to %s: %w", dir, err)
+	}
+	return names, nil
+}
+
+func extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
+	zr, err := zip.NewReader(bundle, size)
+	if err != nil {
+		return nil, fmt.Errorf("not a bundle (ZIP): %w", err)
+	}
+	var msg *zip.File
+	for _, f := range zr.File {
+		if f.Name == MessageName {
+			msg = f
+			break
+		}
+	}
+	if msg == nil {
+		return nil, fmt.Errorf("%s missing from the bundle", MessageName)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	used := map[string]int{}
+	entries, err := fs.ReadDir(root.FS(), ".")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		used[strings.ToLower(e.Name())] = 1
+	}
+
+	rc, err := msg.Open()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", MessageName, err)
+	}
+	defer rc.Close()
+	x := &extractor{root: root, used: used}
+	lr := &headerLimitReader{r: rc, n: maxMessageHeader}
+	br := bufio.NewReader(lr)
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, fmt.Errorf("%s: header: %w", MessageName, err)
+	}
+	lr.n = math.MaxInt64
+	walkErr := x.walk(h, br, 0)
+	return x.written, errors.Join(append([]error{walkErr}, x.skipped...)...)
+}
+
+type extractor struct {
+	root    *os.Root
+	used    map[string]int
+	written []string
+	parts   int     // leaf parts seen, for attachment-N names and the limit
+	skipped []error // parts that could not be decoded
+}
+
+// walk visits one entity: multipart bodies part by part, leaves as possible
+// attachments.
+func (x *extractor) walk(h textproto.Header, body io.Reader, depth int) error {
+	mh := message.Header{Header: h}
+	mediaType, params, _ := mh.ContentType()
+	if strings.HasPrefix(mediaType, "multipart/") {
+		if depth >= maxPartDepth {
+			return fmt.Errorf("multipart nested more than %d deep: %w", maxPartDepth, ErrExtractLimit)
+		}
+		mr := textproto.NewMultipartReader(body, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("part %d: %w", x.parts+1, err)
+			}
+			if err := x.walk(p.Header, p, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	x.parts++
+	if x.parts > maxExtractParts {
+		return fmt.Errorf("more than %d parts: %w", maxExtractParts, ErrExtractLimit)
+	}
+	name, ok := attachmentName(mh, mediaType, params)
+	if !ok {
+		return nil
+	}
+	if cleanName(name) == "" {
+		name = fmt.Sprintf("attachment-%d%s", x.parts, typeExtension(mediaType))
+	}
+	return x.write(name, mh, body)
+}
+
+// attachmentName says whether a leaf part is an attachment, and the name its
+// sender gave it (possibly empty). The text a person reads (text/plain or
+// text/html without a file name or attachment disposition) is not.
+func attachmentName(h message.Header, mediaType string, params map[string]string) (string, bool) {
+	disp, dparams, _ := h.ContentDisposition()
+	name := dparams["filename"]
+	if name == "" {
+		name = params["name"]
+	}
+	if name != "" {
+		// RFC 2047 words in a quoted parameter are not standard, but common.
+		if dec, err := new(mime.WordDecoder).DecodeHeader(name); err == nil {
+			name = dec
+		}
+	}
+	if name != "" || strings.EqualFold(disp, "attachment") {
+		return name, true
+	}
+	if mediaType == "" || mediaType == "text/plain" || mediaType == "text/html" {
+		return "", false
+	}
+	return "", true
+}
+
+// typeExtensions give an unnamed part an extension Windows can open it by.
+// A fixed table rather than mime.ExtensionsByType, whose answer depends on
+// the machine's mime.types.
+var typeExtensions = map[string]string{
+	"message/rfc822":     ".eml",
+	"text/plain":         ".txt",
+	"text/html":          ".html",
+	"text/csv":           ".csv",
+	"text/calendar":      ".ics",
+	"application/pdf":    ".pdf",
+	"application/zip":    ".zip",
+	"application/msword": ".doc",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":       ".xlsx",
+	"image/png":  ".png",
+	"image/jpeg": ".jpg",
+	"image/gif":  ".gif",
+}
+
+func typeExtension(mediaType string) string {
+	if ext, ok := typeExtensions[mediaType]; ok {
+		return ext
+	}
+	return ".bin"
+}
+
+// write decodes one attachment into a new file under its safe name.
+func (x *extractor) write(name string, h message.Header, body io.Reader) error {
+	// Only the transfer encoding is undone: a text attachment keeps the bytes
+	// its sender attached, in its own charset.
+	var th message.Header
+	th.Set("Content-Transfer-Encoding", h.Get("Content-Transfer-Encoding"))
+	e, err := message.New(th, body)
+	if err != nil {
+		x.skipped = append(x.skipped, fmt.Errorf("attachment %q: %w", name, err))
+		return nil
+	}
+	for range 100 {
+		safe := SafeName(name, x.used)
+		if !filepath.IsLocal(safe) {
+			// SafeName's promise, checked because the cost of a slip is a
+			// file written anywhere.
+			return fmt.Errorf("attachment %q: unsafe name %q", name, safe)
+		}
+		f, err := x.root.OpenFile(safe, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue // created by someone else meanwhile: take the next number
+		}
+		if err != nil {
+			return fmt.Errorf("attachment %q: %w", safe, err)
+		}
+		src := &errReader{r: e.Body}
+		_, cerr := io.Copy(f, src)
+		if err := errors.Join(cerr, f.Close()); err != nil {
+			x.root.Remove(safe)
+			if src.err != nil {
+				// A decoding error concerns this part only.
+				x.skipped = append(x.skipped, fmt.Errorf("attachment %q not written: %w", name, src.err))
+				return nil
+			}
+			return fmt.Errorf("attachment %q: %w", safe, err)
+		}
+		x.written = append(x.written, safe)
+		return nil
+	}
+	return fmt.Errorf("attachment %q: no free name in the directory", name)
+}
+
+// errReader remembers a read error, to tell a bad part from a full disk.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// headerLimitReader fails once more than n bytes were read before the
+// header block ended; the caller lifts n once the header is read. It bounds
+// the memory a hostile header costs, as go-message's own limit does.
+type headerLimitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headerLimitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, fmt.Errorf("header block larger than %d bytes: %w", maxMessageHeader, ErrExtractLimit)
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
