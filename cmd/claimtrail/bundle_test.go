@@ -1,0 +1,281 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+var bundleTestMessage = "From: Jane Doe <jane@contoso.com>\r\n" +
+	"To: claims@partner.example\r\n" +
+	"Subject: EX25194 outage report\r\n" +
+	"Date: Mon, 17 Feb 2025 09:30:00 +0100\r\n" +
+	"Message-ID: <a1@contoso.com>\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n" +
+	"--b\r\nContent-Type: text/plain\r\n\r\nReport attached.\r\n" +
+	"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"../report.pdf\"\r\n" +
+	"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 outage")) + "\r\n" +
+	"--b--\r\n"
+
+// testBundle returns a bundle of bundleTestMessage and its key.
+func testBundle(t *testing.T) ([]byte, string) {
+	t.Helper()
+	raw := []byte(bundleTestMessage)
+	var buf bytes.Buffer
+	if _, err := evidence.WriteBundle(context.Background(), &buf, &evidence.BundleInput{
+		Raw: bytes.NewReader(raw), RawSize: int64(len(raw)),
+		Facts:    &evidence.Facts{MessageID: "a1@contoso.com", Sender: "jane@contoso.com", Text: "Report attached.\r\n"},
+		Judgment: rules.Judgment{Verdict: rules.Accepted, IncidentIDs: []string{"EX25194"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	return buf.Bytes(), evidence.BundleKey(hex.EncodeToString(sum[:]), 1)
+}
+
+// tamper returns b with one byte of its message.eml changed and the ZIP
+// rebuilt around it, CRCs and all.
+func tamper(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data bytes.Buffer
+		data.ReadFrom(rc)
+		rc.Close()
+		d := data.Bytes()
+		if f.Name == "message.eml" {
+			d = bytes.Replace(d, []byte("EX25194"), []byte("EX25195"), 1)
+		}
+		fh := f.FileHeader
+		w, err := zw.CreateHeader(&fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(d)
+	}
+	zw.SetComment(zr.Comment)
+	zw.Close()
+	return out.Bytes()
+}
+
+func writeTemp(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runCmd runs claimtrail with args and returns its exit code and output.
+func runCmd(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, args)
+	return code, stdout.String(), stderr.String()
+}
+
+// useStore makes KEY arguments read from a directory store holding the
+// given bundles, for the rest of the test.
+func useStore(t *testing.T, bundles map[string][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	d, err := archive.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, b := range bundles {
+		if _, err := d.Put(context.Background(), key, bytes.NewReader(b), int64(len(b)), archive.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	old := openBundleStore
+	openBundleStore = func(_ context.Context, configPath string) (bundleStore, error) {
+		if configPath != "store.yaml" {
+			t.Errorf("store opened with config %q, want store.yaml", configPath)
+		}
+		return archive.OpenDir(dir)
+	}
+	t.Cleanup(func() { openBundleStore = old })
+}
+
+func TestBundleVerifyCommand(t *testing.T) {
+	good, key := testBundle(t)
+	bad := tamper(t, good)
+	dir := t.TempDir()
+	goodPath := writeTemp(t, dir, "good.zip", good)
+	badPath := writeTemp(t, dir, "bad.zip", bad)
+	// A directory store's tree: the key is in the path.
+	treePath := writeTemp(t, dir, key, good)
+	otherKey := evidence.BundleKey(strings.Repeat("ab", 32), 1)
+	misplaced := writeTemp(t, dir, otherKey, good)
+	useStore(t, map[string][]byte{key: good, otherKey: bad})
+
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"file ok", []string{"bundle", "verify", goodPath}, exitOK, "no key to check", ""},
+		{"tampered message named", []string{"bundle", "verify", badPath}, exitFail, "", "message.eml: sha256 mismatch"},
+		{"key taken from the path", []string{"bundle", "verify", treePath}, exitOK, "matches key " + key, ""},
+		{"file under another key", []string{"bundle", "verify", misplaced}, exitFail, "", "message.eml: key mismatch"},
+		{"--key given", []string{"bundle", "verify", "--key", key, goodPath}, exitOK, "matches key", ""},
+		{"--key after the file", []string{"bundle", "verify", goodPath, "--key", otherKey}, exitFail, "", "key mismatch"},
+		{"--key malformed", []string{"bundle", "verify", "--key", "bundles/x.zip", goodPath}, exitUsage, "", "--key"},
+		{"key from the store", []string{"bundle", "verify", "--config", "store.yaml", key}, exitOK, "matches key", ""},
+		{"tampered in the store", []string{"bundle", "verify", "--config", "store.yaml", otherKey}, exitFail, "", "mismatch"},
+		{"key without config", []string{"bundle", "verify", key}, exitUsage, "", "--config FILE"},
+		{"missing key in the store", []string{"bundle", "verify", "--config", "store.yaml", evidence.BundleKey(strings.Repeat("cd", 32), 2)}, exitFail, "", "not found"},
+		{"neither file nor key", []string{"bundle", "verify", filepath.Join(dir, "nope.zip")}, exitFail, "", "no such file, and not a bundle key"},
+		{"not a zip", []string{"bundle", "verify", writeTemp(t, dir, "x.zip", []byte("hello"))}, exitFail, "", "not a bundle"},
+		{"no argument", []string{"bundle", "verify"}, exitUsage, "", "want one bundle"},
+		{"two arguments", []string{"bundle", "verify", goodPath, badPath}, exitUsage, "", "want one bundle"},
+		{"unknown subcommand", []string{"bundle", "frob", goodPath}, exitUsage, "", "unknown subcommand"},
+		{"no subcommand", []string{"bundle"}, exitUsage, "", "usage: claimtrail bundle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCmd(tt.args...)
+			if code != tt.wantCode || !strings.Contains(stdout, tt.wantStdout) || !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("claimtrail %s = %d\nstdout: %s\nstderr: %s\nwant %d, stdout containing %q, stderr containing %q",
+					strings.Join(tt.args, " "), code, stdout, stderr, tt.wantCode, tt.wantStdout, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestBundleExtractCommand(t *testing.T) {
+	good, key := testBundle(t)
+	dir := t.TempDir()
+	goodPath := writeTemp(t, dir, "good.zip", good)
+	badPath := writeTemp(t, dir, "bad.zip", tamper(t, good))
+	useStore(t, map[string][]byte{key: good})
+
+	tests := []struct {
+		name       string
+		args       func(out string) []string
+		wantCode   int
+		wantFiles  []string
+		wantStderr string
+	}{
+		{"file", func(out string) []string { return []string{"bundle", "extract", goodPath, "-o", out} }, exitOK, []string{"report.pdf"}, ""},
+		{"key from the store", func(out string) []string {
+			return []string{"bundle", "extract", "--config", "store.yaml", "-o", out, key}
+		}, exitOK, []string{"report.pdf"}, ""},
+		{"tampered refused", func(out string) []string { return []string{"bundle", "extract", badPath, "-o", out} }, exitFail, nil, "--force"},
+		{"tampered forced", func(out string) []string { return []string{"bundle", "extract", "--force", badPath, "-o", out} }, exitOK, []string{"report.pdf"}, "extracting anyway"},
+		{"no -o", func(string) []string { return []string{"bundle", "extract", goodPath} }, exitUsage, nil, "-o DIR is missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "new", "dir")
+			code, stdout, stderr := runCmd(tt.args(out)...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantStderr) {
+				t.Fatalf("claimtrail bundle extract = %d\nstdout: %s\nstderr: %s\nwant %d, stderr containing %q", code, stdout, stderr, tt.wantCode, tt.wantStderr)
+			}
+			entries, _ := os.ReadDir(out)
+			var got []string
+			for _, e := range entries {
+				got = append(got, e.Name())
+			}
+			if strings.Join(got, ",") != strings.Join(tt.wantFiles, ",") {
+				t.Errorf("extracted %q, want %q", got, tt.wantFiles)
+			}
+			for _, name := range tt.wantFiles {
+				if !strings.Contains(stdout, filepath.Join(out, name)) {
+					t.Errorf("stdout %q does not list %s", stdout, name)
+				}
+				if b, _ := os.ReadFile(filepath.Join(out, name)); string(b) != "%PDF-1.4 outage" {
+					t.Errorf("%s = %q, want the decoded attachment", name, b)
+				}
+			}
+		})
+	}
+}
+
+func TestBundleGetCommand(t *testing.T) {
+	good, key := testBundle(t)
+	badKey := evidence.BundleKey(strings.Repeat("ef", 32), 1)
+	useStore(t, map[string][]byte{key: good, badKey: good})
+	sha, _, _ := evidence.ParseBundleKey(key)
+
+	t.Run("to a file", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "b.zip")
+		code, stdout, stderr := runCmd("bundle", "get", "--config", "store.yaml", key, "-o", out)
+		if code != exitOK || !strings.Contains(stdout, "ok") {
+			t.Fatalf("bundle get = %d, stdout %q, stderr %q; want 0 and ok", code, stdout, stderr)
+		}
+		if b, _ := os.ReadFile(out); !bytes.Equal(b, good) {
+			t.Errorf("%s holds %d bytes, want the %d stored", out, len(b), len(good))
+		}
+		code, _, stderr = runCmd("bundle", "get", "--config", "store.yaml", key, "-o", out)
+		if code != exitFail || !strings.Contains(stderr, "exists") {
+			t.Errorf("bundle get over an existing file = %d, %q; want 1 and a refusal", code, stderr)
+		}
+	})
+	t.Run("default name", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		if code, _, stderr := runCmd("bundle", "get", "--config", "store.yaml", key); code != exitOK {
+			t.Fatalf("bundle get = %d, %q", code, stderr)
+		}
+		if _, err := os.Stat(sha + "-1.zip"); err != nil {
+			t.Errorf("default output: %v", err)
+		}
+	})
+	t.Run("to stdout", func(t *testing.T) {
+		code, stdout, stderr := runCmd("bundle", "get", "--config", "store.yaml", "-o", "-", key)
+		if code != exitOK || stdout != string(good) {
+			t.Errorf("bundle get -o - = %d, %d bytes, %q; want 0 and the bundle", code, len(stdout), stderr)
+		}
+	})
+	t.Run("stored under the wrong key", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "b.zip")
+		code, _, stderr := runCmd("bundle", "get", "--config", "store.yaml", badKey, "-o", out)
+		if code != exitFail || !strings.Contains(stderr, "key mismatch") {
+			t.Errorf("bundle get = %d, %q; want 1 and the key mismatch", code, stderr)
+		}
+	})
+	for _, tt := range []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{"no config", []string{"bundle", "get", key}, exitUsage, "--config FILE"},
+		{"not a key", []string{"bundle", "get", "--config", "store.yaml", "bundle.zip"}, exitUsage, "bundle key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCmd(tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("claimtrail %s = %d, %q; want %d and %q", strings.Join(tt.args, " "), code, stderr, tt.wantCode, tt.wantStderr)
+			}
+		})
+	}
+}
