@@ -106,7 +106,7 @@ func canonicalDetails(details map[string]any) ([]byte, error) {
 
 // appendAudit appends one entry inside tx, the transaction of the change it
 // describes, so that the change and its record commit together.
-func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, actor string, action Action, subject string, details map[string]any) (AuditEntry, error) {
+func appendAudit(ctx context.Context, tx dbtx, now time.Time, actor string, action Action, subject string, details map[string]any) (AuditEntry, error) {
 	d, err := canonicalDetails(details)
 	if err != nil {
 		return AuditEntry{}, err
@@ -147,7 +147,8 @@ func (l *Ledger) AppendAudit(ctx context.Context, actor string, action Action, s
 		return AuditEntry{}, fmt.Errorf("archive: %s: unknown action %q", op, action)
 	}
 	var e AuditEntry
-	err := l.write(ctx, op, func(tx *sql.Tx) error {
+	err := l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		var err error
 		e, err = appendAudit(ctx, tx, l.now(), actor, action, subject, details)
 		return err

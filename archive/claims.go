@@ -247,7 +247,7 @@ func normIncidentID(s string) (string, error) {
 }
 
 // openClaim returns the claim for (tenant, incident), creating it open.
-func (l *Ledger) openClaim(ctx context.Context, tx *sql.Tx, now time.Time, actor, tenant, incident, cause string) (id int64, created bool, err error) {
+func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, tenant, incident, cause string) (id int64, created bool, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT id FROM claims WHERE tenant_id = ? AND incident_id = ?`, tenant, incident).Scan(&id)
 	if err == nil {
 		return id, false, nil
@@ -366,7 +366,8 @@ func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field Field, 
 	if err := checkActor(actor); err != nil {
 		return fmt.Errorf("archive: %s: %w", op, err)
 	}
-	return l.write(ctx, op, func(tx *sql.Tx) error {
+	return l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		c, err := loadClaim(ctx, tx, claimID, false)
 		if err != nil {
 			return err
@@ -406,7 +407,8 @@ func (l *Ledger) SetClaimStatus(ctx context.Context, claimID int64, to Status, a
 	if err := checkActor(actor); err != nil {
 		return fmt.Errorf("archive: %s: %w", op, err)
 	}
-	return l.write(ctx, op, func(tx *sql.Tx) error {
+	return l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		c, err := loadClaim(ctx, tx, claimID, false)
 		if err != nil {
 			return err
@@ -456,7 +458,7 @@ func transitionError(id int64, c *Claim, to Status) error {
 	return fmt.Errorf("%s: %w", msg, ErrTransition)
 }
 
-func (l *Ledger) setStatus(ctx context.Context, tx *sql.Tx, now time.Time, actor string, id int64, from, to Status, note string) error {
+func (l *Ledger) setStatus(ctx context.Context, tx dbtx, now time.Time, actor string, id int64, from, to Status, note string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE claims SET status = ?, updated_at = ? WHERE id = ?`, string(to), fmtTime(now), id); err != nil {
 		return err
 	}
@@ -472,7 +474,8 @@ func (l *Ledger) setStatus(ctx context.Context, tx *sql.Tx, now time.Time, actor
 // to expired and returns their IDs. The poller calls it on each round.
 func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, error) {
 	var ids []int64
-	err := l.write(ctx, "expire claims", func(tx *sql.Tx) error {
+	err := l.write(ctx, "expire claims", func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM claims WHERE status IN (?, ?)
 			AND deadline IS NOT NULL AND deadline < ? ORDER BY id`, string(StatusOpen), string(StatusReady), fmtTime(now))
 		if err != nil {
@@ -510,7 +513,7 @@ func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, erro
 
 // refreshClaim recomputes a claim's deadline, azure flag and open/ready
 // status from its evidence and fields, writing and auditing what changed.
-func (l *Ledger) refreshClaim(ctx context.Context, tx *sql.Tx, now time.Time, actor string, id int64) error {
+func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor string, id int64) error {
 	c, err := loadClaim(ctx, tx, id, false)
 	if err != nil {
 		return err

@@ -59,7 +59,8 @@ func (l *Ledger) SetCheckpoint(ctx context.Context, mailbox, folder string, uidV
 	if mailbox == "" || folder == "" {
 		return fmt.Errorf("archive: %s: mailbox and folder are required", op)
 	}
-	return l.write(ctx, op, func(tx *sql.Tx) error {
+	return l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		_, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (mailbox, folder, uidvalidity, last_uid, updated_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (mailbox, folder) DO UPDATE SET

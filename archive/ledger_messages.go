@@ -125,7 +125,8 @@ func (l *Ledger) RecordMessage(ctx context.Context, rec MessageRecord) (msg *Mes
 	if rec.Mailbox == "" || rec.Folder == "" || rec.Size < 0 {
 		return nil, false, fmt.Errorf("archive: %s: mailbox, folder and a size >= 0 are required", op)
 	}
-	err = l.write(ctx, op, func(tx *sql.Tx) error {
+	err = l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		now := l.now()
 		res, err := tx.ExecContext(ctx, `INSERT INTO messages
 			(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject)
@@ -226,7 +227,8 @@ func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment,
 	if err := checkJudgment(j); err != nil {
 		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
 	}
-	err = l.write(ctx, op, func(tx *sql.Tx) error {
+	err = l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		m, err := messageBy(ctx, tx, "m.id = ?", id)
 		if err != nil {
 			return err
@@ -258,7 +260,8 @@ func (l *Ledger) ReprocessMessage(ctx context.Context, id int64, j rules.Judgmen
 		return nil, fmt.Errorf("archive: %s: %w", op, err)
 	}
 	var atts []Attachment
-	err := l.write(ctx, op, func(tx *sql.Tx) error {
+	err := l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		m, err := messageBy(ctx, tx, "m.id = ?", id)
 		if err != nil {
 			return err
@@ -293,7 +296,7 @@ func checkJudgment(j rules.Judgment) error {
 
 // judge writes j as message m's judgment and makes the evidence links it
 // implies. Links the judgment does not imply are removed.
-func (l *Ledger) judge(ctx context.Context, tx *sql.Tx, m *Message, j rules.Judgment, rulesVersion, actor string, action Action) ([]Attachment, error) {
+func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgment, rulesVersion, actor string, action Action) ([]Attachment, error) {
 	now := l.now()
 	jb, err := json.Marshal(j)
 	if err != nil {
@@ -424,7 +427,8 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 	if bundleSHA256 != "" && !validSHA256(bundleSHA256) {
 		return fmt.Errorf("archive: %s: the bundle SHA-256 must be 64 lower-case hex digits", op)
 	}
-	return l.write(ctx, op, func(tx *sql.Tx) error {
+	return l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		m, err := messageBy(ctx, tx, "m.id = ?", id)
 		if err != nil {
 			return err
@@ -467,7 +471,8 @@ func (l *Ledger) MarkMoved(ctx context.Context, id int64, folder string) error {
 	if folder == "" {
 		return fmt.Errorf("archive: %s: empty folder", op)
 	}
-	return l.write(ctx, op, func(tx *sql.Tx) error {
+	return l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
 		m, err := messageBy(ctx, tx, "m.id = ?", id)
 		if err != nil {
 			return err

@@ -723,3 +723,32 @@ func TestSync(t *testing.T) {
 		t.Errorf("Sync(canceled) = %v, want context.Canceled", err)
 	}
 }
+
+func TestStatementCache(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	mustRecord(t, l, testRecord(1))
+	l.stmts.mu.Lock()
+	n := len(l.stmts.stmts)
+	l.stmts.mu.Unlock()
+	if n == 0 {
+		t.Fatal("no statements cached after a write")
+	}
+	// The cached statements give the same results as the first run.
+	m := mustRecord(t, l, testRecord(2))
+	if _, _, err := l.RecordJudgment(ctx, m.ID, accepted(tenantA, "EX315207"), rules.Version); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Message(ctx, m.ID)
+	if err != nil || got.Judgment == nil || got.UID != 3 {
+		t.Errorf("Message after cached writes = %+v, %v", got, err)
+	}
+	// The cache is bounded whatever SQL passes through it.
+	var c stmtCache
+	for i := range 2 * maxCachedStmts {
+		c.get(fmt.Sprintf("SELECT %d", i))
+	}
+	if len(c.wanted) > maxCachedStmts {
+		t.Errorf("stmtCache wants %d statements, more than %d", len(c.wanted), maxCachedStmts)
+	}
+}

@@ -1,0 +1,68 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// benchmarkIngest runs the ledger's share of ingesting one mail per
+// iteration: RecordMessage and RecordJudgment (which attaches it to its
+// claim), plus SetBundle and MarkMoved when full is set, from workers
+// goroutines. Mail is spread over claims claims. It reports msgs/s.
+func benchmarkIngest(b *testing.B, workers, claims int, full bool) {
+	ctx := context.Background()
+	l := newTestLedger(b)
+	var next atomic.Int64
+	b.ResetTimer()
+	done := make(chan error, workers)
+	per := b.N / workers
+	for w := range workers {
+		n := per
+		if w == 0 {
+			n += b.N % workers
+		}
+		go func() {
+			for range n {
+				i := int(next.Add(1))
+				rec := testRecord(i)
+				rec.SHA256 = shaOf(fmt.Sprintf("bench %d", i))
+				m, _, err := l.RecordMessage(ctx, rec)
+				if err != nil {
+					done <- err
+					return
+				}
+				inc := fmt.Sprintf("EX%06d", 300000+i%claims)
+				if _, _, err := l.RecordJudgment(ctx, m.ID, accepted(tenantA, inc), rules.Version); err != nil {
+					done <- err
+					return
+				}
+				if full {
+					if err := l.SetBundle(ctx, m.ID, "bundles/"+rec.SHA256+".zip", ""); err != nil {
+						done <- err
+						return
+					}
+					if err := l.MarkMoved(ctx, m.ID, "Processed"); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range workers {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+func BenchmarkRecordJudge(b *testing.B)           { benchmarkIngest(b, 1, 50, false) }
+func BenchmarkRecordJudgeStoreMove(b *testing.B)  { benchmarkIngest(b, 1, 50, true) }
+func BenchmarkRecordJudgeStoreMove4(b *testing.B) { benchmarkIngest(b, 4, 50, true) }
+func BenchmarkRecordJudgeOneClaim(b *testing.B)   { benchmarkIngest(b, 1, 1, false) }
