@@ -46,6 +46,7 @@ type AuditProblem struct {
 	Detail string
 }
 
+// String formats the problem as VerifyAudit's error lists it.
 func (p AuditProblem) String() string {
 	return fmt.Sprintf("seq %d: %s: %s", p.Seq, p.Kind, p.Detail)
 }

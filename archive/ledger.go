@@ -114,7 +114,6 @@ func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 		return nil, fmt.Errorf("archive: open ledger %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	w.SetConnMaxIdleTime(0)
 	r, err := sql.Open("sqlite", path+"?"+params+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()

@@ -24,8 +24,10 @@ import (
 //	SetBundle       the key of the stored evidence bundle
 //	MarkMoved       the folder the mail was moved to in the mailbox
 //
-// Judgment and bundle may come in either order. UnfinishedMessages lists the
-// rows whose work is not done; Message.Next says which step is next.
+// Judgment and bundle may come in either order. Every message gets all
+// steps, whatever its verdict: a rejected mail's bundle is the record of
+// why it did not count. UnfinishedMessages lists the rows whose work is
+// not done; Message.Next says which step is next.
 
 // MessageRecord is what the poller knows of a message when it fetches it.
 type MessageRecord struct {
@@ -248,9 +250,11 @@ func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment,
 }
 
 // ReprocessMessage replaces the judgment of message id, e.g. after a rules
-// change. Evidence links the new judgment no longer supports are removed,
-// new ones are made; claims are never deleted. The audit trail keeps the old
-// judgment.
+// change. Evidence links the new judgment no longer supports are removed
+// from open and ready claims and kept, with an audit note, on claims
+// already submitted or decided; new links are made; claims are never
+// deleted. The returned attachments are the message's links afterwards.
+// The audit trail keeps the old judgment.
 func (l *Ledger) ReprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]Attachment, error) {
 	op := fmt.Sprintf("reprocess message %d", id)
 	if err := checkJudgment(j); err != nil {
@@ -312,7 +316,7 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE messages SET verdict = ?, reason = ?, tenant_id = ?, incident_ids = ?,
 		judgment = ?, rules_version = ?, judged_at = ? WHERE id = ?`,
-		string(j.Verdict), string(j.Reason), j.TenantID, string(ib), string(jb), rulesVersion, fmtTime(now), m.ID); err != nil {
+		string(j.Verdict), string(j.Reason), tenantColumn(j.TenantID), string(ib), string(jb), rulesVersion, fmtTime(now), m.ID); err != nil {
 		return nil, err
 	}
 	details := map[string]any{
@@ -373,6 +377,21 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 		if want[a.ClaimID] {
 			continue
 		}
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM claims WHERE id = ?`, a.ClaimID).Scan(&status); err != nil {
+			return nil, err
+		}
+		if s := Status(status); s != StatusOpen && s != StatusReady {
+			// What was submitted stays the claim's evidence; the trail
+			// says the new judgment disagrees.
+			if _, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
+				"evidence_kept": m.SHA256, "why": fmt.Sprintf("the message's new judgment no longer supports this claim, but the claim is %s", s),
+			}); err != nil {
+				return nil, err
+			}
+			atts = append(atts, a)
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM claim_evidence WHERE claim_id = ? AND message_id = ?`, a.ClaimID, m.ID); err != nil {
 			return nil, err
 		}
@@ -394,6 +413,15 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 		}
 	}
 	return atts, nil
+}
+
+// tenantColumn stores a tenant ID as claims do, so that the two join; an
+// ID that is no GUID (in rejected mail) is kept as it came.
+func tenantColumn(id string) string {
+	if t, err := normTenantID(id); err == nil {
+		return t
+	}
+	return id
 }
 
 func attachmentsOf(ctx context.Context, q querier, messageID int64) ([]Attachment, error) {

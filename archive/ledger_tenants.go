@@ -101,6 +101,10 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 			if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_domains WHERE tenant_id = ?`, e.id); err != nil {
 				return err
 			}
+		}
+		// Domains go in after every configured tenant released its old
+		// ones, so a domain passed between two of them is no "move".
+		for _, e := range entries {
 			for _, d := range e.domains {
 				var prev string
 				err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM tenant_domains WHERE domain = ?`, d).Scan(&prev)
@@ -163,7 +167,10 @@ type RowError struct {
 	Err  error
 }
 
+// Error formats the problem as "name:line: problem".
 func (e *RowError) Error() string { return fmt.Sprintf("%s:%d: %v", e.Name, e.Line, e.Err) }
+
+// Unwrap returns the problem without its place.
 func (e *RowError) Unwrap() error { return e.Err }
 
 // Partner Center's customer export names its columns differently across

@@ -3,6 +3,8 @@ package archive
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,10 +21,11 @@ func TestUpsertTenants(t *testing.T) {
 	if _, err := l.UpsertTenants(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	// The configuration changes: Contoso drops contoso.cz, Fabrikam takes it.
+	// The configuration changes: Contoso drops contoso.cz, Fabrikam (listed
+	// first) takes it.
 	second := []rules.Tenant{
-		{ID: tenantA, Name: "Contoso Ltd", Domains: []string{"contoso.com"}, CSP: false},
 		{ID: tenantB, Name: "Fabrikam", Domains: []string{"fabrikam.com", "contoso.cz"}, CSP: true},
+		{ID: tenantA, Name: "Contoso Ltd", Domains: []string{"contoso.com"}, CSP: false},
 	}
 	warnings, err := l.UpsertTenants(ctx, second)
 	if err != nil {
@@ -240,4 +243,42 @@ func FuzzParsePartnerCenterCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestImportSampleExport loads the shared sample of Partner Center's
+// export: BOM, CRLF, quoted fields, tags with semicolons, non-ASCII names,
+// a customer without a reseller relationship.
+func TestImportSampleExport(t *testing.T) {
+	ctx := context.Background()
+	f, err := os.Open(filepath.Join("..", "testdata", "partner-center-customers.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l := newTestLedger(t)
+	res, err := l.ImportPartnerCenterCSV(ctx, f, "partner-center-customers.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 0 || len(res.Added) != 7 {
+		t.Fatalf("import = %d added, errors %v; want 7 and none", len(res.Added), res.Errors)
+	}
+	tenants, _ := l.Tenants(ctx)
+	byName := map[string]rules.Tenant{}
+	for _, tn := range tenants {
+		byName[tn.Name] = tn
+	}
+	for _, tt := range []struct {
+		name, id, domain string
+		csp              bool
+	}{
+		{"Fabrikam, Inc.", "9b2e6d14-3a7f-4e51-b8c2-0f4a7d9e1c63", "fabrikam.com", true},
+		{"Bäckerei München GmbH", "2d7a5c3e-8f19-4b6a-a4d0-5e3c9b7f1a28", "baeckereimuenchen.onmicrosoft.com", true},
+		{"Northwind Traders", "5c8b2e7f-1a4d-4e96-a3f0-7d2c9b6e4a81", "northwindtraders.onmicrosoft.com", false},
+	} {
+		got, ok := byName[tt.name]
+		if !ok || got.ID != tt.id || fmt.Sprint(got.Domains) != "["+tt.domain+"]" || got.CSP != tt.csp {
+			t.Errorf("tenant %q = %+v, want %s %s csp %v", tt.name, got, tt.id, tt.domain, tt.csp)
+		}
+	}
 }

@@ -412,6 +412,11 @@ func TestRecordJudgment(t *testing.T) {
 			if stored.Judgment == nil || stored.Judgment.Verdict != tt.judgment.Verdict || stored.RulesVersion != rules.Version {
 				t.Errorf("stored judgment = %+v (rules %s), want verdict %s", stored.Judgment, stored.RulesVersion, tt.judgment.Verdict)
 			}
+			if len(tt.wantClaims) > 0 {
+				if n := countRows(t, l, `SELECT COUNT(*) FROM messages m JOIN claims c ON c.tenant_id = m.tenant_id`); n != len(tt.wantClaims) {
+					t.Errorf("the message's tenant_id joins %d claims, want %d", n, len(tt.wantClaims))
+				}
+			}
 			// The first judgment stands.
 			atts2, changed2, err := l.RecordJudgment(ctx, m.ID, rules.Judgment{Verdict: rules.Rejected}, rules.Version)
 			if err != nil || changed2 || len(atts2) != len(atts) {
@@ -478,6 +483,23 @@ func TestReprocessMessage(t *testing.T) {
 	}
 	if _, err := l.ReprocessMessage(ctx, m.ID, accepted(tenantA, "SP123456"), "new", ""); err == nil {
 		t.Error("ReprocessMessage without an actor succeeded, want an error")
+	}
+
+	// Evidence of a submitted claim stays: it is what was sent.
+	sp, _ := l.ClaimFor(ctx, tenantA, "SP123456")
+	if _, err := l.w.Exec(`UPDATE claims SET status = 'submitted' WHERE id = ?`, sp.ID); err != nil {
+		t.Fatal(err)
+	}
+	atts, err = l.ReprocessMessage(ctx, m.ID, rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonUnknownDomain}, "newer", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp, _ = l.Claim(ctx, sp.ID); len(sp.Evidence) != 1 || len(atts) != 1 || atts[0].ClaimID != sp.ID {
+		t.Errorf("submitted claim evidence after reprocessing = %d (attachments %v), want the 1 it was submitted with", len(sp.Evidence), atts)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE subject = ? AND json_extract(details, '$.evidence_kept') = ?`,
+		claimSubject(sp.ID), testRecord(1).SHA256); n != 1 {
+		t.Errorf("evidence_kept entries = %d, want 1", n)
 	}
 }
 
