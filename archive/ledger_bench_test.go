@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -66,3 +67,31 @@ func BenchmarkRecordJudge(b *testing.B)           { benchmarkIngest(b, 1, 50, fa
 func BenchmarkRecordJudgeStoreMove(b *testing.B)  { benchmarkIngest(b, 1, 50, true) }
 func BenchmarkRecordJudgeStoreMove4(b *testing.B) { benchmarkIngest(b, 4, 50, true) }
 func BenchmarkRecordJudgeOneClaim(b *testing.B)   { benchmarkIngest(b, 1, 1, false) }
+
+// BenchmarkVerifyAudit verifies a trail of 20,000 entries per iteration and
+// reports entries/s.
+func BenchmarkVerifyAudit(b *testing.B) {
+	ctx := context.Background()
+	l := newTestLedger(b)
+	const entries = 20000
+	err := l.write(ctx, "fill", func(stx *sql.Tx) error {
+		for i := range entries {
+			if _, err := appendAudit(ctx, stx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("message:%d", i),
+				map[string]any{"to": "Processed", "uid": i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := l.VerifyAudit(ctx, nil)
+		if err != nil || rep.Entries != entries {
+			b.Fatalf("VerifyAudit = %+v, %v", rep, err)
+		}
+	}
+	b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
