@@ -8,19 +8,30 @@ import "time"
 // Facts is what a parse of one raw message yields. Fields a message lacks
 // are empty; what could not be read is described in Warnings.
 type Facts struct {
-	MessageID string    // without angle brackets
-	From      string    // the From header, RFC 2047-decoded
-	Sender    string    // the From addr-spec, e.g. "jane@contoso.com"; empty if none
-	To        []string  // To addresses as written, decoded
-	Date      time.Time // zero when missing or unparseable
-	Subject   string    // RFC 2047-decoded
-	Text      string    // text/plain parts, decoded to UTF-8
-	HTMLText  string    // text/html parts rendered to text
-	URLs      []string  // link targets from the HTML and the text
+	MessageID string // without angle brackets
+	From      string // the From header, RFC 2047-decoded
+	// Sender is the From addr-spec, e.g. "jane@contoso.com", its domain
+	// lower-cased and in ASCII (IDNA A-labels); empty if none. Of several
+	// From addresses it is the first.
+	Sender string
+	// ReplyTo are the addr-specs of the Reply-To field, normalised as
+	// Sender is.
+	ReplyTo []string
+	To      []string  // To addresses as written, decoded
+	Date    time.Time // zero when missing or unparseable
+	Subject string    // RFC 2047-decoded
+	// Text is the text/plain body parts (not those sent as attachments),
+	// decoded to UTF-8 and joined by blank lines; of a
+	// multipart/alternative only the first plain rendition counts.
+	Text     string
+	HTMLText string   // text/html body parts rendered to text, likewise
+	URLs     []string // href targets from the HTML and http(s) URLs in the text
 	// AuthenticationResults are the raw Authentication-Results header
 	// values, topmost (newest) first.
 	AuthenticationResults []string
-	Attachments           []Attachment
+	// Attachments are the parts that are not body text: files, inline
+	// images, and message/rfc822 parts (which are in Originals too).
+	Attachments []Attachment
 	// Originals are the message/rfc822 parts (forwards as attachment), in
 	// order, each with its own facts and exact bytes.
 	Originals []Original
@@ -29,8 +40,10 @@ type Facts struct {
 	DKIM []DKIMCheck
 	// Malformed is set when not even a header block could be read.
 	Malformed bool
-	// Truncated is set when the message was larger than the parse limit and
-	// only its headers and first part were read.
+	// Truncated is set when the message was not parsed in full (larger
+	// than ParseOptions.MaxBytes, or with a MIME structure too big or too
+	// broken to parse in memory): only its header, first text part and
+	// attachment digests were read. Warnings say why.
 	Truncated bool
 	Warnings  []string
 }
@@ -40,12 +53,19 @@ type Attachment struct {
 	Name        string `json:"name"` // as the sender named it (unsafe; see SafeName)
 	ContentType string `json:"content_type"`
 	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"` // hex, of the decoded bytes
+	// SHA256 is hex, of the bytes after transfer decoding (base64,
+	// quoted-printable) and before any charset conversion: the file as
+	// the sender attached it. Size counts the same bytes.
+	SHA256 string `json:"sha256"`
 }
 
 // Original is a customer message carried inside another as message/rfc822.
 type Original struct {
-	Raw   []byte // the part's bytes exactly as they stand in the message
+	// Raw is the part's body after transfer decoding: for the usual
+	// 7bit/8bit forward, its bytes exactly as they stand in the message.
+	// It is nil when the original was larger than ParseOptions.MaxBytes
+	// and was only streamed (its Facts are then Truncated).
+	Raw   []byte
 	Facts *Facts
 }
 

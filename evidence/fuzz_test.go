@@ -1,0 +1,121 @@
+package evidence
+
+import (
+	"bytes"
+	"io"
+	"mime/quotedprintable"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// seedCorpus adds every .eml of the shared corpus and of this package's
+// testdata as a seed.
+func seedCorpus(f *testing.F) {
+	for _, pattern := range []string{"../testdata/mail/*.eml", "testdata/parse/*.eml"} {
+		paths, _ := filepath.Glob(pattern)
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	f.Add(manyPartsMessage(3))
+	f.Add(nestedOriginals(3))
+	f.Add(nestedMultiparts(3))
+}
+
+// FuzzParse runs both parses, in full and streamed, on arbitrary input:
+// neither may panic (not even into the last-resort recover), hang or
+// return an error for bytes in memory, and the facts must hold together.
+func FuzzParse(f *testing.F) {
+	seedCorpus(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, opts := range []*ParseOptions{nil, {MaxBytes: 1 + int64(len(raw))/2, MaxDepth: 3, MaxOriginals: 4, MaxParts: 50}} {
+			facts, err := ParseBytes(raw, opts)
+			if err != nil {
+				t.Fatalf("ParseBytes(%+v) error = %v; want nil for bytes in memory", opts, err)
+			}
+			checkFacts(t, facts, 0)
+			_ = facts.RulesMessage()
+		}
+	})
+}
+
+// checkFacts checks what must hold of any Facts.
+func checkFacts(t *testing.T, f *Facts, depth int) {
+	t.Helper()
+	if f == nil {
+		t.Fatal("facts are nil")
+	}
+	for _, w := range f.Warnings {
+		if strings.HasPrefix(w, panicWarning) {
+			t.Fatalf("parse panicked: %s", w)
+		}
+	}
+	if len(f.Warnings) > maxWarnings+1 {
+		t.Errorf("%d warnings, want at most %d", len(f.Warnings), maxWarnings+1)
+	}
+	for name, s := range map[string]string{"Text": f.Text, "HTMLText": f.HTMLText, "Subject": f.Subject, "From": f.From} {
+		if !utf8.ValidString(s) {
+			t.Errorf("%s is not valid UTF-8: %q", name, s)
+		}
+	}
+	if f.Sender != "" && !strings.Contains(f.Sender, "@") {
+		t.Errorf("Sender = %q, want an addr-spec or empty", f.Sender)
+	}
+	for _, a := range f.Attachments {
+		if a.Size < 0 || len(a.SHA256) != 64 {
+			t.Errorf("attachment %+v: bad size or digest", a)
+		}
+	}
+	for _, o := range f.Originals {
+		if o.Facts == nil {
+			t.Fatal("an original without facts")
+		}
+		checkFacts(t, o.Facts, depth+1)
+	}
+}
+
+// FuzzBase64Decoder checks the lenient decoder against the standard
+// encoder: whatever encoding/base64 writes, it must read back exactly.
+func FuzzBase64Decoder(f *testing.F) {
+	f.Add([]byte("Hello world"))
+	f.Add([]byte{0, 0xff, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var enc bytes.Buffer
+		encodeBase64(&enc, data)
+		got, err := io.ReadAll(newBase64Decoder(&enc))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("base64 round trip of %q = %q, %v", data, got, err)
+		}
+		// And on arbitrary input it must not fail.
+		if _, err := io.ReadAll(newBase64Decoder(bytes.NewReader(data))); err != nil {
+			t.Fatalf("base64 decode of %q: %v", data, err)
+		}
+	})
+}
+
+// FuzzQPDecoder does the same for quoted-printable.
+func FuzzQPDecoder(f *testing.F) {
+	f.Add([]byte("Grüße = 100 %\r\nline two  \r\n"))
+	f.Add([]byte("a\rb\nc"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var enc bytes.Buffer
+		qw := quotedprintable.NewWriter(&enc)
+		qw.Binary = true // line breaks encoded too, so any bytes survive
+		_, _ = qw.Write(data)
+		_ = qw.Close()
+		got, err := io.ReadAll(newQPDecoder(&enc))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("QP round trip of %q (encoded %q) = %q, %v", data, enc.String(), got, err)
+		}
+		if _, err := io.ReadAll(newQPDecoder(bytes.NewReader(data))); err != nil {
+			t.Fatalf("QP decode of %q: %v", data, err)
+		}
+	})
+}

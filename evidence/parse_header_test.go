@@ -1,0 +1,187 @@
+package evidence
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDate(t *testing.T) {
+	cet := time.FixedZone("", 3600)
+	tests := []struct {
+		name    string
+		in      string
+		want    time.Time // zero: unreadable
+		problem bool      // a warning is expected
+	}{
+		{"RFC 5322 3.3", "Thu, 13 Feb 2025 10:00:00 +0100", time.Date(2025, 2, 13, 10, 0, 0, 0, cet), false},
+		{"no day of week", "13 Feb 2025 10:00:00 +0100", time.Date(2025, 2, 13, 10, 0, 0, 0, cet), false},
+		{"comment zone name", "Thu, 13 Feb 2025 10:00:00 +0100 (CET)", time.Date(2025, 2, 13, 10, 0, 0, 0, cet), false},
+		{"Exchange long comment", "Thu, 13 Feb 2025 10:00:00 +0100 (Central Europe Standard Time)", time.Date(2025, 2, 13, 10, 0, 0, 0, cet), false},
+		{"zone name after offset", "Thu, 13 Feb 2025 10:00:00 +0100 CET", time.Date(2025, 2, 13, 10, 0, 0, 0, cet), false},
+		{"no seconds (RFC 5322 3.3)", "13 Feb 2025 10:00 +0100", time.Date(2025, 2, 13, 10, 0, 0, 0, cet), false},
+		{"single-digit day, double space", "Mon,  3 Mar 2025 09:15:00 +0100", time.Date(2025, 3, 3, 9, 15, 0, 0, cet), false},
+		{"two-digit year below 50 (RFC 5322 4.3)", "Mon, 3 Mar 25 09:15:00 +0100", time.Date(2025, 3, 3, 9, 15, 0, 0, cet), false},
+		{"two-digit year 50 and over", "Fri, 3 Mar 95 09:15:00 +0100", time.Date(1995, 3, 3, 9, 15, 0, 0, cet), false},
+		{"obsolete zone EST is -0500 (RFC 5322 4.3)", "Mon, 3 Mar 2025 09:15:00 EST", time.Date(2025, 3, 3, 14, 15, 0, 0, time.UTC), false},
+		{"GMT", "Mon, 3 Mar 2025 09:15:00 GMT", time.Date(2025, 3, 3, 9, 15, 0, 0, time.UTC), false},
+		{"UT", "Mon, 3 Mar 2025 09:15:00 UT", time.Date(2025, 3, 3, 9, 15, 0, 0, time.UTC), false},
+		{"CET name only", "Mon, 3 Mar 2025 09:15:00 CET", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"GMT+0100", "Mon, 3 Mar 2025 09:15:00 GMT+0100", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"offset with colon", "Mon, 3 Mar 2025 09:15:00 +01:00", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"lower case", "mon, 3 mar 2025 09:15:00 +0100", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"full names", "Monday, 3 March 2025 09:15:00 +0100", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"dots in time", "Mon, 3 Mar 2025 09.15.00 +0100", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"asctime", "Mon Mar  3 09:15:00 2025", time.Date(2025, 3, 3, 9, 15, 0, 0, time.UTC), true},
+		{"Unix date", "Mon Mar  3 09:15:00 CET 2025", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"ISO 8601 UTC", "2025-03-03T09:15:00Z", time.Date(2025, 3, 3, 9, 15, 0, 0, time.UTC), false},
+		{"ISO 8601 offset, fraction", "2025-03-03T09:15:00.123+01:00", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"ISO with space", "2025-03-03 09:15:00 +0100", time.Date(2025, 3, 3, 8, 15, 0, 0, time.UTC), false},
+		{"no zone", "Mon, 3 Mar 2025 09:15:00", time.Date(2025, 3, 3, 9, 15, 0, 0, time.UTC), true},
+		{"unknown zone", "Mon, 3 Mar 2025 09:15:00 XYZ", time.Date(2025, 3, 3, 9, 15, 0, 0, time.UTC), true},
+		{"leap second", "Tue, 30 Jun 2015 23:59:60 +0000", time.Date(2015, 6, 30, 23, 59, 59, 0, time.UTC), false},
+		{"31 April", "Wed, 31 Apr 2025 09:15:00 +0100", time.Time{}, true},
+		{"hour 25", "Mon, 3 Mar 2025 25:15:00 +0100", time.Time{}, true},
+		{"garbage", "yesterday-ish", time.Time{}, true},
+		{"empty", "", time.Time{}, true},
+		{"only comment", "(none)", time.Time{}, true},
+		{"two offsets", "Mon, 3 Mar 2025 09:15:00 +0100 -0500", time.Time{}, true},
+		{"bad offset", "Mon, 3 Mar 2025 09:15:00 +9999", time.Time{}, true},
+		{"NUL bytes", "Mon, 3 Mar 2025 09:15:00 +0100\x00", time.Time{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, problem := parseDate(tt.in)
+			if !got.Equal(tt.want) || got.IsZero() != tt.want.IsZero() {
+				t.Errorf("parseDate(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+			if (problem != "") != tt.problem {
+				t.Errorf("parseDate(%q) problem = %q, want one: %v", tt.in, problem, tt.problem)
+			}
+		})
+	}
+}
+
+func TestSenderAddress(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  string
+		warns int
+	}{
+		{"bare addr-spec", "jana@contoso.cz", "jana@contoso.cz", 0},
+		{"name-addr", "Jana Nováková <jana@contoso.cz>", "jana@contoso.cz", 0},
+		{"domain lower-cased, local part kept", "Jana <Jana.Novakova@Contoso.CZ>", "Jana.Novakova@contoso.cz", 0},
+		{"quoted name with comma", `"Novák, Jan" <jan@contoso.cz>`, "jan@contoso.cz", 0},
+		{"quoted name with address inside", `"ceo@contoso.cz" <mallory@gmail.com>`, "mallory@gmail.com", 0},
+		{"quoted name with escaped quote", `"Jan \"JJ\" Novák" <jan@contoso.cz>`, "jan@contoso.cz", 0},
+		{"encoded-word name with comma (RFC 2047)", "=?utf-8?q?Nov=C3=A1k=2C_Jan?= <jan@contoso.cz>", "jan@contoso.cz", 0},
+		{"comment", "jan@contoso.cz (Jan Novák)", "jan@contoso.cz", 0},
+		{"IDN domain in UTF-8 (RFC 6532)", "Jan <jan@příklad.cz>", "jan@xn--pklad-zsa96e.cz", 0},
+		{"IDN domain as A-label", "Jan <jan@XN--PKLAD-ZSA96E.cz>", "jan@xn--pklad-zsa96e.cz", 0},
+		{"trailing dot in domain", "jan@contoso.cz.", "jan@contoso.cz", 1},
+		{"two addresses", "a@contoso.cz, b@fabrikam.com", "a@contoso.cz", 1},
+		{"missing comma between addresses", "Jan <jan@contoso.cz> Eva <eva@contoso.cz>", "jan@contoso.cz", 1},
+		{"unquoted name with dot", "Jan J. Novák <jan@contoso.cz>", "jan@contoso.cz", 0},
+		{"unquoted comma in name", "Novák, Jan <jan@contoso.cz>", "jan@contoso.cz", 1},
+		{"group without members", "undisclosed-recipients:;", "", 1},
+		{"garbage", "not an address", "", 1},
+		{"empty", "", "", 1},
+		{"only a name", "Jan Novák", "", 1},
+		{"at sign only", "@", "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var warnings []string
+			got := senderAddress(tt.in, func(w string) { warnings = append(warnings, w) })
+			if got != tt.want {
+				t.Errorf("senderAddress(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if len(warnings) != tt.warns {
+				t.Errorf("senderAddress(%q) warnings = %q, want %d", tt.in, warnings, tt.warns)
+			}
+		})
+	}
+}
+
+func TestDecodeHeaderText(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  string
+		warns []string // substrings, one per expected warning
+	}{
+		{"plain", "Outage EX315207", "Outage EX315207", nil},
+		{"ISO-8859-2 Q (RFC 2047 4.2)", "=?iso-8859-2?q?P=F8=EDli=B9_=BEluou=E8k=FD_k=F9=F2?=", "Příliš žluoučký kůň", nil},
+		{"UTF-8 B", "=?UTF-8?B?w5puxJtjaCBkb2JyxJs=?=", "Úněch dobrě", nil},
+		{"Windows-1252", "=?windows-1252?q?=80_500?=", "€ 500", nil},
+		{"Latin-1 label read as Windows-1252", "=?iso-8859-1?q?=80_500?=", "€ 500", nil},
+		{"space between words dropped (RFC 2047 6.2)", "=?utf-8?q?EX3?= =?utf-8?q?15207?=", "EX315207", nil},
+		{"text between words kept", "=?utf-8?q?a?= and =?utf-8?q?b?=", "a and b", nil},
+		{"language suffix (RFC 2231 5)", "=?utf-8*cs?q?=C4=8Dau?=", "čau", nil},
+		{"unknown charset named", "=?x-klingon?q?abc?= =?utf-8?q?ok?=", "=?x-klingon?q?abc?= ok", []string{`unknown charset "x-klingon"`}},
+		{"malformed base64 word", "=?utf-8?b?!!!?=", "=?utf-8?b?!!!?=", []string{"malformed"}},
+		{"raw 8-bit Latin-1", "Gr\xfc\xdfe", "Grüße", nil},
+		{"raw UTF-8", "Grüße", "Grüße", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var warnings []string
+			got := decodeHeaderText(tt.in, "Subject", func(w string) { warnings = append(warnings, w) })
+			if got != tt.want {
+				t.Errorf("decodeHeaderText(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if len(warnings) != len(tt.warns) {
+				t.Fatalf("decodeHeaderText(%q) warnings = %q, want %q", tt.in, warnings, tt.warns)
+			}
+			for i, w := range tt.warns {
+				if !strings.Contains(warnings[i], w) {
+					t.Errorf("decodeHeaderText(%q) warning %q, want it to say %q", tt.in, warnings[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestMessageID(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"<abc@contoso.cz>", "abc@contoso.cz"},
+		{"  <abc@contoso.cz> (comment)", "abc@contoso.cz"},
+		{"abc@contoso.cz", "abc@contoso.cz"},
+		{"abc@contoso.cz (no brackets)", "abc@contoso.cz"},
+		{"<unclosed@contoso.cz", "unclosed@contoso.cz"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := messageID(tt.in); got != tt.want {
+			t.Errorf("messageID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestAddressesAsWritten(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  []string
+		warns int
+	}{
+		{"list", `"Doe, Jane" <jane@partner.example>, bob@partner.example`, []string{"Doe, Jane <jane@partner.example>", "bob@partner.example"}, 0},
+		{"encoded name", "=?iso-8859-2?q?Ji=F8=ED?= <jiri@contoso.cz>", []string{"Jiří <jiri@contoso.cz>"}, 0},
+		{"group", "Team: a@x.example, b@x.example;", []string{"a@x.example", "b@x.example"}, 0},
+		{"unparseable kept", "not, an; address", []string{"not, an; address"}, 1},
+		{"empty", "  ", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var warnings []string
+			got := addressesAsWritten(tt.in, func(w string) { warnings = append(warnings, w) })
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("addressesAsWritten(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if len(warnings) != tt.warns {
+				t.Errorf("addressesAsWritten(%q) warnings = %q, want %d", tt.in, warnings, tt.warns)
+			}
+		})
+	}
+}

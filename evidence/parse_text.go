@@ -1,0 +1,258 @@
+package evidence
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gogs/chardet"
+	"github.com/inbucket/html2text"
+	"github.com/jhillyerd/enmime/v2"
+	"golang.org/x/net/html"
+	"golang.org/x/text/encoding/charmap"
+)
+
+// textParser converts a text part's charset with enmime. Character
+// detection is off: measured on short Czech and German mails
+// (TestDecodeBodyTextCharsets), the detector was never confident enough to
+// fix a mislabelled part, and where it was confident it replaced a correct
+// ISO-8859-15 label with ISO-8859-1 and turned "€" into "¤". A declared
+// charset is what the sender's client used; we believe it.
+var textParser = enmime.NewParser(
+	enmime.DisableCharacterDetection(true),
+	enmime.MaxStoredPartErrors(8),
+)
+
+// maxHTMLRender bounds the HTML rendered to text per part: the HTML
+// parser's cost grows faster than linearly with nesting, and text facts
+// need only the start of a mail. BenchmarkRenderHTML measures it.
+const maxHTMLRender = 2 << 20
+
+// maxURLs bounds the links recorded per message.
+const maxURLs = 1000
+
+// decodeBodyText turns the transfer-decoded bytes of a text part into
+// valid UTF-8. charset is the declared one ("" when none); warn records
+// what could not be decoded as declared.
+func decodeBodyText(content []byte, mediaType, charset string, warn func(string)) string {
+	label := strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"'`))
+	if label == "" && mediaType == "text/html" {
+		label = htmlMetaCharset(content)
+	}
+	if label == "" {
+		return decodeUndeclared(content, mediaType, warn)
+	}
+	if isLatin1Label(label) {
+		// As browsers do (WHATWG Encoding): senders that say Latin-1
+		// mean Windows-1252, whose extra characters (€, „“, –) Latin-1
+		// leaves as control codes.
+		label = "windows-1252"
+	}
+	if !validCharsetLabel(label) {
+		warn(fmt.Sprintf("unknown charset %q; text kept as is", clip(charset, 64)))
+		return keepAsIs(content)
+	}
+	hdr := "Content-Type: " + mediaType + "; charset=\"" + label + "\"\r\n\r\n"
+	root, err := textParser.ReadParts(withHeader(hdr, content))
+	if err != nil || root == nil {
+		warn(fmt.Sprintf("charset %q: %v; text kept as is", label, err))
+		return keepAsIs(content)
+	}
+	for _, e := range root.Errors {
+		if e.Name == enmime.ErrorCharsetConversion {
+			warn(fmt.Sprintf("unknown charset %q; text kept as is", clip(charset, 64)))
+			return keepAsIs(content)
+		}
+	}
+	if !utf8.Valid(root.Content) {
+		warn(fmt.Sprintf("text declared as %s is not valid in it; bad bytes replaced", label))
+		return strings.ToValidUTF8(string(root.Content), "\uFFFD")
+	}
+	return string(root.Content)
+}
+
+// decodeUndeclared decodes text that names no charset. RFC 2045 says that
+// means US-ASCII, but real senders mean UTF-8 or their local code page.
+func decodeUndeclared(content []byte, mediaType string, warn func(string)) string {
+	if utf8.Valid(content) {
+		return string(content)
+	}
+	det := chardet.NewTextDetector()
+	if mediaType == "text/html" {
+		det = chardet.NewHtmlDetector()
+	}
+	if r, err := det.DetectBest(content); err == nil && r != nil && r.Charset != "" && !strings.HasPrefix(strings.ToLower(r.Charset), "utf") {
+		label := strings.ToLower(r.Charset)
+		if isLatin1Label(label) {
+			label = "windows-1252"
+		}
+		hdr := "Content-Type: text/plain; charset=\"" + label + "\"\r\n\r\n"
+		if root, err := textParser.ReadParts(withHeader(hdr, content)); err == nil && len(root.Errors) == 0 && utf8.Valid(root.Content) {
+			warn(fmt.Sprintf("no charset declared for 8-bit text; guessed %s", label))
+			return string(root.Content)
+		}
+	}
+	warn("no charset declared for 8-bit text; decoded as windows-1252")
+	return decode1252(content)
+}
+
+// keepAsIs returns content as text when it is UTF-8, else as Windows-1252,
+// which maps every byte to some character.
+func keepAsIs(content []byte) string {
+	if utf8.Valid(content) {
+		return string(content)
+	}
+	return decode1252(content)
+}
+
+func decode1252(b []byte) string {
+	s, err := charmap.Windows1252.NewDecoder().Bytes(b)
+	if err != nil {
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	return string(s)
+}
+
+func isLatin1Label(label string) bool {
+	switch label {
+	case "iso-8859-1", "iso8859-1", "iso_8859-1", "iso88591", "iso_8859-1:1987", "latin1", "l1", "latin-1":
+		return true
+	}
+	return false
+}
+
+// validCharsetLabel keeps odd bytes out of the synthetic header below.
+func validCharsetLabel(label string) bool {
+	if label == "" || len(label) > 64 {
+		return false
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:+()", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+var metaCharset = regexp.MustCompile(`(?i)<meta[^>]{0,200}?charset\s*=\s*["']?\s*([a-z0-9_.:+-]{1,40})`)
+
+// htmlMetaCharset finds a charset named in an HTML part's <meta> tag, as
+// HTML mail without a charset parameter usually carries one.
+func htmlMetaCharset(b []byte) string {
+	if len(b) > 4096 {
+		b = b[:4096]
+	}
+	if m := metaCharset.FindSubmatch(b); m != nil {
+		return strings.ToLower(string(m[1]))
+	}
+	return ""
+}
+
+// renderHTML renders an HTML part to plain text for the rules to read.
+func renderHTML(s string, warn func(string)) (text string) {
+	if len(s) > maxHTMLRender {
+		warn(fmt.Sprintf("HTML part of %d bytes: only the first %d rendered to text", len(s), maxHTMLRender))
+		s = strings.ToValidUTF8(s[:maxHTMLRender], "")
+	}
+	defer func() {
+		// html2text is third-party code run on hostile input: a bug in
+		// it must cost this part's text, not the process.
+		if r := recover(); r != nil {
+			warn(fmt.Sprintf("%s rendering HTML: %v", panicWarning, r))
+			text = ""
+		}
+	}()
+	// Links are left out: they are recorded in URLs. TextOnly would be
+	// tidier but turns "<b>EX315207</b>" into "EX315207.".
+	out, err := html2text.FromString(s, html2text.Options{OmitLinks: true})
+	if err != nil {
+		warn(fmt.Sprintf("rendering HTML to text: %v", err))
+		return ""
+	}
+	return out
+}
+
+// htmlLinks returns the href targets of the <a> and <area> elements of an
+// HTML document, in order. The tokenizer is linear in the input, so it
+// reads the whole part, not just the rendered prefix.
+func htmlLinks(s string) []string {
+	var links []string
+	z := html.NewTokenizer(strings.NewReader(s))
+	z.SetMaxBuf(1 << 20)
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return links
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if !hasAttr || !(bytes.Equal(name, []byte("a")) || bytes.Equal(name, []byte("area"))) {
+				continue
+			}
+			for {
+				k, v, more := z.TagAttr()
+				if string(k) == "href" {
+					if href := strings.TrimSpace(string(v)); href != "" && !strings.HasPrefix(href, "#") {
+						links = append(links, href)
+					}
+				}
+				if !more {
+					break
+				}
+			}
+			if len(links) > maxURLs {
+				return links
+			}
+		}
+	}
+}
+
+// textURL matches http(s) URLs in plain text; the trailing punctuation a
+// sentence puts after a URL is trimmed by trimURL.
+var textURL = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'\x60{}|\\^\x00-\x1f]+`)
+
+// textURLs returns the http(s) URLs in s, in order.
+func textURLs(s string) []string {
+	found := textURL.FindAllString(s, maxURLs+1)
+	out := found[:0]
+	for _, u := range found {
+		if u = trimURL(u); len(u) > len("https://") {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// trimURL drops sentence punctuation after a URL, and a closing bracket
+// that has no opening one inside it ("(see https://x/y)").
+func trimURL(u string) string {
+	for len(u) > 0 {
+		last := u[len(u)-1]
+		switch {
+		case strings.IndexByte(".,;:!?*'\"", last) >= 0:
+			u = u[:len(u)-1]
+		case last == ')' && strings.Count(u, "(") < strings.Count(u, ")"),
+			last == ']' && strings.Count(u, "[") < strings.Count(u, "]"):
+			u = u[:len(u)-1]
+		default:
+			return u
+		}
+	}
+	return u
+}
+
+// clip shortens s for a warning.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
+}
+
+// withHeader prefixes a body with a synthetic header block.
+func withHeader(hdr string, body []byte) io.Reader {
+	return io.MultiReader(strings.NewReader(hdr), bytes.NewReader(body))
+}

@@ -1,0 +1,161 @@
+package evidence
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/jhillyerd/enmime/v2"
+	"golang.org/x/text/encoding/charmap"
+)
+
+// Short Czech and German customer mails, as sent.
+const (
+	czechMail  = "Dobrý den, v pondělí nám nefungovala pošta v Exchange Online (incident EX315207). Žádáme o kredit za výpadek. Děkujeme, Jiří Šťastný, účetní oddělení."
+	germanMail = "Guten Tag, leider konnten unsere Mitarbeiter gestern keine E-Mails empfangen. Die Störung dauerte über fünf Stunden. Der Schaden beträgt etwa 2000 €."
+	czechShort = "Prosím o kredit, výpadek EX315207, děkuji. Jiří"
+)
+
+func mustEncode(t *testing.T, cm *charmap.Charmap, s string) []byte {
+	t.Helper()
+	b, err := cm.NewEncoder().Bytes([]byte(s))
+	if err != nil {
+		t.Fatalf("encoding %q: %v", s, err)
+	}
+	return b
+}
+
+// TestDecodeBodyTextCharsets is the measurement behind textParser's
+// setting: each mail declares the charset it is really in.
+func TestDecodeBodyTextCharsets(t *testing.T) {
+	tests := []struct {
+		name, charset string
+		cm            *charmap.Charmap
+		text          string
+		// detectionBreaks marks the mails enmime's own charset detection
+		// gets wrong: it reads this ISO-8859-15 text as ISO-8859-1 with
+		// 97 % confidence, turning "€" into "¤".
+		detectionBreaks bool
+	}{
+		{"Czech ISO-8859-2", "iso-8859-2", charmap.ISO8859_2, czechMail, false},
+		{"Czech Windows-1250", "windows-1250", charmap.Windows1250, czechMail, false},
+		{"short Czech ISO-8859-2", "ISO-8859-2", charmap.ISO8859_2, czechShort, false},
+		{"short Czech Windows-1250", "cp1250", charmap.Windows1250, czechShort, false},
+		{"German Windows-1252", "windows-1252", charmap.Windows1252, germanMail, false},
+		{"German ISO-8859-15", "iso-8859-15", charmap.ISO8859_15, germanMail, true},
+		{"German Windows-1252 labelled Latin-1", "iso-8859-1", charmap.Windows1252, germanMail, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := mustEncode(t, tt.cm, tt.text)
+			var warnings []string
+			got := decodeBodyText(body, "text/plain", tt.charset, func(w string) { warnings = append(warnings, w) })
+			if got != tt.text {
+				t.Errorf("decodeBodyText(%s) = %q, want %q", tt.charset, got, tt.text)
+			}
+			if len(warnings) != 0 {
+				t.Errorf("decodeBodyText(%s) warnings = %q, want none", tt.charset, warnings)
+			}
+
+			// The same mail through enmime with detection on, as the
+			// measurement that made us turn it off.
+			msg := append([]byte("Content-Type: text/plain; charset="+tt.charset+"\r\n\r\n"), body...)
+			root, err := enmime.NewParser().ReadParts(bytes.NewReader(msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if broke := string(root.Content) != tt.text && tt.charset != "iso-8859-1"; broke != tt.detectionBreaks {
+				t.Errorf("enmime with detection on: wrong text = %v, want %v (got %q)", broke, tt.detectionBreaks, root.Content)
+			}
+		})
+	}
+}
+
+func TestDecodeBodyTextFallbacks(t *testing.T) {
+	tests := []struct {
+		name, mediaType, charset string
+		in                       []byte
+		want                     string
+		warn                     string // substring of the one expected warning; "" for none
+	}{
+		{"UTF-8", "text/plain", "utf-8", []byte("Grüße"), "Grüße", ""},
+		{"quoted label", "text/plain", `"UTF-8"`, []byte("Grüße"), "Grüße", ""},
+		{"undeclared ASCII", "text/plain", "", []byte("hello"), "hello", ""},
+		{"undeclared UTF-8", "text/plain", "", []byte("Grüße"), "Grüße", ""},
+		{"undeclared 8-bit", "text/plain", "", []byte("Gr\xfc\xdfe aus M\xfcnchen, sch\xf6ne Gr\xfc\xdfe von J\xfcrgen"), "Grüße aus München, schöne Grüße von Jürgen", "no charset declared"},
+		{"unknown charset, UTF-8 bytes kept", "text/plain", "x-klingon", []byte("Grüße"), "Grüße", `unknown charset "x-klingon"`},
+		{"unknown charset, 8-bit bytes as Windows-1252", "text/plain", "x-klingon", []byte("Gr\xfc\xdfe"), "Grüße", `unknown charset "x-klingon"`},
+		{"odd bytes in label", "text/plain", "utf-8\r\nX-Evil: 1", []byte("hi"), "hi", "unknown charset"},
+		{"invalid UTF-8 declared UTF-8", "text/plain", "utf-8", []byte("ok \xff done"), "ok \uFFFD done", "not valid"},
+		{"HTML meta charset", "text/html", "", append([]byte(`<html><head><meta charset="windows-1250"></head><body>`), append(mustEncode(t, charmap.Windows1250, "Šťastný"), "</body>"...)...), `<html><head><meta charset="windows-1250"></head><body>Šťastný</body>`, ""},
+		{"US-ASCII with 8-bit bytes", "text/plain", "us-ascii", []byte("Gr\xfc\xdfe"), "Grüße", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var warnings []string
+			got := decodeBodyText(tt.in, tt.mediaType, tt.charset, func(w string) { warnings = append(warnings, w) })
+			if got != tt.want {
+				t.Errorf("decodeBodyText(%q, %q) = %q, want %q", tt.in, tt.charset, got, tt.want)
+			}
+			switch {
+			case tt.warn == "" && len(warnings) > 0:
+				t.Errorf("decodeBodyText(%q) warnings = %q, want none", tt.charset, warnings)
+			case tt.warn != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tt.warn)):
+				t.Errorf("decodeBodyText(%q) warnings = %q, want one saying %q", tt.charset, warnings, tt.warn)
+			}
+		})
+	}
+}
+
+func TestTextURLs(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+	}{
+		{"sentence end", "See https://status.example.com/EX315207.", []string{"https://status.example.com/EX315207"}},
+		{"in brackets", "(see https://example.com/a_(b)) and <http://example.com/x>", []string{"https://example.com/a_(b)", "http://example.com/x"}},
+		{"query", "https://admin.microsoft.com/?ref=MessageCenter#/servicehealth/:/alerts/EX315207, thanks", []string{"https://admin.microsoft.com/?ref=MessageCenter#/servicehealth/:/alerts/EX315207"}},
+		{"upper-case scheme", "HTTPS://EXAMPLE.COM/", []string{"HTTPS://EXAMPLE.COM/"}},
+		{"not http", "ftp://example.com mailto:a@b.example", nil},
+		{"bare scheme", "https:// nothing", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := textURLs(tt.in)
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("textURLs(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTMLLinks(t *testing.T) {
+	in := `<p>Status: <a href=" https://status.example/EX315207 ">here</a>, <a name="x">anchor</a>,
+<a href="#top">top</a> <A HREF='mailto:help@partner.example'>mail</A>
+<map><area href="https://example.com/area"></map><link href="https://cdn.example/style.css"><a href=`
+	want := []string{"https://status.example/EX315207", "mailto:help@partner.example", "https://example.com/area"}
+	if got := htmlLinks(in); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("htmlLinks() = %q, want %q", got, want)
+	}
+}
+
+func TestRenderHTML(t *testing.T) {
+	var warnings []string
+	warn := func(w string) { warnings = append(warnings, w) }
+	got := renderHTML("<html><body><p>Outage <b>EX315207</b></p><p>Second&nbsp;line &amp; more</p><script>var x=1</script></body></html>", warn)
+	for _, want := range []string{"Outage *EX315207*", "Second\u00a0line & more"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("renderHTML() = %q, want it to contain %q", got, want)
+		}
+	}
+	if strings.Contains(got, "var x") || len(warnings) > 0 {
+		t.Errorf("renderHTML() = %q with warnings %q; want no script text, no warnings", got, warnings)
+	}
+
+	big := strings.Repeat("<p>a</p>", maxHTMLRender/8+10)
+	warnings = nil
+	_ = renderHTML(big, warn)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "only the first") {
+		t.Errorf("renderHTML(%d bytes) warnings = %q, want one about the cut", len(big), warnings)
+	}
+}
