@@ -429,3 +429,46 @@ func TestBundleKey(t *testing.T) {
 		})
 	}
 }
+
+// TestBundleHostileFacts gives WriteBundle what a parse of hostile mail can
+// yield: invalid UTF-8 and controls in headers, traversal in names, 10,000
+// attachments, an original without bytes. The bundle still verifies, the
+// manifest still decodes, and the problems are warned about, not hidden.
+func TestBundleHostileFacts(t *testing.T) {
+	raw := []byte("Subject: \xff\xfe\r\n\r\nx\r\n")
+	f := &Facts{
+		Subject: "bad \xff utf-8 \x00 and \u202e controls",
+		From:    "\"../../etc\" <a@b>",
+		Originals: []Original{
+			{Raw: []byte("From: c@d\r\n\r\ninner\r\n"), Facts: &Facts{Subject: "inner \xc3"}},
+			{Raw: nil, Facts: &Facts{}},
+		},
+	}
+	for i := range 10_000 {
+		f.Attachments = append(f.Attachments, Attachment{Name: fmt.Sprintf("../%d/\x00.pdf", i), ContentType: "application/pdf", Size: 1, SHA256: strings.Repeat("0", 64)})
+	}
+	var buf bytes.Buffer
+	m, err := WriteBundle(context.Background(), &buf, &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), Facts: f})
+	if err != nil {
+		t.Fatalf("WriteBundle() error = %v", err)
+	}
+	if err := verifyBytes(buf.Bytes(), ""); err != nil {
+		t.Fatalf("VerifyBundle() = %v", err)
+	}
+	got, err := ReadManifest(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatalf("ReadManifest() error = %v", err)
+	}
+	if len(got.Attachments) != 10_000 || len(got.Originals) != 1 {
+		t.Errorf("manifest has %d attachments, %d originals; want 10000 and 1", len(got.Attachments), len(got.Originals))
+	}
+	if len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0], "original 2 has no bytes") {
+		t.Errorf("manifest warnings = %q, want one about original 2", m.Warnings)
+	}
+	_, files := zipEntries(t, buf.Bytes())
+	for name := range files {
+		if !filepath.IsLocal(name) || strings.ContainsAny(name, `\/`) {
+			t.Errorf("bundle holds %q, want only flat local names", name)
+		}
+	}
+}

@@ -360,6 +360,9 @@ func FuzzExtract(f *testing.F) {
 	for _, c := range bundleCases {
 		f.Add([]byte(mustRead(f, filepath.Join("testdata", "bundle", c.name+".eml"))))
 	}
+	for _, raw := range corpus(f) {
+		f.Add(raw)
+	}
 	f.Add([]byte(nestedRFC822(3)))
 	f.Add([]byte(nestedMultipart(5)))
 	f.Add([]byte(manyParts(3)))
@@ -370,4 +373,52 @@ func FuzzExtract(f *testing.F) {
 		names, _ := Extract(bytes.NewReader(b), int64(len(b)), dir)
 		checkExtracted(t, dir, names)
 	})
+}
+
+// corpus returns the shared .eml corpus (testdata/mail at the module root).
+func corpus(t testing.TB) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("..", "testdata", "mail", "*.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Skip("no .eml corpus in ../testdata/mail")
+	}
+	msgs := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[filepath.Base(p)] = b
+	}
+	return msgs
+}
+
+// TestCorpusBundles bundles, verifies and extracts every message of the
+// shared corpus: whatever the mail, the bundle verifies and holds it byte
+// for byte, and extraction stays in its directory.
+func TestCorpusBundles(t *testing.T) {
+	for name, raw := range corpus(t) {
+		t.Run(name, func(t *testing.T) {
+			b := bundleOf(t, string(raw))
+			if err := verifyBytes(b, BundleKey(sha256Hex(raw), 1)); err != nil {
+				t.Fatalf("VerifyBundle() = %v", err)
+			}
+			if again := bundleOf(t, string(raw)); !bytes.Equal(again, b) {
+				t.Errorf("two builds differ")
+			}
+			_, files := zipEntries(t, b)
+			if !bytes.Equal(files[MessageName], raw) {
+				t.Errorf("%s differs from the message", MessageName)
+			}
+			dir := t.TempDir()
+			names, err := Extract(bytes.NewReader(b), int64(len(b)), dir)
+			if err != nil && !strings.HasPrefix(name, "rejected-malformed-") {
+				t.Errorf("Extract() error = %v", err)
+			}
+			checkExtracted(t, dir, names)
+		})
+	}
 }
