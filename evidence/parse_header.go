@@ -109,6 +109,10 @@ func messageID(v string) string {
 // suffix on the charset ("utf-8*cs") is allowed.
 var encodedWord = regexp.MustCompile(`=\?([^?\s]{1,75})\?([bBqQ])\?([^?\s]*)\?=`)
 
+// maxEncodedWords bounds the encoded-words decoded per field: real
+// subjects have a few, and each costs a decoder call.
+const maxEncodedWords = 10000
+
 // wordDecoder decodes one encoded-word with every charset x/text knows.
 var wordDecoder = &mime.WordDecoder{CharsetReader: headerCharsetReader}
 
@@ -134,7 +138,12 @@ func decodeHeaderText(v, field string, warn func(string)) string {
 		unknown   []string
 		malformed int
 	)
-	for _, m := range encodedWord.FindAllStringSubmatchIndex(v, -1) {
+	matches := encodedWord.FindAllStringSubmatchIndex(v, maxEncodedWords+1)
+	if len(matches) > maxEncodedWords {
+		warn(fmt.Sprintf("%s: more than %d encoded-words; the rest kept as written", field, maxEncodedWords))
+		matches = matches[:maxEncodedWords]
+	}
+	for _, m := range matches {
 		between := v[last:m[0]]
 		word := v[m[0]:m[1]]
 		cs := v[m[2]:m[3]]

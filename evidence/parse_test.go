@@ -719,6 +719,22 @@ func TestParseHostile(t *testing.T) {
 				t.Errorf("Text = %q, want the body read as text", f.Text)
 			}
 		}},
+		{"a million encoded-words", func() []byte {
+			return []byte("From: a@contoso.cz\r\nSubject: " + strings.Repeat("=?utf-8?q?a?= ", 1<<20) + "\r\n\r\nx")
+		}, nil, func(t *testing.T, f *Facts) {
+			if !strings.HasPrefix(f.Subject, strings.Repeat("a", maxEncodedWords)+" =?utf-8?q?a?=") {
+				t.Errorf("Subject starts %.40q, want %d decoded words, then the rest as written", f.Subject, maxEncodedWords)
+			}
+			wantWarning(t, f, "more than 10000 encoded-words")
+		}},
+		{"15 MB of undeclared 8-bit text", func() []byte {
+			return append([]byte("From: a@contoso.cz\r\n\r\n"), strings.Repeat("Gr\xfc\xdfe aus M\xfcnchen ", 15<<20/20)...)
+		}, nil, func(t *testing.T, f *Facts) {
+			if !strings.HasPrefix(f.Text, "Grüße aus München Grüße") || f.Truncated {
+				t.Errorf("Text starts %.30q, Truncated %v; want it decoded as Windows-1252 in a full parse", f.Text, f.Truncated)
+			}
+			wantWarning(t, f, "no charset declared")
+		}},
 		{"50 MB message", func() []byte {
 			var b strings.Builder
 			b.WriteString("From: a@contoso.cz\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--b\r\nContent-Type: application/octet-stream; name=big.bin\r\n\r\n")

@@ -31,6 +31,10 @@ var textParser = enmime.NewParser(
 // need only the start of a mail. BenchmarkRenderHTML measures it.
 const maxHTMLRender = 2 << 20
 
+// maxDetectSample is how much of an undeclared text part the charset
+// detector reads.
+const maxDetectSample = 64 << 10
+
 // maxURLs bounds the links recorded per message.
 const maxURLs = 1000
 
@@ -84,7 +88,11 @@ func decodeUndeclared(content []byte, mediaType string, warn func(string)) strin
 	if mediaType == "text/html" {
 		det = chardet.NewHtmlDetector()
 	}
-	if r, err := det.DetectBest(content); err == nil && r != nil && r.Charset != "" && !strings.HasPrefix(strings.ToLower(r.Charset), "utf") {
+	sample := content
+	if len(sample) > maxDetectSample {
+		sample = sample[:maxDetectSample] // the detector's cost is linear and a sample says as much
+	}
+	if r, err := det.DetectBest(sample); err == nil && r != nil && r.Charset != "" && !strings.HasPrefix(strings.ToLower(r.Charset), "utf") {
 		label := strings.ToLower(r.Charset)
 		if isLatin1Label(label) {
 			label = "windows-1252"
