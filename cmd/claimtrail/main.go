@@ -46,6 +46,7 @@ func (e *env) errorf(format string, args ...any) {
 // commands is the table of subcommands; each lives in its own file.
 var commands = map[string]command{
 	"version": {"print the version of claimtrail and its rules", runVersion},
+	"inspect": {"judge .eml files and print the verdicts", runInspect},
 	"bundle":  {"verify, extract or fetch an evidence bundle", runBundle},
 }
 

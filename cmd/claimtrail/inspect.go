@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+const inspectUsage = `usage: claimtrail inspect --config FILE [--json] MSG.eml ...
+
+Judges each message as the poller would and prints the verdicts: a table,
+or with --json one JSON object per line. Nothing is stored.
+
+Exit status: 0 when every file was judged, 1 when a file could not be read
+(the others are still judged), 2 for bad usage or configuration.
+
+flags:
+`
+
+// inspectResult is one line of `inspect --json`. Its fields are a contract
+// for scripts: add, never rename.
+type inspectResult struct {
+	File           string               `json:"file"` // as given on the command line
+	MessageID      string               `json:"message_id"`
+	Sender         string               `json:"sender"`
+	SenderDomain   string               `json:"sender_domain"`
+	Verdict        rules.Verdict        `json:"verdict"`
+	Reason         rules.Reason         `json:"reason"` // empty when accepted
+	TenantID       string               `json:"tenant_id"`
+	IncidentIDs    []string             `json:"incident_ids"` // never null
+	Authentication rules.Authentication `json:"authentication"`
+	Warnings       []string             `json:"warnings"` // never null
+}
+
+func runInspect(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := fs.String("config", "", "the configuration `file` (see testdata/config.yaml)")
+	asJSON := fs.Bool("json", false, "print one JSON object per message instead of a table")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), inspectUsage)
+		fs.PrintDefaults()
+	}
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage // flag has printed the problem and the usage
+	}
+	if *configPath == "" {
+		e.errorf("inspect: --config is missing; name the configuration file, e.g. --config testdata/config.yaml")
+		return exitUsage
+	}
+	if len(files) == 0 {
+		e.errorf("inspect: no messages; name one or more .eml files")
+		return exitUsage
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+	policy, err := cfg.Policy()
+	if err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+
+	code := exitOK
+	var results []inspectResult
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false) // warnings quote addresses in <...>
+	for _, file := range files {
+		if err := ctx.Err(); err != nil {
+			e.errorf("inspect: stopped before %s: %v", file, err)
+			return exitFail
+		}
+		r, err := inspectFile(policy, file)
+		if err != nil {
+			e.errorf("inspect: %v", err)
+			code = exitFail
+			continue
+		}
+		if *asJSON {
+			if err := enc.Encode(r); err != nil {
+				e.errorf("inspect: write: %v", err)
+				return exitFail
+			}
+			continue
+		}
+		results = append(results, r)
+	}
+	if !*asJSON {
+		names := make(map[string]string, len(cfg.Tenants))
+		for _, t := range cfg.Tenants {
+			if id, ok := rules.ParseTenantID(t.ID); ok {
+				names[id] = t.Name
+			}
+		}
+		if err := writeInspectTable(e.stdout, results, names, inspectWidth); err != nil {
+			e.errorf("inspect: write: %v", err)
+			return exitFail
+		}
+	}
+	return code
+}
+
+// parseInterspersed parses flags wherever they stand among the file names
+// (`inspect *.eml --json`); after "--" everything is a file.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files, rest []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, rest = args[:i], args[i+1:]
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		files = append(files, args[0])
+		args = args[1:]
+	}
+	return append(files, rest...), nil
+}
+
+// inspectFile judges the message in file. Its error names the file.
+func inspectFile(p *rules.Policy, file string) (inspectResult, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return inspectResult{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return inspectResult{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return inspectResult{}, fmt.Errorf("%s is not a file", file)
+	}
+	facts, j, err := judgeMessage(p, f, st.Size())
+	if err != nil {
+		return inspectResult{}, fmt.Errorf("read %s: %w", file, err)
+	}
+	return inspectResult{
+		File:           file,
+		MessageID:      facts.MessageID,
+		Sender:         j.Sender,
+		SenderDomain:   j.SenderDomain,
+		Verdict:        j.Verdict,
+		Reason:         j.Reason,
+		TenantID:       j.TenantID,
+		IncidentIDs:    append([]string{}, j.IncidentIDs...),
+		Authentication: j.Authentication,
+		// The parse's warnings (a bad charset, broken base64) matter to
+		// an analyst as much as the rules' own.
+		Warnings: appendUnique(append([]string{}, j.Warnings...), facts.Warnings...),
+	}, nil
+}
+
+// judgeMessage parses one raw message and judges it, as the poller will
+// for each message it fetches. DKIM is not verified here: that needs DNS.
+func judgeMessage(p *rules.Policy, raw io.ReaderAt, size int64) (*evidence.Facts, rules.Judgment, error) {
+	facts, err := evidence.Parse(raw, size, nil)
+	if err != nil {
+		return nil, rules.Judgment{}, err
+	}
+	return facts, p.Judge(facts.RulesMessage()), nil
+}
+
+func appendUnique(list []string, more ...string) []string {
+	for _, s := range more {
+		if !slices.Contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list
+}
+
+// inspectWidth is the terminal width the table is made to fit.
+const inspectWidth = 120
+
+// column is one column of the inspect table.
+type column struct {
+	title     string
+	min       int  // it is not shrunk below this
+	keepRight bool // truncate on the left, keeping the end (file names)
+}
+
+// The columns. VERDICT, REASON and AUTH are never cut.
+var inspectColumns = []column{
+	{title: "FILE", min: 24, keepRight: true},
+	{title: "VERDICT", min: 9},
+	{title: "REASON", min: 24},
+	{title: "SENDER", min: 20},
+	{title: "TENANT", min: 12},
+	{title: "INCIDENTS", min: 12},
+	{title: "AUTH", min: 4},
+}
+
+const colSender, colIncidents = 3, 5
+
+// writeInspectTable prints results as aligned columns no wider than width
+// (where the minimum widths allow), a count of the verdicts, then the
+// warnings grouped by file.
+func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[string]string, width int) error {
+	// When every file is in one directory, the table shows base names and
+	// says the directory once: the names are what tells messages apart.
+	dir, sameDir := "", len(results) > 0
+	for i, r := range results {
+		d := filepath.Dir(r.File)
+		if i == 0 {
+			dir = d
+		}
+		sameDir = sameDir && d == dir
+	}
+	rows := make([][]string, len(results))
+	for i, r := range results {
+		file := r.File
+		if sameDir {
+			file = filepath.Base(file)
+		}
+		tenant := tenantNames[r.TenantID]
+		if tenant == "" {
+			tenant = r.TenantID
+		}
+		rows[i] = []string{file, string(r.Verdict), string(r.Reason), r.Sender, tenant, strings.Join(r.IncidentIDs, ","), string(r.Authentication)}
+		for k, cell := range rows[i] {
+			if cell == "" {
+				rows[i][k] = "-"
+			}
+		}
+	}
+	widths := make([]int, len(inspectColumns))
+	for k, c := range inspectColumns {
+		widths[k] = utf8.RuneCountInString(c.title)
+		for _, row := range rows {
+			widths[k] = max(widths[k], utf8.RuneCountInString(row[k]))
+		}
+	}
+	const gap = 2
+	total := gap * (len(widths) - 1)
+	for _, n := range widths {
+		total += n
+	}
+	for total > width {
+		// Shrink whichever column is furthest above its minimum.
+		widest, excess := -1, 0
+		for k, c := range inspectColumns {
+			if e := widths[k] - max(c.min, utf8.RuneCountInString(c.title)); e > excess {
+				widest, excess = k, e
+			}
+		}
+		if widest < 0 {
+			break // every column is at its minimum
+		}
+		widths[widest]--
+		total--
+	}
+
+	var b strings.Builder
+	if sameDir && dir != "." {
+		fmt.Fprintf(&b, "in %s%c:\n", dir, filepath.Separator)
+	}
+	line := func(cells []string) {
+		for k, cell := range cells {
+			switch k {
+			case colSender:
+				cell = fitAddress(cell, widths[k])
+			case colIncidents:
+				cell = fitList(cell, widths[k])
+			}
+			cell = fit(cell, widths[k], inspectColumns[k].keepRight)
+			b.WriteString(cell)
+			if k < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", widths[k]-utf8.RuneCountInString(cell)+gap))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	titles := make([]string, len(inspectColumns))
+	for k, c := range inspectColumns {
+		titles[k] = c.title
+	}
+	line(titles)
+	for _, row := range rows {
+		line(row)
+	}
+	counts := map[rules.Verdict]int{}
+	for _, r := range results {
+		counts[r.Verdict]++
+	}
+	fmt.Fprintf(&b, "\n%d messages: %d accepted, %d unmatched, %d rejected\n",
+		len(results), counts[rules.Accepted], counts[rules.Unmatched], counts[rules.Rejected])
+	header := false
+	for _, r := range results {
+		if len(r.Warnings) == 0 {
+			continue
+		}
+		if !header {
+			b.WriteString("\nwarnings:\n")
+			header = true
+		}
+		fmt.Fprintf(&b, "  %s:\n", r.File)
+		for _, msg := range r.Warnings {
+			fmt.Fprintf(&b, "    - %s\n", msg)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// fitAddress cuts the local part of an address that does not fit in n
+// runes, keeping the domain, which is what the verdict turns on.
+func fitAddress(s string, n int) string {
+	local, domain, ok := strings.Cut(s, "@")
+	room := n - utf8.RuneCountInString(domain) - 2 // "…@"
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if !ok || room < 1 {
+		return fit(s, n, false)
+	}
+	return string([]rune(local)[:room]) + "…@" + domain
+}
+
+// fitList shortens a comma-separated list that does not fit in n runes to
+// its first item and a count of the rest ("EX1195012 +2"), which says more
+// than a cut.
+func fitList(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	items := strings.Split(s, ",")
+	if len(items) < 2 {
+		return s
+	}
+	return fmt.Sprintf("%s +%d", items[0], len(items)-1)
+}
+
+// fit cuts s to n runes, marking the cut with "…".
+func fit(s string, n int, keepRight bool) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if n <= 1 {
+		return string(r[:n])
+	}
+	if keepRight {
+		return "…" + string(r[len(r)-(n-1):])
+	}
+	return string(r[:n-1]) + "…"
+}
