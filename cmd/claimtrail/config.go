@@ -113,7 +113,10 @@ func loadTenantsFile(path string, readFile func(string) ([]byte, error)) ([]rule
 
 // Validate checks what the sections' own types cannot, naming the
 // offending key and where it was set. rules.New checks the rules and the
-// tenants in depth when the policy is built.
+// tenants in depth when the policy is built (Policy). A section whose type
+// has its own Validate method is one more line:
+//
+//	errs = append(errs, c.placeErrors("store", c.Store.Validate())...)
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {

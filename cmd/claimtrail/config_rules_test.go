@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,5 +70,39 @@ func TestPolicyTestdata(t *testing.T) {
 		if got := p.Service("PL1199321"); got != "Planner" {
 			t.Errorf("%s: Service(PL1199321) = %q, want Planner from incident_prefixes", path, got)
 		}
+	}
+}
+
+func TestPlaceErrors(t *testing.T) {
+	cfg, err := parseConfig("cfg/config.yaml", []byte(goodRules+goodTenant), &loader{lookupEnv: fakeEnv(nil), readFile: fakeFS(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{name: "nil", err: nil, want: nil},
+		{name: "a key of the section", err: errors.New("trusted_authserv_ids: bad"), want: []string{"cfg/config.yaml:3: rules.trusted_authserv_ids: bad"}},
+		{name: "a key the file does not set", err: errors.New("exchange_online: wrong"), want: []string{"cfg/config.yaml:1: rules.exchange_online: wrong"}},
+		{name: "no key", err: errors.New("something else"), want: []string{"cfg/config.yaml:1: rules: something else"}},
+		{name: "placed by a tenant's source", err: errors.New("cfg/config.yaml:5: tenant broken"), want: []string{"cfg/config.yaml:5: tenant broken"}},
+		{
+			name: "joined",
+			err:  errors.Join(errors.New("partner_domains: a"), errors.New("word: b")),
+			want: []string{"cfg/config.yaml:2: rules.partner_domains: a", "cfg/config.yaml:1: rules: word: b"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, e := range cfg.placeErrors("rules", tt.err) {
+				got = append(got, e.Error())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("placeErrors(rules, %v) = %q, want %q", tt.err, got, tt.want)
+			}
+		})
 	}
 }
