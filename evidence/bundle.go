@@ -227,6 +227,7 @@ func buildManifest(in *BundleInput, rawSHA string) (*Manifest, map[string][]byte
 			MessageID: f.MessageID,
 			From:      f.From,
 			Sender:    f.Sender,
+			ReplyTo:   nonNil(f.ReplyTo),
 			To:        nonNil(f.To),
 			Date:      f.Date,
 			Subject:   f.Subject,

@@ -422,3 +422,43 @@ func TestCorpusBundles(t *testing.T) {
 		})
 	}
 }
+
+// TestExtractMatchesParse checks that Extract writes the files Parse
+// describes: the same bytes (by SHA-256) as each Facts.Attachments entry, so
+// an analyst can match an extracted file to the manifest.
+func TestExtractMatchesParse(t *testing.T) {
+	msgs := corpus(t)
+	for _, c := range bundleCases {
+		msgs[c.name+".eml"] = []byte(mustRead(t, filepath.Join("testdata", "bundle", c.name+".eml")))
+	}
+	for name, raw := range msgs {
+		t.Run(name, func(t *testing.T) {
+			f, err := ParseBytes(raw, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := bundleOf(t, string(raw))
+			dir := t.TempDir()
+			names, err := Extract(bytes.NewReader(b), int64(len(b)), dir)
+			if err != nil && !f.Malformed {
+				t.Errorf("Extract() error = %v", err)
+			}
+			var got, want []string
+			for _, n := range names {
+				data, err := os.ReadFile(filepath.Join(dir, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, sha256Hex(data))
+			}
+			for _, a := range f.Attachments {
+				want = append(want, a.SHA256)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("Extract() wrote %q with digests %q; Parse lists attachments %+v", names, got, f.Attachments)
+			}
+		})
+	}
+}

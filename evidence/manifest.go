@@ -64,6 +64,7 @@ type MessageHeaders struct {
 	MessageID string    `json:"message_id"`
 	From      string    `json:"from"`
 	Sender    string    `json:"sender"`
+	ReplyTo   []string  `json:"reply_to"`
 	To        []string  `json:"to"`
 	Date      time.Time `json:"date,omitzero"`
 	Subject   string    `json:"subject"`
