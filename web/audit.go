@@ -1,0 +1,297 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+)
+
+// auditRow is one audit entry as the pages and the API show it.
+type auditRow struct {
+	archive.AuditEntry
+	// Summary is the details as "key: value" pairs, for the pages.
+	Summary []string `json:"-"`
+}
+
+func newAuditRow(e archive.AuditEntry) auditRow {
+	row := auditRow{AuditEntry: e}
+	var m map[string]any
+	if json.Unmarshal(e.Details, &m) != nil {
+		row.Summary = []string{string(e.Details)}
+		return row
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := m[k]
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case nil:
+			s = "–"
+		default:
+			b, _ := json.Marshal(v)
+			s = string(b)
+		}
+		if len(s) > 200 {
+			s = s[:200] + "…"
+		}
+		row.Summary = append(row.Summary, k+": "+s)
+	}
+	return row
+}
+
+// lineWriter calls fn with each complete line written to it, so an export
+// is filtered as it streams instead of being held whole.
+type lineWriter struct {
+	buf []byte
+	fn  func(line []byte) error
+}
+
+func (lw *lineWriter) Write(p []byte) (int, error) {
+	lw.buf = append(lw.buf, p...)
+	for {
+		i := bytes.IndexByte(lw.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if err := lw.fn(lw.buf[:i]); err != nil {
+			return 0, err
+		}
+		lw.buf = lw.buf[i+1:]
+	}
+	// Keep the buffer from growing by the prefix already consumed.
+	if cap(lw.buf) > 1<<20 && len(lw.buf) < cap(lw.buf)/4 {
+		lw.buf = append([]byte(nil), lw.buf...)
+	}
+	return len(p), nil
+}
+
+// auditEntries streams the trail (of one claim when claimID > 0) and
+// calls fn with each entry in seq order.
+func (s *Server) auditEntries(ctx context.Context, claimID int64, fn func(archive.AuditEntry) error) error {
+	lw := &lineWriter{fn: func(line []byte) error {
+		var e archive.AuditEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return fmt.Errorf("audit export line: %w", err)
+		}
+		return fn(e)
+	}}
+	return s.ledger.ExportAudit(ctx, lw, archive.AuditJSONL, claimID)
+}
+
+func (s *Server) claimAudit(ctx context.Context, id int64) ([]auditRow, error) {
+	var rows []auditRow
+	err := s.auditEntries(ctx, id, func(e archive.AuditEntry) error {
+		rows = append(rows, newAuditRow(e))
+		return nil
+	})
+	return rows, err
+}
+
+// auditFilter is the audit page's query.
+type auditFilter struct {
+	Actor   string
+	Action  string
+	Subject string // a substring of the subject, e.g. "claim:3" or a hash
+	Before  int64  // only entries with a smaller seq; 0 for the newest
+	Limit   int
+}
+
+const (
+	defaultAuditLimit = 200
+	maxAuditLimit     = 5000
+)
+
+func parseAuditFilter(r *http.Request) (auditFilter, error) {
+	q := r.URL.Query()
+	f := auditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")),
+		Subject: strings.TrimSpace(q.Get("subject")), Limit: defaultAuditLimit}
+	if b := q.Get("before"); b != "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			return f, badRequest("before=%q is not a positive sequence number", b)
+		}
+		f.Before = n
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 || n > maxAuditLimit {
+			return f, badRequest("limit=%q is not a number from 1 to %d", l, maxAuditLimit)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func (f auditFilter) match(e archive.AuditEntry) bool {
+	return (f.Actor == "" || strings.EqualFold(e.Actor, f.Actor)) &&
+		(f.Action == "" || string(e.Action) == f.Action) &&
+		(f.Subject == "" || strings.Contains(e.Subject, f.Subject)) &&
+		(f.Before == 0 || e.Seq < f.Before)
+}
+
+// filterAudit returns the newest entries f selects, newest first, and
+// whether older ones matched too.
+func (s *Server) filterAudit(ctx context.Context, f auditFilter) ([]auditRow, bool, error) {
+	// A ring of the last Limit+1 matches: memory stays bounded however
+	// long the trail.
+	ring := make([]archive.AuditEntry, 0, f.Limit+1)
+	n := 0
+	err := s.auditEntries(ctx, 0, func(e archive.AuditEntry) error {
+		if !f.match(e) {
+			return nil
+		}
+		if len(ring) < f.Limit+1 {
+			ring = append(ring, e)
+		} else {
+			ring[n%(f.Limit+1)] = e
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	slices.SortFunc(ring, func(a, b archive.AuditEntry) int { return int(b.Seq - a.Seq) })
+	more := len(ring) > f.Limit
+	if more {
+		ring = ring[:f.Limit]
+	}
+	rows := make([]auditRow, len(ring))
+	for i, e := range ring {
+		rows[i] = newAuditRow(e)
+	}
+	return rows, more, nil
+}
+
+// verifyCache keeps the last verification while the chain head is the
+// same: verifying rehashes the whole trail.
+type verifyCache struct {
+	head   string
+	at     time.Time
+	report *archive.AuditReport
+	err    error
+}
+
+const verifyCacheFor = time.Minute
+
+// verification is the audit chain's check, for the pages and the API.
+type verification struct {
+	OK         bool     `json:"ok"`
+	Entries    int64    `json:"entries"`
+	HeadSeq    int64    `json:"head_seq"`
+	HeadHash   string   `json:"head_hash"`
+	Anchors    int      `json:"anchors"`
+	LastAnchor int64    `json:"last_anchor"`
+	Problems   []string `json:"problems"`
+	// Error is set when the check could not run at all.
+	Error      string    `json:"error,omitempty"`
+	VerifiedAt time.Time `json:"verified_at"`
+}
+
+func (s *Server) verifyAudit(ctx context.Context) verification {
+	head, err := s.ledger.AuditHead(ctx)
+	if err != nil {
+		return verification{Error: "could not read the audit trail: " + err.Error()}
+	}
+	s.verifyMu.Lock()
+	defer s.verifyMu.Unlock()
+	now := s.now()
+	c := s.verified
+	if c.report == nil || c.head != head.Hash || now.Sub(c.at) > verifyCacheFor {
+		rep, err := s.ledger.VerifyAudit(ctx, s.store)
+		c = verifyCache{head: head.Hash, at: now, report: rep, err: err}
+		s.verified = c
+	}
+	v := verification{VerifiedAt: c.at.UTC(), Problems: []string{}}
+	if c.report == nil {
+		s.verified = verifyCache{}
+		v.Error = "could not verify the audit trail: " + c.err.Error()
+		return v
+	}
+	rep := c.report
+	v.OK = c.err == nil
+	v.Entries, v.HeadSeq, v.HeadHash, v.Anchors, v.LastAnchor = rep.Entries, rep.HeadSeq, rep.HeadHash, rep.Anchors, rep.LastAnchor
+	for _, p := range rep.Problems {
+		v.Problems = append(v.Problems, p.String())
+	}
+	if c.err != nil && !errors.Is(c.err, archive.ErrTampered) {
+		v.Error = c.err.Error()
+	}
+	return v
+}
+
+type auditView struct {
+	Rows    []auditRow
+	Filter  auditFilter
+	More    bool
+	OlderAt int64 // the before= of the next page
+	Verify  verification
+	Actions []archive.Action
+}
+
+// auditActions are offered in the filter; others can still be typed.
+var auditActions = []archive.Action{archive.ActionMessageReceived, archive.ActionJudged, archive.ActionBundleStored,
+	archive.ActionEvidenceAttached, archive.ActionClaimCreated, archive.ActionClaimUpdated, archive.ActionMoved,
+	archive.ActionBundleDownloaded, archive.ActionPackageExported, archive.ActionReprocessed,
+	archive.ActionUserAdded, archive.ActionUserRemoved, archive.ActionPasswordChanged, archive.ActionRoleChanged,
+	archive.ActionTokenCreated, archive.ActionTokenRevoked, archive.ActionTenantsImported}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
+	f, err := parseAuditFilter(r)
+	if err != nil {
+		s.claimError(w, r, err)
+		return
+	}
+	rows, more, err := s.filterAudit(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	v := auditView{Rows: rows, Filter: f, More: more, Verify: s.verifyAudit(r.Context()), Actions: auditActions}
+	if more && len(rows) > 0 {
+		v.OlderAt = rows[len(rows)-1].Seq
+	}
+	s.render(w, r, http.StatusOK, "audit", page0{Title: "Audit trail", Nav: "audit"}, v)
+}
+
+func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
+	f, err := parseAuditFilter(r)
+	if err != nil {
+		s.claimError(w, r, err)
+		return
+	}
+	rows, more, err := s.filterAudit(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := map[string]any{"entries": rows, "more": more}
+	if more && len(rows) > 0 {
+		out["next_before"] = rows[len(rows)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) apiAuditVerify(w http.ResponseWriter, r *http.Request) {
+	v := s.verifyAudit(r.Context())
+	status := http.StatusOK
+	if v.Error != "" && v.Entries == 0 && len(v.Problems) == 0 {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, v)
+}

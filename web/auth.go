@@ -1,0 +1,341 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+)
+
+// Cookie names. The login cookie carries the login form's CSRF secret
+// before there is a session.
+const (
+	sessionCookie = "claimtrail_session"
+	loginCookie   = "claimtrail_login"
+	csrfField     = "csrf"         // form field
+	csrfHeader    = "X-CSRF-Token" // API header, for cookie-authenticated scripts
+)
+
+// Login rate limits, as token buckets: a burst of attempts, then one more
+// per interval. Per user they stop password guessing against one account
+// from many addresses; per address, guessing many accounts from one.
+// Refused attempts do no bcrypt work.
+const (
+	loginUserBurst = 5
+	loginUserEvery = time.Minute
+	loginIPBurst   = 20
+	loginIPEvery   = 10 * time.Second
+)
+
+// identity is who made a request.
+type identity struct {
+	user archive.User
+	// session is the session cookie's secret; empty for an API token,
+	// which needs no CSRF token because a browser never sends it by itself.
+	session string
+}
+
+// csrf returns the CSRF token of the identity's session: an HMAC of a
+// fixed label keyed with the session secret, so nothing more is stored
+// and a token is worthless once the session ends.
+func (id *identity) csrf() string {
+	if id == nil || id.session == "" {
+		return ""
+	}
+	return csrfFor(id.session)
+}
+
+func csrfFor(secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("claimtrail-csrf-v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+type ctxKey int
+
+const identityKey ctxKey = 1
+
+func withIdentity(ctx context.Context, id *identity) context.Context {
+	return context.WithValue(ctx, identityKey, id)
+}
+
+// who returns the request's identity; nil on public routes.
+func who(r *http.Request) *identity {
+	id, _ := r.Context().Value(identityKey).(*identity)
+	return id
+}
+
+// actor is the name recorded in the audit trail for the request's user.
+func actor(r *http.Request) string {
+	if id := who(r); id != nil {
+		return id.user.Name
+	}
+	return ""
+}
+
+// wrap applies a route's access rules to its handler: who the client is
+// (session cookie or API token), whether the role suffices, and the CSRF
+// token on every state-changing request made with a cookie.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.access == accessPublic {
+			rt.h(w, r)
+			return
+		}
+		id, err := s.authenticate(r)
+		if err != nil {
+			s.log.Warn("web: authentication failed", "path", r.URL.Path, "remote", clientIP(r), "err", err)
+		}
+		if id == nil {
+			if rt.access == accessAPI || strings.HasPrefix(r.URL.Path, "/api/") || r.Header.Get("Authorization") != "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="claimtrail"`)
+				s.apiError(w, http.StatusUnauthorized, "log in, or send an API token as 'Authorization: Bearer ctk_...' (claimtrail users token NAME)")
+				return
+			}
+			next := r.URL.Path
+			if r.Method != http.MethodGet {
+				next = "/"
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+		if !id.user.Role.Allows(rt.role) {
+			s.fail(w, r, http.StatusForbidden, fmt.Sprintf("this needs the %s role; you are %s %s. Ask an admin if you need it.",
+				rt.role, article(id.user.Role), id.user.Role))
+			return
+		}
+		if id.session != "" && unsafeMethod(r.Method) && !validCSRF(r, id) {
+			s.log.Warn("web: CSRF token missing or wrong", "path", r.URL.Path, "user", id.user.Name, "remote", clientIP(r))
+			s.fail(w, r, http.StatusForbidden, "the form was stale or came from another site; reload the page and try again")
+			return
+		}
+		rt.h(w, r.WithContext(withIdentity(r.Context(), id)))
+	})
+}
+
+func article(r archive.Role) string {
+	if r == archive.RoleAdmin || r == archive.RoleAnalyst {
+		return "an"
+	}
+	return "a"
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+func validCSRF(r *http.Request, id *identity) bool {
+	got := r.Header.Get(csrfHeader)
+	if got == "" {
+		// FormValue would parse a multipart body into memory without our
+		// limit; the handlers parse forms themselves, so parse here with it.
+		if err := parseForm(r); err != nil {
+			return false
+		}
+		got = r.PostFormValue(csrfField)
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(id.csrf())) == 1
+}
+
+// maxFormBytes bounds a form or API body; a CSV import may be larger.
+const (
+	maxFormBytes   = 1 << 20
+	maxUploadBytes = 32 << 20
+)
+
+// parseForm parses a urlencoded or multipart form once, within limits.
+func parseForm(r *http.Request) error {
+	if r.PostForm != nil {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "multipart/form-data") {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxUploadBytes)
+		return r.ParseMultipartForm(maxFormBytes)
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+	return r.ParseForm()
+}
+
+// authenticate finds the request's user from an API token or the session
+// cookie. No credentials give (nil, nil); bad ones (nil, err).
+func (s *Server) authenticate(r *http.Request) (*identity, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return nil, errors.New("Authorization is not 'Bearer <token>'")
+		}
+		u, err := s.ledger.APITokenUser(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			return nil, err
+		}
+		return &identity{user: u}, nil
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	sess, err := s.ledger.Session(r.Context(), c.Value, s.now())
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil, nil // logged out or expired: just log in again
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &identity{user: sess.User, session: c.Value}, nil
+}
+
+// secureCookies says whether cookies set in reply to r must be Secure.
+func (s *Server) secureCookies(r *http.Request) bool {
+	return s.cfg.SecureCookies || r.TLS != nil
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int, same http.SameSite) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: same,
+	})
+}
+
+type loginView struct {
+	CSRF  string
+	Next  string
+	User  string
+	Error string
+}
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	if id, _ := s.authenticate(r); id != nil {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	s.renderLogin(w, r, http.StatusOK, loginView{Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+// renderLogin shows the login form with a fresh CSRF secret, which the
+// form carries and a cookie confirms (double submit): a form posted from
+// another site cannot know it.
+//
+// An existing secret is kept: the browser may load the login page more
+// than once (another tab, a redirected favicon request), and a new secret
+// would invalidate the form already shown.
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, v loginView) {
+	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) == 43 {
+		v.CSRF = c.Value
+	} else {
+		v.CSRF = randomToken()
+	}
+	s.setCookie(w, r, loginCookie, v.CSRF, "/login", 3600, http.SameSiteStrictMode)
+	s.render(w, r, status, "login", page0{Title: "Log in"}, v)
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(r); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "could not read the form: "+err.Error())
+		return
+	}
+	v := loginView{Next: safeNext(r.PostFormValue("next")), User: strings.TrimSpace(r.PostFormValue("user"))}
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) != 1 {
+		v.Error = "The login form expired or came from another site. Try again."
+		s.renderLogin(w, r, http.StatusForbidden, v)
+		return
+	}
+	ip := clientIP(r)
+	userKey := strings.ToLower(v.User)
+	okIP, waitIP := s.loginIP.allow(ip)
+	okUser, waitUser := s.loginUser.allow(userKey)
+	if !okIP || !okUser {
+		wait := max(waitIP, waitUser)
+		s.log.Warn("web: login rate limited", "user", userKey, "remote", ip)
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+		v.Error = fmt.Sprintf("Too many login attempts. Wait %s and try again.", wait.Round(time.Second)+time.Second)
+		s.renderLogin(w, r, http.StatusTooManyRequests, v)
+		return
+	}
+	u, err := s.ledger.Authenticate(r.Context(), v.User, r.PostFormValue("password"))
+	if err != nil {
+		if !errors.Is(err, archive.ErrBadCredentials) {
+			s.internal(w, r, err)
+			return
+		}
+		s.log.Info("web: login failed", "user", userKey, "remote", ip)
+		v.Error = "Wrong user name or password."
+		s.renderLogin(w, r, http.StatusUnauthorized, v)
+		return
+	}
+	token, sess, err := s.ledger.CreateSession(r.Context(), u.Name, s.now(), s.cfg.sessionTTL())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("web: login", "user", u.Name, "remote", ip)
+	s.setCookie(w, r, loginCookie, "", "/login", -1, http.SameSiteStrictMode)
+	s.setCookie(w, r, sessionCookie, token, "/", int(sess.ExpiresAt.Sub(s.now()).Seconds()), http.SameSiteLaxMode)
+	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if id := who(r); id != nil && id.session != "" {
+		if err := s.ledger.EndSession(r.Context(), id.session); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
+	s.setCookie(w, r, sessionCookie, "", "/", -1, http.SameSiteLaxMode)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// safeNext keeps a post-login redirect on this site: a path, never
+// "//host" or a scheme.
+// Browsers drop tabs and newlines from a URL and read a backslash as a
+// slash, so "/\t/evil.example" would leave: such characters are refused
+// anywhere.
+func safeNext(next string) string {
+	bad := strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) >= 0
+	if bad || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/claims"
+	}
+	return next
+}
+
+func randomToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// clientIP is the address the request came from. Behind a reverse proxy
+// every client shares the proxy's address, so the per-address limit then
+// acts as a global one; the per-user limit is unaffected.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// apiMe tells a script who its token acts as.
+func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
+	id := who(r)
+	out := map[string]any{"user": id.user.Name, "role": id.user.Role, "via": "api_token"}
+	if id.session != "" {
+		out["via"] = "session"
+		out["csrf_token"] = id.csrf()
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,80 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the web section of claimtrail's configuration file.
+type Config struct {
+	// Listen is the address the app listens on; DefaultListen when empty.
+	// Keep it on loopback behind a TLS proxy unless the network is trusted.
+	Listen string `yaml:"listen"`
+	// BaseURL is the address analysts use, e.g. https://claims.adatum-csp.com;
+	// an https URL turns secure cookies on. Optional.
+	BaseURL string `yaml:"base_url"`
+	// SecureCookies marks the session cookie Secure (sent over TLS only).
+	// It is on anyway for requests that arrive over TLS and with an https
+	// BaseURL; set it when a TLS proxy in front speaks plain HTTP to us.
+	SecureCookies bool `yaml:"secure_cookies"`
+	// SessionTTL is how long a login lasts, as a Go duration ("12h");
+	// DefaultSessionTTL when empty.
+	SessionTTL string `yaml:"session_ttl"`
+}
+
+// Defaults of Config.
+const (
+	DefaultListen     = "127.0.0.1:8080"
+	DefaultSessionTTL = 12 * time.Hour
+	maxSessionTTL     = 30 * 24 * time.Hour
+)
+
+// WithDefaults returns c with empty fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.SessionTTL == "" {
+		c.SessionTTL = DefaultSessionTTL.String()
+	}
+	if u, err := url.Parse(c.BaseURL); err == nil && u.Scheme == "https" {
+		c.SecureCookies = true
+	}
+	return c
+}
+
+// Validate checks c with its defaults applied and names each bad key.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("web.listen: %q is not host:port, e.g. %s", c.Listen, DefaultListen))
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("web.base_url: %q is not an http(s) URL like https://claims.example.com", c.BaseURL))
+		}
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(c.SessionTTL))
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("web.session_ttl: %q is not a duration like 12h or 90m", c.SessionTTL))
+	case d < time.Minute || d > maxSessionTTL:
+		errs = append(errs, fmt.Errorf("web.session_ttl: %s is outside 1m to %s", d, maxSessionTTL))
+	}
+	return errors.Join(errs...)
+}
+
+// sessionTTL returns the session lifetime; c must have passed Validate.
+func (c Config) sessionTTL() time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(c.WithDefaults().SessionTTL))
+	if err != nil || d <= 0 {
+		return DefaultSessionTTL
+	}
+	return d
+}

@@ -1,0 +1,137 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+type tenantsView struct {
+	Tenants []rules.Tenant
+	Import  *importResult
+}
+
+// importResult is the outcome of a CSV import as the page and API show it.
+type importResult struct {
+	File    string   `json:"file"`
+	Added   []string `json:"added"`
+	Updated []string `json:"updated"`
+	Errors  []string `json:"errors"`
+}
+
+func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
+	s.renderTenants(w, r, http.StatusOK, nil, "")
+}
+
+func (s *Server) renderTenants(w http.ResponseWriter, r *http.Request, status int, res *importResult, errMsg string) {
+	tenants, err := s.ledger.Tenants(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.render(w, r, status, "tenants", page0{Title: "Tenants", Nav: "tenants", Error: errMsg}, tenantsView{Tenants: tenants, Import: res})
+}
+
+func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
+	tenants, err := s.ledger.Tenants(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	type tenant struct {
+		ID      string   `json:"id"`
+		Name    string   `json:"name"`
+		CSP     bool     `json:"csp"`
+		Domains []string `json:"domains"`
+		Source  string   `json:"source"`
+	}
+	out := make([]tenant, len(tenants))
+	for i, t := range tenants {
+		out[i] = tenant{ID: t.ID, Name: t.Name, CSP: t.CSP, Domains: t.Domains, Source: t.Source}
+		if out[i].Domains == nil {
+			out[i].Domains = []string{}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+}
+
+// importTenants loads a Partner Center customer export into the registry
+// and records the import, with the user, in the audit trail.
+func (s *Server) importTenants(ctx context.Context, r io.Reader, name, user string) (*importResult, error) {
+	res, err := s.ledger.ImportPartnerCenterCSV(ctx, r, name)
+	if err != nil {
+		return nil, err
+	}
+	out := &importResult{File: name, Added: res.Added, Updated: res.Updated, Errors: []string{}}
+	for _, e := range res.Errors {
+		out.Errors = append(out.Errors, e.Error())
+	}
+	if out.Added == nil {
+		out.Added = []string{}
+	}
+	if out.Updated == nil {
+		out.Updated = []string{}
+	}
+	_, err = s.ledger.AppendAudit(ctx, user, archive.ActionTenantsImported, "tenants", map[string]any{
+		"file": name, "added": out.Added, "updated": out.Updated, "row_errors": len(out.Errors),
+	})
+	return out, err
+}
+
+func (s *Server) tenantsImportForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(r); err != nil {
+		s.renderTenants(w, r, http.StatusBadRequest, nil, "could not read the upload: "+err.Error())
+		return
+	}
+	f, hdr, err := r.FormFile("csv")
+	if err != nil {
+		s.renderTenants(w, r, http.StatusBadRequest, nil, "choose the CSV file exported from Partner Center (Customers, Export customers)")
+		return
+	}
+	defer f.Close()
+	name := safeFilename(path.Base(hdr.Filename))
+	res, err := s.importTenants(r.Context(), f, name, actor(r))
+	if err != nil {
+		s.importError(w, r, err)
+		return
+	}
+	s.renderTenants(w, r, http.StatusOK, res, "")
+}
+
+func (s *Server) apiTenantsImport(w http.ResponseWriter, r *http.Request) {
+	name := safeFilename(strings.TrimSpace(r.URL.Query().Get("name")))
+	if r.URL.Query().Get("name") == "" {
+		name = "upload.csv"
+	}
+	res, err := s.importTenants(r.Context(), http.MaxBytesReader(w, r.Body, maxUploadBytes), name, actor(r))
+	if err != nil {
+		s.importError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// importError answers for a failed import: an unreadable file is the
+// user's to fix (the ledger's message says how), storage trouble is not.
+func (s *Server) importError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, archive.ErrUnavailable) {
+		s.internal(w, r, err)
+		return
+	}
+	var tooBig *http.MaxBytesError
+	msg := userMessage(err)
+	if errors.As(err, &tooBig) {
+		msg = "the file is larger than 32 MB; a customer list is far smaller, so check it is the right file"
+	}
+	if isAPI(r) {
+		s.apiError(w, http.StatusBadRequest, msg)
+		return
+	}
+	s.renderTenants(w, r, http.StatusBadRequest, nil, msg)
+}

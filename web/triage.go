@@ -1,0 +1,495 @@
+package web
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// reasonText says in plain words why a message is in triage.
+func reasonText(r rules.Reason) string {
+	switch r {
+	case rules.ReasonPersonalAddress:
+		return "Sent from a personal address (a free mail provider), not from the customer's company domain."
+	case rules.ReasonUnknownDomain:
+		return "The sender's domain belongs to no tenant in the registry."
+	case rules.ReasonPartnerSender:
+		return "Sent by partner staff without the customer's original attached."
+	case rules.ReasonTenantMismatch:
+		return "The mail names another customer's tenant ID than the sender's."
+	case rules.ReasonSenderNotAuthenticated:
+		return "The receiving mail server says the sender failed authentication (DMARC): the From address may be forged."
+	case rules.ReasonNoSender:
+		return "The mail has no usable From address."
+	case rules.ReasonMalformed:
+		return "The message could not be read as an email."
+	case rules.ReasonNoIncidentID:
+		return "From the right customer, but it names no incident ID."
+	}
+	return string(r)
+}
+
+// reasonTodo says what an analyst can do about it.
+func reasonTodo(r rules.Reason) string {
+	switch r {
+	case rules.ReasonPersonalAddress:
+		return "Ask the customer to write from their company address; Microsoft does not accept mail from personal addresses."
+	case rules.ReasonUnknownDomain:
+		return "If it is a customer's domain, add it to the tenant (import the Partner Center customer list or edit the configuration), then re-judge."
+	case rules.ReasonPartnerSender:
+		return "Forward the customer's email as an attachment, not inline, so its original headers are kept; or ask the customer to write to the claims mailbox."
+	case rules.ReasonTenantMismatch:
+		return "Check which customer the mail is about and ask the sender to confirm before using it."
+	case rules.ReasonSenderNotAuthenticated:
+		return "Confirm with the customer by phone, and ask them to send it again from their own mail system."
+	case rules.ReasonNoSender, rules.ReasonMalformed:
+		return "Ask the customer to send it again from their usual mail program."
+	case rules.ReasonNoIncidentID:
+		return "Attach it to the incident it is about, or ask the customer for the incident ID from Service Health (e.g. EX315207)."
+	}
+	return ""
+}
+
+// triageItem is one message of the triage queue.
+type triageItem struct {
+	SHA256         string               `json:"sha256"`
+	Sender         string               `json:"sender"`
+	Subject        string               `json:"subject"`
+	Received       string               `json:"received"`
+	Verdict        rules.Verdict        `json:"verdict"`
+	Reason         rules.Reason         `json:"reason"`
+	ReasonText     string               `json:"reason_text"`
+	Todo           string               `json:"todo"`
+	TenantID       string               `json:"tenant_id,omitempty"`
+	TenantName     string               `json:"tenant_name,omitempty"`
+	Authentication rules.Authentication `json:"authentication"`
+	Warnings       []string             `json:"warnings"`
+	// Incidents are the tenant's claims' incident IDs, offered when
+	// attaching an unmatched message.
+	Incidents []string `json:"-"`
+}
+
+// triageSHAs returns the messages whose latest judgment is rejected or
+// unmatched, newest first.
+//
+// The ledger has no query for messages by verdict yet, so this reads the
+// audit trail's judged and reprocessed entries (each names the verdict).
+// That costs a pass over the trail per call; a ledger query
+// (archive.Ledger.Messages by verdict) should replace it.
+func (s *Server) triageSHAs(ctx context.Context) ([]string, error) {
+	latest := map[string]rules.Verdict{}
+	var order []string
+	err := s.auditEntries(ctx, 0, func(e archive.AuditEntry) error {
+		if e.Action != archive.ActionJudged && e.Action != archive.ActionReprocessed {
+			return nil
+		}
+		sha, ok := strings.CutPrefix(e.Subject, "message:")
+		if !ok {
+			return nil
+		}
+		var d struct {
+			Verdict rules.Verdict `json:"verdict"`
+		}
+		if json.Unmarshal(e.Details, &d) != nil {
+			return nil
+		}
+		if _, seen := latest[sha]; !seen {
+			order = append(order, sha)
+		}
+		latest[sha] = d.Verdict
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, sha := range slices.Backward(order) {
+		if v := latest[sha]; v == rules.Rejected || v == rules.Unmatched {
+			out = append(out, sha)
+		}
+	}
+	return out, nil
+}
+
+// maxTriageItems bounds one page of the queue.
+const maxTriageItems = 500
+
+func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
+	shas, err := s.triageSHAs(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(shas) > maxTriageItems
+	if more {
+		shas = shas[:maxTriageItems]
+	}
+	tenants, err := s.ledger.Tenants(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	names := map[string]string{}
+	for _, t := range tenants {
+		names[t.ID] = t.Name
+	}
+	claims, err := s.ledger.Claims(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	incidents := map[string][]string{}
+	for _, c := range claims {
+		if pending(c.Status) {
+			incidents[c.TenantID] = append(incidents[c.TenantID], c.IncidentID)
+		}
+	}
+	items := make([]triageItem, 0, len(shas))
+	for _, sha := range shas {
+		m, err := s.ledger.MessageBySHA256(ctx, sha)
+		if err != nil {
+			return nil, false, err
+		}
+		j := m.Judgment
+		if j == nil || (j.Verdict != rules.Rejected && j.Verdict != rules.Unmatched) {
+			continue
+		}
+		it := triageItem{SHA256: m.SHA256, Sender: m.Sender, Subject: m.Subject, Received: fmtWhen(m.EvidenceDate()),
+			Verdict: j.Verdict, Reason: j.Reason, ReasonText: reasonText(j.Reason), Todo: reasonTodo(j.Reason),
+			TenantID: j.TenantID, TenantName: names[j.TenantID], Authentication: j.Authentication, Warnings: j.Warnings}
+		if it.Warnings == nil {
+			it.Warnings = []string{}
+		}
+		if j.Verdict == rules.Unmatched {
+			it.Incidents = incidents[j.TenantID]
+		}
+		items = append(items, it)
+	}
+	return items, more, nil
+}
+
+type triageView struct {
+	Items     []triageItem
+	More      bool
+	CanJudge  bool
+	Rejected  int
+	Unmatched int
+	Results   []rejudged
+}
+
+func (s *Server) triagePage(w http.ResponseWriter, r *http.Request) {
+	s.renderTriage(w, r, http.StatusOK, "", nil)
+}
+
+func (s *Server) renderTriage(w http.ResponseWriter, r *http.Request, status int, errMsg string, results []rejudged) {
+	items, more, err := s.triageItems(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	v := triageView{Items: items, More: more, CanJudge: s.parse != nil, Results: results}
+	for _, it := range items {
+		if it.Verdict == rules.Rejected {
+			v.Rejected++
+		} else {
+			v.Unmatched++
+		}
+	}
+	s.render(w, r, status, "triage", page0{Title: "Triage", Nav: "triage", Error: errMsg}, v)
+}
+
+func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
+	items, more, err := s.triageItems(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": items, "more": more})
+}
+
+var incidentPattern = regexp.MustCompile(`^[A-Z]{2,4}[0-9]{3,10}$`)
+
+// attach attaches an unmatched message to the tenant's claim for
+// incident, opening the claim if needed: it records an analyst's judgment
+// that accepts the message for that incident. Rejected mail cannot be
+// attached: it fails what Microsoft requires of the customer's email.
+func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archive.Message, error) {
+	incident = strings.ToUpper(strings.TrimSpace(incident))
+	if !incidentPattern.MatchString(incident) {
+		return nil, badRequest("%q is not an incident ID like EX315207", incident)
+	}
+	m, err := s.ledger.MessageBySHA256(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	j := m.Judgment
+	switch {
+	case j == nil:
+		return nil, badRequest("the message is not judged yet; wait for the poller")
+	case j.Verdict == rules.Accepted:
+		return nil, badRequest("the message is already accepted as evidence")
+	case j.Verdict != rules.Unmatched || j.TenantID == "":
+		return nil, badRequest("only unmatched mail from a tenant's domain can be attached; this one was rejected: %s", reasonText(j.Reason))
+	}
+	nj := *j
+	nj.Verdict, nj.Reason = rules.Accepted, ""
+	nj.IncidentIDs = []string{incident}
+	nj.Warnings = append(slices.Clone(j.Warnings), fmt.Sprintf("attached to incident %s by %s on the triage page: the message names no incident ID itself", incident, user))
+	if _, err := s.ledger.ReprocessMessage(ctx, m.ID, nj, rules.Version, user); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *Server) triageError(w http.ResponseWriter, r *http.Request, err error) {
+	var ue *userError
+	switch {
+	case errors.As(err, &ue):
+		if isAPI(r) {
+			s.apiError(w, http.StatusBadRequest, ue.msg)
+			return
+		}
+		s.renderTriage(w, r, http.StatusBadRequest, ue.msg, nil)
+	case errors.Is(err, archive.ErrNotFound):
+		s.fail(w, r, http.StatusNotFound, "no such message")
+	default:
+		s.internal(w, r, err)
+	}
+}
+
+func (s *Server) triageAttachForm(w http.ResponseWriter, r *http.Request) {
+	sha, err := messageSHA(r)
+	if err == nil {
+		err = parseForm(r)
+	}
+	if err == nil {
+		_, err = s.attach(r.Context(), sha, r.PostFormValue("incident"), actor(r))
+	}
+	if err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/triage?done=attached", http.StatusSeeOther)
+}
+
+// attachRequest is the body of POST /api/v1/triage/{sha}/attach: the
+// incident, or a claim of the message's tenant.
+type attachRequest struct {
+	IncidentID string `json:"incident_id"`
+	ClaimID    int64  `json:"claim_id"`
+}
+
+func (s *Server) apiTriageAttach(w http.ResponseWriter, r *http.Request) {
+	sha, err := messageSHA(r)
+	if err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	var body attachRequest
+	if err := readJSON(r, &body); err != nil {
+		s.apiError(w, http.StatusBadRequest, err.Error()+`; send {"incident_id": "EX315207"} or {"claim_id": 3}`)
+		return
+	}
+	incident := body.IncidentID
+	if body.ClaimID > 0 {
+		c, err := s.ledger.Claim(r.Context(), body.ClaimID)
+		if err != nil {
+			s.claimError(w, r, err)
+			return
+		}
+		m, err := s.ledger.MessageBySHA256(r.Context(), sha)
+		if err != nil {
+			s.triageError(w, r, err)
+			return
+		}
+		if m.Judgment == nil || m.Judgment.TenantID != c.TenantID {
+			s.apiError(w, http.StatusBadRequest, fmt.Sprintf("claim %d is for tenant %s, not the message's sender", c.ID, c.TenantID))
+			return
+		}
+		incident = c.IncidentID
+	}
+	if _, err := s.attach(r.Context(), sha, incident, actor(r)); err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	m, err := s.ledger.MessageBySHA256(r.Context(), sha)
+	if err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sha256": m.SHA256, "judgment": m.Judgment})
+}
+
+// rejudged is the outcome of judging one message again.
+type rejudged struct {
+	SHA256  string        `json:"sha256"`
+	Sender  string        `json:"sender"`
+	Before  rules.Verdict `json:"before"`
+	After   rules.Verdict `json:"after"`
+	Reason  rules.Reason  `json:"reason"`
+	Changed bool          `json:"changed"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// policy builds the rules policy from the configuration and the ledger's
+// tenant registry as it is now.
+func (s *Server) policy(ctx context.Context) (*rules.Policy, error) {
+	tenants, err := s.ledger.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := rules.New(s.rules, tenants)
+	if err != nil {
+		return nil, badRequest("the tenant registry or the rules configuration has problems, so nothing can be judged; fix them first: %v", err)
+	}
+	return p, nil
+}
+
+// rejudge judges one stored message again under p and records the new
+// judgment when it differs.
+func (s *Server) rejudge(ctx context.Context, p *rules.Policy, sha, user string) (rejudged, error) {
+	if s.parse == nil {
+		return rejudged{}, badRequest("re-judging is not available: this claimtrail was started without the mail parser")
+	}
+	m, sf, err := s.messageBundle(ctx, sha)
+	if err != nil {
+		return rejudged{}, err
+	}
+	defer sf.Close()
+	res := rejudged{SHA256: m.SHA256, Sender: m.Sender}
+	if m.Judgment != nil {
+		res.Before = m.Judgment.Verdict
+	}
+	if err := evidence.VerifyBundle(sf, sf.Size(), m.BundleKey); err != nil {
+		return res, fmt.Errorf("message %s: %w", sha, err)
+	}
+	man, err := evidence.ReadManifest(sf, sf.Size())
+	if err != nil {
+		return res, err
+	}
+	zr, err := zip.NewReader(sf, sf.Size())
+	if err != nil {
+		return res, err
+	}
+	raw, err := zr.Open(evidence.MessageName)
+	if err != nil {
+		return res, fmt.Errorf("bundle %s: %w", m.BundleKey, err)
+	}
+	rawSpool, err := evidence.Spool(ctx, raw, "")
+	raw.Close()
+	if err != nil {
+		return res, err
+	}
+	defer rawSpool.Close()
+	msg, err := s.parse(ctx, rawSpool, rawSpool.Size())
+	if err != nil {
+		return res, fmt.Errorf("parse message %s: %w", sha, err)
+	}
+	if man.Authentication.DKIMVerified {
+		msg.DKIM = msg.DKIM[:0]
+		for _, d := range man.Authentication.DKIM {
+			msg.DKIM = append(msg.DKIM, rules.DKIMResult{Domain: d.Domain, Pass: d.Pass, Error: d.Error})
+		}
+	}
+	j := p.Judge(msg)
+	res.After, res.Reason = j.Verdict, j.Reason
+	if m.Judgment != nil && sameJudgment(*m.Judgment, j) {
+		return res, nil
+	}
+	if _, err := s.ledger.ReprocessMessage(ctx, m.ID, j, rules.Version, user); err != nil {
+		return res, err
+	}
+	res.Changed = true
+	return res, nil
+}
+
+func sameJudgment(a, b rules.Judgment) bool {
+	return a.Verdict == b.Verdict && a.Reason == b.Reason && a.TenantID == b.TenantID &&
+		slices.Equal(a.IncidentIDs, b.IncidentIDs) && a.Authentication == b.Authentication
+}
+
+// rejudgeAll judges every message in triage again.
+func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error) {
+	p, err := s.policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.parse == nil {
+		return nil, badRequest("re-judging is not available: this claimtrail was started without the mail parser")
+	}
+	shas, err := s.triageSHAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rejudged, 0, len(shas))
+	for _, sha := range shas {
+		res, err := s.rejudge(ctx, p, sha, user)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			res.SHA256, res.Error = sha, err.Error()
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (s *Server) triageRejudgeForm(w http.ResponseWriter, r *http.Request) {
+	sha, err := messageSHA(r)
+	var p *rules.Policy
+	if err == nil {
+		p, err = s.policy(r.Context())
+	}
+	var res rejudged
+	if err == nil {
+		res, err = s.rejudge(r.Context(), p, sha, actor(r))
+	}
+	if err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	s.renderTriage(w, r, http.StatusOK, "", []rejudged{res})
+}
+
+func (s *Server) triageRejudgeAllForm(w http.ResponseWriter, r *http.Request) {
+	results, err := s.rejudgeAll(r.Context(), actor(r))
+	if err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	s.renderTriage(w, r, http.StatusOK, "", results)
+}
+
+func (s *Server) apiTriageRejudge(w http.ResponseWriter, r *http.Request) {
+	sha, err := messageSHA(r)
+	var p *rules.Policy
+	if err == nil {
+		p, err = s.policy(r.Context())
+	}
+	var res rejudged
+	if err == nil {
+		res, err = s.rejudge(r.Context(), p, sha, actor(r))
+	}
+	if err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) apiTriageRejudgeAll(w http.ResponseWriter, r *http.Request) {
+	results, err := s.rejudgeAll(r.Context(), actor(r))
+	if err != nil {
+		s.triageError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}

@@ -1,0 +1,258 @@
+// Package web is the analysts' web app and JSON API: claims with their
+// deadlines and checklists, the evidence behind them, the triage queue of
+// rejected and unmatched mail, the tenant registry and the audit trail.
+//
+// Pages are rendered on the server with html/template; the API under
+// /api/v1/ does everything the pages do. Nothing is served to anonymous
+// clients but the login page, its stylesheet and the health checks: users
+// log in with a password (a session cookie) or present an API token.
+// Mail is hostile input: it is only ever shown escaped, and attachments are
+// only ever served as downloads.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"iter"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// Ledger is what the web app needs of the ledger; *archive.Ledger has it.
+// Every method is safe for concurrent use and returns errors wrapping
+// archive.ErrNotFound for a missing claim, message or session.
+type Ledger interface {
+	Claims(ctx context.Context, statuses ...archive.Status) ([]archive.ClaimSummary, error)
+	Claim(ctx context.Context, id int64) (*archive.Claim, error)
+	SetClaimField(ctx context.Context, claimID int64, field archive.Field, value, actor string) error
+	SetClaimStatus(ctx context.Context, claimID int64, to archive.Status, actor, note string) error
+	WriteClaimPackage(ctx context.Context, w io.Writer, claimID int64, bundles archive.BundleSource, actor string) error
+
+	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
+	ReprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]archive.Attachment, error)
+
+	Tenants(ctx context.Context) ([]rules.Tenant, error)
+	ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name string) (*archive.CSVImport, error)
+
+	AppendAudit(ctx context.Context, actor string, action archive.Action, subject string, details map[string]any) (archive.AuditEntry, error)
+	AuditHead(ctx context.Context) (archive.AuditEntry, error)
+	ExportAudit(ctx context.Context, w io.Writer, format archive.AuditFormat, claimID int64) error
+	VerifyAudit(ctx context.Context, store archive.AnchorStore) (*archive.AuditReport, error)
+	SchemaVersion(ctx context.Context) (int, error)
+
+	Authenticate(ctx context.Context, name, password string) (archive.User, error)
+	CreateSession(ctx context.Context, name string, now time.Time, ttl time.Duration) (string, archive.Session, error)
+	Session(ctx context.Context, token string, now time.Time) (archive.Session, error)
+	EndSession(ctx context.Context, token string) error
+	APITokenUser(ctx context.Context, token string) (archive.User, error)
+}
+
+// Store is what the web app needs of the object store; archive.Dir and
+// archive.MinIO have it. Get's reader must be closed and fails at EOF
+// when the bytes do not match their recorded SHA-256; a missing key is
+// archive.ErrNotFound. Put is only used through VerifyAudit's anchor
+// checks, which never write.
+type Store interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, archive.ObjectInfo, error)
+	Stat(ctx context.Context, key string) (archive.ObjectInfo, error)
+	List(ctx context.Context, prefix string) iter.Seq2[archive.ObjectInfo, error]
+	Put(ctx context.Context, key string, r io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error)
+}
+
+// ParseFunc turns a raw message into what the rules judge, for re-judging
+// stored mail; evidence.Parse followed by Facts.RulesMessage fits. The DKIM
+// results are taken from the bundle's manifest, not from the parse: keys
+// rotate, so signatures are verified once, on arrival.
+type ParseFunc func(ctx context.Context, raw io.ReaderAt, size int64) (*rules.Message, error)
+
+// Options configure the web app. Ledger and Store are required.
+type Options struct {
+	Ledger Ledger
+	Store  Store
+	// Logger receives request errors and security events; nil discards.
+	Logger *slog.Logger
+	// Rules is the rules section of the configuration. Re-judging builds a
+	// policy from it and the ledger's tenant registry as it is at that
+	// moment, so a CSV import takes effect without a restart.
+	Rules rules.Config
+	// Parse enables re-judging from the triage page; nil disables it, and
+	// the page says so.
+	Parse ParseFunc
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Config is the web section of the configuration.
+	Config Config
+	// Metrics is where /metrics reads from and the poller writes to; nil
+	// makes a new one.
+	Metrics *Metrics
+}
+
+// Server is the web app. It is an http.Handler; Handler returns it with
+// its middleware.
+type Server struct {
+	ledger  Ledger
+	store   Store
+	log     *slog.Logger
+	rules   rules.Config
+	parse   ParseFunc
+	now     func() time.Time
+	cfg     Config
+	metrics *Metrics
+
+	tmpl    map[string]*template.Template
+	static  fs.FS
+	routes  []route
+	handler http.Handler
+
+	loginIP   *limiter
+	loginUser *limiter
+
+	verifyMu sync.Mutex
+	verified verifyCache
+}
+
+// New builds the web app from opts.
+func New(opts Options) (*Server, error) {
+	if opts.Ledger == nil || opts.Store == nil {
+		return nil, errors.New("web: new: Options.Ledger and Options.Store are required")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("web: new: %w", err)
+	}
+	s := &Server{
+		ledger:  opts.Ledger,
+		store:   opts.Store,
+		log:     opts.Logger,
+		rules:   opts.Rules,
+		parse:   opts.Parse,
+		now:     opts.Now,
+		cfg:     opts.Config.WithDefaults(),
+		metrics: opts.Metrics,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	s.metrics.watch(opts.Ledger)
+	s.loginIP = newLimiter(loginIPBurst, loginIPEvery, s.now)
+	s.loginUser = newLimiter(loginUserBurst, loginUserEvery, s.now)
+	var err error
+	if s.tmpl, err = parseTemplates(); err != nil {
+		return nil, fmt.Errorf("web: new: %w", err)
+	}
+	if s.static, err = fs.Sub(staticFS, "static"); err != nil {
+		return nil, fmt.Errorf("web: new: %w", err)
+	}
+	s.routes = s.routeTable()
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		mux.Handle(rt.pattern(), s.wrap(rt))
+	}
+	s.handler = s.secure(mux)
+	return s, nil
+}
+
+// Handler returns the app's handler, to mount on a server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Metrics returns the app's metrics registry, for the poller to feed.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// access says who may call a route.
+type access int
+
+const (
+	// accessPublic routes need no login: the login form, static files,
+	// health.
+	accessPublic access = iota
+	// accessPage routes redirect anonymous browsers to the login page.
+	accessPage
+	// accessAPI routes answer anonymous clients 401 with a JSON error.
+	accessAPI
+)
+
+// route is one entry of the registration table. Every handler of the app
+// is registered from it, so the tests that walk it cover every route.
+type route struct {
+	method string // GET, POST, PATCH
+	path   string // a net/http pattern path, e.g. /claims/{id}
+	access access
+	role   archive.Role // the least role allowed; unused for public
+	h      func(w http.ResponseWriter, r *http.Request)
+}
+
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+// routeTable lists every route of the app.
+func (s *Server) routeTable() []route {
+	v, a, adm := archive.RoleViewer, archive.RoleAnalyst, archive.RoleAdmin
+	return []route{
+		{"GET", "/login", accessPublic, "", s.loginForm},
+		{"POST", "/login", accessPublic, "", s.login},
+		{"GET", "/static/{file}", accessPublic, "", s.staticFile},
+		{"GET", "/healthz", accessPublic, "", s.healthz},
+		{"GET", "/readyz", accessPublic, "", s.readyz},
+
+		{"POST", "/logout", accessPage, v, s.logout},
+		{"GET", "/{$}", accessPage, v, s.home},
+		{"GET", "/claims", accessPage, v, s.claimsPage},
+		{"GET", "/claims/{id}", accessPage, v, s.claimPage},
+		{"POST", "/claims/{id}/fields", accessPage, a, s.claimFieldsForm},
+		{"POST", "/claims/{id}/status", accessPage, a, s.claimStatusForm},
+		{"GET", "/claims/{id}/package", accessPage, v, s.claimPackage},
+		{"GET", "/messages/{sha}", accessPage, v, s.messagePage},
+		{"GET", "/messages/{sha}/bundle", accessPage, v, s.bundleDownload},
+		{"GET", "/messages/{sha}/attachments/{att}", accessPage, v, s.attachmentDownload},
+		{"GET", "/triage", accessPage, v, s.triagePage},
+		{"POST", "/triage/{sha}/attach", accessPage, a, s.triageAttachForm},
+		{"POST", "/triage/{sha}/rejudge", accessPage, a, s.triageRejudgeForm},
+		{"POST", "/triage/rejudge", accessPage, a, s.triageRejudgeAllForm},
+		{"GET", "/tenants", accessPage, v, s.tenantsPage},
+		{"POST", "/tenants/import", accessPage, adm, s.tenantsImportForm},
+		{"GET", "/audit", accessPage, v, s.auditPage},
+		{"GET", "/metrics", accessPage, v, s.metricsHandler},
+
+		{"GET", "/api/v1/me", accessAPI, v, s.apiMe},
+		{"GET", "/api/v1/claims", accessAPI, v, s.apiClaims},
+		{"GET", "/api/v1/claims/{id}", accessAPI, v, s.apiClaim},
+		{"PATCH", "/api/v1/claims/{id}", accessAPI, a, s.apiPatchClaim},
+		{"POST", "/api/v1/claims/{id}/status", accessAPI, a, s.apiClaimStatus},
+		{"GET", "/api/v1/claims/{id}/details", accessAPI, v, s.apiClaimDetails},
+		{"GET", "/api/v1/claims/{id}/package", accessAPI, v, s.claimPackage},
+		{"GET", "/api/v1/claims/{id}/audit", accessAPI, v, s.apiClaimAudit},
+		{"GET", "/api/v1/messages/{sha}", accessAPI, v, s.apiMessage},
+		{"GET", "/api/v1/messages/{sha}/bundle", accessAPI, v, s.bundleDownload},
+		{"GET", "/api/v1/messages/{sha}/attachments/{att}", accessAPI, v, s.attachmentDownload},
+		{"GET", "/api/v1/triage", accessAPI, v, s.apiTriage},
+		{"POST", "/api/v1/triage/{sha}/attach", accessAPI, a, s.apiTriageAttach},
+		{"POST", "/api/v1/triage/{sha}/rejudge", accessAPI, a, s.apiTriageRejudge},
+		{"POST", "/api/v1/triage/rejudge", accessAPI, a, s.apiTriageRejudgeAll},
+		{"GET", "/api/v1/tenants", accessAPI, v, s.apiTenants},
+		{"POST", "/api/v1/tenants/import", accessAPI, adm, s.apiTenantsImport},
+		{"GET", "/api/v1/audit", accessAPI, v, s.apiAudit},
+		{"GET", "/api/v1/audit/verify", accessAPI, v, s.apiAuditVerify},
+
+		// Anything else: 404, but only after login, so that probing
+		// for paths tells an anonymous client nothing.
+		{"GET", "/", accessPage, v, s.notFound},
+		{"POST", "/", accessPage, v, s.notFound},
+		{"GET", "/api/", accessAPI, v, s.apiNotFound},
+	}
+}

@@ -1,0 +1,851 @@
+package web
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// fillPath gives a route's path pattern real values.
+func (f *fixture) fillPath(pattern string) string {
+	r := strings.NewReplacer(
+		"{$}", "",
+		"{id}", fmt.Sprint(f.claimFor(contosoID, "EX315207")),
+		"{sha}", f.sha["xss"],
+		"{att}", strings.Repeat("a", 64),
+		"{file}", "style.css",
+	)
+	return r.Replace(pattern)
+}
+
+// publicRoutes are the only routes an anonymous client may use. Adding a
+// public route means adding it here, deliberately.
+var publicRoutes = []string{
+	"GET /login", "POST /login", "GET /static/{file}", "GET /healthz", "GET /readyz",
+}
+
+func TestEveryRouteRefusesAnonymous(t *testing.T) {
+	f := newFixture(t)
+	var public []string
+	for _, rt := range f.srv.routes {
+		if rt.access == accessPublic {
+			public = append(public, rt.pattern())
+			continue
+		}
+		path := f.fillPath(rt.path)
+		for _, cred := range []struct {
+			name  string
+			setup func(*http.Request)
+		}{
+			{"no credentials", func(*http.Request) {}},
+			{"unknown session", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: sessionCookie, Value: "cts_forged"}) }},
+			{"bad bearer token", func(r *http.Request) { r.Header.Set("Authorization", "Bearer ctk_forged") }},
+			{"basic auth", func(r *http.Request) { r.SetBasicAuth("adam", testPassword) }},
+		} {
+			req := httptest.NewRequest(rt.method, path, strings.NewReader("{}"))
+			cred.setup(req)
+			rec := f.do(req)
+			switch {
+			case rt.access == accessAPI || req.Header.Get("Authorization") != "":
+				if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Header().Get("Content-Type"), "application/json") {
+					t.Errorf("%s %s (%s) = %d %q, want 401 with a JSON error", rt.method, path, cred.name, rec.Code, rec.Header().Get("Content-Type"))
+				}
+			default:
+				if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=") {
+					t.Errorf("%s %s (%s) = %d to %q, want 303 to the login page", rt.method, path, cred.name, rec.Code, loc)
+				}
+			}
+			if strings.Contains(rec.Body.String(), "Contoso") || strings.Contains(rec.Body.String(), f.sha["xss"][:12]+"\"") {
+				t.Errorf("%s %s (%s) leaks data to an anonymous client: %.200s", rt.method, path, cred.name, rec.Body.String())
+			}
+		}
+	}
+	slices.Sort(public)
+	want := slices.Clone(publicRoutes)
+	slices.Sort(want)
+	if !slices.Equal(public, want) {
+		t.Errorf("public routes = %v, want exactly %v", public, want)
+	}
+	// Paths no route names, and methods no route takes, are refused too.
+	for _, req := range []*http.Request{
+		httptest.NewRequest("GET", "/no/such/page", nil),
+		httptest.NewRequest("GET", "/api/v1/nothing", nil),
+		httptest.NewRequest("DELETE", "/claims/1", nil),
+		httptest.NewRequest("PUT", "/api/v1/claims/1", nil),
+	} {
+		if rec := f.do(req); rec.Code < 300 {
+			t.Errorf("%s %s = %d for an anonymous client", req.Method, req.URL.Path, rec.Code)
+		}
+	}
+}
+
+func TestPublicRoutesServeNoData(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ path, want string }{
+		{"/login", `name="password"`},
+		{"/static/style.css", "--accent"},
+		{"/static/app.js", "data-copy"},
+		{"/healthz", "ok"},
+		{"/readyz", `"ledger": "ok"`},
+	} {
+		rec := f.get(tc.path, nil)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("GET %s = %d, body %.100q, want 200 containing %q", tc.path, rec.Code, rec.Body.String(), tc.want)
+		}
+	}
+	if rec := f.get("/static/../web.go", nil); rec.Code == http.StatusOK {
+		t.Errorf("GET /static/../web.go = 200, want a refusal")
+	}
+}
+
+func TestRolesAreEnforced(t *testing.T) {
+	f := newFixture(t)
+	id := f.claimFor(contosoID, "EX315207")
+	fieldsPath := fmt.Sprintf("/claims/%d/fields", id)
+	tests := []struct {
+		name, user string
+		req        func(cookie *http.Cookie, csrf string) *httptest.ResponseRecorder
+		want       int
+	}{
+		{"viewer sets a field", "vera", func(c *http.Cookie, csrf string) *httptest.ResponseRecorder {
+			return f.postForm(fieldsPath, c, url.Values{"csrf": {csrf}, "field": {"ticket"}, "value": {"123"}})
+		}, http.StatusForbidden},
+		{"viewer changes the status", "vera", func(c *http.Cookie, csrf string) *httptest.ResponseRecorder {
+			return f.postForm(fmt.Sprintf("/claims/%d/status", id), c, url.Values{"csrf": {csrf}, "status": {"expired"}})
+		}, http.StatusForbidden},
+		{"viewer attaches triage mail", "vera", func(c *http.Cookie, csrf string) *httptest.ResponseRecorder {
+			return f.postForm("/triage/"+f.sha["noid"]+"/attach", c, url.Values{"csrf": {csrf}, "incident": {"EX315207"}})
+		}, http.StatusForbidden},
+		{"analyst imports tenants", "anna", func(c *http.Cookie, csrf string) *httptest.ResponseRecorder {
+			return f.postForm("/tenants/import", c, url.Values{"csrf": {csrf}})
+		}, http.StatusForbidden},
+		{"viewer reads a claim", "vera", func(c *http.Cookie, csrf string) *httptest.ResponseRecorder {
+			return f.get(fmt.Sprintf("/claims/%d", id), c)
+		}, http.StatusOK},
+		{"viewer downloads a bundle", "vera", func(c *http.Cookie, csrf string) *httptest.ResponseRecorder {
+			return f.get("/messages/"+f.sha["xss"]+"/bundle", c)
+		}, http.StatusOK},
+		{"analyst sets a field", "anna", func(c *http.Cookie, csrf string) *httptest.ResponseRecorder {
+			return f.postForm(fieldsPath, c, url.Values{"csrf": {csrf}, "field": {"locations"}, "value": {"Prague"}})
+		}, http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		c, csrf := f.session(tt.user)
+		if rec := tt.req(c, csrf); rec.Code != tt.want {
+			t.Errorf("%s: status %d, want %d (%.200s)", tt.name, rec.Code, tt.want, rec.Body.String())
+		}
+	}
+	cl, err := f.ledger.Claim(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, set := cl.Fields[archive.FieldTicket]; set || cl.Status != archive.StatusOpen {
+		t.Errorf("a viewer's request changed the claim: fields %v, status %s", cl.Fields, cl.Status)
+	}
+
+	// The API enforces the same roles for tokens.
+	viewer := f.apiToken("vera")
+	if rec := f.apiCall("PATCH", fmt.Sprintf("/api/v1/claims/%d", id), viewer, `{"fields": {"ticket": "1"}}`); rec.Code != http.StatusForbidden {
+		t.Errorf("viewer token PATCH = %d, want 403", rec.Code)
+	}
+	if rec := f.apiCall("POST", "/api/v1/tenants/import", f.apiToken("anna"), "x"); rec.Code != http.StatusForbidden {
+		t.Errorf("analyst token tenant import = %d, want 403", rec.Code)
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	f := newFixture(t)
+	id := f.claimFor(contosoID, "EX315207")
+	path := fmt.Sprintf("/claims/%d/fields", id)
+	cookie, csrf := f.session("anna")
+	_, otherCSRF := f.session("adam")
+	form := func(token string) url.Values {
+		v := url.Values{"field": {"ticket"}, "value": {"2602150040001234"}}
+		if token != "" {
+			v.Set("csrf", token)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name  string
+		token string
+	}{
+		{"no token", ""},
+		{"wrong token", strings.Repeat("0", 64)},
+		{"another session's token", otherCSRF},
+	} {
+		if rec := f.postForm(path, cookie, form(tc.token)); rec.Code != http.StatusForbidden {
+			t.Errorf("form with %s = %d, want 403", tc.name, rec.Code)
+		}
+	}
+	// Multipart forms are checked too.
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("field", "ticket")
+	mw.WriteField("value", "1")
+	mw.Close()
+	req := httptest.NewRequest("POST", path, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.AddCookie(cookie)
+	if rec := f.do(req); rec.Code != http.StatusForbidden {
+		t.Errorf("multipart form without a token = %d, want 403", rec.Code)
+	}
+	// A browser's cross-site request is refused even with a token.
+	req = httptest.NewRequest("POST", path, strings.NewReader(form(csrf).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.AddCookie(cookie)
+	if rec := f.do(req); rec.Code != http.StatusForbidden {
+		t.Errorf("cross-site form = %d, want 403", rec.Code)
+	}
+	c, _ := f.ledger.Claim(context.Background(), id)
+	if _, set := c.Fields[archive.FieldTicket]; set {
+		t.Fatalf("a refused form changed the claim")
+	}
+	if rec := f.postForm(path, cookie, form(csrf)); rec.Code != http.StatusSeeOther {
+		t.Errorf("form with its token = %d, want 303 (%.200s)", rec.Code, rec.Body.String())
+	}
+
+	// The API: a cookie needs the header, a bearer token does not.
+	apiPath := fmt.Sprintf("/api/v1/claims/%d", id)
+	req = httptest.NewRequest("PATCH", apiPath, strings.NewReader(`{"fields": {"locations": "Brno"}}`))
+	req.AddCookie(cookie)
+	if rec := f.do(req); rec.Code != http.StatusForbidden {
+		t.Errorf("cookie PATCH without X-CSRF-Token = %d, want 403", rec.Code)
+	}
+	req = httptest.NewRequest("PATCH", apiPath, strings.NewReader(`{"fields": {"locations": "Brno"}}`))
+	req.AddCookie(cookie)
+	req.Header.Set(csrfHeader, csrf)
+	if rec := f.do(req); rec.Code != http.StatusOK {
+		t.Errorf("cookie PATCH with X-CSRF-Token = %d, want 200 (%s)", rec.Code, rec.Body.String())
+	}
+	if rec := f.apiCall("PATCH", apiPath, f.apiToken("anna"), `{"fields": {"affected_users": "120"}}`); rec.Code != http.StatusOK {
+		t.Errorf("bearer PATCH without a CSRF token = %d, want 200 (%s)", rec.Code, rec.Body.String())
+	}
+
+	// The login form carries its own token, confirmed by a cookie.
+	rec := f.postForm("/login", nil, url.Values{"user": {"anna"}, "password": {testPassword}, "csrf": {"x"}})
+	if rec.Code != http.StatusForbidden || rec.Result().Cookies() == nil || hasCookie(rec, sessionCookie) {
+		t.Errorf("login without its cookie = %d, want 403 and no session", rec.Code)
+	}
+}
+
+func hasCookie(rec *httptest.ResponseRecorder, name string) bool {
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == name && c.Value != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// login submits the login form as a browser would: fetch it, then post
+// it with its token and cookie from addr.
+func (f *fixture) login(user, password, addr string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	form := f.get("/login", nil)
+	var token string
+	for _, c := range form.Result().Cookies() {
+		if c.Name == loginCookie {
+			token = c.Value
+		}
+	}
+	if token == "" {
+		f.t.Fatalf("GET /login set no %s cookie", loginCookie)
+	}
+	req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{
+		"user": {user}, "password": {password}, "csrf": {token}, "next": {"/claims/1"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: loginCookie, Value: token})
+	req.RemoteAddr = addr
+	return f.do(req)
+}
+
+func TestLoginAndLogout(t *testing.T) {
+	f := newFixture(t)
+	rec := f.login("Anna", testPassword, "198.51.100.7:5000")
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/claims/1" {
+		t.Fatalf("login = %d to %q, want 303 to /claims/1", rec.Code, rec.Header().Get("Location"))
+	}
+	var sess *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == sessionCookie {
+			sess = c
+		}
+	}
+	if sess == nil || !sess.HttpOnly || sess.SameSite != http.SameSiteLaxMode || sess.Secure || sess.Path != "/" {
+		t.Fatalf("session cookie = %+v, want HttpOnly, SameSite=Lax, not Secure over plain HTTP, Path=/", sess)
+	}
+	if page := f.get("/claims", sess); page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "anna · analyst") {
+		t.Errorf("GET /claims with the new session = %d", page.Code)
+	}
+	csrf := csrfFor(sess.Value)
+	if out := f.postForm("/logout", sess, url.Values{"csrf": {csrf}}); out.Code != http.StatusSeeOther {
+		t.Errorf("logout = %d", out.Code)
+	}
+	if page := f.get("/claims", sess); page.Code != http.StatusSeeOther {
+		t.Errorf("GET /claims after logout = %d, want a redirect to the login page", page.Code)
+	}
+	if rec := f.login("anna", "wrong password!", "198.51.100.7:5000"); rec.Code != http.StatusUnauthorized ||
+		!strings.Contains(rec.Body.String(), "Wrong user name or password") || hasCookie(rec, sessionCookie) {
+		t.Errorf("login with a wrong password = %d", rec.Code)
+	}
+	// Open redirects are refused.
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {
+		if got := safeNext(next); got != "/claims" {
+			t.Errorf("safeNext(%q) = %q, want /claims", next, got)
+		}
+	}
+}
+
+func TestSecureCookies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		tls  bool
+	}{
+		{"configured", Config{SecureCookies: true}, false},
+		{"https base URL", Config{BaseURL: "https://claims.adatum-csp.com"}, false},
+		{"request over TLS", Config{}, true},
+	} {
+		f := newFixture(t, fixtureOptions{cfg: tc.cfg})
+		form := httptest.NewRequest("GET", "/login", nil)
+		if tc.tls {
+			form.TLS = &tls.ConnectionState{}
+		}
+		rec := f.do(form)
+		var login *http.Cookie
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == loginCookie {
+				login = c
+			}
+		}
+		if login == nil || !login.Secure || !login.HttpOnly || rec.Header().Get("Strict-Transport-Security") == "" {
+			t.Errorf("%s: login cookie %+v, HSTS %q: want Secure and HttpOnly, and HSTS", tc.name, login, rec.Header().Get("Strict-Transport-Security"))
+		}
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	f := newFixture(t)
+	addr := "203.0.113.9:4000"
+	for i := range loginUserBurst {
+		if rec := f.login("anna", "not the password", addr); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d = %d, want 401", i+1, rec.Code)
+		}
+	}
+	// The next attempt is refused before the password is checked, even
+	// the right one, and says how long to wait.
+	rec := f.login("anna", testPassword, addr)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || hasCookie(rec, sessionCookie) {
+		t.Fatalf("attempt after the burst = %d (Retry-After %q), want 429 without a session", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	// Another user from another address is not affected.
+	if rec := f.login("vera", testPassword, "203.0.113.10:4000"); rec.Code != http.StatusSeeOther {
+		t.Errorf("another user's login = %d, want 303", rec.Code)
+	}
+	// The same user from another address is: the limit is per user too.
+	if rec := f.login("anna", testPassword, "203.0.113.11:4000"); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("anna from another address = %d, want 429", rec.Code)
+	}
+	f.now = f.now.Add(loginUserEvery)
+	if rec := f.login("anna", testPassword, addr); rec.Code != http.StatusSeeOther {
+		t.Errorf("anna after waiting %s = %d, want 303", loginUserEvery, rec.Code)
+	}
+
+	// Per address: many users guessed from one address.
+	addr = "203.0.113.50:4000"
+	refused := 0
+	for i := range loginIPBurst + 3 {
+		if rec := f.login(fmt.Sprintf("guess%d", i), "x", addr); rec.Code == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Errorf("%d of %d guesses from one address refused, want 3", refused, loginIPBurst+3)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newLimiter(2, time.Minute, func() time.Time { return now })
+	for i, want := range []bool{true, true, false} {
+		if ok, _ := l.allow("k"); ok != want {
+			t.Errorf("allow #%d = %v, want %v", i+1, ok, want)
+		}
+	}
+	_, wait := l.allow("k")
+	if wait <= 0 || wait > time.Minute {
+		t.Errorf("wait = %v, want up to a minute", wait)
+	}
+	now = now.Add(30 * time.Second)
+	if ok, _ := l.allow("k"); ok {
+		t.Errorf("allow after half the interval = true, want false")
+	}
+	now = now.Add(31 * time.Second)
+	if ok, _ := l.allow("k"); !ok {
+		t.Errorf("allow after the interval = false, want true")
+	}
+	// The map stays bounded under a flood of keys.
+	for i := range maxLimiterKeys * 2 {
+		l.allow(fmt.Sprint(i))
+	}
+	if n := len(l.buckets); n > maxLimiterKeys {
+		t.Errorf("limiter holds %d keys, want at most %d", n, maxLimiterKeys)
+	}
+}
+
+func TestMailIsEscaped(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.session("vera")
+	id := f.claimFor(contosoID, "EX315207")
+	for _, path := range []string{"/claims", fmt.Sprintf("/claims/%d", id), "/messages/" + f.sha["xss"], "/audit", "/triage"} {
+		rec := f.get(path, c)
+		body := rec.Body.String()
+		if rec.Code != http.StatusOK {
+			t.Errorf("GET %s = %d", path, rec.Code)
+			continue
+		}
+		if strings.Contains(body, "<img") || strings.Contains(body, "<script>alert") || strings.Contains(body, "evil<script>") {
+			t.Errorf("GET %s: mail markup reached the page unescaped", path)
+		}
+		if path != "/claims" && path != "/triage" && !strings.Contains(body, "&lt;img src=x onerror=alert(1)&gt;") {
+			t.Errorf("GET %s: the subject is not shown escaped", path)
+		}
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.session("vera")
+	for _, path := range []string{"/login", "/claims", "/nothing", "/api/v1/claims", "/static/style.css", "/healthz"} {
+		rec := f.get(path, c)
+		h := rec.Header()
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("GET %s: Content-Security-Policy %q", path, csp)
+		}
+		if h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("GET %s: X-Frame-Options %q, X-Content-Type-Options %q, Referrer-Policy %q",
+				path, h.Get("X-Frame-Options"), h.Get("X-Content-Type-Options"), h.Get("Referrer-Policy"))
+		}
+	}
+	// No template may hold inline script or style: the policy would block
+	// it, so it would be a bug, and it would tempt someone to relax it.
+	for name := range f.srv.tmpl {
+		b, _ := templateFS.ReadFile("templates/" + name + ".html")
+		for _, bad := range []string{"<script>", "onclick=", "onload=", "style=", "javascript:"} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("template %s contains %q", name, bad)
+			}
+		}
+	}
+}
+
+// checkDownload checks the headers every download must carry.
+func checkDownload(t *testing.T, what string, rec *httptest.ResponseRecorder, wantType string) string {
+	t.Helper()
+	h := rec.Header()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s = %d: %s", what, rec.Code, rec.Body.String())
+	}
+	disp, params, err := mime.ParseMediaType(h.Get("Content-Disposition"))
+	if err != nil || disp != "attachment" || params["filename"] == "" {
+		t.Errorf("%s: Content-Disposition %q, want attachment with a filename", what, h.Get("Content-Disposition"))
+	}
+	name := params["filename"]
+	if strings.ContainsAny(name, `/\<>:"|?*`) || strings.HasPrefix(name, ".") {
+		t.Errorf("%s: filename %q is not safe", what, name)
+	}
+	if h.Get("Content-Type") != wantType || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("%s: Content-Type %q, X-Content-Type-Options %q, want %s and nosniff", what, h.Get("Content-Type"), h.Get("X-Content-Type-Options"), wantType)
+	}
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "sandbox") {
+		t.Errorf("%s: Content-Security-Policy %q, want a sandbox", what, csp)
+	}
+	if h.Get("Content-Length") != fmt.Sprint(rec.Body.Len()) {
+		t.Errorf("%s: Content-Length %q for %d bytes", what, h.Get("Content-Length"), rec.Body.Len())
+	}
+	return name
+}
+
+func TestDownloads(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.session("vera")
+
+	rec := f.get("/messages/"+f.sha["xss"]+"/bundle", c)
+	checkDownload(t, "bundle", rec, "application/zip")
+	if !bytes.Equal(rec.Body.Bytes(), f.bundle["xss"]) {
+		t.Errorf("bundle download: %d bytes differ from the stored %d", rec.Body.Len(), len(f.bundle["xss"]))
+	}
+
+	// The attachment with a hostile name and an HTML type comes as bytes
+	// under a safe name.
+	att := fixtureMails[0].facts().Attachments[0]
+	rec = f.get("/messages/"+f.sha["xss"]+"/attachments/"+att.SHA256, c)
+	name := checkDownload(t, "attachment", rec, "application/octet-stream")
+	if name != "evil_script_.html" {
+		t.Errorf("attachment filename = %q, want evil_script_.html", name)
+	}
+	if rec.Body.String() != "<script>alert(2)</script>" {
+		t.Errorf("attachment bytes = %q", rec.Body.String())
+	}
+	if rec := f.get("/messages/"+f.sha["xss"]+"/attachments/"+strings.Repeat("b", 64), c); rec.Code != http.StatusNotFound {
+		t.Errorf("unknown attachment = %d, want 404", rec.Code)
+	}
+
+	id := f.claimFor(contosoID, "EX315207")
+	rec = f.get(fmt.Sprintf("/claims/%d/package", id), c)
+	checkDownload(t, "claim package", rec, "application/zip")
+	zr, err := zip.NewReader(bytes.NewReader(rec.Body.Bytes()), int64(rec.Body.Len()))
+	if err != nil {
+		t.Fatalf("claim package is not a ZIP: %v", err)
+	}
+	var names []string
+	for _, zf := range zr.File {
+		names = append(names, zf.Name)
+	}
+	if !slices.Contains(names, "details.txt") || !slices.Contains(names, "claim.json") || len(names) != 3 {
+		t.Errorf("claim package holds %v, want claim.json, details.txt and one bundle", names)
+	}
+
+	// Each download is in the audit trail with the user as actor.
+	audit := strings.Join(f.auditActions(), "\n")
+	for _, want := range []string{
+		"vera bundle_downloaded message:" + f.sha["xss"],
+		fmt.Sprintf("vera package_exported claim:%d", id),
+	} {
+		if strings.Count(audit, want) < 1 {
+			t.Errorf("audit trail lacks %q:\n%s", want, audit)
+		}
+	}
+	if n := strings.Count(audit, "vera bundle_downloaded message:"+f.sha["xss"]); n != 2 {
+		t.Errorf("%d bundle_downloaded entries by vera, want 2 (the bundle and the attachment)", n)
+	}
+}
+
+func TestTamperedBundleIsNotServed(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.session("vera")
+	// A store that returns other bytes than the ledger recorded.
+	f.srv.store = tamperStore{f.store}
+	if rec := f.get("/messages/"+f.sha["xss"]+"/bundle", c); rec.Code != http.StatusInternalServerError {
+		t.Errorf("tampered bundle download = %d, want 500", rec.Code)
+	}
+	rec := f.get("/messages/"+f.sha["xss"], c)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "does not verify") {
+		t.Errorf("message page of a tampered bundle = %d, want a warning", rec.Code)
+	}
+}
+
+// tamperStore flips a byte of every bundle it returns.
+type tamperStore struct{ *archive.Dir }
+
+func (s tamperStore) Get(ctx context.Context, key string) (io.ReadCloser, archive.ObjectInfo, error) {
+	rc, info, err := s.Dir.Get(ctx, key)
+	if err != nil {
+		return nil, info, err
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, info, err
+	}
+	b[len(b)/2] ^= 1
+	return io.NopCloser(bytes.NewReader(b)), info, nil
+}
+
+func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("decode %s: %v", rec.Body.String(), err)
+	}
+	return v
+}
+
+func TestClaimsAPI(t *testing.T) {
+	f := newFixture(t)
+	token := f.apiToken("anna")
+	list := decode[struct{ Claims []claimRow }](t, f.apiCall("GET", "/api/v1/claims", token, ""))
+	var incidents []string
+	for _, c := range list.Claims {
+		incidents = append(incidents, c.IncidentID+"/"+c.Urgency)
+	}
+	if want := []string{"TM1112332/overdue", "EX315207/soon", "SP1234567/"}; !slices.Equal(incidents, want) {
+		t.Errorf("GET /api/v1/claims = %v, want %v (soonest deadline first, urgency marked)", incidents, want)
+	}
+	filtered := decode[struct{ Claims []claimRow }](t, f.apiCall("GET", "/api/v1/claims?tenant="+fabrikamID, token, ""))
+	if len(filtered.Claims) != 1 || filtered.Claims[0].IncidentID != "TM1112332" {
+		t.Errorf("claims of fabrikam = %+v", filtered.Claims)
+	}
+	if rec := f.apiCall("GET", "/api/v1/claims?status=bogus", token, ""); rec.Code != http.StatusBadRequest {
+		t.Errorf("status=bogus = %d, want 400", rec.Code)
+	}
+
+	id := f.claimFor(contosoID, "EX315207")
+	path := fmt.Sprintf("/api/v1/claims/%d", id)
+	for _, tc := range []struct {
+		name, body string
+		want       int
+	}{
+		{"bad value", `{"fields": {"affected_users": "many"}}`, http.StatusBadRequest},
+		{"unknown field", `{"fields": {"colour": "blue"}}`, http.StatusBadRequest},
+		{"not JSON", `fields=1`, http.StatusBadRequest},
+		{"unknown key", `{"field": {"ticket": "1"}}`, http.StatusBadRequest},
+		{"missing claim", `{"fields": {"ticket": "1"}}`, http.StatusNotFound},
+	} {
+		p := path
+		if tc.name == "missing claim" {
+			p = "/api/v1/claims/999"
+		}
+		if rec := f.apiCall("PATCH", p, token, tc.body); rec.Code != tc.want {
+			t.Errorf("PATCH %s = %d, want %d: %s", tc.name, rec.Code, tc.want, rec.Body.String())
+		}
+	}
+	// Complete the checklist: the claim becomes ready, then submitted.
+	rec := f.apiCall("PATCH", path, token, `{"fields": {"downtime_start": "2026-02-16T08:00:00Z", "downtime_duration": "4h30m",
+		"affected_users": "120", "locations": "Prague, Brno", "resolution": "Waited for Microsoft's fix", "ticket": "2602150040001234"}}`)
+	claim := decode[struct {
+		Status  archive.Status
+		Ready   bool
+		Missing []string
+		Details string
+	}](t, rec)
+	if claim.Status != archive.StatusReady || !claim.Ready || len(claim.Missing) != 0 || !strings.Contains(claim.Details, "Support ticket number: 2602150040001234") {
+		t.Errorf("after completing the checklist: %+v", claim)
+	}
+	if rec := f.apiCall("POST", path+"/status", token, `{"status": "approved"}`); rec.Code != http.StatusConflict {
+		t.Errorf("ready -> approved = %d, want 409: %s", rec.Code, rec.Body.String())
+	}
+	rec = f.apiCall("POST", path+"/status", token, `{"status": "submitted", "note": "Partner Center request 123"}`)
+	if got := decode[struct{ Status archive.Status }](t, rec); got.Status != archive.StatusSubmitted {
+		t.Errorf("ready -> submitted: %s", rec.Body.String())
+	}
+	details := f.apiCall("GET", path+"/details", token, "")
+	if details.Code != http.StatusOK || !strings.HasPrefix(details.Body.String(), "SLA credit request for incident EX315207") {
+		t.Errorf("GET details = %d %q", details.Code, details.Body.String())
+	}
+	entries := decode[struct{ Entries []archive.AuditEntry }](t, f.apiCall("GET", path+"/audit", token, ""))
+	byAnna := 0
+	for _, e := range entries.Entries {
+		if e.Actor == "anna" {
+			byAnna++
+		}
+	}
+	if byAnna < 7 { // six fields and a status change, at least
+		t.Errorf("claim audit has %d entries by anna, want every change", byAnna)
+	}
+}
+
+func TestTriage(t *testing.T) {
+	f := newFixture(t, fixtureOptions{parse: testParse})
+	token := f.apiToken("anna")
+	items := decode[struct{ Messages []triageItem }](t, f.apiCall("GET", "/api/v1/triage", token, "")).Messages
+	got := map[string]rules.Reason{}
+	for _, it := range items {
+		got[it.SHA256] = it.Reason
+		if it.ReasonText == "" || it.Todo == "" {
+			t.Errorf("triage item %s: no plain-words reason or advice", it.Sender)
+		}
+	}
+	want := map[string]rules.Reason{f.sha["gmail"]: rules.ReasonPersonalAddress, f.sha["noid"]: rules.ReasonNoIncidentID, f.sha["northwind"]: rules.ReasonUnknownDomain}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("triage = %v, want %v", got, want)
+	}
+
+	// Rejected mail cannot be attached; unmatched mail can.
+	if rec := f.apiCall("POST", "/api/v1/triage/"+f.sha["gmail"]+"/attach", token, `{"incident_id": "EX315207"}`); rec.Code != http.StatusBadRequest {
+		t.Errorf("attach personal-address mail = %d, want 400", rec.Code)
+	}
+	if rec := f.apiCall("POST", "/api/v1/triage/"+f.sha["noid"]+"/attach", token, `{"incident_id": "not an id"}`); rec.Code != http.StatusBadRequest {
+		t.Errorf("attach with a bad incident = %d, want 400", rec.Code)
+	}
+	cookie, csrf := f.session("anna")
+	rec := f.postForm("/triage/"+f.sha["noid"]+"/attach", cookie, url.Values{"csrf": {csrf}, "incident": {"ex315207"}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("attach form = %d: %s", rec.Code, rec.Body.String())
+	}
+	c, err := f.ledger.ClaimFor(context.Background(), contosoID, "EX315207")
+	if err != nil || len(c.Evidence) != 2 {
+		t.Fatalf("EX315207 evidence after attaching = %v (%v), want 2 messages", c, err)
+	}
+
+	// The northwind mail is rejected until its tenant is imported; then
+	// re-judging accepts it and opens its claim.
+	rec = f.apiCall("POST", "/api/v1/triage/"+f.sha["northwind"]+"/rejudge", token, "")
+	if r := decode[rejudged](t, rec); r.After != rules.Rejected || r.Changed {
+		t.Errorf("re-judge before the import = %+v, want still rejected, unchanged", r)
+	}
+	csv := "Microsoft ID,Company name,Primary domain name\n" + northwindID + ",Northwind Traders,northwind-traders.com\n"
+	rec = f.apiCall("POST", "/api/v1/tenants/import?name=customers.csv", f.apiToken("adam"), csv)
+	if imp := decode[importResult](t, rec); len(imp.Added) != 1 || len(imp.Errors) != 0 {
+		t.Fatalf("import = %s", rec.Body.String())
+	}
+	rec = f.postForm("/triage/rejudge", cookie, url.Values{"csrf": {csrf}})
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "changed") {
+		t.Errorf("re-judge all = %d", rec.Code)
+	}
+	if _, err := f.ledger.ClaimFor(context.Background(), northwindID, "EX315207"); err != nil {
+		t.Errorf("northwind's claim after re-judging: %v", err)
+	}
+	audit := strings.Join(f.auditActions(), "\n")
+	for _, want := range []string{"adam tenants_imported tenants", "anna reprocessed message:" + f.sha["northwind"], "anna reprocessed message:" + f.sha["noid"]} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit trail lacks %q", want)
+		}
+	}
+	left := decode[struct{ Messages []triageItem }](t, f.apiCall("GET", "/api/v1/triage", token, "")).Messages
+	if len(left) != 1 || left[0].SHA256 != f.sha["gmail"] {
+		t.Errorf("triage after attaching and re-judging = %+v, want only the personal-address mail", left)
+	}
+}
+
+func TestRejudgeNeedsParser(t *testing.T) {
+	f := newFixture(t)
+	rec := f.apiCall("POST", "/api/v1/triage/"+f.sha["northwind"]+"/rejudge", f.apiToken("anna"), "")
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "not available") {
+		t.Errorf("re-judge without a parser = %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestTenantImportForm(t *testing.T) {
+	f := newFixture(t)
+	cookie, csrf := f.session("adam")
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", csrf)
+	fw, _ := mw.CreateFormFile("csv", "../customers <export>.csv")
+	fmt.Fprintf(fw, "\ufeffCustomer Name;Tenant ID;Primary Domain Name\nNorthwind;%s;northwind-traders.com\nBroken;not-a-guid;x.example\n", northwindID)
+	mw.Close()
+	req := httptest.NewRequest("POST", "/tenants/import", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.AddCookie(cookie)
+	rec := f.do(req)
+	page := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(page, "1 added") || !strings.Contains(page, "1 rows skipped") || !strings.Contains(page, "northwind-traders.com") {
+		t.Errorf("import form = %d:\n%s", rec.Code, page)
+	}
+	if strings.Contains(page, "<export>") {
+		t.Errorf("the uploaded file name reached the page unescaped")
+	}
+}
+
+func TestAuditPage(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.session("vera")
+	rec := f.get("/audit?actor=system&action=claim_created", c)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "verified") || strings.Count(rec.Body.String(), "<td class=\"nowrap\">claim_created</td>") != 3 {
+		t.Errorf("audit page filtered to claim_created = %d:\n%s", rec.Code, rec.Body.String())
+	}
+	token := f.apiToken("vera")
+	v := decode[verification](t, f.apiCall("GET", "/api/v1/audit/verify", token, ""))
+	if !v.OK || v.Entries == 0 || len(v.Problems) != 0 {
+		t.Errorf("verify = %+v, want OK", v)
+	}
+	page := decode[struct {
+		Entries    []archive.AuditEntry
+		More       bool
+		NextBefore int64 `json:"next_before"`
+	}](t, f.apiCall("GET", "/api/v1/audit?limit=5", token, ""))
+	if len(page.Entries) != 5 || !page.More || page.Entries[0].Seq <= page.Entries[4].Seq || page.NextBefore != page.Entries[4].Seq {
+		t.Errorf("audit page of 5 = %+v", page)
+	}
+	older := decode[struct{ Entries []archive.AuditEntry }](t, f.apiCall("GET", fmt.Sprintf("/api/v1/audit?limit=5&before=%d", page.NextBefore), token, ""))
+	if len(older.Entries) != 5 || older.Entries[0].Seq != page.NextBefore-1 {
+		t.Errorf("next audit page starts at %v, want %d", older.Entries, page.NextBefore-1)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Metrics().ObserveFetch(2 * time.Millisecond)
+	f.srv.Metrics().Judged(rules.Accepted)
+	f.srv.Metrics().SetBacklog("claims@adatum-csp.com", "INBOX", 7)
+	rec := f.apiCall("GET", "/metrics", f.apiToken("vera"), "")
+	body := rec.Body.String()
+	for _, want := range []string{
+		`claimtrail_claims{status="open"} 3`,
+		`claimtrail_messages{verdict="accepted"} 3`,
+		`claimtrail_messages{verdict="rejected"} 2`,
+		`claimtrail_messages{verdict="unmatched"} 1`,
+		`claimtrail_judged_total{verdict="accepted"} 1`,
+		`claimtrail_backlog_messages{folder="INBOX",mailbox="claims@adatum-csp.com"} 7`,
+		`claimtrail_fetch_seconds_count 1`,
+		`claimtrail_ledger_up 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	var nilMetrics *Metrics
+	nilMetrics.IMAPReconnect() // must not panic: the poller may run without metrics
+}
+
+func TestReadyz(t *testing.T) {
+	f := newFixture(t)
+	if rec := f.get("/readyz", nil); rec.Code != http.StatusOK {
+		t.Errorf("readyz = %d %s", rec.Code, rec.Body.String())
+	}
+	f.ledger.Close()
+	rec := f.get("/readyz", nil)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"ledger": "unavailable"`) {
+		t.Errorf("readyz with the ledger closed = %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"defaults", Config{}, ""},
+		{"full", Config{Listen: "0.0.0.0:8443", BaseURL: "https://claims.example.com", SessionTTL: "8h"}, ""},
+		{"no port", Config{Listen: "localhost"}, "web.listen"},
+		{"bad URL", Config{BaseURL: "claims.example.com"}, "web.base_url"},
+		{"bad TTL", Config{SessionTTL: "a day"}, "web.session_ttl"},
+		{"TTL too long", Config{SessionTTL: "2000h"}, "web.session_ttl"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: Validate() = %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+	if d := (Config{SessionTTL: "90m"}).sessionTTL(); d != 90*time.Minute {
+		t.Errorf("sessionTTL(90m) = %v", d)
+	}
+}
+
+func FuzzSafeNext(f *testing.F) {
+	for _, s := range []string{"/claims/1", "//evil.example", "/\\evil", "https://x", "", "/a\r\nSet-Cookie: x=1", "/%2F%2Fevil"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := safeNext(next)
+		u, err := url.Parse(got)
+		// Browsers drop tabs and newlines from URLs and read "\\" as "/",
+		// so none may remain.
+		if err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") ||
+			strings.IndexFunc(got, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) >= 0 {
+			t.Errorf("safeNext(%q) = %q: not a local path", next, got)
+		}
+	})
+}
