@@ -208,8 +208,10 @@ func describeXOAuth2Failure(challenge []byte) string {
 	if err := json.Unmarshal(challenge, &v); err != nil || v.Status == "" {
 		return "server said " + strconv.QuoteToASCII(firstLine(string(challenge)))
 	}
-	if v.Scope != "" {
-		return fmt.Sprintf("server said status %s, scope %s", v.Status, v.Scope)
+	status, scope := strconv.QuoteToASCII(firstLine(v.Status)), strconv.QuoteToASCII(firstLine(v.Scope))
+	status, scope = status[1:len(status)-1], scope[1:len(scope)-1]
+	if scope != "" {
+		return fmt.Sprintf("server said status %s, scope %s", status, scope)
 	}
-	return "server said status " + v.Status
+	return "server said status " + status
 }
