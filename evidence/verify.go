@@ -19,6 +19,7 @@ type MismatchError struct {
 	Got  string
 }
 
+// Error names the file, what differs, and both values.
 func (e *MismatchError) Error() string {
 	return fmt.Sprintf("%s: %s mismatch: want %s, got %s", e.File, e.What, e.Want, e.Got)
 }

@@ -39,7 +39,8 @@ flags:
 // bundleStore is what the bundle commands need of an object store.
 type bundleStore interface {
 	// Get opens the object; the reader fails at EOF if the stored bytes do
-	// not match the SHA-256 recorded when they were stored.
+	// not match the SHA-256 recorded when they were stored. A missing key
+	// gives an error wrapping archive.ErrNotFound. Safe for concurrent use.
 	Get(ctx context.Context, key string) (io.ReadCloser, archive.ObjectInfo, error)
 	Close() error
 }
