@@ -48,6 +48,8 @@ var commands = map[string]command{
 	"version": {"print the version of claimtrail and its rules", runVersion},
 	"inspect": {"judge .eml files and print the verdicts", runInspect},
 	"bundle":  {"verify, extract or fetch an evidence bundle", runBundle},
+	"serve":   {"serve the analysts' web app and JSON API", runServe},
+	"users":   {"manage the web app's users and API tokens", runUsers},
 }
 
 func main() {

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/web"
+)
+
+const serveUsage = `usage: claimtrail serve --config FILE [--listen ADDR] [--ledger PATH] [--store-dir DIR]
+
+Serves the analysts' web app and its JSON API, without polling mail. Log in
+with a user made by 'claimtrail users add'. Stops cleanly on SIGINT/SIGTERM.
+
+Until the configuration has ledger: and store: sections, the ledger and the
+directory store are named by the flags (their defaults are where the poller
+keeps them by default).
+
+flags:
+`
+
+// HTTP server limits: slow clients cannot hold connections open for long,
+// but a download of a large claim package has time to finish.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	writeTimeout      = 10 * time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	shutdownTimeout   = 15 * time.Second
+)
+
+func runServe(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := fs.String("config", "", "the configuration `file`")
+	listen := fs.String("listen", web.DefaultListen, "the `address` to listen on")
+	ledgerPath := fs.String("ledger", archive.DefaultLedgerPath, "the ledger's SQLite `file`")
+	storeDir := fs.String("store-dir", archive.DefaultStoreDir, "the directory store's `root`")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		e.errorf("serve: unexpected argument %q; see claimtrail serve -h", fs.Arg(0))
+		return exitUsage
+	}
+	if *configPath == "" {
+		e.errorf("serve: --config is missing; name the configuration file, e.g. --config testdata/config.yaml")
+		return exitUsage
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+	if _, err := cfg.Policy(); err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+	webCfg := web.Config{Listen: *listen}
+	if err := webCfg.Validate(); err != nil {
+		e.errorf("serve: --listen: %v", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+
+	ledger, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: *ledgerPath})
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return exitFail
+	}
+	defer ledger.Close()
+	if n, err := ledger.UserCount(ctx); err != nil {
+		e.errorf("serve: %v", err)
+		return exitFail
+	} else if n == 0 {
+		e.errorf("serve: %s has no users, so nobody could log in; add one first: claimtrail users add --ledger %s NAME --role admin", *ledgerPath, *ledgerPath)
+		return exitUsage
+	}
+	// The configuration owns the tenants: bring the registry in line, as
+	// the poller does, so the pages show them even before it has run.
+	warnings, err := ledger.UpsertTenants(ctx, cfg.Tenants)
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return exitUsage
+	}
+	for _, w := range warnings {
+		log.Warn("tenant registry", "warning", w)
+	}
+	store, err := archive.OpenDir(*storeDir)
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return exitFail
+	}
+	defer store.Close()
+
+	app, err := web.New(web.Options{Ledger: ledger, Store: store, Logger: log, Rules: cfg.Rules, Parse: parseForRejudge, Config: webCfg})
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return exitFail
+	}
+	ln, err := net.Listen("tcp", webCfg.Listen)
+	if err != nil {
+		e.errorf("serve: %v; choose another address with --listen", err)
+		return exitFail
+	}
+	if err := serveHTTP(ctx, ln, app.Handler(), log); err != nil {
+		e.errorf("serve: %v", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// serveHTTP serves h on ln until ctx ends, then lets requests in flight
+// finish for up to shutdownTimeout.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("web app listening", "addr", "http://"+ln.Addr().String())
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	log.Info("web app stopped")
+	return err
+}
+
+// parseForRejudge is the mail parser the web app re-judges with; nil
+// (re-judging off, the page says so) until evidence.Parse lands.
+var parseForRejudge web.ParseFunc
