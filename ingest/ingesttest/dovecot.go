@@ -268,7 +268,12 @@ func (d *Dovecot) writeConfig(opts Options) error {
 		if err != nil {
 			return err
 		}
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			return err
+		}
 		w("default_internal_user = %s", u.Username)
+		w("default_internal_group = %s", g.Name)
 		w("default_login_user = %s", u.Username)
 		w("first_valid_uid = %s", u.Uid)
 		w("userdb {\n  driver = static\n  args = uid=%s gid=%s home=%s/mail/%%u\n}", u.Uid, u.Gid, dir)
