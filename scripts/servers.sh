@@ -28,9 +28,18 @@ ensure_minio() {
 	export CLAIMTRAIL_MINIO="$bin"
 }
 
+# ensure_dovecot makes Dovecot's IMAP server available to ingest/ingesttest,
+# which runs a private instance per test (its own config, ports and users;
+# the system service is not used). As root it needs the dovecot and dovenull
+# users that dovecot-core creates. CLAIMTRAIL_DOVECOT may name another binary.
 ensure_dovecot() {
-	if [ ! -x /usr/sbin/dovecot ]; then _apt_install dovecot-imapd; fi
-	export CLAIMTRAIL_DOVECOT=/usr/sbin/dovecot
+	local bin="${CLAIMTRAIL_DOVECOT:-/usr/sbin/dovecot}"
+	if [ ! -x "$bin" ] || { [ "$(id -u)" -eq 0 ] && ! id dovenull >/dev/null 2>&1; }; then
+		_apt_install dovecot-imapd
+		bin=/usr/sbin/dovecot
+	fi
+	echo "== dovecot $("$bin" --version)"
+	export CLAIMTRAIL_DOVECOT="$bin"
 }
 
 ensure_chromium() {
