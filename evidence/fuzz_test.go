@@ -119,3 +119,41 @@ func FuzzQPDecoder(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDate checks the date parser on arbitrary field values: a date
+// read without a problem is a real one, and an unreadable one is zero.
+func FuzzParseDate(f *testing.F) {
+	for _, s := range []string{"Thu, 13 Feb 2025 10:00:00 +0100 (CET)", "2025-03-03T09:15:00Z", "Mon Mar  3 09:15:00 2025", "3 Mar 25 9.15 GMT+0100"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, problem := parseDate(v)
+		if problem == "" && d.IsZero() {
+			t.Fatalf("parseDate(%q) = zero time without a problem", v)
+		}
+		if !d.IsZero() && (d.Year() < 1899 || d.Year() > 10000) {
+			t.Fatalf("parseDate(%q) = %v, out of range", v, d)
+		}
+	})
+}
+
+// FuzzSenderAddress checks From parsing: the result is empty or an
+// addr-spec whose domain is lower-case ASCII.
+func FuzzSenderAddress(f *testing.F) {
+	for _, s := range []string{`"Novák, Jan" <jan@contoso.cz>`, "=?utf-8?q?a=2C_b?= <x@příklad.cz>", "a@b, c@d", "undisclosed-recipients:;"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		addr := senderAddress(v, func(string) {})
+		if addr == "" {
+			return
+		}
+		at := strings.LastIndexByte(addr, '@')
+		if at <= 0 || at == len(addr)-1 {
+			t.Fatalf("senderAddress(%q) = %q, not an addr-spec", v, addr)
+		}
+		if d := addr[at+1:]; d != strings.ToLower(d) {
+			t.Fatalf("senderAddress(%q) = %q, domain not lower-case", v, addr)
+		}
+	})
+}

@@ -302,6 +302,9 @@ func normalizeAddress(a string) (string, string) {
 		return "", fmt.Sprintf("%q is not an addr-spec", clip(a, 120))
 	}
 	local, domain := a[:at], strings.ToLower(strings.TrimSuffix(a[at+1:], "."))
+	if domain == "" {
+		return "", fmt.Sprintf("%q is not an addr-spec", clip(a, 120))
+	}
 	ascii, err := idna.Lookup.ToASCII(domain)
 	if err != nil {
 		if !utf8.ValidString(domain) {
