@@ -309,6 +309,9 @@ func safeNext(next string) string {
 	if bad || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/claims"
 	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
+		return "/claims"
+	}
 	return next
 }
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -323,24 +322,4 @@ func (f *fixture) auditActions() []string {
 		f.t.Fatal(err)
 	}
 	return out
-}
-
-// testParse is a small stand-in for the evidence parser, enough for the
-// fixture's plain mails: From, Subject, the text and the
-// Authentication-Results header.
-func testParse(ctx context.Context, raw io.ReaderAt, size int64) (*rules.Message, error) {
-	m, err := mail.ReadMessage(io.NewSectionReader(raw, 0, size))
-	if err != nil {
-		return &rules.Message{Malformed: true}, nil
-	}
-	body, err := io.ReadAll(m.Body)
-	if err != nil {
-		return nil, err
-	}
-	msg := &rules.Message{FromHeader: m.Header.Get("From"), Subject: m.Header.Get("Subject"), Text: string(body),
-		AuthenticationResults: m.Header["Authentication-Results"]}
-	if a, err := mail.ParseAddress(msg.FromHeader); err == nil {
-		msg.From = a.Address
-	}
-	return msg, nil
 }

@@ -393,7 +393,7 @@ func (s *Server) rejudge(ctx context.Context, p *rules.Policy, sha, user string)
 		return res, fmt.Errorf("parse message %s: %w", sha, err)
 	}
 	if man.Authentication.DKIMVerified {
-		msg.DKIM = msg.DKIM[:0]
+		msg.DKIM = make([]rules.DKIMResult, 0, len(man.Authentication.DKIM))
 		for _, d := range man.Authentication.DKIM {
 			msg.DKIM = append(msg.DKIM, rules.DKIMResult{Domain: d.Domain, Pass: d.Pass, Error: d.Error})
 		}

@@ -655,7 +655,7 @@ func TestClaimsAPI(t *testing.T) {
 }
 
 func TestTriage(t *testing.T) {
-	f := newFixture(t, fixtureOptions{parse: testParse})
+	f := newFixture(t, fixtureOptions{parse: EvidenceParse})
 	token := f.apiToken("anna")
 	items := decode[struct{ Messages []triageItem }](t, f.apiCall("GET", "/api/v1/triage", token, "")).Messages
 	got := map[string]rules.Reason{}

@@ -108,7 +108,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 
-	app, err := web.New(web.Options{Ledger: ledger, Store: store, Logger: log, Rules: cfg.Rules, Parse: parseForRejudge, Config: webCfg})
+	app, err := web.New(web.Options{Ledger: ledger, Store: store, Logger: log, Rules: cfg.Rules, Parse: web.EvidenceParse, Config: webCfg})
 	if err != nil {
 		e.errorf("serve: %v", err)
 		return exitFail
@@ -154,7 +154,3 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 	log.Info("web app stopped")
 	return err
 }
-
-// parseForRejudge is the mail parser the web app re-judges with; nil
-// (re-judging off, the page says so) until evidence.Parse lands.
-var parseForRejudge web.ParseFunc
