@@ -46,7 +46,10 @@ func newAuditRow(e archive.AuditEntry) auditRow {
 			b, _ := json.Marshal(v)
 			s = string(b)
 		}
-		if len(s) > 200 {
+		switch {
+		case len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "":
+			s = s[:12] + "…" // a hash; the API has it whole
+		case len(s) > 200:
 			s = s[:200] + "…"
 		}
 		row.Summary = append(row.Summary, k+": "+s)

@@ -251,8 +251,11 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request) {
 		s.messageError(w, r, err)
 		return
 	}
-	title := "Message " + shortHash(sha)
-	s.render(w, r, http.StatusOK, "message", page0{Title: title, Nav: "triage"}, v)
+	nav := "triage"
+	if v.Judgment != nil && v.Judgment.Verdict == rules.Accepted {
+		nav = "claims"
+	}
+	s.render(w, r, http.StatusOK, "message", page0{Title: "Message " + shortHash(sha), Nav: nav}, v)
 }
 
 func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,7 @@ var funcs = template.FuncMap{
 	"short":        func(s string) string { return shortHash(s) },
 	"join":         strings.Join,
 	"neg":          func(i int) int { return -i },
+	"auditTime":    auditTime,
 	"bytes":        fmtBytes,
 	"fieldForm":    newFieldForm,
 	"subjectURL":   subjectURL,
@@ -293,6 +294,15 @@ func fmtWhen(t time.Time) string {
 		return "–"
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// auditTime shortens an audit entry's stored time to the second.
+func auditTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
 }
 
 func fmtDay(t time.Time) string {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -35,6 +36,9 @@ func (s *Server) renderTenants(w http.ResponseWriter, r *http.Request, status in
 		s.internal(w, r, err)
 		return
 	}
+	slices.SortStableFunc(tenants, func(a, b rules.Tenant) int {
+		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+	})
 	s.render(w, r, status, "tenants", page0{Title: "Tenants", Nav: "tenants", Error: errMsg}, tenantsView{Tenants: tenants, Import: res})
 }
 
