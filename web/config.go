@@ -47,25 +47,26 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks c with its defaults applied and names each bad key.
+// Validate checks c with its defaults applied and names each bad key
+// relative to the section ("listen: ..."), as the config loader expects.
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("web.listen: %q is not host:port, e.g. %s", c.Listen, DefaultListen))
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port, e.g. %s", c.Listen, DefaultListen))
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("web.base_url: %q is not an http(s) URL like https://claims.example.com", c.BaseURL))
+			errs = append(errs, fmt.Errorf("base_url: %q is not an http(s) URL like https://claims.example.com", c.BaseURL))
 		}
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(c.SessionTTL))
 	switch {
 	case err != nil:
-		errs = append(errs, fmt.Errorf("web.session_ttl: %q is not a duration like 12h or 90m", c.SessionTTL))
+		errs = append(errs, fmt.Errorf("session_ttl: %q is not a duration like 12h or 90m", c.SessionTTL))
 	case d < time.Minute || d > maxSessionTTL:
-		errs = append(errs, fmt.Errorf("web.session_ttl: %s is outside 1m to %s", d, maxSessionTTL))
+		errs = append(errs, fmt.Errorf("session_ttl: %s is outside 1m to %s", d, maxSessionTTL))
 	}
 	return errors.Join(errs...)
 }

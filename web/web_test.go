@@ -818,10 +818,10 @@ func TestConfig(t *testing.T) {
 	}{
 		{"defaults", Config{}, ""},
 		{"full", Config{Listen: "0.0.0.0:8443", BaseURL: "https://claims.example.com", SessionTTL: "8h"}, ""},
-		{"no port", Config{Listen: "localhost"}, "web.listen"},
-		{"bad URL", Config{BaseURL: "claims.example.com"}, "web.base_url"},
-		{"bad TTL", Config{SessionTTL: "a day"}, "web.session_ttl"},
-		{"TTL too long", Config{SessionTTL: "2000h"}, "web.session_ttl"},
+		{"no port", Config{Listen: "localhost"}, "listen:"},
+		{"bad URL", Config{BaseURL: "claims.example.com"}, "base_url:"},
+		{"bad TTL", Config{SessionTTL: "a day"}, "session_ttl:"},
+		{"TTL too long", Config{SessionTTL: "2000h"}, "session_ttl:"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()

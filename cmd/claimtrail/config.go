@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/claimtrail/claimtrail/rules"
+	"github.com/claimtrail/claimtrail/web"
 )
 
 // Config is claimtrail's configuration file. Each top-level key is a
@@ -25,6 +26,9 @@ type Config struct {
 	// as in Tenants), relative to the config file. Its tenants are added to
 	// Tenants.
 	TenantsFile string `yaml:"tenants_file"`
+	// Web is the web app's section (listen, base_url, secure_cookies,
+	// session_ttl).
+	Web web.Config `yaml:"web"`
 
 	file string     // the path it was loaded from, as given
 	pos  *positions // where each key was set
@@ -141,6 +145,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: tenant %s has no name; give the customer's name, it is shown in every verdict", t.Source, t.ID))
 		}
 	}
+	errs = append(errs, c.placeErrors("web", c.Web.Validate())...)
 	return errors.Join(errs...)
 }
 

@@ -18,6 +18,8 @@ const serveUsage = `usage: claimtrail serve --config FILE [--listen ADDR] [--led
 
 Serves the analysts' web app and its JSON API, without polling mail. Log in
 with a user made by 'claimtrail users add'. Stops cleanly on SIGINT/SIGTERM.
+The configuration's web: section sets listen, base_url, secure_cookies and
+session_ttl.
 
 Until the configuration has ledger: and store: sections, the ledger and the
 directory store are named by the flags (their defaults are where the poller
@@ -41,7 +43,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	configPath := fs.String("config", "", "the configuration `file`")
-	listen := fs.String("listen", web.DefaultListen, "the `address` to listen on")
+	listen := fs.String("listen", "", "the `address` to listen on; overrides web.listen (default "+web.DefaultListen+")")
 	ledgerPath := fs.String("ledger", archive.DefaultLedgerPath, "the ledger's SQLite `file`")
 	storeDir := fs.String("store-dir", archive.DefaultStoreDir, "the directory store's `root`")
 	fs.Usage = func() {
@@ -71,11 +73,15 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		e.errorf("%v", err)
 		return exitUsage
 	}
-	webCfg := web.Config{Listen: *listen}
+	webCfg := cfg.Web
+	if *listen != "" {
+		webCfg.Listen = *listen
+	}
 	if err := webCfg.Validate(); err != nil {
-		e.errorf("serve: --listen: %v", err)
+		e.errorf("serve: --listen %s: %v", *listen, err)
 		return exitUsage
 	}
+	webCfg = webCfg.WithDefaults()
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 
 	ledger, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: *ledgerPath})

@@ -78,3 +78,47 @@ func TestServe(t *testing.T) {
 		t.Errorf("tenants after serve = %d (%v), want the configuration's", len(ts), err)
 	}
 }
+
+func TestWebSection(t *testing.T) {
+	tests := []struct {
+		name    string
+		web     string
+		env     map[string]string
+		wantErr string // substring; empty for success
+		check   func(t *testing.T, c *Config)
+	}{
+		{name: "absent", check: func(t *testing.T, c *Config) {
+			if got := c.Web.WithDefaults().Listen; got != "127.0.0.1:8080" {
+				t.Errorf("default listen = %q", got)
+			}
+		}},
+		{name: "set", web: "web:\n  listen: 0.0.0.0:8443\n  base_url: https://claims.adatum-csp.com\n  session_ttl: 8h\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Web.Listen != "0.0.0.0:8443" || !c.Web.WithDefaults().SecureCookies {
+					t.Errorf("web = %+v, want the listen address and secure cookies for an https base URL", c.Web)
+				}
+			}},
+		{name: "from the environment", env: map[string]string{"CLAIMTRAIL_WEB_SECURE_COOKIES": "true"},
+			check: func(t *testing.T, c *Config) {
+				if !c.Web.SecureCookies {
+					t.Errorf("CLAIMTRAIL_WEB_SECURE_COOKIES=true did not set web.secure_cookies")
+				}
+			}},
+		{name: "bad ttl placed at its line", web: "web:\n  session_ttl: a day\n", wantErr: "config.yaml:9: web.session_ttl"},
+		{name: "unknown key", web: "web:\n  port: 80\n", wantErr: `"port"`},
+	}
+	for _, tt := range tests {
+		c, err := parseConfig("cfg/config.yaml", []byte(goodRules+goodTenant+tt.web), &loader{lookupEnv: fakeEnv(tt.env), readFile: fakeFS(nil)})
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: parseConfig = %v, want an error containing %q", tt.name, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: parseConfig: %v", tt.name, err)
+			continue
+		}
+		tt.check(t, c)
+	}
+}
