@@ -346,7 +346,7 @@ func TestWaitForNewWakesOnAppendFromAnotherClient(t *testing.T) {
 	d := ingesttest.StartDovecot(t)
 	conn := dial(t, d.MailboxConfig(user), testOptions(t))
 	ctx := context.Background()
-	if !conn.Capabilities().Has("IDLE") {
+	if !conn.Capable("IDLE") {
 		t.Fatal("Dovecot does not announce IDLE")
 	}
 	done := make(chan struct{})
@@ -528,21 +528,22 @@ func TestDialSecurityModes(t *testing.T) {
 		security  ingest.Security
 		port      int
 		caFile    string
-		permanent bool // want a permanent failure (untrusted certificate)
+		permanent bool // want a permanent failure that names the problem
 	}{
 		{"tls with CA file", ingest.SecurityTLS, d.TLSPort, d.CAFile, false},
 		{"starttls with CA file", ingest.SecurityStartTLS, d.Port, d.CAFile, false},
 		{"insecure", ingest.SecurityInsecure, d.Port, "", false},
 		{"tls without CA file", ingest.SecurityTLS, d.TLSPort, "", true},
 		{"starttls without CA file", ingest.SecurityStartTLS, d.Port, "", true},
+		{"tls to the plain port", ingest.SecurityTLS, d.Port, d.CAFile, true},
 	}
 	for _, tt := range tests {
 		cfg := d.MailboxConfig(user)
 		cfg.Security, cfg.Port, cfg.TLSCAFile = tt.security, tt.port, tt.caFile
 		conn, err := ingest.DialIMAP(context.Background(), cfg, testOptions(t))
 		if tt.permanent {
-			if !ingest.IsPermanent(err) || !strings.Contains(fmt.Sprint(err), "certificate") {
-				t.Errorf("%s: DialIMAP err = %v, want a permanent certificate error", tt.name, err)
+			if !ingest.IsPermanent(err) || !strings.Contains(fmt.Sprint(err), "certificate") && !strings.Contains(fmt.Sprint(err), "does not speak TLS") {
+				t.Errorf("%s: DialIMAP err = %v, want a permanent error about the certificate or TLS", tt.name, err)
 			}
 			continue
 		}
@@ -554,5 +555,61 @@ func TestDialSecurityModes(t *testing.T) {
 			t.Errorf("%s: Select: %v", tt.name, err)
 		}
 		conn.Close()
+	}
+}
+
+// Run picks up mail that arrives while it waits: by IDLE, or by polling
+// every poll_interval on a server without IDLE.
+func TestRunHandlesMailArrivingLater(t *testing.T) {
+	for _, name := range []string{"idle", "polling"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			opts := ingesttest.Options{}
+			if name == "polling" {
+				opts.IMAPCapability = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE SORT UIDPLUS MOVE"
+			}
+			d := ingesttest.StartDovecotWith(t, opts)
+			d.Append(t, user, "INBOX", ingesttest.NewMessage(1, "acc-early", 900))
+			src, err := ingest.NewIMAPSource(d.MailboxConfig(user), newMemCheckpoints(), testOptions(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			handled := make(chan string, 10)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- src.Run(ctx, func(_ context.Context, m *ingest.Message) (ingest.Destination, error) {
+					b, err := os.ReadFile(m.Path)
+					if err != nil {
+						return "", err
+					}
+					handled <- subjectOf(b)
+					return ingest.ToAccepted, nil
+				})
+			}()
+			wait := func(want string) {
+				t.Helper()
+				select {
+				case got := <-handled:
+					if got != want {
+						t.Errorf("handled %q, want %q", got, want)
+					}
+				case err := <-done:
+					t.Fatalf("Run returned %v before handling %q", err, want)
+				case <-time.After(30 * time.Second):
+					t.Fatalf("%q not handled within 30s", want)
+				}
+			}
+			wait("acc-early")
+			d.Append(t, user, "INBOX", ingesttest.NewMessage(2, "acc-late", 900))
+			wait("acc-late")
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run after cancel = %v, want nil", err)
+			}
+			if n := len(d.UIDs(t, user, "Accepted")); n != 2 {
+				t.Errorf("Accepted holds %d messages, want 2", n)
+			}
+		})
 	}
 }

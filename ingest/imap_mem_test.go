@@ -94,7 +94,7 @@ func TestMoveKeepsMailWhenCopyFails(t *testing.T) {
 	memAppend(t, u, "INBOX", ingesttest.NewMessage(2, "b", 600))
 	conn := dial(t, cfg, testOptions(t))
 	ctx := context.Background()
-	if conn.Capabilities().Has(imap.CapMove) {
+	if conn.Capable("MOVE") {
 		t.Fatal("test server announces MOVE; the COPY path is not tested")
 	}
 	err := conn.Move(ctx, "INBOX", 0, []uint32{1, 2}, "Accepted")
@@ -247,5 +247,14 @@ func TestXOAuth2RefusedWithoutServerSupport(t *testing.T) {
 	_, err := ingest.DialIMAP(context.Background(), cfg, opts)
 	if !ingest.IsPermanent(err) || !strings.Contains(err.Error(), "AUTH=XOAUTH2") {
 		t.Errorf("DialIMAP against a server without XOAUTH2: err = %v, want a permanent error naming AUTH=XOAUTH2", err)
+	}
+}
+
+func TestStartTLSRefusedIsPermanent(t *testing.T) {
+	cfg, _ := memServer(t, imap.CapSet{imap.CapIMAP4rev1: {}}, nil) // no TLSConfig: no STARTTLS
+	cfg.Security = ingest.SecurityStartTLS
+	_, err := ingest.DialIMAP(context.Background(), cfg, testOptions(t))
+	if !ingest.IsPermanent(err) || !strings.Contains(err.Error(), "refuses STARTTLS") {
+		t.Errorf("DialIMAP with STARTTLS to a server without it: err = %v, want a permanent error saying it refuses STARTTLS", err)
 	}
 }

@@ -206,8 +206,12 @@ func (c *IMAPConn) dial(ctx context.Context) error {
 		stop()
 		if err != nil {
 			nc.Close()
-			if dctx.Err() != nil && ctx.Err() == nil {
-				err = fmt.Errorf("STARTTLS: %w", errTimeout)
+			var ie *imap.Error
+			switch {
+			case dctx.Err() != nil && ctx.Err() == nil:
+				err = errTimeout
+			case errors.As(err, &ie):
+				return permanent(fmt.Errorf("the server refuses STARTTLS (use security: tls, or check the port): %w", err))
 			}
 			return classify(fmt.Errorf("STARTTLS: %w", err))
 		}
@@ -291,8 +295,9 @@ func (c *IMAPConn) afterLogin(ctx context.Context) error {
 	return nil
 }
 
-// Capabilities returns what the server advertised after login.
-func (c *IMAPConn) Capabilities() imap.CapSet { return c.caps }
+// Capable reports whether the server announced capability name (e.g.
+// "IDLE", "MOVE", "UIDPLUS") after login.
+func (c *IMAPConn) Capable(name string) bool { return c.caps.Has(imap.Cap(name)) }
 
 // Close logs out politely when it can and closes the connection.
 func (c *IMAPConn) Close() error {

@@ -54,6 +54,10 @@ func classify(err error) error {
 	if err == nil || IsPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		return permanent(fmt.Errorf("the server does not speak TLS on this port (check port and security): %w", err))
+	}
 	if isCertificateError(err) {
 		return permanent(fmt.Errorf("the server's certificate is not trusted (check host and tls_ca_file): %w", err))
 	}
