@@ -849,3 +849,27 @@ func FuzzSafeNext(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAPIPatch sends arbitrary bodies to PATCH /api/v1/claims/{id}: the
+// answer is a success or the client's error, never a server error.
+func FuzzAPIPatch(f *testing.F) {
+	for _, s := range []string{`{"fields": {"ticket": "1"}}`, `{"fields": {"affected_users": "-1"}}`, `{"fields": {}}`,
+		`{"fields": {"downtime_start": "2026-02-30T25:00:00Z"}}`, `{"fields": {"locations": "` + strings.Repeat("x", 5000) + `"}}`,
+		`[]`, `{"fields": null}`, `{"fields": {"azure": "maybe"}}`, "\x00"} {
+		f.Add(s)
+	}
+	fx := newFixture(f)
+	token := fx.apiToken("anna")
+	path := fmt.Sprintf("/api/v1/claims/%d", fx.claimFor(contosoID, "SP1234567"))
+	f.Fuzz(func(t *testing.T, body string) {
+		rec := fx.apiCall("PATCH", path, token, body)
+		switch rec.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusConflict:
+		default:
+			t.Errorf("PATCH %q = %d %s", body, rec.Code, rec.Body.String())
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Errorf("PATCH %q answered with invalid JSON: %s", body, rec.Body.String())
+		}
+	})
+}
