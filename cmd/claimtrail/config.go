@@ -10,6 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/ingest"
 	"github.com/claimtrail/claimtrail/rules"
 	"github.com/claimtrail/claimtrail/web"
 )
@@ -29,6 +31,15 @@ type Config struct {
 	// Web is the web app's section (listen, base_url, secure_cookies,
 	// session_ttl).
 	Web web.Config `yaml:"web"`
+	// Archive is where evidence bundles and audit anchors are stored: a
+	// directory (the default, under ./data) or MinIO.
+	Archive archive.StoreConfig `yaml:"archive"`
+	// Ledger is the SQLite database of messages, claims and the audit trail.
+	Ledger archive.LedgerConfig `yaml:"ledger"`
+	// Mailboxes are the IMAP mailboxes that `claimtrail run` polls.
+	Mailboxes []ingest.MailboxConfig `yaml:"mailboxes"`
+	// DKIM says whether and how signatures are verified on arrival.
+	DKIM DKIMConfig `yaml:"dkim"`
 
 	file string     // the path it was loaded from, as given
 	pos  *positions // where each key was set
@@ -146,6 +157,21 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.placeErrors("web", c.Web.Validate())...)
+	errs = append(errs, c.placeErrors("archive", c.Archive.WithDefaults().Validate())...)
+	names := map[string]bool{}
+	for i, m := range c.Mailboxes {
+		key := fmt.Sprintf("mailboxes[%d]", i)
+		if err := m.WithDefaults().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", c.where(key), key, err))
+		}
+		if names[m.Name] {
+			bad(key+".name", "%q names two mailboxes; names key the checkpoints, so each must be unique", m.Name)
+		}
+		names[m.Name] = true
+	}
+	if c.DKIM.Timeout < 0 {
+		bad("dkim.timeout", "%s is negative", c.DKIM.Timeout)
+	}
 	return errors.Join(errs...)
 }
 
