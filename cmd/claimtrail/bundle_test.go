@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -277,5 +278,84 @@ func TestBundleGetCommand(t *testing.T) {
 				t.Errorf("claimtrail %s = %d, %q; want %d and %q", strings.Join(tt.args, " "), code, stderr, tt.wantCode, tt.wantStderr)
 			}
 		})
+	}
+}
+
+func TestStoreSection(t *testing.T) {
+	dir := archive.StoreConfig{Store: "dir", Dir: "/srv/evidence"}
+	tests := []struct {
+		name    string
+		cfg     any
+		want    archive.StoreConfig
+		wantKey string
+		wantOK  bool
+	}{
+		{"value field", &struct {
+			Rules int
+			Store archive.StoreConfig `yaml:"store"`
+		}{Store: dir}, dir, "store", true},
+		{"pointer field", struct {
+			Objects *archive.StoreConfig `yaml:"objects,omitempty"`
+		}{Objects: &dir}, dir, "objects", true},
+		{"nil pointer: defaults", struct {
+			S *archive.StoreConfig `yaml:"s"`
+		}{}, archive.StoreConfig{}, "s", true},
+		{"unexported field ignored", struct {
+			store archive.StoreConfig
+		}{store: dir}, archive.StoreConfig{}, "", false},
+		{"no section", &struct{ Rules int }{}, archive.StoreConfig{}, "", false},
+		{"not a struct", 42, archive.StoreConfig{}, "", false},
+		{"nil", nil, archive.StoreConfig{}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, key, ok := storeSection(tt.cfg)
+			if got != tt.want || key != tt.wantKey || ok != tt.wantOK {
+				t.Errorf("storeSection() = %v, %q, %v; want %v, %q, %v", got, key, ok, tt.want, tt.wantKey, tt.wantOK)
+			}
+		})
+	}
+}
+
+// TestBundleGetFromConfiguredStore runs bundle get through a real
+// configuration file naming a directory store, once Config has a store
+// section.
+func TestBundleGetFromConfiguredStore(t *testing.T) {
+	_, key, ok := storeSection(&Config{})
+	if !ok {
+		t.Skip("Config has no store section (archive.StoreConfig) yet")
+	}
+	good, bkey := testBundle(t)
+	dir := t.TempDir()
+	d, err := archive.OpenDir(filepath.Join(dir, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Put(context.Background(), bkey, bytes.NewReader(good), int64(len(good)), archive.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	base, err := os.ReadFile(filepath.Join("..", "..", "testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeTemp(t, dir, "config.yaml", append(base, fmt.Sprintf("\n%s:\n  store: dir\n  dir: %s\n", key, filepath.Join(dir, "objects"))...))
+	out := filepath.Join(dir, "got.zip")
+	code, stdout, stderr := runCmd("bundle", "get", "--config", cfg, bkey, "-o", out)
+	if code != exitOK {
+		t.Fatalf("bundle get = %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, good) {
+		t.Errorf("bundle get wrote %d bytes, want the %d stored", len(b), len(good))
+	}
+}
+
+func TestOpenConfiguredStoreWithoutSection(t *testing.T) {
+	if _, _, ok := storeSection(&Config{}); ok {
+		t.Skip("Config has a store section; TestBundleGetFromConfiguredStore covers it")
+	}
+	_, err := openConfiguredStore(context.Background(), filepath.Join("..", "..", "testdata", "config.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "no store section") {
+		t.Errorf("openConfiguredStore() error = %v, want one saying the configuration has no store section", err)
 	}
 }
