@@ -45,10 +45,15 @@ type bundleStore interface {
 	Close() error
 }
 
-// openBundleStore opens the store the configuration file names. A variable
-// so that tests can give the commands a store of their own.
+// openBundleStore opens the store the configuration file names in its
+// archive: section. A variable so that tests can give the commands a store
+// of their own.
 var openBundleStore = func(ctx context.Context, configPath string) (bundleStore, error) {
-	return openConfiguredStore(ctx, configPath)
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	return archive.OpenStore(ctx, cfg.Archive)
 }
 
 func runBundle(ctx context.Context, e *env, args []string) int {

@@ -281,50 +281,9 @@ func TestBundleGetCommand(t *testing.T) {
 	}
 }
 
-func TestStoreSection(t *testing.T) {
-	dir := archive.StoreConfig{Store: "dir", Dir: "/srv/evidence"}
-	tests := []struct {
-		name    string
-		cfg     any
-		want    archive.StoreConfig
-		wantKey string
-		wantOK  bool
-	}{
-		{"value field", &struct {
-			Rules int
-			Store archive.StoreConfig `yaml:"store"`
-		}{Store: dir}, dir, "store", true},
-		{"pointer field", struct {
-			Objects *archive.StoreConfig `yaml:"objects,omitempty"`
-		}{Objects: &dir}, dir, "objects", true},
-		{"nil pointer: defaults", struct {
-			S *archive.StoreConfig `yaml:"s"`
-		}{}, archive.StoreConfig{}, "s", true},
-		{"unexported field ignored", struct {
-			store archive.StoreConfig
-		}{store: dir}, archive.StoreConfig{}, "", false},
-		{"no section", &struct{ Rules int }{}, archive.StoreConfig{}, "", false},
-		{"not a struct", 42, archive.StoreConfig{}, "", false},
-		{"nil", nil, archive.StoreConfig{}, "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, key, ok := storeSection(tt.cfg)
-			if got != tt.want || key != tt.wantKey || ok != tt.wantOK {
-				t.Errorf("storeSection() = %v, %q, %v; want %v, %q, %v", got, key, ok, tt.want, tt.wantKey, tt.wantOK)
-			}
-		})
-	}
-}
-
-// TestBundleGetFromConfiguredStore runs bundle get through a real
-// configuration file naming a directory store, once Config has a store
-// section.
+// TestBundleGetFromConfiguredStore runs bundle get and verify through a
+// real configuration file whose archive: section names a directory store.
 func TestBundleGetFromConfiguredStore(t *testing.T) {
-	_, key, ok := storeSection(&Config{})
-	if !ok {
-		t.Skip("Config has no store section (archive.StoreConfig) yet")
-	}
 	good, bkey := testBundle(t)
 	dir := t.TempDir()
 	d, err := archive.OpenDir(filepath.Join(dir, "objects"))
@@ -339,7 +298,7 @@ func TestBundleGetFromConfiguredStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeTemp(t, dir, "config.yaml", append(base, fmt.Sprintf("\n%s:\n  store: dir\n  dir: %s\n", key, filepath.Join(dir, "objects"))...))
+	cfg := writeTemp(t, dir, "config.yaml", append(base, fmt.Sprintf("\narchive:\n  store: dir\n  dir: %s\n", filepath.Join(dir, "objects"))...))
 	out := filepath.Join(dir, "got.zip")
 	code, stdout, stderr := runCmd("bundle", "get", "--config", cfg, bkey, "-o", out)
 	if code != exitOK {
@@ -348,14 +307,14 @@ func TestBundleGetFromConfiguredStore(t *testing.T) {
 	if b, _ := os.ReadFile(out); !bytes.Equal(b, good) {
 		t.Errorf("bundle get wrote %d bytes, want the %d stored", len(b), len(good))
 	}
-}
-
-func TestOpenConfiguredStoreWithoutSection(t *testing.T) {
-	if _, _, ok := storeSection(&Config{}); ok {
-		t.Skip("Config has a store section; TestBundleGetFromConfiguredStore covers it")
+	if code, stdout, stderr := runCmd("bundle", "verify", "--config", cfg, bkey); code != exitOK || !strings.Contains(stdout, "matches key") {
+		t.Errorf("bundle verify KEY = %d, stdout %q, stderr %q; want 0 and ok", code, stdout, stderr)
 	}
-	_, err := openConfiguredStore(context.Background(), filepath.Join("..", "..", "testdata", "config.yaml"))
-	if err == nil || !strings.Contains(err.Error(), "no store section") {
-		t.Errorf("openConfiguredStore() error = %v, want one saying the configuration has no store section", err)
+	missing := evidence.BundleKey(strings.Repeat("12", 32), 1)
+	if code, _, stderr := runCmd("bundle", "verify", "--config", cfg, missing); code != exitFail || !strings.Contains(stderr, "not found") {
+		t.Errorf("bundle verify of a missing key = %d, %q; want 1 and not found", code, stderr)
+	}
+	if code, _, stderr := runCmd("bundle", "verify", "--config", filepath.Join(dir, "nope.yaml"), bkey); code != exitUsage {
+		t.Errorf("bundle verify with a missing config = %d, %q; want %d", code, stderr, exitUsage)
 	}
 }
