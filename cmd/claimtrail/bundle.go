@@ -27,8 +27,9 @@ extract  verifies the bundle, then writes the message's attachments into DIR
 get      fetches a bundle from the configured store into FILE (default
          <sha256>-<n>.zip; "-" for standard output) and verifies it.
 
-A KEY (bundles/<sha256>/<n>.zip) is fetched from the store the --config file
-names; an existing file of that name is read instead.
+A KEY (bundles/<sha256>/<n>.zip) is fetched from the store named by the
+archive: section of the --config file; an existing file of that name is
+read instead.
 
 Exit status: 0 ok, 1 when a bundle fails verification or cannot be read,
 2 for bad usage or configuration.
