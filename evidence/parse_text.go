@@ -92,7 +92,7 @@ func decodeUndeclared(content []byte, mediaType string, warn func(string)) strin
 	if len(sample) > maxDetectSample {
 		sample = sample[:maxDetectSample] // the detector's cost is linear and a sample says as much
 	}
-	if r, err := det.DetectBest(sample); err == nil && r != nil && r.Charset != "" && !strings.HasPrefix(strings.ToLower(r.Charset), "utf") {
+	if r, ok := bestCharset(det, sample); ok && !strings.HasPrefix(strings.ToLower(r.Charset), "utf") {
 		label := strings.ToLower(r.Charset)
 		if isLatin1Label(label) {
 			label = "windows-1252"
@@ -105,6 +105,33 @@ func decodeUndeclared(content []byte, mediaType string, warn func(string)) strin
 	}
 	warn("no charset declared for 8-bit text; decoded as windows-1252")
 	return decode1252(content)
+}
+
+// bestCharset is chardet's best guess for sample, chosen the same way every
+// time. Detector.DetectBest runs its recognisers concurrently and keeps the
+// first of equally confident answers to arrive, so the same mail could be
+// decoded two ways, and its bundle built with two sets of bytes. Ties go to
+// the Latin-1 family, then to the alphabetically first name.
+func bestCharset(det *chardet.Detector, sample []byte) (chardet.Result, bool) {
+	all, err := det.DetectAll(sample)
+	if err != nil || len(all) == 0 {
+		return chardet.Result{}, false
+	}
+	best := all[0]
+	for _, r := range all[1:] {
+		switch {
+		case r.Confidence > best.Confidence:
+			best = r
+		case r.Confidence < best.Confidence:
+		case isLatin1Label(strings.ToLower(r.Charset)) != isLatin1Label(strings.ToLower(best.Charset)):
+			if isLatin1Label(strings.ToLower(r.Charset)) {
+				best = r
+			}
+		case r.Charset < best.Charset:
+			best = r
+		}
+	}
+	return best, best.Charset != ""
 }
 
 // keepAsIs returns content as text when it is UTF-8, else as Windows-1252,
