@@ -420,7 +420,7 @@ func TestRunReconnectsAfterRestartMidFetch(t *testing.T) {
 	seen := map[uint32]int{}
 	var order []uint32
 	restarted := false
-	h := func(_ context.Context, m *ingest.Message) (ingest.Destination, error) {
+	h := ingest.Handler(func(_ context.Context, m *ingest.Message) (ingest.Destination, error) {
 		seen[m.UID]++
 		order = append(order, m.UID)
 		if len(order) == 25 && !restarted {
@@ -434,7 +434,7 @@ func TestRunReconnectsAfterRestartMidFetch(t *testing.T) {
 			cancel()
 		}
 		return ingest.ToAccepted, nil
-	}
+	})
 	if err := src.Run(ctx, h); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -479,10 +479,10 @@ func TestBadPasswordIsPermanent(t *testing.T) {
 		t.Fatal(err)
 	}
 	handled := 0
-	err = src.Run(context.Background(), func(context.Context, *ingest.Message) (ingest.Destination, error) {
+	err = src.Run(context.Background(), ingest.Handler(func(context.Context, *ingest.Message) (ingest.Destination, error) {
 		handled++
 		return ingest.LeaveInPlace, nil
-	})
+	}))
 	if !errors.Is(err, ingest.ErrBadCredentials) {
 		t.Errorf("Run with a wrong password: err = %v, want ErrBadCredentials", err)
 	}
@@ -512,9 +512,9 @@ func TestMissingFolderIsPermanent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = src.Run(context.Background(), func(context.Context, *ingest.Message) (ingest.Destination, error) {
+	err = src.Run(context.Background(), ingest.Handler(func(context.Context, *ingest.Message) (ingest.Destination, error) {
 		return ingest.LeaveInPlace, nil
-	})
+	}))
 	if !ingest.IsPermanent(err) || !strings.Contains(err.Error(), "check folders") {
 		t.Errorf("Run on a missing folder: err = %v, want a permanent error that says to check folders", err)
 	}
@@ -578,14 +578,14 @@ func TestRunHandlesMailArrivingLater(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				done <- src.Run(ctx, func(_ context.Context, m *ingest.Message) (ingest.Destination, error) {
+				done <- src.Run(ctx, ingest.Handler(func(_ context.Context, m *ingest.Message) (ingest.Destination, error) {
 					b, err := os.ReadFile(m.Path)
 					if err != nil {
 						return "", err
 					}
 					handled <- subjectOf(b)
 					return ingest.ToAccepted, nil
-				})
+				}))
 			}()
 			wait := func(want string) {
 				t.Helper()

@@ -33,6 +33,14 @@ type IMAPOptions struct {
 	HTTPClient  *http.Client
 	// BatchSize is the number of messages per UID FETCH; default 100.
 	BatchSize int
+	// Workers is how many messages are processed at once; default 1.
+	// Fetching stays on the one connection; per-folder order is kept for
+	// the checkpoint and the moves whatever the number.
+	Workers int
+	// ChunkSize is how many messages a pass fetches before it moves the
+	// handled ones and saves the checkpoint; default 1000. A crash costs
+	// at most this many re-offers, each answered from the ledger.
+	ChunkSize int
 	// BatchBytes caps the bytes spooled per body fetch; default 64 MiB (a
 	// single larger message is still fetched alone).
 	BatchBytes int64
@@ -60,6 +68,12 @@ func (o *IMAPOptions) withDefaults() IMAPOptions {
 	}
 	if r.BatchSize <= 0 {
 		r.BatchSize = 100
+	}
+	if r.Workers <= 0 {
+		r.Workers = 1
+	}
+	if r.ChunkSize <= 0 {
+		r.ChunkSize = 1000
 	}
 	if r.BatchBytes <= 0 {
 		r.BatchBytes = 64 << 20

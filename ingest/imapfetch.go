@@ -28,33 +28,43 @@ import (
 // fetches nothing and returns an error wrapping ErrUIDValidityChanged. An
 // error from fn stops FetchNew and is returned as is.
 func (c *IMAPConn) FetchNew(ctx context.Context, folder string, since Checkpoint, fn func(*Message) error) error {
+	_, err := c.fetchNew(ctx, folder, since, 0, fn)
+	return err
+}
+
+// fetchNew is FetchNew handing on at most limit messages (all when limit
+// is 0); more reports whether new mail was left for another call.
+func (c *IMAPConn) fetchNew(ctx context.Context, folder string, since Checkpoint, limit int, fn func(*Message) error) (more bool, err error) {
 	fresh := c.selected != folder
 	st, err := c.Select(ctx, folder)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !fresh {
 		// A server may show mail that arrived since the last command only
 		// after a NOOP (Dovecot does); SEARCH alone does not look.
 		if err := c.Noop(ctx); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if since.UIDValidity != 0 && since.UIDValidity != st.UIDValidity {
-		return fmt.Errorf("ingest: mailbox %q: folder %s: %w: was %d, is %d", c.cfg.Name, folder, ErrUIDValidityChanged, since.UIDValidity, st.UIDValidity)
+		return false, fmt.Errorf("ingest: mailbox %q: folder %s: %w: was %d, is %d", c.cfg.Name, folder, ErrUIDValidityChanged, since.UIDValidity, st.UIDValidity)
 	}
 	uids, err := c.searchNew(ctx, since.UID)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if limit > 0 && len(uids) > limit {
+		uids, more = uids[:limit], true
 	}
 	for len(uids) > 0 {
 		n := min(len(uids), c.opts.BatchSize)
 		if err := c.fetchBatch(ctx, st, uids[:n], fn); err != nil {
-			return err
+			return false, err
 		}
 		uids = uids[n:]
 	}
-	return nil
+	return more, nil
 }
 
 // searchNew returns the UIDs above last that are not marked done, sorted.

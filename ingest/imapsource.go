@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // IMAPSource polls one IMAP mailbox for as long as it runs: it connects,
@@ -20,14 +23,10 @@ type IMAPSource struct {
 	opts  IMAPOptions
 	log   *slog.Logger
 
-	// pending are moves decided by the handler but not yet done; they
-	// survive reconnections (not restarts) and are retried first.
-	pending map[string]*pendingMoves
-}
-
-type pendingMoves struct {
-	uidValidity uint32
-	uids        map[Destination][]uint32
+	// pending are moves of handled (and checkpointed) mail not yet made,
+	// by folder. They survive reconnections; across restarts the
+	// processor's Unmoved brings them back.
+	pending map[string][]*outcome
 }
 
 // NewIMAPSource returns a source for cfg, which gets its defaults and is
@@ -47,7 +46,7 @@ func NewIMAPSource(cfg MailboxConfig, store CheckpointStore, opts *IMAPOptions) 
 		store:   store,
 		opts:    o,
 		log:     o.Logger.With("mailbox", cfg.Name),
-		pending: map[string]*pendingMoves{},
+		pending: map[string][]*outcome{},
 	}, nil
 }
 
@@ -57,21 +56,21 @@ func (s *IMAPSource) Name() string { return s.cfg.Name }
 // Run polls until ctx ends (it then returns nil) or a permanent failure
 // occurs (it returns that error). Temporary failures, from the server or
 // from h, are logged and retried after a backoff.
-func (s *IMAPSource) Run(ctx context.Context, h Handler) error {
-	return s.run(ctx, h, false)
+func (s *IMAPSource) Run(ctx context.Context, p Processor) error {
+	return s.run(ctx, p, false)
 }
 
 // RunOnce connects, handles the mail that is there now in every folder,
 // makes the moves, and returns. It retries nothing.
-func (s *IMAPSource) RunOnce(ctx context.Context, h Handler) error {
-	return s.run(ctx, h, true)
+func (s *IMAPSource) RunOnce(ctx context.Context, p Processor) error {
+	return s.run(ctx, p, true)
 }
 
-func (s *IMAPSource) run(ctx context.Context, h Handler, once bool) error {
+func (s *IMAPSource) run(ctx context.Context, p Processor, once bool) error {
 	bo := *s.opts.Backoff
 	bo.Reset()
 	for {
-		err := s.session(ctx, h, &bo, once)
+		err := s.session(ctx, p, &bo, once)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -87,7 +86,7 @@ func (s *IMAPSource) run(ctx context.Context, h Handler, once bool) error {
 }
 
 // session is one connection's life: passes over the folders, then waits.
-func (s *IMAPSource) session(ctx context.Context, h Handler, bo *Backoff, once bool) error {
+func (s *IMAPSource) session(ctx context.Context, p Processor, bo *Backoff, once bool) error {
 	conn, err := DialIMAP(ctx, s.cfg, &s.opts)
 	if err != nil {
 		return err
@@ -95,7 +94,7 @@ func (s *IMAPSource) session(ctx context.Context, h Handler, bo *Backoff, once b
 	defer conn.Close()
 	for {
 		for _, folder := range s.cfg.Folders {
-			if err := s.pass(ctx, conn, folder, h); err != nil {
+			if err := s.pass(ctx, conn, folder, p); err != nil {
 				return err
 			}
 		}
@@ -114,87 +113,233 @@ func (s *IMAPSource) session(ctx context.Context, h Handler, bo *Backoff, once b
 	}
 }
 
-// handlerError marks an error that came from the handler, not the server.
+// handlerError marks an error that came from the processor, not the server.
 type handlerError struct{ err error }
 
 func (e *handlerError) Error() string { return "handler: " + e.err.Error() }
 func (e *handlerError) Unwrap() error { return e.err }
 
-// pass handles the new mail of one folder.
-func (s *IMAPSource) pass(ctx context.Context, conn *IMAPConn, folder string, h Handler) error {
-	if err := s.flushMoves(ctx, conn, folder); err != nil {
+// pass handles the new mail of one folder: first the moves an earlier run
+// left undone, then the new mail in chunks. Within a chunk, messages are
+// fetched on this connection and processed by the workers; after it, the
+// handled ones are moved and the checkpoint is saved past them. The
+// checkpoint never passes a message that has not been moved, so a crash
+// means the message is offered again, never that it stays in the folder.
+func (s *IMAPSource) pass(ctx context.Context, conn *IMAPConn, folder string, p Processor) error {
+	if err := s.finishMoves(ctx, conn, folder, p); err != nil {
 		return err
 	}
 	cp, err := s.store.LoadCheckpoint(ctx, s.cfg.Name, folder)
 	if err != nil {
 		return fmt.Errorf("ingest: mailbox %q: load checkpoint of %s: %w", s.cfg.Name, folder, err)
 	}
-	handle := func(m *Message) error {
-		dest, err := h(ctx, m)
-		if err != nil {
-			return &handlerError{err}
+	for {
+		next, more, err := s.chunk(ctx, conn, folder, cp, p)
+		if errors.Is(err, ErrUIDValidityChanged) {
+			// The old UIDs mean nothing now (RFC 4549 4.1): start the
+			// folder over. Mail already kept comes again; the ledger knows
+			// it by its hash.
+			s.log.Warn("imap folder UIDVALIDITY changed; fetching the whole folder again", "folder", folder, "err", err)
+			if err := s.store.SaveCheckpoint(ctx, s.cfg.Name, folder, Checkpoint{}); err != nil {
+				return fmt.Errorf("ingest: mailbox %q: reset checkpoint of %s: %w", s.cfg.Name, folder, err)
+			}
+			cp = Checkpoint{}
+			continue
 		}
-		next := Checkpoint{UIDValidity: m.UIDValidity, UID: m.UID}
-		if err := s.store.SaveCheckpoint(ctx, s.cfg.Name, folder, next); err != nil {
-			return fmt.Errorf("ingest: mailbox %q: save checkpoint of %s: %w", s.cfg.Name, folder, err)
+		if err != nil || !more {
+			return err
 		}
-		if dest != LeaveInPlace && s.cfg.MoveTo.Folder(dest) != "" && m.Skip == "" {
-			s.queueMove(folder, m.UIDValidity, m.UID, dest)
-		}
-		return nil
+		cp = next
 	}
-	err = conn.FetchNew(ctx, folder, cp, handle)
-	if errors.Is(err, ErrUIDValidityChanged) {
-		// The old UIDs mean nothing now (RFC 4549 4.1): start the folder
-		// over. Mail already kept comes again; the evidence store knows
-		// it by its hash.
-		s.log.Warn("imap folder UIDVALIDITY changed; fetching the whole folder again", "folder", folder, "err", err)
-		delete(s.pending, folder)
-		if err := s.store.SaveCheckpoint(ctx, s.cfg.Name, folder, Checkpoint{}); err != nil {
-			return fmt.Errorf("ingest: mailbox %q: reset checkpoint of %s: %w", s.cfg.Name, folder, err)
-		}
-		err = conn.FetchNew(ctx, folder, Checkpoint{}, handle)
-	}
-	// Move what was handled even when the pass stopped half-way.
-	if merr := s.flushMoves(ctx, conn, folder); err == nil {
-		err = merr
-	}
-	return err
 }
 
-func (s *IMAPSource) queueMove(folder string, uidValidity, uid uint32, dest Destination) {
-	p := s.pending[folder]
-	if p == nil || p.uidValidity != uidValidity {
-		p = &pendingMoves{uidValidity: uidValidity, uids: map[Destination][]uint32{}}
-		s.pending[folder] = p
-	}
-	p.uids[dest] = append(p.uids[dest], uid)
+// outcome is what processing one message came to.
+type outcome struct {
+	m    *Message
+	dest Destination
+	err  error
+	done chan struct{} // closed when dest and err are set
 }
 
-// flushMoves performs the pending moves of folder, one command per
-// destination.
-func (s *IMAPSource) flushMoves(ctx context.Context, conn *IMAPConn, folder string) error {
-	p := s.pending[folder]
-	if p == nil {
-		return nil
+// chunk fetches up to ChunkSize new messages after cp, has the workers
+// process them, moves the handled prefix and saves the checkpoint after it.
+// It returns the new checkpoint and whether more mail is waiting.
+func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, cp Checkpoint, p Processor) (Checkpoint, bool, error) {
+	// Work in hand finishes even when ctx ends (SIGTERM): a half-stored
+	// message would only be redone, but finishing it is cheaper.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	jobs := make(chan *outcome, s.opts.BatchSize)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for range s.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range jobs {
+				if failed.Load() || ctx.Err() != nil {
+					o.err = errSkipped
+				} else {
+					o.dest, o.err = p.Process(workCtx, o.m)
+					if o.err != nil {
+						failed.Store(true)
+					}
+				}
+				if o.m.Path != "" {
+					os.Remove(o.m.Path)
+				}
+				close(o.done)
+			}
+		}()
 	}
-	dests := make([]Destination, 0, len(p.uids))
-	for d := range p.uids {
+	var outcomes []*outcome
+	more, ferr := conn.fetchNew(ctx, folder, cp, s.opts.ChunkSize, func(m *Message) error {
+		if failed.Load() {
+			return errSkipped // stop fetching; the pass ends with the first error
+		}
+		// The fetcher removes its spool file (and may reuse *m) when we
+		// return: the worker gets a copy, and the file under its own name.
+		mine := *m
+		m = &mine
+		if m.Path != "" {
+			owned := m.Path + ".work"
+			if err := os.Rename(m.Path, owned); err != nil {
+				return fmt.Errorf("ingest: take spool file: %w", err)
+			}
+			m.Path = owned
+		}
+		o := &outcome{m: m, done: make(chan struct{})}
+		outcomes = append(outcomes, o)
+		select {
+		case jobs <- o:
+			return nil
+		case <-ctx.Done():
+			o.err = ctx.Err()
+			os.Remove(m.Path)
+			close(o.done)
+			return ctx.Err()
+		}
+	})
+	close(jobs)
+	wg.Wait()
+
+	// The handled prefix, in UID order, up to the first failure.
+	var handled []*outcome
+	var perr error
+	for _, o := range outcomes {
+		<-o.done
+		if o.err != nil {
+			if !errors.Is(o.err, errSkipped) {
+				perr = &handlerError{o.err}
+			}
+			break
+		}
+		handled = append(handled, o)
+	}
+	if len(handled) > 0 {
+		// Durable records first, then the checkpoint past them, then the
+		// moves: a move cut short is retried from pending (or, after a
+		// restart, from the processor's Unmoved), never handled again.
+		if err := p.Sync(context.WithoutCancel(ctx)); err != nil {
+			return cp, false, &handlerError{err}
+		}
+		last := handled[len(handled)-1].m
+		cp = Checkpoint{UIDValidity: last.UIDValidity, UID: last.UID}
+		if err := s.store.SaveCheckpoint(context.WithoutCancel(ctx), s.cfg.Name, folder, cp); err != nil {
+			return cp, false, fmt.Errorf("ingest: mailbox %q: save checkpoint of %s: %w", s.cfg.Name, folder, err)
+		}
+		s.pending[folder] = append(s.pending[folder], handled...)
+		if err := s.flushMoves(ctx, conn, folder, p); err != nil {
+			return cp, false, err
+		}
+	}
+	switch {
+	case perr != nil:
+		return cp, false, perr
+	case ferr != nil && !errors.Is(ferr, errSkipped):
+		return cp, false, ferr
+	case ctx.Err() != nil:
+		return cp, false, ctx.Err()
+	}
+	return cp, more, nil
+}
+
+// errSkipped marks messages not processed because an earlier one failed.
+var errSkipped = errors.New("ingest: skipped after an earlier failure")
+
+// flushMoves moves folder's pending messages to their destinations, one
+// command per destination, and records each move with the processor.
+func (s *IMAPSource) flushMoves(ctx context.Context, conn *IMAPConn, folder string, p Processor) error {
+	byDest := map[Destination][]*Message{}
+	for _, o := range s.pending[folder] {
+		if o.dest != LeaveInPlace && o.m.Skip == "" && s.cfg.MoveTo.Folder(o.dest) != "" {
+			byDest[o.dest] = append(byDest[o.dest], o.m)
+		}
+	}
+	dests := make([]Destination, 0, len(byDest))
+	for d := range byDest {
 		dests = append(dests, d)
 	}
 	slices.Sort(dests)
 	for _, d := range dests {
-		err := conn.Move(ctx, folder, p.uidValidity, p.uids[d], s.cfg.MoveTo.Folder(d))
+		msgs := byDest[d]
+		uids := make([]uint32, len(msgs))
+		for i, m := range msgs {
+			uids[i] = m.UID
+		}
+		to := s.cfg.MoveTo.Folder(d)
+		err := conn.Move(ctx, folder, msgs[0].UIDValidity, uids, to)
 		if errors.Is(err, ErrUIDValidityChanged) {
-			s.log.Warn("imap folder UIDVALIDITY changed; handled mail stays where it is", "folder", folder, "count", len(p.uids[d]), "err", err)
-			delete(s.pending, folder)
-			return nil
+			s.log.Warn("imap folder UIDVALIDITY changed; handled mail stays where it is", "folder", folder, "count", len(uids), "err", err)
+			break
 		}
 		if err != nil {
-			return err
+			return err // pending stays for the next pass
 		}
-		delete(p.uids, d)
+		for _, m := range msgs {
+			if err := p.Moved(context.WithoutCancel(ctx), m, to); err != nil {
+				return &handlerError{err}
+			}
+		}
 	}
 	delete(s.pending, folder)
 	return nil
+}
+
+// finishMoves makes the moves left undone: those a lost connection cut
+// short (pending), and those a crash interrupted (the processor's Unmoved).
+// Moving a UID that is already gone succeeds, so a move made just before
+// the crash is harmless.
+func (s *IMAPSource) finishMoves(ctx context.Context, conn *IMAPConn, folder string, p Processor) error {
+	todo, err := p.Unmoved(ctx, s.cfg.Name, folder)
+	if err != nil {
+		return &handlerError{err}
+	}
+	if len(todo) > 0 {
+		st, err := conn.Select(ctx, folder)
+		if err != nil {
+			return err
+		}
+		known := map[uint32]bool{}
+		for _, o := range s.pending[folder] {
+			known[o.m.UID] = true
+		}
+		n := 0
+		for _, u := range todo {
+			if u.UIDValidity != st.UIDValidity {
+				s.log.Warn("handled message cannot be moved: its folder's UIDVALIDITY changed", "folder", folder, "uid", u.UID, "sha256", u.SHA256)
+				continue
+			}
+			if known[u.UID] {
+				continue
+			}
+			m := &Message{Mailbox: s.cfg.Name, Folder: folder, UIDValidity: u.UIDValidity, UID: u.UID, SHA256: u.SHA256}
+			s.pending[folder] = append(s.pending[folder], &outcome{m: m, dest: u.Dest})
+			n++
+		}
+		if n > 0 {
+			s.log.Info("finishing moves an earlier run left undone", "folder", folder, "count", n)
+		}
+	}
+	return s.flushMoves(ctx, conn, folder, p)
 }

@@ -49,13 +49,52 @@ const (
 	ToUnmatched  Destination = "unmatched"
 )
 
-// Handler processes one message and says where it goes next. It runs on the
-// source's goroutine, one message at a time, in UID order per folder.
-// m.Path is valid only until it returns. An error stops the current pass:
-// the message is not checkpointed and will be offered again, after a
-// backoff when the error is temporary; a permanent error (IsPermanent)
-// stops the source.
+// Processor is what a source hands its mail to.
+type Processor interface {
+	// Process handles m and says where it goes. With IMAPOptions.Workers
+	// above 1 it runs on several goroutines at once, out of UID order.
+	// m.Path is valid only until it returns. It must be idempotent: a
+	// message handled before a crash, but not yet moved, is offered again.
+	// An error stops the current pass; the message and those after it are
+	// offered again, after a backoff when the error is temporary; a
+	// permanent error (IsPermanent) stops the source.
+	Process(ctx context.Context, m *Message) (Destination, error)
+	// Moved records that m now lives in folder (moved there, or marked
+	// done in place when the server cannot move). It runs after the move;
+	// its error is temporary.
+	Moved(ctx context.Context, m *Message, folder string) error
+	// Unmoved lists the messages of mailbox/folder that Process handled but
+	// whose move was never recorded (a crash came between), each with the
+	// destination Process chose. The source moves them before new mail.
+	Unmoved(ctx context.Context, mailbox, folder string) ([]Unmoved, error)
+	// Sync makes what Process recorded durable; the source calls it before
+	// it moves mail out of the polled folder.
+	Sync(ctx context.Context) error
+}
+
+// Unmoved is a handled message still waiting for its move.
+type Unmoved struct {
+	UIDValidity uint32
+	UID         uint32
+	SHA256      string
+	Dest        Destination
+}
+
+// Handler is a Processor that only processes: it keeps no record of moves
+// and needs none made durable. It suits tests and one-off runs.
 type Handler func(ctx context.Context, m *Message) (Destination, error)
+
+// Process calls h.
+func (h Handler) Process(ctx context.Context, m *Message) (Destination, error) { return h(ctx, m) }
+
+// Moved does nothing.
+func (Handler) Moved(context.Context, *Message, string) error { return nil }
+
+// Unmoved reports nothing.
+func (Handler) Unmoved(context.Context, string, string) ([]Unmoved, error) { return nil, nil }
+
+// Sync does nothing.
+func (Handler) Sync(context.Context) error { return nil }
 
 // Checkpoint is how far a folder has been handled: every message with a UID
 // up to UID under UIDValidity. The zero Checkpoint means nothing yet.
