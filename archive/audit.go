@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,8 @@ import (
 // Action names what an audit entry records.
 type Action string
 
-// The actions of the audit trail.
+// The actions of the audit trail about mail and claims. Their subject is
+// "message:<sha256>" or "claim:<id>".
 const (
 	ActionMessageReceived  Action = "message_received"
 	ActionJudged           Action = "judged"
@@ -32,11 +34,42 @@ const (
 	ActionReprocessed      Action = "reprocessed"
 )
 
-var knownActions = map[Action]bool{
-	ActionMessageReceived: true, ActionJudged: true, ActionBundleStored: true, ActionEvidenceAttached: true,
-	ActionClaimCreated: true, ActionClaimUpdated: true, ActionMoved: true, ActionBundleDownloaded: true,
-	ActionPackageExported: true, ActionReprocessed: true,
+// The audit actions of user management. Their subject is "user:<name>".
+const (
+	ActionUserAdded       Action = "user_added"
+	ActionUserRemoved     Action = "user_removed"
+	ActionPasswordChanged Action = "password_changed"
+	ActionRoleChanged     Action = "role_changed"
+	ActionTokenCreated    Action = "api_token_created"
+	ActionTokenRevoked    Action = "api_token_revoked"
+)
+
+// ActionTenantsImported records an import of Partner Center's customer
+// list, with the user as actor; its subject is "tenants".
+const ActionTenantsImported Action = "tenants_imported"
+
+// actions lists every action, in the order Actions returns them. AppendAudit
+// accepts only these: a typo must not start a new kind of entry.
+var actions = []Action{
+	ActionMessageReceived, ActionJudged, ActionBundleStored, ActionEvidenceAttached,
+	ActionClaimCreated, ActionClaimUpdated, ActionMoved, ActionBundleDownloaded,
+	ActionPackageExported, ActionReprocessed,
+	ActionUserAdded, ActionUserRemoved, ActionPasswordChanged, ActionRoleChanged,
+	ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported,
 }
+
+var knownActions = func() map[Action]bool {
+	m := make(map[Action]bool, len(actions))
+	for _, a := range actions {
+		m[a] = true
+	}
+	return m
+}()
+
+// Actions returns every action the audit trail records: those about mail
+// and claims in the order of the work on a message, then user management
+// and tenant imports. The caller may modify the slice.
+func Actions() []Action { return slices.Clone(actions) }
 
 // ActorSystem is the actor of everything claimtrail does on its own; other
 // actors are user names.

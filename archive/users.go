@@ -49,29 +49,6 @@ func (r Role) Allows(need Role) bool {
 	return roleRank[r] > 0 && roleRank[r] >= roleRank[need]
 }
 
-// The audit actions of user management. Their subject is "user:<name>".
-const (
-	ActionUserAdded       Action = "user_added"
-	ActionUserRemoved     Action = "user_removed"
-	ActionPasswordChanged Action = "password_changed"
-	ActionRoleChanged     Action = "role_changed"
-	ActionTokenCreated    Action = "api_token_created"
-	ActionTokenRevoked    Action = "api_token_revoked"
-)
-
-// ActionTenantsImported records an import of Partner Center's customer
-// list from the web app, with the user as actor; its subject is "tenants".
-const ActionTenantsImported Action = "tenants_imported"
-
-// The web app records user management and tenant imports through
-// AppendAudit, which accepts only known actions.
-func init() {
-	for _, a := range []Action{ActionUserAdded, ActionUserRemoved, ActionPasswordChanged, ActionRoleChanged,
-		ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported} {
-		knownActions[a] = true
-	}
-}
-
 func userSubject(name string) string { return "user:" + name }
 
 // ErrBadCredentials is returned by Authenticate for an unknown user or a

@@ -1,0 +1,175 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// MessageFilter selects messages for Messages. The zero value selects every
+// message, judged or not.
+type MessageFilter struct {
+	// Verdicts keeps the messages whose current judgment has one of these
+	// verdicts; empty keeps all, including those not judged yet.
+	Verdicts []rules.Verdict
+	// Before keeps the messages with a smaller ID: pass the ID of the last
+	// message of the previous page. 0 starts from the newest.
+	Before int64
+	// Limit is the most messages returned; 0 or less returns every match.
+	Limit int
+}
+
+// Messages returns the messages f selects, newest (most recently
+// recorded) first. Their judgments are the current ones: a reprocessed
+// message is found by its new verdict only.
+func (l *Ledger) Messages(ctx context.Context, f MessageFilter) ([]*Message, error) {
+	const op = "list messages"
+	var where []string
+	var args []any
+	if len(f.Verdicts) > 0 {
+		for _, v := range f.Verdicts {
+			if v != rules.Accepted && v != rules.Rejected && v != rules.Unmatched {
+				return nil, fmt.Errorf("archive: %s: unknown verdict %q; use accepted, rejected or unmatched", op, v)
+			}
+			args = append(args, string(v))
+		}
+		where = append(where, `m.verdict IN (?`+strings.Repeat(", ?", len(f.Verdicts)-1)+`)`)
+	}
+	if f.Before > 0 {
+		where = append(where, `m.id < ?`)
+		args = append(args, f.Before)
+	}
+	q := messageSelect
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	q += ` ORDER BY m.id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := l.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	defer rows.Close()
+	var out []*Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, dbErr(op, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	return out, nil
+}
+
+// MessageCounts returns how many messages have each verdict now. Messages
+// not judged yet are not counted; a verdict no message has is absent.
+func (l *Ledger) MessageCounts(ctx context.Context) (map[rules.Verdict]int, error) {
+	const op = "count messages"
+	rows, err := l.r.QueryContext(ctx, `SELECT verdict, COUNT(*) FROM messages WHERE verdict IS NOT NULL GROUP BY verdict`)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	defer rows.Close()
+	out := map[rules.Verdict]int{}
+	for rows.Next() {
+		var v string
+		var n int
+		if err := rows.Scan(&v, &n); err != nil {
+			return nil, dbErr(op, err)
+		}
+		out[rules.Verdict(v)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	return out, nil
+}
+
+// AuditFilter selects audit entries for AuditEntries. Every condition set
+// must hold; the zero value selects the whole trail.
+type AuditFilter struct {
+	// Actions keeps the entries with one of these actions; empty keeps all.
+	// An action no entry has matches nothing.
+	Actions []Action
+	// Actor keeps the entries of this actor, compared without regard to
+	// ASCII case ("Anna" finds "anna").
+	Actor string
+	// Subject keeps the entries about exactly this subject ("claim:3",
+	// "message:<sha256>").
+	Subject string
+	// SubjectContains keeps the entries whose subject contains this text,
+	// case-sensitively: part of a hash, or "claim:" for every claim.
+	SubjectContains string
+	// Before keeps the entries with a smaller seq: pass the seq of the last
+	// entry of the previous page. 0 starts from the head.
+	Before int64
+	// Limit is the most entries returned; 0 or less returns every match.
+	Limit int
+}
+
+// AuditEntries returns the entries f selects, newest (highest seq) first.
+// It reads the entries as stored and checks nothing: VerifyAudit does.
+func (l *Ledger) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	const op = "list audit entries"
+	var where []string
+	var args []any
+	if len(f.Actions) > 0 {
+		where = append(where, `action IN (?`+strings.Repeat(", ?", len(f.Actions)-1)+`)`)
+		for _, a := range f.Actions {
+			args = append(args, string(a))
+		}
+	}
+	if f.Actor != "" {
+		where = append(where, `actor = ? COLLATE NOCASE`)
+		args = append(args, f.Actor)
+	}
+	if f.Subject != "" {
+		where = append(where, `subject = ?`)
+		args = append(args, f.Subject)
+	}
+	if f.SubjectContains != "" {
+		// instr, not LIKE: no wildcards to escape, and case counts.
+		where = append(where, `instr(subject, ?) > 0`)
+		args = append(args, f.SubjectContains)
+	}
+	if f.Before > 0 {
+		where = append(where, `seq < ?`)
+		args = append(args, f.Before)
+	}
+	q := auditSelect
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	q += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := l.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		if err := scanAudit(rows, &e); err != nil {
+			return nil, dbErr(op, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	return out, nil
+}
