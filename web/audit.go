@@ -140,42 +140,23 @@ func parseAuditFilter(r *http.Request) (auditFilter, error) {
 	return f, nil
 }
 
-func (f auditFilter) match(e archive.AuditEntry) bool {
-	return (f.Actor == "" || strings.EqualFold(e.Actor, f.Actor)) &&
-		(f.Action == "" || string(e.Action) == f.Action) &&
-		(f.Subject == "" || strings.Contains(e.Subject, f.Subject)) &&
-		(f.Before == 0 || e.Seq < f.Before)
-}
-
 // filterAudit returns the newest entries f selects, newest first, and
 // whether older ones matched too.
 func (s *Server) filterAudit(ctx context.Context, f auditFilter) ([]auditRow, bool, error) {
-	// A ring of the last Limit+1 matches: memory stays bounded however
-	// long the trail.
-	ring := make([]archive.AuditEntry, 0, f.Limit+1)
-	n := 0
-	err := s.auditEntries(ctx, 0, func(e archive.AuditEntry) error {
-		if !f.match(e) {
-			return nil
-		}
-		if len(ring) < f.Limit+1 {
-			ring = append(ring, e)
-		} else {
-			ring[n%(f.Limit+1)] = e
-		}
-		n++
-		return nil
-	})
+	af := archive.AuditFilter{Actor: f.Actor, SubjectContains: f.Subject, Before: f.Before, Limit: f.Limit + 1}
+	if f.Action != "" {
+		af.Actions = []archive.Action{archive.Action(f.Action)}
+	}
+	entries, err := s.ledger.AuditEntries(ctx, af)
 	if err != nil {
 		return nil, false, err
 	}
-	slices.SortFunc(ring, func(a, b archive.AuditEntry) int { return int(b.Seq - a.Seq) })
-	more := len(ring) > f.Limit
+	more := len(entries) > f.Limit
 	if more {
-		ring = ring[:f.Limit]
+		entries = entries[:f.Limit]
 	}
-	rows := make([]auditRow, len(ring))
-	for i, e := range ring {
+	rows := make([]auditRow, len(entries))
+	for i, e := range entries {
 		rows[i] = newAuditRow(e)
 	}
 	return rows, more, nil
@@ -248,11 +229,7 @@ type auditView struct {
 }
 
 // auditActions are offered in the filter; others can still be typed.
-var auditActions = []archive.Action{archive.ActionMessageReceived, archive.ActionJudged, archive.ActionBundleStored,
-	archive.ActionEvidenceAttached, archive.ActionClaimCreated, archive.ActionClaimUpdated, archive.ActionMoved,
-	archive.ActionBundleDownloaded, archive.ActionPackageExported, archive.ActionReprocessed,
-	archive.ActionUserAdded, archive.ActionUserRemoved, archive.ActionPasswordChanged, archive.ActionRoleChanged,
-	archive.ActionTokenCreated, archive.ActionTokenRevoked, archive.ActionTenantsImported}
+var auditActions = archive.Actions()
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	f, err := parseAuditFilter(r)

@@ -2,10 +2,8 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -128,7 +126,7 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	claims, err := c.ledger.Claims(ctx)
 	var verdicts map[rules.Verdict]int
 	if err == nil {
-		verdicts, err = messageVerdicts(ctx, c.ledger)
+		verdicts, err = c.ledger.MessageCounts(ctx)
 	}
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
@@ -145,36 +143,6 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, v := range []rules.Verdict{rules.Accepted, rules.Rejected, rules.Unmatched} {
 		ch <- prometheus.MustNewConstMetric(messagesDesc, prometheus.GaugeValue, float64(verdicts[v]), string(v))
 	}
-}
-
-// messageVerdicts counts messages by their latest verdict from the audit
-// trail, as triageSHAs does, until the ledger has a count query.
-func messageVerdicts(ctx context.Context, l Ledger) (map[rules.Verdict]int, error) {
-	latest := map[string]rules.Verdict{}
-	lw := &lineWriter{fn: func(line []byte) error {
-		var e struct {
-			Action  archive.Action `json:"action"`
-			Subject string         `json:"subject"`
-			Details struct {
-				Verdict rules.Verdict `json:"verdict"`
-			} `json:"details"`
-		}
-		if json.Unmarshal(line, &e) != nil {
-			return nil
-		}
-		if (e.Action == archive.ActionJudged || e.Action == archive.ActionReprocessed) && strings.HasPrefix(e.Subject, "message:") {
-			latest[e.Subject] = e.Details.Verdict
-		}
-		return nil
-	}}
-	if err := l.ExportAudit(ctx, lw, archive.AuditJSONL, 0); err != nil {
-		return nil, err
-	}
-	out := map[rules.Verdict]int{}
-	for _, v := range latest {
-		out[v]++
-	}
-	return out, nil
 }
 
 func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {

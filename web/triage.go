@@ -3,7 +3,6 @@ package web
 import (
 	"archive/zip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -79,59 +78,22 @@ type triageItem struct {
 	Incidents []string `json:"-"`
 }
 
-// triageSHAs returns the messages whose latest judgment is rejected or
-// unmatched, newest first.
-//
-// The ledger has no query for messages by verdict yet, so this reads the
-// audit trail's judged and reprocessed entries (each names the verdict).
-// That costs a pass over the trail per call; a ledger query
-// (archive.Ledger.Messages by verdict) should replace it.
-func (s *Server) triageSHAs(ctx context.Context) ([]string, error) {
-	latest := map[string]rules.Verdict{}
-	var order []string
-	err := s.auditEntries(ctx, 0, func(e archive.AuditEntry) error {
-		if e.Action != archive.ActionJudged && e.Action != archive.ActionReprocessed {
-			return nil
-		}
-		sha, ok := strings.CutPrefix(e.Subject, "message:")
-		if !ok {
-			return nil
-		}
-		var d struct {
-			Verdict rules.Verdict `json:"verdict"`
-		}
-		if json.Unmarshal(e.Details, &d) != nil {
-			return nil
-		}
-		if _, seen := latest[sha]; !seen {
-			order = append(order, sha)
-		}
-		latest[sha] = d.Verdict
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, sha := range slices.Backward(order) {
-		if v := latest[sha]; v == rules.Rejected || v == rules.Unmatched {
-			out = append(out, sha)
-		}
-	}
-	return out, nil
-}
+// triageVerdicts are the verdicts that put a message in triage.
+var triageVerdicts = []rules.Verdict{rules.Rejected, rules.Unmatched}
 
 // maxTriageItems bounds one page of the queue.
 const maxTriageItems = 500
 
+// triageItems returns the newest messages whose current judgment is
+// rejected or unmatched, and whether there are more.
 func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
-	shas, err := s.triageSHAs(ctx)
+	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: triageVerdicts, Limit: maxTriageItems + 1})
 	if err != nil {
 		return nil, false, err
 	}
-	more := len(shas) > maxTriageItems
+	more := len(msgs) > maxTriageItems
 	if more {
-		shas = shas[:maxTriageItems]
+		msgs = msgs[:maxTriageItems]
 	}
 	tenants, err := s.ledger.Tenants(ctx)
 	if err != nil {
@@ -151,16 +113,9 @@ func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
 			incidents[c.TenantID] = append(incidents[c.TenantID], c.IncidentID)
 		}
 	}
-	items := make([]triageItem, 0, len(shas))
-	for _, sha := range shas {
-		m, err := s.ledger.MessageBySHA256(ctx, sha)
-		if err != nil {
-			return nil, false, err
-		}
+	items := make([]triageItem, 0, len(msgs))
+	for _, m := range msgs {
 		j := m.Judgment
-		if j == nil || (j.Verdict != rules.Rejected && j.Verdict != rules.Unmatched) {
-			continue
-		}
 		it := triageItem{SHA256: m.SHA256, Sender: m.Sender, Subject: m.Subject, Received: fmtWhen(m.EvidenceDate()),
 			Verdict: j.Verdict, Reason: j.Reason, ReasonText: reasonText(j.Reason), Todo: reasonTodo(j.Reason),
 			TenantID: j.TenantID, TenantName: names[j.TenantID], Authentication: j.Authentication, Warnings: j.Warnings}
@@ -424,12 +379,13 @@ func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error
 	if s.parse == nil {
 		return nil, badRequest("re-judging is not available: this claimtrail was started without the mail parser")
 	}
-	shas, err := s.triageSHAs(ctx)
+	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: triageVerdicts})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]rejudged, 0, len(shas))
-	for _, sha := range shas {
+	out := make([]rejudged, 0, len(msgs))
+	for _, m := range msgs {
+		sha := m.SHA256
 		res, err := s.rejudge(ctx, p, sha, user)
 		if err != nil {
 			if ctx.Err() != nil {

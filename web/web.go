@@ -38,6 +38,8 @@ type Ledger interface {
 	WriteClaimPackage(ctx context.Context, w io.Writer, claimID int64, bundles archive.BundleSource, actor string) error
 
 	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
+	Messages(ctx context.Context, f archive.MessageFilter) ([]*archive.Message, error)
+	MessageCounts(ctx context.Context) (map[rules.Verdict]int, error)
 	ReprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]archive.Attachment, error)
 
 	Tenants(ctx context.Context) ([]rules.Tenant, error)
@@ -46,6 +48,7 @@ type Ledger interface {
 	AppendAudit(ctx context.Context, actor string, action archive.Action, subject string, details map[string]any) (archive.AuditEntry, error)
 	AuditHead(ctx context.Context) (archive.AuditEntry, error)
 	ExportAudit(ctx context.Context, w io.Writer, format archive.AuditFormat, claimID int64) error
+	AuditEntries(ctx context.Context, f archive.AuditFilter) ([]archive.AuditEntry, error)
 	VerifyAudit(ctx context.Context, store archive.AnchorStore) (*archive.AuditReport, error)
 	SchemaVersion(ctx context.Context) (int, error)
 
