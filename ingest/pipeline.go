@@ -1,0 +1,359 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// BundleStore is where the pipeline puts evidence bundles: archive.Dir and
+// archive.MinIO both fit.
+type BundleStore interface {
+	// Put stores r under key, create-only: the same bytes again are a
+	// successful no-op, different bytes fail with archive.ErrExists. Safe
+	// for concurrent use.
+	Put(ctx context.Context, key string, r io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error)
+	// Stat describes the object under key; archive.ErrNotFound if none.
+	Stat(ctx context.Context, key string) (archive.ObjectInfo, error)
+}
+
+// Ledger is the part of archive.Ledger the pipeline writes to. Each method
+// is idempotent and safe for concurrent use (see archive.Ledger).
+type Ledger interface {
+	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
+	RecordMessage(ctx context.Context, rec archive.MessageRecord) (*archive.Message, bool, error)
+	RecordJudgment(ctx context.Context, id int64, j rules.Judgment, rulesVersion string) ([]archive.Attachment, bool, error)
+	SetBundle(ctx context.Context, id int64, key, bundleSHA256 string) error
+	MarkMoved(ctx context.Context, id int64, folder string) error
+	UnfinishedMessages(ctx context.Context, mailbox, folder string, limit int) ([]*archive.Message, error)
+	Checkpoint(ctx context.Context, mailbox, folder string) (archive.Checkpoint, error)
+	SetCheckpoint(ctx context.Context, mailbox, folder string, uidValidity, lastUID uint32) error
+	// Sync makes every committed step durable (the ledger commits without
+	// fsync); it is called before mail is moved out of a polled folder.
+	Sync(ctx context.Context) error
+}
+
+// Observer is told what the pipeline does, for metrics; web.Metrics fits.
+// Its methods must be safe for concurrent use and cheap.
+type Observer interface {
+	ObserveJudge(d time.Duration)
+	Judged(v rules.Verdict)
+}
+
+// Pipeline does the work on one raw message: parse, verify DKIM, judge,
+// bundle, store and record. Every step is idempotent and checked against
+// the ledger first, so a message offered again after a crash is finished,
+// never done twice. A Pipeline is safe for concurrent use by several
+// workers.
+type Pipeline struct {
+	policy   *rules.Policy
+	store    BundleStore
+	ledger   Ledger
+	resolver evidence.Resolver // nil: DKIM is not verified
+	parse    *evidence.ParseOptions
+	spoolDir string
+	log      *slog.Logger
+	observe  Observer
+}
+
+// PipelineOptions configures a Pipeline; the zero value (or nil) means
+// defaults.
+type PipelineOptions struct {
+	// Resolver answers the DNS TXT look-ups of DKIM verification. Nil
+	// leaves DKIM unverified, which the bundle's manifest records.
+	Resolver evidence.Resolver
+	// Parse limits the parse of each message; nil means evidence's defaults.
+	Parse *evidence.ParseOptions
+	// SpoolDir holds bundles while they are uploaded; "" is os.TempDir().
+	SpoolDir string
+	Logger   *slog.Logger
+	Observer Observer // nil: nobody watches
+}
+
+// NewPipeline returns a pipeline judging with policy, storing bundles in
+// store and recording in ledger.
+func NewPipeline(policy *rules.Policy, store BundleStore, ledger Ledger, opts *PipelineOptions) *Pipeline {
+	if opts == nil {
+		opts = &PipelineOptions{}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{
+		policy:   policy,
+		store:    store,
+		ledger:   ledger,
+		resolver: opts.Resolver,
+		parse:    opts.Parse,
+		spoolDir: opts.SpoolDir,
+		log:      log,
+		observe:  opts.Observer,
+	}
+}
+
+// Result is what the pipeline did with one message.
+type Result struct {
+	Message  *archive.Message // the ledger row, after every step
+	Judgment rules.Judgment
+	// New is set when this call recorded the message for the first time.
+	New bool
+}
+
+// Raw is one raw message to process: its bytes and where it came from.
+type Raw struct {
+	R      io.ReaderAt
+	Size   int64
+	SHA256 string // lowercase hex of the bytes
+	From   evidence.Provenance
+}
+
+// Handle judges, bundles, stores and records raw, resuming whatever an
+// earlier, interrupted call left undone. Errors are temporary (a store or
+// the ledger unavailable) unless IsPermanent says otherwise; processing the
+// same message again after an error is always safe.
+func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
+	start := time.Now()
+	op := "ingest: process " + shortSHA(raw.SHA256)
+	if m, err := p.ledger.MessageBySHA256(ctx, raw.SHA256); err == nil && m.Judgment != nil && m.BundleKey != "" {
+		// Done before (a duplicate, or offered again after a crash before
+		// the checkpoint): nothing to redo but the move.
+		return &Result{Message: m, Judgment: *m.Judgment}, nil
+	} else if err != nil && !errors.Is(err, archive.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+
+	facts, err := evidence.Parse(raw.R, raw.Size, p.parse)
+	if err != nil {
+		return nil, fmt.Errorf("%s: parse: %w", op, err)
+	}
+	if p.resolver != nil {
+		checks, err := evidence.VerifyDKIM(ctx, io.NewSectionReader(raw.R, 0, raw.Size), p.resolver)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+			}
+			facts.Warnings = append(facts.Warnings, "DKIM not verified: "+err.Error())
+		} else {
+			facts.DKIM = checks
+		}
+	}
+
+	mailbox, folder := raw.From.Mailbox, raw.From.Folder
+	if raw.From.Path != "" {
+		mailbox, folder = ImportMailbox, raw.From.Path
+	}
+	rec := archive.MessageRecord{
+		SHA256:       raw.SHA256,
+		Size:         raw.Size,
+		Mailbox:      mailbox,
+		Folder:       folder,
+		UIDValidity:  raw.From.UIDValidity,
+		UID:          raw.From.UID,
+		InternalDate: raw.From.InternalDate,
+		Date:         facts.Date,
+		MessageID:    facts.MessageID,
+		Sender:       facts.Sender,
+		Subject:      facts.Subject,
+	}
+	msg, created, err := p.ledger.RecordMessage(ctx, rec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+
+	j := p.policy.Judge(facts.RulesMessage())
+	if msg.Judgment == nil {
+		if _, _, err := p.ledger.RecordJudgment(ctx, msg.ID, j, rules.Version); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	} else {
+		// The first judgment stands; the bundle must show that one.
+		j = *msg.Judgment
+	}
+
+	if msg.BundleKey == "" {
+		// Provenance comes from the ledger's first record of the message,
+		// so a bundle rebuilt after a crash has the same bytes as the one
+		// that may already be stored.
+		in := &evidence.BundleInput{
+			Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256,
+			Facts: facts, Judgment: j, Provenance: provenanceOf(msg),
+		}
+		key := evidence.BundleKey(raw.SHA256, 1)
+		sum, err := p.storeBundle(ctx, key, in)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if err := p.ledger.SetBundle(ctx, msg.ID, key, sum); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+
+	final, err := p.ledger.MessageBySHA256(ctx, raw.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if p.observe != nil {
+		p.observe.ObserveJudge(time.Since(start))
+		p.observe.Judged(j.Verdict)
+	}
+	p.log.Debug("message processed", "sha256", shortSHA(raw.SHA256), "verdict", j.Verdict, "reason", j.Reason, "new", created)
+	return &Result{Message: final, Judgment: j, New: created}, nil
+}
+
+// storeBundle spools the bundle of in, then puts it under key with its exact
+// size and SHA-256, and returns that SHA-256.
+func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.BundleInput) (string, error) {
+	spool, _, err := evidence.SpoolBundle(ctx, p.spoolDir, in)
+	if err != nil {
+		return "", err
+	}
+	defer spool.Close()
+	_, err = p.store.Put(ctx, key, spool.Reader(), spool.Size(), archive.PutOptions{
+		SHA256:      spool.SHA256(),
+		ContentType: "application/zip",
+	})
+	if errors.Is(err, archive.ErrExists) {
+		// An earlier attempt stored a bundle of this judgment and died
+		// before the ledger heard of it, with other inputs (a file imported
+		// from another path). Write-once: the stored one is the evidence.
+		info, serr := p.store.Stat(ctx, key)
+		if serr != nil {
+			return "", errors.Join(err, serr)
+		}
+		p.log.Warn("evidence bundle already stored with other bytes; keeping the stored one", "key", key)
+		return info.SHA256, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return spool.SHA256(), nil
+}
+
+// ImportMailbox is the ledger's mailbox name for messages imported from
+// files; their folder is the file they came from, and their move step is
+// closed as ImportedFolder, since there is no mailbox to move them out of.
+const (
+	ImportMailbox  = "import"
+	ImportedFolder = "imported"
+)
+
+// provenanceOf is where the bundle says the message came from: the ledger's
+// first record of it, so that a bundle rebuilt after a crash is the same.
+func provenanceOf(m *archive.Message) evidence.Provenance {
+	if m.Mailbox == ImportMailbox {
+		return evidence.Provenance{Path: m.Folder}
+	}
+	return evidence.Provenance{
+		Mailbox:      m.Mailbox,
+		Folder:       m.Folder,
+		UIDValidity:  m.UIDValidity,
+		UID:          m.UID,
+		InternalDate: m.InternalDate,
+	}
+}
+
+// HandleFile runs Handle on a message read from r, a file named name
+// ("dir/a.eml", "box.mbox#3"), and closes its move step: an imported
+// message stays where it is.
+func (p *Pipeline) HandleFile(ctx context.Context, name string, r io.Reader) (*Result, error) {
+	spool, err := evidence.Spool(ctx, r, p.spoolDir)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: read %s: %w", name, err)
+	}
+	defer spool.Close()
+	res, err := p.Handle(ctx, Raw{R: spool, Size: spool.Size(), SHA256: spool.SHA256(), From: evidence.Provenance{Path: name}})
+	if err != nil {
+		return nil, err
+	}
+	if res.Message.MovedTo == "" && res.Message.Mailbox == ImportMailbox {
+		if err := p.ledger.MarkMoved(ctx, res.Message.ID, ImportedFolder); err != nil {
+			return nil, fmt.Errorf("ingest: import %s: %w", name, err)
+		}
+	}
+	return res, nil
+}
+
+// Process handles one message fetched from a mailbox: it is the Processor
+// an IMAPSource drives. Mail the source did not fetch (too large) is logged
+// and left in place.
+func (p *Pipeline) Process(ctx context.Context, m *Message) (Destination, error) {
+	if m.Skip != "" {
+		p.log.Warn("message left in the mailbox unprocessed", "mailbox", m.Mailbox, "folder", m.Folder,
+			"uid", m.UID, "size", m.Size, "reason", string(m.Skip),
+			"what_to_do", "raise max_message_bytes, or save the message as .eml and run claimtrail import")
+		return LeaveInPlace, nil
+	}
+	f, err := os.Open(m.Path)
+	if err != nil {
+		return "", fmt.Errorf("ingest: open spooled message: %w", err)
+	}
+	defer f.Close()
+	res, err := p.Handle(ctx, Raw{R: f, Size: m.Size, SHA256: m.SHA256, From: evidence.Provenance{
+		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
+	}})
+	if err != nil {
+		return "", err
+	}
+	return Destination(res.Judgment.Verdict), nil
+}
+
+// Moved records the move of m in the ledger.
+func (p *Pipeline) Moved(ctx context.Context, m *Message, folder string) error {
+	msg, err := p.ledger.MessageBySHA256(ctx, m.SHA256)
+	if err != nil {
+		return fmt.Errorf("ingest: record move of %s: %w", shortSHA(m.SHA256), err)
+	}
+	if msg.Mailbox != m.Mailbox || msg.Folder != m.Folder || msg.UID != m.UID {
+		// Another copy of the same bytes: the ledger knows the first one.
+		return nil
+	}
+	return p.ledger.MarkMoved(ctx, msg.ID, folder)
+}
+
+// Unmoved lists the ledger's messages of mailbox/folder whose move is the
+// only step left.
+func (p *Pipeline) Unmoved(ctx context.Context, mailbox, folder string) ([]Unmoved, error) {
+	msgs, err := p.ledger.UnfinishedMessages(ctx, mailbox, folder, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []Unmoved
+	for _, m := range msgs {
+		if m.Next() != archive.StepMove || m.Judgment == nil {
+			continue
+		}
+		out = append(out, Unmoved{UIDValidity: m.UIDValidity, UID: m.UID, SHA256: m.SHA256, Dest: Destination(m.Judgment.Verdict)})
+	}
+	return out, nil
+}
+
+// LoadCheckpoint reads mailbox/folder's checkpoint from the ledger: the
+// pipeline is the CheckpointStore of the sources it serves.
+func (p *Pipeline) LoadCheckpoint(ctx context.Context, mailbox, folder string) (Checkpoint, error) {
+	cp, err := p.ledger.Checkpoint(ctx, mailbox, folder)
+	return Checkpoint{UIDValidity: cp.UIDValidity, UID: cp.LastUID}, err
+}
+
+// SaveCheckpoint writes mailbox/folder's checkpoint to the ledger.
+func (p *Pipeline) SaveCheckpoint(ctx context.Context, mailbox, folder string, cp Checkpoint) error {
+	return p.ledger.SetCheckpoint(ctx, mailbox, folder, cp.UIDValidity, cp.UID)
+}
+
+// Sync makes the ledger durable.
+func (p *Pipeline) Sync(ctx context.Context) error { return p.ledger.Sync(ctx) }
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
