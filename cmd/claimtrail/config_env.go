@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -39,7 +41,8 @@ func envName(path string) string {
 // applyEnv overrides the scalar keys of out (a pointer to a struct) from
 // the environment: top-level keys and the keys of sections (nested
 // structs), not the entries of lists or maps. A list takes comma-separated
-// values. A secret key also has a _FILE variable naming a file to read it
+// values; a duration (time.Duration or a type with UnmarshalText, such as
+// ingest.Duration) takes Go's syntax, "90s", as in the file. A secret key also has a _FILE variable naming a file to read it
 // from. Variables win over the file.
 func applyEnv(out any, pos *positions, lookup func(string) (string, bool), readFile func(string) ([]byte, error)) error {
 	var errs []error
@@ -74,16 +77,29 @@ func applyEnv(out any, pos *positions, lookup func(string) (string, bool), readF
 }
 
 // walkScalars calls fn for each settable scalar or string list in v and in
-// its nested structs, with its YAML path.
+// its nested structs, with its YAML path. A type that parses its own text
+// (encoding.TextUnmarshaler) and time.Duration count as scalars, whatever
+// their kind.
 func walkScalars(v reflect.Value, path string, fn func(reflect.Value, string)) {
 	for key, f := range yamlFields(v.Type()) {
 		fv := v.FieldByIndex(f.index)
 		p := joinPath(path, key)
+		if parsesText(fv) {
+			fn(fv, p)
+			continue
+		}
 		switch fv.Kind() {
 		case reflect.Struct:
 			walkScalars(fv, p, fn)
 		case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64:
 			fn(fv, p)
+		case reflect.Pointer:
+			// An optional scalar (dkim.verify, a *bool): set only when
+			// its variable is.
+			switch fv.Type().Elem().Kind() {
+			case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64:
+				fn(fv, p)
+			}
 		case reflect.Slice:
 			if fv.Type().Elem().Kind() == reflect.String {
 				fn(fv, p)
@@ -92,9 +108,39 @@ func walkScalars(v reflect.Value, path string, fn func(reflect.Value, string)) {
 	}
 }
 
+var (
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	durationType        = reflect.TypeFor[time.Duration]()
+)
+
+// parsesText reports whether v is set from its text form rather than by
+// its kind: an int64 that is a time.Duration takes "90s", not 90000000000.
+func parsesText(v reflect.Value) bool {
+	return v.Type() == durationType || (v.CanAddr() && v.Addr().Type().Implements(textUnmarshalerType))
+}
+
 // setScalar parses s into v as walkScalars' kinds allow.
 func setScalar(v reflect.Value, s string) error {
+	if v.Type() == durationType {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 90s or 5m", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	if v.CanAddr() {
+		if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+			return u.UnmarshalText([]byte(s))
+		}
+	}
 	switch v.Kind() {
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		if err := setScalar(p.Elem(), s); err != nil {
+			return err
+		}
+		v.Set(p)
 	case reflect.String:
 		v.SetString(s)
 	case reflect.Bool:

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claimtrail/claimtrail/ingest"
+)
+
+// level is a struct-kinded type that parses its own text, to show such a
+// field is set whole rather than walked into.
+type level struct{ n int }
+
+func (l *level) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "low":
+		l.n = 1
+	case "high":
+		l.n = 2
+	default:
+		return fmt.Errorf("%q is not low or high", b)
+	}
+	return nil
+}
+
+// envTyped has a field of each kind the environment must parse by its
+// text rather than by its kind.
+type envTyped struct {
+	Poll struct {
+		Interval ingest.Duration `yaml:"interval"`
+		Timeout  time.Duration   `yaml:"timeout"`
+		Level    level           `yaml:"level"`
+		Verify   *bool           `yaml:"verify"`
+		Backoff  *time.Duration  `yaml:"backoff"`
+		Tries    int             `yaml:"tries"`
+	} `yaml:"poll"`
+}
+
+func TestEnvTextValues(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(c *envTyped) error
+		wantErr string // substring; empty for success
+	}{
+		{name: "ingest.Duration by UnmarshalText", env: map[string]string{"CLAIMTRAIL_POLL_INTERVAL": "90s"},
+			check: func(c *envTyped) error {
+				if c.Poll.Interval.D() != 90*time.Second {
+					return fmt.Errorf("poll.interval = %v, want 1m30s", c.Poll.Interval)
+				}
+				return nil
+			}},
+		{name: "time.Duration in Go syntax", env: map[string]string{"CLAIMTRAIL_POLL_TIMEOUT": " 1m30s "},
+			check: func(c *envTyped) error {
+				if c.Poll.Timeout != 90*time.Second {
+					return fmt.Errorf("poll.timeout = %v, want 1m30s", c.Poll.Timeout)
+				}
+				return nil
+			}},
+		{name: "a struct that parses its text", env: map[string]string{"CLAIMTRAIL_POLL_LEVEL": "high"},
+			check: func(c *envTyped) error {
+				if c.Poll.Level.n != 2 {
+					return fmt.Errorf("poll.level = %d, want 2 (high)", c.Poll.Level.n)
+				}
+				return nil
+			}},
+		{name: "optional bool", env: map[string]string{"CLAIMTRAIL_POLL_VERIFY": "false"},
+			check: func(c *envTyped) error {
+				if c.Poll.Verify == nil || *c.Poll.Verify {
+					return fmt.Errorf("poll.verify = %v, want a pointer to false", c.Poll.Verify)
+				}
+				return nil
+			}},
+		{name: "optional duration", env: map[string]string{"CLAIMTRAIL_POLL_BACKOFF": "2s"},
+			check: func(c *envTyped) error {
+				if c.Poll.Backoff == nil || *c.Poll.Backoff != 2*time.Second {
+					return fmt.Errorf("poll.backoff = %v, want a pointer to 2s", c.Poll.Backoff)
+				}
+				return nil
+			}},
+		{name: "unset optional stays nil", env: map[string]string{"CLAIMTRAIL_POLL_TRIES": "3"},
+			check: func(c *envTyped) error {
+				if c.Poll.Verify != nil || c.Poll.Backoff != nil || c.Poll.Tries != 3 {
+					return fmt.Errorf("poll = %+v, want only tries set", c.Poll)
+				}
+				return nil
+			}},
+		{name: "an integer is no duration", env: map[string]string{"CLAIMTRAIL_POLL_TIMEOUT": "90"},
+			wantErr: `$CLAIMTRAIL_POLL_TIMEOUT: "90" is not a duration`},
+		{name: "the type's own error", env: map[string]string{"CLAIMTRAIL_POLL_INTERVAL": "soon"},
+			wantErr: `$CLAIMTRAIL_POLL_INTERVAL: "soon" is not a duration`},
+		{name: "the struct's own error", env: map[string]string{"CLAIMTRAIL_POLL_LEVEL": "medium"},
+			wantErr: `$CLAIMTRAIL_POLL_LEVEL: "medium" is not low or high`},
+		{name: "bad optional bool", env: map[string]string{"CLAIMTRAIL_POLL_VERIFY": "nope"},
+			wantErr: `$CLAIMTRAIL_POLL_VERIFY: "nope" is not true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c envTyped
+			pos := newPositions()
+			err := applyEnv(&c, pos, fakeEnv(tt.env), fakeFS(nil))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("applyEnv(%v) error = %v, want one containing %q", tt.env, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("applyEnv(%v): %v", tt.env, err)
+			}
+			if err := tt.check(&c); err != nil {
+				t.Errorf("applyEnv(%v): %v", tt.env, err)
+			}
+			for name := range tt.env {
+				path := strings.ToLower(strings.Replace(strings.TrimPrefix(name, envPrefix), "_", ".", 1))
+				if got := pos.where(path); got != "$"+name {
+					t.Errorf("where(%s) = %q, want $%s", path, got, name)
+				}
+			}
+		})
+	}
+}
+
+// TestEnvDKIMTimeout sets the real configuration's time.Duration from the
+// environment, which was refused as "not a whole number".
+func TestEnvDKIMTimeout(t *testing.T) {
+	env := map[string]string{"CLAIMTRAIL_DKIM_TIMEOUT": "90s", "CLAIMTRAIL_DKIM_VERIFY": "false"}
+	c, err := parseConfig("cfg/config.yaml", []byte(goodRules+goodTenant), &loader{lookupEnv: fakeEnv(env), readFile: fakeFS(nil)})
+	if err != nil {
+		t.Fatalf("parseConfig with %v: %v", env, err)
+	}
+	if c.DKIM.Timeout != 90*time.Second {
+		t.Errorf("dkim.timeout = %v, want 1m30s from $CLAIMTRAIL_DKIM_TIMEOUT", c.DKIM.Timeout)
+	}
+	if c.DKIM.resolver() != nil {
+		t.Errorf("dkim.verify: $CLAIMTRAIL_DKIM_VERIFY=false left DKIM verification on")
+	}
+	env["CLAIMTRAIL_DKIM_TIMEOUT"] = "-5s"
+	_, err = parseConfig("cfg/config.yaml", []byte(goodRules+goodTenant), &loader{lookupEnv: fakeEnv(env), readFile: fakeFS(nil)})
+	if err == nil || !strings.Contains(err.Error(), "$CLAIMTRAIL_DKIM_TIMEOUT: dkim.timeout: -5s is negative") {
+		t.Errorf("parseConfig with a negative timeout = %v, want the error placed at the variable", err)
+	}
+}
