@@ -50,6 +50,8 @@ var commands = map[string]command{
 	"bundle":  {"verify, extract or fetch an evidence bundle", runBundle},
 	"serve":   {"serve the analysts' web app and JSON API", runServe},
 	"users":   {"manage the web app's users and API tokens", runUsers},
+	"run":     {"poll the mailboxes, judge and store the evidence, serve the web app", runRun},
+	"import":  {"judge and store mail from .eml files, mboxes and Maildirs", runImport},
 }
 
 func main() {

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/ingest"
+	"github.com/claimtrail/claimtrail/rules"
+	"github.com/claimtrail/claimtrail/web"
+)
+
+const runUsage = `usage: claimtrail run --config FILE [--once] [--listen ADDR] [--no-web]
+
+Polls every configured mailbox around the clock: each new message is judged,
+stored as an evidence bundle, attached to its claims and moved to the folder
+of its verdict. The analysts' web app is served alongside (--no-web to turn
+it off). The audit trail's head is anchored in the object store every few
+minutes and at shutdown. SIGINT/SIGTERM stop it cleanly: the messages in hand
+are finished first.
+
+With --once it handles the mail that is there now, prints a summary and
+exits (for cron and for tests).
+
+Exit status: 0 on a clean stop; 1 when a mailbox failed for good (bad
+credentials, a missing folder) or the store or ledger failed; 2 for bad usage
+or configuration.
+
+flags:
+`
+
+// Defaults of the run loop.
+const (
+	defaultWorkers     = 4
+	defaultAnchorEvery = 5 * time.Minute
+	expireEvery        = time.Hour
+)
+
+func runRun(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := fs.String("config", "", "the configuration `file`")
+	once := fs.Bool("once", false, "handle the mail that is there now, then exit")
+	listen := fs.String("listen", "", "serve the web app on this `address` (default web.listen, "+web.DefaultListen+")")
+	noWeb := fs.Bool("no-web", false, "do not serve the web app")
+	workers := fs.Int("workers", defaultWorkers, "messages processed at once per mailbox")
+	anchorEvery := fs.Duration("anchor-every", defaultAnchorEvery, "how often the audit trail's head is anchored in the store")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), runUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		e.errorf("run: unexpected argument %q; see claimtrail run -h", fs.Arg(0))
+		return exitUsage
+	case *configPath == "":
+		e.errorf("run: --config is missing; name the configuration file, e.g. --config claimtrail.yaml")
+		return exitUsage
+	case *workers < 1 || *workers > 64:
+		e.errorf("run: --workers %d: give a number from 1 to 64", *workers)
+		return exitUsage
+	case *anchorEvery < time.Second:
+		e.errorf("run: --anchor-every %s: give at least 1s", *anchorEvery)
+		return exitUsage
+	}
+	log := newLogger(e, *logJSON)
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+	if len(cfg.Mailboxes) == 0 {
+		e.errorf("run: %s configures no mailboxes; add a mailboxes: section, or import files with claimtrail import", *configPath)
+		return exitUsage
+	}
+	webCfg := cfg.Web
+	if *listen != "" {
+		webCfg.Listen = *listen
+		if err := webCfg.Validate(); err != nil {
+			e.errorf("run: --listen %s: %v", *listen, err)
+			return exitUsage
+		}
+	}
+	st, err := openState(ctx, cfg, log)
+	if err != nil {
+		e.errorf("run: %v", err)
+		return exitFail
+	}
+	defer st.close()
+
+	r := &runner{st: st, log: log, metrics: web.NewMetrics(), counts: &verdictCounts{}}
+	pipe := ingest.NewPipeline(st.policy, st.store, st.ledger, &ingest.PipelineOptions{
+		Resolver: cfg.DKIM.resolver(),
+		Logger:   log,
+		Observer: observers{r.metrics, r.counts},
+	})
+	r.pipe = pipe
+
+	var sources []*ingest.IMAPSource
+	for _, m := range cfg.Mailboxes {
+		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers})
+		if err != nil {
+			e.errorf("run: %v", err)
+			return exitUsage
+		}
+		sources = append(sources, src)
+	}
+
+	if *once {
+		failed := r.pollAll(ctx, sources, true)
+		r.anchor(context.WithoutCancel(ctx))
+		fmt.Fprintf(e.stdout, "%s\n", r.counts)
+		if failed > 0 {
+			return exitFail
+		}
+		return exitOK
+	}
+
+	// Around the clock: the sources, the web app, and the housekeeping.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	webErr := make(chan error, 1)
+	if !*noWeb {
+		app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules,
+			Parse: web.EvidenceParse, Config: webCfg.WithDefaults(), Metrics: r.metrics})
+		if err != nil {
+			e.errorf("run: %v", err)
+			return exitFail
+		}
+		ln, err := net.Listen("tcp", webCfg.WithDefaults().Listen)
+		if err != nil {
+			e.errorf("run: web app: %v; choose another address with --listen, or --no-web", err)
+			return exitFail
+		}
+		if n, err := st.ledger.UserCount(ctx); err == nil && n == 0 {
+			log.Warn("the web app has no users yet; add one: claimtrail users --config " + *configPath + " add NAME --role admin")
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			webErr <- serveHTTP(runCtx, ln, app.Handler(), log)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.housekeeping(runCtx, *anchorEvery)
+	}()
+
+	failed := r.pollAll(runCtx, sources, false)
+	if failed == len(sources) && ctx.Err() == nil {
+		log.Error("every mailbox has stopped; fix the errors above and start again")
+	}
+	stop()
+	wg.Wait()
+	r.anchor(context.WithoutCancel(ctx)) // the last word at shutdown
+	log.Info("claimtrail stopped", "handled", r.counts.String())
+	select {
+	case err := <-webErr:
+		if err != nil {
+			e.errorf("run: web app: %v", err)
+			return exitFail
+		}
+	default:
+	}
+	if failed > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+// runner holds what the run loop shares between its goroutines.
+type runner struct {
+	st      *state
+	log     *slog.Logger
+	metrics *web.Metrics
+	counts  *verdictCounts
+	pipe    *ingest.Pipeline
+}
+
+// pollAll runs every source until ctx ends (or, once, until each has
+// handled what is there) and returns how many stopped with an error.
+func (r *runner) pollAll(ctx context.Context, sources []*ingest.IMAPSource, once bool) int {
+	var failed atomic.Int32
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if once {
+				err = src.RunOnce(ctx, r.pipe)
+			} else {
+				err = src.Run(ctx, r.pipe)
+			}
+			if err != nil && ctx.Err() == nil {
+				failed.Add(1)
+				r.log.Error("mailbox stopped", "mailbox", src.Name(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(failed.Load())
+}
+
+// housekeeping anchors the audit trail and expires overdue claims until ctx
+// ends.
+func (r *runner) housekeeping(ctx context.Context, anchorEvery time.Duration) {
+	anchorTick := time.NewTicker(anchorEvery)
+	defer anchorTick.Stop()
+	expireTick := time.NewTicker(expireEvery)
+	defer expireTick.Stop()
+	r.expire(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-anchorTick.C:
+			r.anchor(ctx)
+		case <-expireTick.C:
+			r.expire(ctx)
+		}
+	}
+}
+
+func (r *runner) anchor(ctx context.Context) {
+	if err := anchorOnce(ctx, r.st); err != nil {
+		r.log.Error("audit trail not anchored; it will be tried again", "err", err)
+	}
+}
+
+func (r *runner) expire(ctx context.Context) {
+	ids, err := r.st.ledger.ExpireClaims(ctx, time.Now())
+	if err != nil {
+		r.log.Error("claims not checked for expiry", "err", err)
+		return
+	}
+	if len(ids) > 0 {
+		r.log.Warn("claims expired: their deadline passed before they were submitted", "claims", ids)
+	}
+}
+
+// verdictCounts counts the messages handled, by verdict.
+type verdictCounts struct {
+	mu sync.Mutex
+	n  map[rules.Verdict]int
+}
+
+func (c *verdictCounts) ObserveJudge(time.Duration) {}
+
+func (c *verdictCounts) Judged(v rules.Verdict) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[rules.Verdict]int{}
+	}
+	c.n[v]++
+}
+
+// String reads "3 messages: 2 accepted, 1 rejected".
+func (c *verdictCounts) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total := 0
+	var parts []string
+	for _, v := range []rules.Verdict{rules.Accepted, rules.Rejected, rules.Unmatched} {
+		if n := c.n[v]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	if total == 0 {
+		return "0 messages"
+	}
+	return fmt.Sprintf("%s: %s", plural(total, "message"), strings.Join(parts, ", "))
+}
+
+// observers tells several observers.
+type observers []ingest.Observer
+
+func (o observers) ObserveJudge(d time.Duration) {
+	for _, x := range o {
+		x.ObserveJudge(d)
+	}
+}
+
+func (o observers) Judged(v rules.Verdict) {
+	for _, x := range o {
+		x.Judged(v)
+	}
+}
+
+// newLogger is the process's logger: text or JSON lines on stderr.
+func newLogger(e *env, asJSON bool) *slog.Logger {
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(e.stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, nil))
+}
+
+// anchorStore is checked here so a store that stops fitting the ledger's
+// anchor interface fails the build, not a run.
+var _ archive.AnchorStore = archive.Store(nil)
