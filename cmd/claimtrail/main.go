@@ -50,6 +50,10 @@ var commands = map[string]command{
 	"bundle":  {"verify, extract or fetch an evidence bundle", runBundle},
 	"serve":   {"serve the analysts' web app and JSON API", runServe},
 	"users":   {"manage the web app's users and API tokens", runUsers},
+	"claims":  {"list, inspect, complete and package SLA-credit claims", runClaims},
+	"tenants": {"import Partner Center's customer list; list the tenants", runTenants},
+	"audit":   {"verify, export or anchor the audit trail", runAudit},
+	"demo":    {"try claimtrail end to end: a seeded mailbox, the poller and the web app", runDemo},
 	"run":     {"poll the mailboxes, judge and store the evidence, serve the web app", runRun},
 	"import":  {"judge and store mail from .eml files, mboxes and Maildirs", runImport},
 }

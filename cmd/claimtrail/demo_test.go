@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the demo writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The demo, as a newcomer meets it: it prints an address and credentials,
+// and logging in there shows the claims the poller made from the seeded
+// mailbox.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &env{stdout: &out, stderr: &errOut}, []string{"demo", "--listen", "127.0.0.1:0"})
+	}()
+
+	addrRE := regexp.MustCompile(`web app   (http://\S+)`)
+	credRE := regexp.MustCompile(`log in    user "([^"]+)", password "([^"]+)"`)
+	deadline := time.Now().Add(30 * time.Second)
+	for !credRE.MatchString(out.String()) {
+		select {
+		case code := <-done:
+			t.Fatalf("demo exited %d before serving; stderr: %s", code, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo printed no credentials in 30s; stdout: %s stderr: %s", out.String(), errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	text := out.String()
+	if !strings.Contains(text, "16 messages: 11 accepted, 4 rejected, 1 unmatched") {
+		t.Errorf("demo summary = %q, want the 16 seeded messages judged", text)
+	}
+	base := addrRE.FindStringSubmatch(text)[1]
+	cred := credRE.FindStringSubmatch(text)
+
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	page := get(t, client, base+"/login")
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token in the login page")
+	}
+	resp, err := client.PostForm(base+"/login", url.Values{"csrf": {csrf[1]}, "user": {cred[1]}, "password": {cred[2]}, "next": {"/claims"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/claims" {
+		t.Fatalf("login: %s at %s, want 200 at /claims", resp.Status, resp.Request.URL.Path)
+	}
+	var claims []map[string]any
+	body := get(t, client, base+"/api/v1/claims")
+	if err := json.Unmarshal([]byte(body), &claims); err != nil {
+		var wrapped struct{ Claims []map[string]any }
+		if err2 := json.Unmarshal([]byte(body), &wrapped); err2 != nil {
+			t.Fatalf("/api/v1/claims: %v: %s", err, body)
+		}
+		claims = wrapped.Claims
+	}
+	t.Logf("demo: %d claims via the API", len(claims))
+	if len(claims) < 5 {
+		t.Errorf("/api/v1/claims lists %d claims, want the demo's (at least 5)", len(claims))
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("demo exited %d after Ctrl-C; stderr: %s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("demo did not stop within 20s of Ctrl-C")
+	}
+}
+
+func get(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", u, resp.Status, b)
+	}
+	return string(b)
+}
