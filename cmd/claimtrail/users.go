@@ -219,8 +219,10 @@ func listUsers(ctx context.Context, e *env, ledger *archive.Ledger) int {
 	return exitOK
 }
 
-// cliActor names the person at the terminal in the audit trail.
-func cliActor() string {
+// cliActor names the person at the terminal in the audit trail: every
+// command that changes the ledger records its changes under it. A
+// variable so that tests can name someone.
+var cliActor = func() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return "cli:" + u.Username
 	}

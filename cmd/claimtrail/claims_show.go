@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/claimtrail/claimtrail/archive"
+)
+
+// claimJSON is "claims show --json": the claim as the ledger has it, with
+// what the text output works out. Its fields are a contract for scripts:
+// add, never rename.
+type claimJSON struct {
+	*archive.Claim
+	Ready    bool     `json:"ready"`
+	Missing  []string `json:"missing"` // never null
+	DaysLeft *int     `json:"days_left"`
+	Overdue  bool     `json:"overdue"`
+	// Details is the text for Partner Center's Details box.
+	Details string `json:"details"`
+}
+
+func (c *ledgerCommand) show(ctx context.Context, ledger *archive.Ledger, id int64, asJSON bool) int {
+	cl, err := ledger.Claim(ctx, id)
+	if err != nil {
+		return c.fail("show", err)
+	}
+	row := newClaimRow(cl, len(cl.Evidence), cliNow())
+	if asJSON {
+		out := claimJSON{Claim: cl, Ready: cl.Ready(), Missing: row.Missing, DaysLeft: row.DaysLeft, Overdue: row.Overdue,
+			Details: archive.ClaimDetails(cl)}
+		if out.Evidence == nil {
+			out.Evidence = []archive.Evidence{}
+		}
+		enc := json.NewEncoder(c.e.stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			c.e.errorf("claims show: write: %v", err)
+			return exitFail
+		}
+		return exitOK
+	}
+	var b strings.Builder
+	writeClaim(&b, cl, row)
+	if _, err := io.WriteString(c.e.stdout, b.String()); err != nil {
+		c.e.errorf("claims show: write: %v", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// nextSteps says, for each status, what an analyst does next.
+var nextSteps = map[archive.Status]string{
+	archive.StatusOpen:      "complete the checklist; the claim turns ready by itself",
+	archive.StatusReady:     "file it in Partner Center (the text below goes in the Details box, the package's evidence as attachments), then: claimtrail claims status %d submitted",
+	archive.StatusSubmitted: "when Microsoft answers: claimtrail claims status %d approved (or denied)",
+}
+
+// checklistHints say how to supply each item an analyst cannot set with a
+// field of the same name.
+var checklistHints = map[string]string{
+	archive.ItemCustomerEmail: "needs accepted mail from the customer with its bundle stored; see the triage queue in the web app",
+	archive.ItemCSP:           "claimtrail claims set %d csp yes|no",
+}
+
+// fieldExamples are example values for the set command hints.
+var fieldExamples = map[string]string{
+	archive.ItemDowntimeStart:    "2026-02-15T09:30:00Z",
+	archive.ItemDowntimeDuration: "4h30m",
+	archive.ItemAffectedUsers:    "120",
+	archive.ItemLocations:        `"Prague, Brno"`,
+	archive.ItemResolution:       `"what was done at the time"`,
+	archive.ItemTicket:           "TICKET-NUMBER",
+}
+
+// writeClaim renders a claim for "claims show". Text that came in mail is
+// made safe for the terminal; dates are in UTC.
+func writeClaim(w io.Writer, c *archive.Claim, row claimRow) {
+	tenant := c.TenantID
+	if c.TenantName != "" {
+		tenant = fmt.Sprintf("%s (%s)", termSafe(c.TenantName), c.TenantID)
+	}
+	fmt.Fprintf(w, "Claim %d: incident %s for %s\n\n", c.ID, c.IncidentID, tenant)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Status:\t%s\n", c.Status)
+	deadline := "none yet: it counts from the first evidence"
+	if !c.Deadline.IsZero() {
+		deadline = c.Deadline.UTC().Format("2006-01-02 15:04 MST")
+		if row.DaysLeft != nil {
+			switch {
+			case row.Overdue:
+				deadline += fmt.Sprintf(", OVERDUE by %s", plural(-*row.DaysLeft, "day"))
+			case *row.DaysLeft == 0:
+				deadline += ", the last day"
+			default:
+				deadline += fmt.Sprintf(", %s left", plural(*row.DaysLeft, "day"))
+			}
+		}
+		if c.DeadlineProvisional {
+			deadline += fmt.Sprintf(" (provisional: counted from the earliest evidence; claimtrail claims set %d incident_start TIME makes it final)", c.ID)
+		}
+	}
+	fmt.Fprintf(tw, "Deadline:\t%s\n", deadline)
+	fmt.Fprintf(tw, "Azure:\t%s\n", yesNo(c.Azure))
+	if next, ok := nextSteps[c.Status]; ok {
+		if strings.Contains(next, "%d") {
+			next = fmt.Sprintf(next, c.ID)
+		}
+		fmt.Fprintf(tw, "Next:\t%s\n", next)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nChecklist (%d/%d present):\n", row.Present, row.Total)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, it := range c.Checklist {
+		if it.Present {
+			fmt.Fprintf(tw, "  [x]\t%s\t%s\t(%s)\n", it.Item, termSafe(oneLineText(it.Value)), termSafe(it.Source))
+			continue
+		}
+		hint, ok := checklistHints[it.Item]
+		if !ok {
+			hint = fmt.Sprintf("claimtrail claims set %%d %s %s", it.Item, fieldExamples[it.Item])
+		}
+		if strings.Contains(hint, "%d") {
+			hint = fmt.Sprintf(hint, c.ID)
+		}
+		fmt.Fprintf(tw, "  [ ]\t%s\tMISSING\t%s\n", it.Item, hint)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nEvidence (%d, oldest first):\n", len(c.Evidence))
+	if len(c.Evidence) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for i, e := range c.Evidence {
+		bundle := e.BundleKey
+		if bundle == "" {
+			bundle = "bundle not stored yet"
+		}
+		fmt.Fprintf(w, "  %d. %s  %s  %q\n     message %s, %s\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"),
+			termSafe(e.Sender), oneLineText(e.Subject), e.SHA256, bundle)
+	}
+
+	fmt.Fprintf(w, "\nDetails for Partner Center (copy into the Details box):\n\n%s", termSafeText(archive.ClaimDetails(c)))
+}
+
+// oneLineText folds runs of white space, line ends included, to one space.
+func oneLineText(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
