@@ -255,6 +255,10 @@ func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment,
 // already submitted or decided; new links are made; claims are never
 // deleted. The returned attachments are the message's links afterwards.
 // The audit trail keeps the old judgment.
+//
+// It leaves the bundle key alone, so the stored bundle then shows the old
+// judgment: re-judging stored mail goes through RecordRejudgment, which
+// records the new judgment with its own bundle.
 func (l *Ledger) ReprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]Attachment, error) {
 	op := fmt.Sprintf("reprocess message %d", id)
 	if err := checkJudgment(j); err != nil {

@@ -1,0 +1,141 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// Rejudgment is a new judgment of a stored message together with the
+// evidence bundle that shows it: the message's next bundle, numbered one
+// above the bundle the ledger has now.
+type Rejudgment struct {
+	Judgment     rules.Judgment
+	RulesVersion string
+	// BundleKey is the key of the new bundle: the current key with the
+	// judgment number one higher ("bundles/<sha256>/1.zip" is followed by
+	// "bundles/<sha256>/2.zip").
+	BundleKey string
+	// BundleSHA256 is the hex SHA-256 of the new bundle object.
+	BundleSHA256 string
+	// Actor is who judged again: a user name, "cli:<user>", or ActorSystem.
+	Actor string
+	// Note, when set, goes into the audit entry of the new bundle, e.g.
+	// to say that an interrupted re-judgment was finished.
+	Note string
+}
+
+// RecordRejudgment replaces the judgment of message id by r.Judgment and its
+// bundle key by r.BundleKey, in one transaction with the audit entries
+// (bundle_stored, then reprocessed under r.Actor) and the evidence links the
+// new judgment implies, as ReprocessMessage makes them. Bundles are
+// write-once and numbered without gaps: r.BundleKey must be the key after
+// the message's current one. The message must have been judged and bundled
+// before.
+//
+// It is idempotent: recording the same rejudgment again (the same key,
+// bundle SHA-256 and judgment) changes nothing and returns the message's
+// attachments with changed false. A key whose number is already taken, by
+// this or another re-judgment, gives an error wrapping ErrExists: someone
+// judged the message meanwhile; read it again and decide anew. Safe for
+// concurrent use.
+func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (atts []Attachment, changed bool, err error) {
+	op := fmt.Sprintf("record re-judgment of message %d", id)
+	if err := checkJudgment(r.Judgment); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	if err := checkActor(r.Actor); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	if !validSHA256(r.BundleSHA256) {
+		return nil, false, fmt.Errorf("archive: %s: the bundle SHA-256 must be 64 lower-case hex digits", op)
+	}
+	newPrefix, newN, ok := splitBundleKey(r.BundleKey)
+	if !ok || newN < 2 {
+		return nil, false, fmt.Errorf("archive: %s: bundle key %q: want <prefix>/<n>.zip with a judgment number from 2", op, r.BundleKey)
+	}
+	jb, err := json.Marshal(r.Judgment)
+	if err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	err = l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
+		m, err := messageBy(ctx, tx, "m.id = ?", id)
+		if err != nil {
+			return err
+		}
+		if m.Judgment == nil || m.BundleKey == "" {
+			return fmt.Errorf("archive: %s: the message is not judged and bundled yet (next step: %s); let the poller or the import finish it first", op, m.Next())
+		}
+		if m.BundleKey == r.BundleKey {
+			// Already recorded, by this call's earlier attempt or by a
+			// concurrent one that reached the same judgment.
+			sb, err := json.Marshal(m.Judgment)
+			if err != nil {
+				return err
+			}
+			if m.BundleSHA256 != r.BundleSHA256 || !bytes.Equal(sb, jb) {
+				return fmt.Errorf("archive: %s: %s is already recorded with another bundle or judgment: %w", op, r.BundleKey, ErrExists)
+			}
+			atts, err = attachmentsOf(ctx, tx, id)
+			return err
+		}
+		curPrefix, curN, ok := splitBundleKey(m.BundleKey)
+		if !ok {
+			return fmt.Errorf("archive: %s: the current bundle key %q has no judgment number, so no next bundle can follow it", op, m.BundleKey)
+		}
+		switch {
+		case curPrefix != newPrefix:
+			return fmt.Errorf("archive: %s: bundle key %q is not a later judgment of %q", op, r.BundleKey, m.BundleKey)
+		case newN <= curN:
+			return fmt.Errorf("archive: %s: judgment %d is taken, the message is at %s: %w", op, newN, m.BundleKey, ErrExists)
+		case newN > curN+1:
+			return fmt.Errorf("archive: %s: bundle key %q would leave a gap after %q; want judgment %d", op, r.BundleKey, m.BundleKey, curN+1)
+		}
+
+		changed = true
+		now := l.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET bundle_key = ?, bundle_sha256 = ?, stored_at = ? WHERE id = ?`,
+			r.BundleKey, r.BundleSHA256, fmtTime(now), id); err != nil {
+			return err
+		}
+		details := map[string]any{"key": r.BundleKey, "bundle_sha256": r.BundleSHA256, "previous_key": m.BundleKey}
+		if r.Note != "" {
+			details["note"] = r.Note
+		}
+		if _, err := appendAudit(ctx, tx, now, r.Actor, ActionBundleStored, messageSubject(m.SHA256), details); err != nil {
+			return err
+		}
+		atts, err = l.judge(ctx, tx, m, r.Judgment, r.RulesVersion, r.Actor, ActionReprocessed)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return atts, changed, nil
+}
+
+// splitBundleKey splits "<prefix>/<n>.zip" into its prefix (with the slash)
+// and its judgment number n >= 1, written without leading zeros, so that
+// one judgment has one key.
+func splitBundleKey(key string) (prefix string, n int, ok bool) {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 {
+		return "", 0, false
+	}
+	num, ok := strings.CutSuffix(key[i+1:], ".zip")
+	if !ok {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || strconv.Itoa(n) != num {
+		return "", 0, false
+	}
+	return key[:i+1], n, true
+}
