@@ -47,15 +47,23 @@ type bundleStore interface {
 }
 
 // openBundleStore opens the store the configuration file names in its
-// archive: section. A variable so that tests can give the commands a store
-// of their own.
+// archive: section; a configuration that does not load gives a
+// *configError. A variable so that tests can give the commands a store of
+// their own.
 var openBundleStore = func(ctx context.Context, configPath string) (bundleStore, error) {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
-		return nil, err
+		return nil, &configError{err}
 	}
 	return archive.OpenStore(ctx, cfg.Archive)
 }
+
+// configError marks an error in the configuration file, which is the
+// user's to fix (exit 2), apart from a store that is down (exit 1).
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
 
 func runBundle(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
@@ -69,7 +77,7 @@ func runBundle(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(fs.Output(), bundleUsage)
 		fs.PrintDefaults()
 	}
-	configPath := fs.String("config", "", "the configuration `file` naming the store, for KEY arguments")
+	configPath := fs.String("config", "", "the configuration `file` whose archive: section names the store, for KEY arguments")
 	var key, out *string
 	var force *bool
 	switch sub {
@@ -183,7 +191,11 @@ func (b *bundleCmd) fetch(ctx context.Context, key string) (*evidence.SpoolFile,
 	store, err := openBundleStore(ctx, b.configPath)
 	if err != nil {
 		b.e.errorf("bundle: %v", err)
-		return nil, exitUsage
+		var ce *configError
+		if errors.As(err, &ce) {
+			return nil, exitUsage
+		}
+		return nil, exitFail
 	}
 	defer store.Close()
 	rc, _, err := store.Get(ctx, key)

@@ -317,4 +317,9 @@ func TestBundleGetFromConfiguredStore(t *testing.T) {
 	if code, _, stderr := runCmd("bundle", "verify", "--config", filepath.Join(dir, "nope.yaml"), bkey); code != exitUsage {
 		t.Errorf("bundle verify with a missing config = %d, %q; want %d", code, stderr, exitUsage)
 	}
+	// A store that cannot be opened is not the user's syntax to fix.
+	unusable := writeTemp(t, dir, "unusable.yaml", append(base, fmt.Sprintf("\narchive:\n  store: dir\n  dir: %s\n", cfg)...))
+	if code, _, stderr := runCmd("bundle", "verify", "--config", unusable, bkey); code != exitFail || !strings.Contains(stderr, "bundle: ") {
+		t.Errorf("bundle verify with a store whose root is a file = %d, %q; want %d", code, stderr, exitFail)
+	}
 }

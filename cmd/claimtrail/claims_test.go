@@ -64,13 +64,8 @@ func newLedgerFixture(t *testing.T) *ledgerFixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	f := &ledgerFixture{dir: dir, ledger: filepath.Join(dir, "ledger", "claimtrail.db"), store: filepath.Join(dir, "objects"),
-		claims: map[string]int64{}, shas: map[string]string{}}
-	base, err := os.ReadFile(filepath.Join("..", "..", "testdata", "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.config = writeTemp(t, dir, "config.yaml", fmt.Appendf(base, "\nledger:\n  path: %s\narchive:\n  store: dir\n  dir: %s\n", f.ledger, f.store))
+	f := &ledgerFixture{dir: dir, claims: map[string]int64{}, shas: map[string]string{}}
+	f.config, f.ledger, f.store = ledgerConfig(t, dir)
 
 	oldNow, oldActor := cliNow, cliActor
 	cliNow, cliActor = func() time.Time { return fixtureNow }, func() string { return "cli:tester" }
@@ -152,6 +147,19 @@ func newLedgerFixture(t *testing.T) *ledgerFixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// ledgerConfig writes testdata/config.yaml into dir with a ledger and a
+// directory store under dir, and returns the paths of the three.
+func ledgerConfig(t *testing.T, dir string) (config, ledger, store string) {
+	t.Helper()
+	base, err := os.ReadFile(filepath.Join("..", "..", "testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, store = filepath.Join(dir, "ledger", "claimtrail.db"), filepath.Join(dir, "objects")
+	config = writeTemp(t, dir, "config.yaml", fmt.Appendf(base, "\nledger:\n  path: %s\narchive:\n  store: dir\n  dir: %s\n", ledger, store))
+	return config, ledger, store
 }
 
 // run runs claimtrail with args, where "CONFIG" stands for the fixture's

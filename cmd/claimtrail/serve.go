@@ -10,20 +10,16 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/web"
 )
 
-const serveUsage = `usage: claimtrail serve --config FILE [--listen ADDR] [--ledger PATH] [--store-dir DIR]
+const serveUsage = `usage: claimtrail serve --config FILE [--listen ADDR]
 
-Serves the analysts' web app and its JSON API, without polling mail. Log in
-with a user made by 'claimtrail users add'. Stops cleanly on SIGINT/SIGTERM.
-The configuration's web: section sets listen, base_url, secure_cookies and
-session_ttl.
-
-Until the configuration has ledger: and store: sections, the ledger and the
-directory store are named by the flags (their defaults are where the poller
-keeps them by default).
+Serves the analysts' web app and its JSON API, without polling mail (run
+does both). Log in with a user made by 'claimtrail users add'. Stops
+cleanly on SIGINT/SIGTERM. The configuration's web: section sets listen,
+base_url, secure_cookies and session_ttl; its ledger: and archive: sections
+name the ledger and the evidence store.
 
 flags:
 `
@@ -44,8 +40,6 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	fs.SetOutput(e.stderr)
 	configPath := fs.String("config", "", "the configuration `file`")
 	listen := fs.String("listen", "", "the `address` to listen on; overrides web.listen (default "+web.DefaultListen+")")
-	ledgerPath := fs.String("ledger", archive.DefaultLedgerPath, "the ledger's SQLite `file`")
-	storeDir := fs.String("store-dir", archive.DefaultStoreDir, "the directory store's `root`")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -84,37 +78,24 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	webCfg = webCfg.WithDefaults()
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 
-	ledger, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: *ledgerPath})
+	// openState brings the tenant registry in line with the
+	// configuration, as the poller does, so the pages show the tenants
+	// even before it has run.
+	st, err := openState(ctx, cfg, log)
 	if err != nil {
 		e.errorf("serve: %v", err)
 		return exitFail
 	}
-	defer ledger.Close()
-	if n, err := ledger.UserCount(ctx); err != nil {
+	defer st.close()
+	if n, err := st.ledger.UserCount(ctx); err != nil {
 		e.errorf("serve: %v", err)
 		return exitFail
 	} else if n == 0 {
-		e.errorf("serve: %s has no users, so nobody could log in; add one first: claimtrail users add --ledger %s NAME --role admin", *ledgerPath, *ledgerPath)
+		e.errorf("serve: %s has no users, so nobody could log in; add one first: claimtrail users --config %s add NAME --role admin", st.ledger.Path(), *configPath)
 		return exitUsage
 	}
-	// The configuration owns the tenants: bring the registry in line, as
-	// the poller does, so the pages show them even before it has run.
-	warnings, err := ledger.UpsertTenants(ctx, cfg.Tenants)
-	if err != nil {
-		e.errorf("serve: %v", err)
-		return exitUsage
-	}
-	for _, w := range warnings {
-		log.Warn("tenant registry", "warning", w)
-	}
-	store, err := archive.OpenDir(*storeDir)
-	if err != nil {
-		e.errorf("serve: %v", err)
-		return exitFail
-	}
-	defer store.Close()
 
-	app, err := web.New(web.Options{Ledger: ledger, Store: store, Logger: log, Rules: cfg.Rules, Parse: web.EvidenceParse, Config: webCfg})
+	app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules, Parse: web.EvidenceParse, Config: webCfg})
 	if err != nil {
 		e.errorf("serve: %v", err)
 		return exitFail

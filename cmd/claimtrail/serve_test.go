@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,19 +15,13 @@ import (
 )
 
 func TestServe(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "claimtrail.db")
-	objects := filepath.Join(dir, "objects")
-	config := filepath.Join("..", "..", "testdata", "config.yaml")
-	if _, err := os.Stat(config); err != nil {
-		t.Skipf("no %s: %v", config, err)
-	}
+	config, db, objects := ledgerConfig(t, t.TempDir())
 
-	code, _, errOut := runUsersCLI(t, "", "serve", "--config", config, "--ledger", db, "--store-dir", objects, "--listen", "127.0.0.1:0")
-	if code != exitUsage || !strings.Contains(errOut, "users add") {
-		t.Fatalf("serve without users = %d %q, want exit 2 telling to add a user", code, errOut)
+	code, _, errOut := runUsersCLI(t, "", "serve", "--config", config, "--listen", "127.0.0.1:0")
+	if want := "claimtrail users --config " + config + " add NAME --role admin"; code != exitUsage || !strings.Contains(errOut, want) {
+		t.Fatalf("serve without users = %d %q, want exit 2 telling to run %s", code, errOut, want)
 	}
-	if code, _, errOut := runUsersCLI(t, cliPassword, "users", "--ledger", db, "add", "boss", "--role", "admin"); code != exitOK {
+	if code, _, errOut := runUsersCLI(t, cliPassword, "users", "--config", config, "add", "boss", "--role", "admin"); code != exitOK {
 		t.Fatalf("users add: %s", errOut)
 	}
 
@@ -38,7 +31,7 @@ func TestServe(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, &env{stdout: io.Discard, stderr: pw}, []string{"serve", "--config", config, "--ledger", db, "--store-dir", objects, "--listen", "127.0.0.1:0"})
+		done <- run(ctx, &env{stdout: io.Discard, stderr: pw}, []string{"serve", "--config", config, "--listen", "127.0.0.1:0"})
 		pw.Close()
 	}()
 	var addr string
@@ -67,6 +60,10 @@ func TestServe(t *testing.T) {
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("serve exit code after the context ended = %d, want 0", code)
+	}
+	// The store is the one the archive: section names.
+	if st, err := os.Stat(objects); err != nil || !st.IsDir() {
+		t.Errorf("serve did not open the configured directory store %s: %v", objects, err)
 	}
 	// The configuration's tenants are in the registry the pages show.
 	l, err := archive.OpenLedger(context.Background(), archive.LedgerConfig{Path: db})

@@ -18,9 +18,10 @@ import (
 	"github.com/claimtrail/claimtrail/archive"
 )
 
-const usersUsage = `usage: claimtrail users [--ledger PATH] COMMAND ...
+const usersUsage = `usage: claimtrail users --config FILE COMMAND ...
 
-Manages the web app's local users.
+Manages the web app's local users, in the ledger the configuration's
+ledger: section names.
 
 commands:
   add NAME --role viewer|analyst|admin [--password-file FILE]
@@ -49,7 +50,7 @@ var (
 func runUsers(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("users", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	ledgerPath := fs.String("ledger", archive.DefaultLedgerPath, "the ledger's SQLite `file`")
+	configPath := fs.String("config", "", "the configuration `file`, whose ledger: section is used")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usersUsage)
 		fs.PrintDefaults()
@@ -67,6 +68,7 @@ func runUsers(ctx context.Context, e *env, args []string) int {
 	sub, rest := fs.Arg(0), fs.Args()[1:]
 	sfs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
 	sfs.SetOutput(e.stderr)
+	sfs.StringVar(configPath, "config", *configPath, "the configuration `file`, whose ledger: section is used")
 	var role, passwordFile, label *string
 	nargs := 1
 	switch sub {
@@ -112,7 +114,16 @@ func runUsers(ctx context.Context, e *env, args []string) int {
 		}
 	}
 
-	ledger, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: *ledgerPath})
+	if *configPath == "" {
+		e.errorf("users: --config is missing; name the configuration file whose ledger holds the users, e.g. claimtrail users --config /etc/claimtrail/config.yaml %s ...", sub)
+		return exitUsage
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+	ledger, err := archive.OpenLedger(ctx, cfg.Ledger)
 	if err != nil {
 		e.errorf("users: %v", err)
 		return exitFail

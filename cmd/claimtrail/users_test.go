@@ -26,7 +26,7 @@ func runUsersCLI(t *testing.T, stdin string, args ...string) (int, string, strin
 const cliPassword = "correct horse battery staple"
 
 func TestUsersCommand(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "claimtrail.db")
+	config, db, _ := ledgerConfig(t, t.TempDir())
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pwFile, []byte(cliPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -38,24 +38,27 @@ func TestUsersCommand(t *testing.T) {
 		wantCode int
 		wantOut  string // substring of stdout, or of stderr when the code is not 0
 	}{
-		{"add from stdin", cliPassword + "\n", []string{"users", "--ledger", db, "add", "Boss", "--role", "admin"}, exitOK, "boss added as admin"},
-		{"add from a file", "", []string{"users", "--ledger", db, "add", "anna", "--role", "analyst", "--password-file", pwFile}, exitOK, "anna added as analyst"},
-		{"add twice", cliPassword, []string{"users", "--ledger", db, "add", "anna", "--role", "viewer"}, exitFail, "already exists"},
-		{"add without role", cliPassword, []string{"users", "--ledger", db, "add", "vera"}, exitUsage, "--role is missing"},
-		{"bad role", cliPassword, []string{"users", "--ledger", db, "add", "vera", "--role", "root"}, exitUsage, "not one of viewer"},
-		{"short password", "short\n", []string{"users", "--ledger", db, "add", "vera", "--role", "viewer"}, exitUsage, "at least 12"},
-		{"empty password", "", []string{"users", "--ledger", db, "add", "vera", "--role", "viewer"}, exitUsage, "empty"},
-		{"password flag refused", "", []string{"users", "--ledger", db, "add", "vera", "--role", "viewer", "--password", "x"}, exitUsage, "not defined"},
-		{"passwd", "another long passphrase\n", []string{"users", "--ledger", db, "passwd", "anna"}, exitOK, "anna has a new password"},
-		{"passwd unknown", cliPassword, []string{"users", "--ledger", db, "passwd", "nobody"}, exitFail, "users list"},
-		{"role", "", []string{"users", "--ledger", db, "role", "anna", "viewer"}, exitOK, "anna is now viewer"},
-		{"remove last admin", "", []string{"users", "--ledger", db, "remove", "boss"}, exitFail, "last admin"},
-		{"token", "", []string{"users", "--ledger", db, "token", "anna", "--label", "nightly export"}, exitOK, "ctk_"},
-		{"list", "", []string{"users", "--ledger", db, "list"}, exitOK, "nightly export"},
-		{"revoke", "", []string{"users", "--ledger", db, "revoke", "1"}, exitOK, "API token 1 revoked"},
-		{"revoke again", "", []string{"users", "--ledger", db, "revoke", "1"}, exitFail, "not found"},
-		{"remove", "", []string{"users", "--ledger", db, "remove", "anna"}, exitOK, "anna removed"},
-		{"unknown command", "", []string{"users", "--ledger", db, "promote", "anna"}, exitUsage, "unknown command"},
+		{"add from stdin", cliPassword + "\n", []string{"users", "--config", config, "add", "Boss", "--role", "admin"}, exitOK, "boss added as admin"},
+		{"add from a file", "", []string{"users", "--config", config, "add", "anna", "--role", "analyst", "--password-file", pwFile}, exitOK, "anna added as analyst"},
+		{"add twice", cliPassword, []string{"users", "--config", config, "add", "anna", "--role", "viewer"}, exitFail, "already exists"},
+		{"add without role", cliPassword, []string{"users", "--config", config, "add", "vera"}, exitUsage, "--role is missing"},
+		{"bad role", cliPassword, []string{"users", "--config", config, "add", "vera", "--role", "root"}, exitUsage, "not one of viewer"},
+		{"short password", "short\n", []string{"users", "--config", config, "add", "vera", "--role", "viewer"}, exitUsage, "at least 12"},
+		{"empty password", "", []string{"users", "--config", config, "add", "vera", "--role", "viewer"}, exitUsage, "empty"},
+		{"password flag refused", "", []string{"users", "--config", config, "add", "vera", "--role", "viewer", "--password", "x"}, exitUsage, "not defined"},
+		{"passwd", "another long passphrase\n", []string{"users", "--config", config, "passwd", "anna"}, exitOK, "anna has a new password"},
+		{"passwd unknown", cliPassword, []string{"users", "--config", config, "passwd", "nobody"}, exitFail, "users list"},
+		{"role", "", []string{"users", "--config", config, "role", "anna", "viewer"}, exitOK, "anna is now viewer"},
+		{"remove last admin", "", []string{"users", "--config", config, "remove", "boss"}, exitFail, "last admin"},
+		{"token", "", []string{"users", "--config", config, "token", "anna", "--label", "nightly export"}, exitOK, "ctk_"},
+		{"list", "", []string{"users", "--config", config, "list"}, exitOK, "nightly export"},
+		{"revoke", "", []string{"users", "--config", config, "revoke", "1"}, exitOK, "API token 1 revoked"},
+		{"revoke again", "", []string{"users", "--config", config, "revoke", "1"}, exitFail, "not found"},
+		{"remove", "", []string{"users", "--config", config, "remove", "anna"}, exitOK, "anna removed"},
+		{"unknown command", "", []string{"users", "--config", config, "promote", "anna"}, exitUsage, "unknown command"},
+		{"--config after the command", "", []string{"users", "list", "--config", config}, exitOK, "boss"},
+		{"no config", "", []string{"users", "list"}, exitUsage, "--config is missing"},
+		{"config not there", "", []string{"users", "--config", config + ".nope", "list"}, exitUsage, "no such file"},
 	}
 	for _, s := range steps {
 		code, out, errOut := runUsersCLI(t, s.stdin, s.args...)
