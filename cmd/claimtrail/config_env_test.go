@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,32 @@ func TestEnvDKIMTimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "$CLAIMTRAIL_DKIM_TIMEOUT: dkim.timeout: -5s is negative") {
 		t.Errorf("parseConfig with a negative timeout = %v, want the error placed at the variable", err)
 	}
+}
+
+// FuzzEnvValue sets one environment override of the real configuration,
+// and one of envTyped, to any text: the loader must answer with a value or
+// an error that names where the bad value came from, never panic.
+func FuzzEnvValue(f *testing.F) {
+	var paths []string
+	var c Config
+	walkScalars(reflect.ValueOf(&c).Elem(), "", func(_ reflect.Value, p string) { paths = append(paths, p) })
+	var typed []string
+	var et envTyped
+	walkScalars(reflect.ValueOf(&et).Elem(), "", func(_ reflect.Value, p string) { typed = append(typed, p) })
+	for i, seed := range []string{"90s", "-5s", "1e9", "true", "a,b,,c", "", " 12 ", "9223372036854775807ns", "low", "\x00"} {
+		f.Add(uint8(i), seed)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, value string) {
+		name := envName(paths[int(which)%len(paths)])
+		_, err := parseConfig("cfg/config.yaml", []byte(goodRules+goodTenant), &loader{
+			lookupEnv: fakeEnv(map[string]string{name: value}), readFile: fakeFS(nil)})
+		if err != nil && !strings.Contains(err.Error(), "$"+name) && !strings.Contains(err.Error(), "cfg/") {
+			t.Errorf("$%s=%q: error %q says neither the variable nor the file", name, value, err)
+		}
+		name = envName(typed[int(which)%len(typed)])
+		if err := applyEnv(&envTyped{}, newPositions(), fakeEnv(map[string]string{name: value}), fakeFS(nil)); err != nil &&
+			!strings.HasPrefix(err.Error(), "$"+name+": ") {
+			t.Errorf("$%s=%q: error %q does not start with the variable", name, value, err)
+		}
+	})
 }
