@@ -447,3 +447,45 @@ func TestTermSafe(t *testing.T) {
 		t.Errorf("termSafeText kept or lost the wrong characters: %q", got)
 	}
 }
+
+// BenchmarkClaimsList times "claims list" on a ledger of 500 claims with
+// 4 evidence messages each: the command reads every claim's checklist.
+func BenchmarkClaimsList(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	base, err := os.ReadFile(filepath.Join("..", "..", "testdata", "config.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := filepath.Join(dir, "claimtrail.db")
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, fmt.Appendf(base, "\nledger:\n  path: %s\narchive:\n  dir: %s\n", db, filepath.Join(dir, "objects")), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	l, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: db})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const claims, perClaim = 500, 4
+	for i := range claims * perClaim {
+		raw := fmt.Sprintf("mail %d", i)
+		sum := sha256.Sum256([]byte(raw))
+		m, _, err := l.RecordMessage(ctx, archive.MessageRecord{SHA256: hex.EncodeToString(sum[:]), Size: 10, Mailbox: "m", Folder: "INBOX",
+			UID: uint32(i + 1), InternalDate: fixtureNow.Add(-time.Duration(i) * time.Hour), Sender: "jane@contoso.com"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		j := rules.Judgment{Verdict: rules.Accepted, TenantID: contosoID, IncidentIDs: []string{fmt.Sprintf("EX%d", 500000+i%claims)}}
+		if _, _, err := l.RecordJudgment(ctx, m.ID, j, rules.Version); err != nil {
+			b.Fatal(err)
+		}
+	}
+	l.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		code, stdout, stderr := runCmd("claims", "--config", config, "list")
+		if code != exitOK || !strings.Contains(stdout, "500 claims") {
+			b.Fatalf("claims list = %d, %q", code, stderr)
+		}
+	}
+}
