@@ -23,6 +23,11 @@ type BundleStore interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error)
 	// Stat describes the object under key; archive.ErrNotFound if none.
 	Stat(ctx context.Context, key string) (archive.ObjectInfo, error)
+	// Get opens the object under key, for re-judging; the caller closes
+	// the reader, which fails at EOF with archive.ErrCorrupt when the
+	// bytes do not match their recorded SHA-256. archive.ErrNotFound if
+	// none. Safe for concurrent use.
+	Get(ctx context.Context, key string) (io.ReadCloser, archive.ObjectInfo, error)
 }
 
 // Ledger is the part of archive.Ledger the pipeline writes to. Each method
@@ -32,6 +37,9 @@ type Ledger interface {
 	RecordMessage(ctx context.Context, rec archive.MessageRecord) (*archive.Message, bool, error)
 	RecordJudgment(ctx context.Context, id int64, j rules.Judgment, rulesVersion string) ([]archive.Attachment, bool, error)
 	SetBundle(ctx context.Context, id int64, key, bundleSHA256 string) error
+	// RecordRejudgment records a new judgment with its bundle n+1 (see
+	// Rejudge); a number already taken is archive.ErrExists.
+	RecordRejudgment(ctx context.Context, id int64, r archive.Rejudgment) ([]archive.Attachment, bool, error)
 	MarkMoved(ctx context.Context, id int64, folder string) error
 	UnfinishedMessages(ctx context.Context, mailbox, folder string, limit int) ([]*archive.Message, error)
 	Checkpoint(ctx context.Context, mailbox, folder string) (archive.Checkpoint, error)
