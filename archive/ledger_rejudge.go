@@ -60,7 +60,7 @@ func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (
 	if !ok || newN < 2 {
 		return nil, false, fmt.Errorf("archive: %s: bundle key %q: want <prefix>/<n>.zip with a judgment number from 2", op, r.BundleKey)
 	}
-	jb, err := json.Marshal(r.Judgment)
+	jb, err := comparableJudgment(r.Judgment)
 	if err != nil {
 		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
 	}
@@ -76,7 +76,7 @@ func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (
 		if m.BundleKey == r.BundleKey {
 			// Already recorded, by this call's earlier attempt or by a
 			// concurrent one that reached the same judgment.
-			sb, err := json.Marshal(m.Judgment)
+			sb, err := comparableJudgment(*m.Judgment)
 			if err != nil {
 				return err
 			}
@@ -138,4 +138,17 @@ func splitBundleKey(key string) (prefix string, n int, ok bool) {
 		return "", 0, false
 	}
 	return key[:i+1], n, true
+}
+
+// comparableJudgment encodes j for comparison: a judgment read back from a
+// bundle's manifest lists no incidents or warnings as [] where the one
+// first recorded may have had nil.
+func comparableJudgment(j rules.Judgment) ([]byte, error) {
+	if j.IncidentIDs == nil {
+		j.IncidentIDs = []string{}
+	}
+	if j.Warnings == nil {
+		j.Warnings = []string{}
+	}
+	return json.Marshal(j)
 }

@@ -75,6 +75,12 @@ func TestRecordRejudgment(t *testing.T) {
 	if err != nil || changed || len(atts) != 1 {
 		t.Errorf("RecordRejudgment again = %v, changed %v, %v; want the same attachment, unchanged", atts, changed, err)
 	}
+	// As read back from the bundle's manifest, empty lists are [] not nil.
+	fromManifest := r
+	fromManifest.Judgment.Warnings = []string{}
+	if _, changed, err := l.RecordRejudgment(ctx, m.ID, fromManifest); err != nil || changed {
+		t.Errorf("RecordRejudgment again with [] warnings = changed %v, %v; want unchanged", changed, err)
+	}
 	if n := countRows(t, l, `SELECT COUNT(*) FROM audit`); n != audit1 {
 		t.Errorf("audit entries after a repeated RecordRejudgment = %d, want %d", n, audit1)
 	}
