@@ -616,7 +616,7 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 		c.Checklist = checklist(c, tenantName.Valid, tenantCSP.Bool)
 		return c, nil
 	}
-	rows, err = q.QueryContext(ctx, `SELECT m.id, m.sha256, m.message_id, m.sender, m.subject,
+	rows, err = q.QueryContext(ctx, `SELECT m.id, m.sha256, m.message_id, `+evidenceSender+`, m.subject,
 		m.internal_date, m.sent_date, m.recorded_at, m.bundle_key, m.bundle_sha256, e.attached_at
 		FROM claim_evidence e JOIN messages m ON m.id = e.message_id WHERE e.claim_id = ?`, id)
 	if err != nil {
@@ -666,6 +666,11 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 	return c, nil
 }
 
+// evidenceSender is the customer who wrote the evidence: the judged sender,
+// which for mail forwarded by partner staff is the attached original's
+// author, else the From address.
+const evidenceSender = `COALESCE(NULLIF(json_extract(m.judgment, '$.sender'), ''), m.sender)`
+
 // evidenceDate is Message.EvidenceDate in SQL; stored times sort as text.
 const evidenceDate = `COALESCE(m.internal_date, m.sent_date, m.recorded_at)`
 
@@ -683,7 +688,7 @@ func loadEvidenceSummary(ctx context.Context, q querier, c *Claim) error {
 	}
 	var e Evidence
 	var date sql.NullString
-	err = q.QueryRowContext(ctx, `SELECT m.sha256, m.sender, `+evidenceDate+` AS d FROM claim_evidence e
+	err = q.QueryRowContext(ctx, `SELECT m.sha256, `+evidenceSender+`, `+evidenceDate+` AS d FROM claim_evidence e
 		JOIN messages m ON m.id = e.message_id WHERE e.claim_id = ? AND m.bundle_key IS NOT NULL
 		ORDER BY d, m.sha256 LIMIT 1`, c.ID).Scan(&e.SHA256, &e.Sender, &date)
 	switch {

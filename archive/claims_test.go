@@ -364,3 +364,35 @@ func TestClaimFor(t *testing.T) {
 		t.Errorf("ClaimFor(bad tenant) = %v, want a validation error", err)
 	}
 }
+
+// Mail forwarded as an attachment by partner staff is the customer's email:
+// the checklist and the evidence name the original's author, not the staff
+// member in From.
+func TestClaimEvidenceNamesTheCustomerOfAForward(t *testing.T) {
+	l := newTestLedger(t)
+	ctx := context.Background()
+	rec := testRecord(1)
+	rec.Sender = "olivia.chen@adatum-csp.com"
+	m := mustRecord(t, l, rec)
+	j := accepted(tenantA, "EX315207")
+	j.Sender, j.Original = "jana.novak@contoso.com", 1
+	atts, _, err := l.RecordJudgment(ctx, m.ID, j, rules.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetBundle(ctx, m.ID, "bundles/"+rec.SHA256+"/1.zip", ""); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.Claim(ctx, atts[0].ClaimID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range c.Checklist {
+		if it.Item == ItemCustomerEmail && !strings.HasPrefix(it.Value, "jana.novak@contoso.com") {
+			t.Errorf("checklist customer email = %q, want the original's author", it.Value)
+		}
+	}
+	if len(c.Evidence) != 1 || c.Evidence[0].Sender != "jana.novak@contoso.com" {
+		t.Errorf("evidence = %+v, want one message by the original's author", c.Evidence)
+	}
+}
