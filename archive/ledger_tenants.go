@@ -40,7 +40,8 @@ func domainSource(t rules.Tenant, i int) string {
 
 // UpsertTenants makes the ledger's tenant registry agree with tenants, the
 // configuration: each tenant is inserted or updated (name, CSP flag, and its
-// domains replaced by the configured ones). Tenants not in the list are left
+// configured domains replaced by the configured ones; domains a CSV import
+// added are kept). Tenants not in the list are left
 // alone. A domain configured for two tenants is an error that names both
 // places; a domain the ledger had for another tenant moves to the configured
 // one, with a warning.
@@ -98,7 +99,9 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 				updated_at = excluded.updated_at`, e.id, e.t.Name, e.t.CSP, e.t.Source, now); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_domains WHERE tenant_id = ?`, e.id); err != nil {
+			// Only the configuration's own domains: those a CSV import
+			// added are not the configuration's to remove.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_domains WHERE tenant_id = ? AND origin = 'config'`, e.id); err != nil {
 				return err
 			}
 		}
@@ -110,8 +113,11 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 				err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM tenant_domains WHERE domain = ?`, d).Scan(&prev)
 				switch {
 				case err == nil:
-					warnings = append(warnings, fmt.Sprintf("domain %q moved from tenant %s to %s (%s)", d, prev, e.id, owner[d]))
-					if _, err := tx.ExecContext(ctx, `UPDATE tenant_domains SET tenant_id = ? WHERE domain = ?`, e.id, d); err != nil {
+					if prev != e.id {
+						warnings = append(warnings, fmt.Sprintf("domain %q moved from tenant %s to %s (%s)", d, prev, e.id, owner[d]))
+					}
+					// The configuration now owns it, wherever it came from.
+					if _, err := tx.ExecContext(ctx, `UPDATE tenant_domains SET tenant_id = ?, origin = 'config' WHERE domain = ?`, e.id, d); err != nil {
 						return err
 					}
 				case errors.Is(err, sql.ErrNoRows):
@@ -417,7 +423,7 @@ func (l *Ledger) ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name s
 					res.Errors = append(res.Errors, &RowError{Name: name, Line: line,
 						Err: fmt.Errorf("domain %q belongs to tenant %s in the registry, not %s; fix the configuration or the file", d, owner, t.ID)})
 				case errors.Is(err, sql.ErrNoRows):
-					if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_domains (domain, tenant_id) VALUES (?, ?)`, d, t.ID); err != nil {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_domains (domain, tenant_id, origin) VALUES (?, ?, 'import')`, d, t.ID); err != nil {
 						return err
 					}
 					changed = true

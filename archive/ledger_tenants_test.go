@@ -212,6 +212,27 @@ func TestImportPartnerCenterCSV(t *testing.T) {
 	if err != nil || len(res.Added)+len(res.Updated) != 0 {
 		t.Errorf("second import = %+v, %v; want no changes", res, err)
 	}
+
+	// The next start syncs the configuration again: the imported domain
+	// stays, the configured ones follow the configuration.
+	if _, err := l.UpsertTenants(ctx, []rules.Tenant{{ID: guid1, Name: "Contoso", Domains: []string{"contoso.eu"}, CSP: false}}); err != nil {
+		t.Fatal(err)
+	}
+	tenants, _ = l.Tenants(ctx)
+	if got := fmt.Sprint(tenants[0].Domains); got != "[contoso.eu contoso.onmicrosoft.com]" {
+		t.Errorf("Contoso's domains after the configuration changed = %s, want [contoso.eu contoso.onmicrosoft.com]", got)
+	}
+	// A domain the configuration takes over from an import is then its own.
+	if _, err := l.UpsertTenants(ctx, []rules.Tenant{{ID: guid1, Name: "Contoso", Domains: []string{"contoso.onmicrosoft.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.UpsertTenants(ctx, []rules.Tenant{{ID: guid1, Name: "Contoso", Domains: []string{"contoso.eu"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tenants, _ = l.Tenants(ctx)
+	if got := fmt.Sprint(tenants[0].Domains); got != "[contoso.eu]" {
+		t.Errorf("Contoso's domains after the configuration dropped a domain it took over = %s, want [contoso.eu]", got)
+	}
 }
 
 func FuzzParsePartnerCenterCSV(f *testing.F) {
