@@ -54,7 +54,7 @@ type MailboxConfig struct {
 	Security Security `yaml:"security"`
 	Username string   `yaml:"username"`
 	// Password is used with auth: password. The config loader also takes
-	// it from password_file or $CLAIMTRAIL_..._PASSWORD(_FILE).
+	// it from password_file (a list entry is out of reach of environment overrides).
 	Password Secret     `yaml:"password"`
 	Auth     AuthMethod `yaml:"auth"` // default password
 	OAuth    OAuth      `yaml:"oauth"`

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claimtrail/claimtrail/rules"
 )
@@ -151,6 +152,11 @@ func TestParseConfigErrors(t *testing.T) {
 			name:   "unknown top-level key",
 			config: goodRules + goodTenant + "rulez:\n  exchange_online: true\n",
 			want:   []string{`cfg/config.yaml:8: unknown key "rulez"; did you mean "rules"?`},
+		},
+		{
+			name:   "a duration that is not one",
+			config: goodRules + goodTenant + "dkim:\n  timeout: soon\n",
+			want:   []string{`cfg/config.yaml:9: dkim.timeout: "soon" is not a duration such as 5s, 90s or 2m`},
 		},
 		{
 			name:   "unknown key in a section",
@@ -548,4 +554,15 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		_ = cfg.String()
 	})
+}
+
+func TestConfigDurations(t *testing.T) {
+	l := &loader{lookupEnv: func(string) (string, bool) { return "", false }, readFile: os.ReadFile}
+	c, err := parseConfig("cfg/config.yaml", []byte(goodRules+goodTenant+"dkim:\n  timeout: 2500ms\n"), l)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	if c.DKIM.Timeout != 2500*time.Millisecond {
+		t.Errorf("dkim.timeout = %s, want 2.5s", c.DKIM.Timeout)
+	}
 }

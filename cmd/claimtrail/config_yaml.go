@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -173,6 +174,16 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		return // the type checks itself when decoded
 	}
 	null := n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+	if t == durationType {
+		// yaml.v3 reads "90s" into a time.Duration (and a bare number as
+		// nanoseconds, which nobody means).
+		if !null {
+			if _, err := time.ParseDuration(n.Value); n.Kind != yaml.ScalarNode || err != nil {
+				c.errorf(n, path, "%s is not a duration such as 5s, 90s or 2m", describe(n))
+			}
+		}
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if null {
