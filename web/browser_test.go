@@ -46,7 +46,7 @@ func chromiumPath(t *testing.T) string {
 // as text and runs nothing.
 func TestBrowser(t *testing.T) {
 	exe := chromiumPath(t)
-	f := newFixture(t, fixtureOptions{parse: EvidenceParse})
+	f := newFixture(t, fixtureOptions{rejudge: true})
 	ts := httptest.NewServer(f.srv)
 	defer ts.Close()
 

@@ -386,16 +386,3 @@ func fileHasSHA256(path, want string) (bool, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)) == want, nil
 }
-
-// EvidenceParse is a ParseFunc for Options.Parse: claimtrail's own parser,
-// evidence.Parse with its default limits, then Facts.RulesMessage.
-func EvidenceParse(ctx context.Context, raw io.ReaderAt, size int64) (*rules.Message, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	f, err := evidence.Parse(raw, size, nil)
-	if err != nil {
-		return nil, err
-	}
-	return f.RulesMessage(), nil
-}

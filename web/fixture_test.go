@@ -19,6 +19,7 @@ import (
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/ingest"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
@@ -159,8 +160,25 @@ type fixture struct {
 
 // fixtureOptions change the app a fixture builds.
 type fixtureOptions struct {
-	cfg   Config
-	parse ParseFunc
+	cfg Config
+	// rejudge wires the shared re-judging path (ingest's pipeline) on the
+	// fixture's ledger and store, as claimtrail serve and run do.
+	rejudge bool
+}
+
+// pipelineRejudge is the RejudgeFunc of an ingest pipeline on ledger and
+// store; the pipeline's own policy is unused: the app passes one built
+// from the registry as it is.
+func pipelineRejudge(t testing.TB, ledger *archive.Ledger, store *archive.Dir) RejudgeFunc {
+	pipe := ingest.NewPipeline(nil, store, ledger, &ingest.PipelineOptions{SpoolDir: t.TempDir()})
+	return func(ctx context.Context, policy *rules.Policy, sha, actor string, override *rules.Judgment) (Rejudgment, error) {
+		p := pipe
+		if policy != nil {
+			p = pipe.WithPolicy(policy)
+		}
+		r, err := p.Rejudge(ctx, sha, actor, override)
+		return Rejudgment{Before: r.Before, After: r.After, Changed: r.Changed, BundleKey: r.BundleKey}, err
+	}
 }
 
 func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
@@ -198,7 +216,11 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	f.srv, err = New(Options{Ledger: l, Store: st, Rules: testRules, Parse: o.parse, Now: func() time.Time { return f.now }, Config: o.cfg})
+	var rejudge RejudgeFunc
+	if o.rejudge {
+		rejudge = pipelineRejudge(t, l, st)
+	}
+	f.srv, err = New(Options{Ledger: l, Store: st, Rules: testRules, Rejudge: rejudge, Now: func() time.Time { return f.now }, Config: o.cfg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
-	"github.com/claimtrail/claimtrail/evidence"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
@@ -149,7 +147,7 @@ func (s *Server) renderTriage(w http.ResponseWriter, r *http.Request, status int
 		s.internal(w, r, err)
 		return
 	}
-	v := triageView{Items: items, More: more, CanJudge: s.parse != nil, Results: results}
+	v := triageView{Items: items, More: more, CanJudge: s.rejudgeFn != nil, Results: results}
 	for _, it := range items {
 		if it.Verdict == rules.Rejected {
 			v.Rejected++
@@ -171,11 +169,19 @@ func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
 
 var incidentPattern = regexp.MustCompile(`^[A-Z]{2,4}[0-9]{3,10}$`)
 
+// errNoRejudge answers a re-judge or attach when the app has no path to
+// write the bundle such a judgment needs.
+var errNoRejudge = badRequest("re-judging and attaching are not available: this claimtrail was started without the re-judging path; use claimtrail reprocess")
+
 // attach attaches an unmatched message to the tenant's claim for
 // incident, opening the claim if needed: it records an analyst's judgment
-// that accepts the message for that incident. Rejected mail cannot be
-// attached: it fails what Microsoft requires of the customer's email.
+// that accepts the message for that incident, with the bundle that shows
+// it. Rejected mail cannot be attached: it fails what Microsoft requires
+// of the customer's email.
 func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archive.Message, error) {
+	if s.rejudgeFn == nil {
+		return nil, errNoRejudge
+	}
 	incident = strings.ToUpper(strings.TrimSpace(incident))
 	if !incidentPattern.MatchString(incident) {
 		return nil, badRequest("%q is not an incident ID like EX315207", incident)
@@ -186,8 +192,8 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 	}
 	j := m.Judgment
 	switch {
-	case j == nil:
-		return nil, badRequest("the message is not judged yet; wait for the poller")
+	case j == nil || m.BundleKey == "":
+		return nil, badRequest("the message is not judged and stored yet; wait for the poller")
 	case j.Verdict == rules.Accepted:
 		return nil, badRequest("the message is already accepted as evidence")
 	case j.Verdict != rules.Unmatched || j.TenantID == "":
@@ -197,7 +203,7 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 	nj.Verdict, nj.Reason = rules.Accepted, ""
 	nj.IncidentIDs = []string{incident}
 	nj.Warnings = append(slices.Clone(j.Warnings), fmt.Sprintf("attached to incident %s by %s on the triage page: the message names no incident ID itself", incident, user))
-	if _, err := s.ledger.ReprocessMessage(ctx, m.ID, nj, rules.Version, user); err != nil {
+	if _, err := s.rejudgeFn(ctx, nil, m.SHA256, user, &nj); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -307,77 +313,37 @@ func (s *Server) policy(ctx context.Context) (*rules.Policy, error) {
 	return p, nil
 }
 
-// rejudge judges one stored message again under p and records the new
-// judgment when it differs.
+// rejudge judges one stored message again under p; the shared path
+// records the new judgment, with its bundle, when it differs.
 func (s *Server) rejudge(ctx context.Context, p *rules.Policy, sha, user string) (rejudged, error) {
-	if s.parse == nil {
-		return rejudged{}, badRequest("re-judging is not available: this claimtrail was started without the mail parser")
+	if s.rejudgeFn == nil {
+		return rejudged{}, errNoRejudge
 	}
-	m, sf, err := s.messageBundle(ctx, sha)
+	m, err := s.ledger.MessageBySHA256(ctx, sha)
 	if err != nil {
 		return rejudged{}, err
 	}
-	defer sf.Close()
 	res := rejudged{SHA256: m.SHA256, Sender: m.Sender}
-	if m.Judgment != nil {
-		res.Before = m.Judgment.Verdict
+	if m.Judgment == nil || m.BundleKey == "" {
+		return res, badRequest("the message is not judged and stored yet; wait for the poller")
 	}
-	if err := evidence.VerifyBundle(sf, sf.Size(), m.BundleKey); err != nil {
-		return res, fmt.Errorf("message %s: %w", sha, err)
-	}
-	man, err := evidence.ReadManifest(sf, sf.Size())
+	res.Before = m.Judgment.Verdict
+	r, err := s.rejudgeFn(ctx, p, m.SHA256, user, nil)
 	if err != nil {
 		return res, err
 	}
-	zr, err := zip.NewReader(sf, sf.Size())
-	if err != nil {
-		return res, err
-	}
-	raw, err := zr.Open(evidence.MessageName)
-	if err != nil {
-		return res, fmt.Errorf("bundle %s: %w", m.BundleKey, err)
-	}
-	rawSpool, err := evidence.Spool(ctx, raw, "")
-	raw.Close()
-	if err != nil {
-		return res, err
-	}
-	defer rawSpool.Close()
-	msg, err := s.parse(ctx, rawSpool, rawSpool.Size())
-	if err != nil {
-		return res, fmt.Errorf("parse message %s: %w", sha, err)
-	}
-	if man.Authentication.DKIMVerified {
-		msg.DKIM = make([]rules.DKIMResult, 0, len(man.Authentication.DKIM))
-		for _, d := range man.Authentication.DKIM {
-			msg.DKIM = append(msg.DKIM, rules.DKIMResult{Domain: d.Domain, Pass: d.Pass, Error: d.Error})
-		}
-	}
-	j := p.Judge(msg)
-	res.After, res.Reason = j.Verdict, j.Reason
-	if m.Judgment != nil && sameJudgment(*m.Judgment, j) {
-		return res, nil
-	}
-	if _, err := s.ledger.ReprocessMessage(ctx, m.ID, j, rules.Version, user); err != nil {
-		return res, err
-	}
-	res.Changed = true
+	res.Before, res.After, res.Reason, res.Changed = r.Before.Verdict, r.After.Verdict, r.After.Reason, r.Changed
 	return res, nil
-}
-
-func sameJudgment(a, b rules.Judgment) bool {
-	return a.Verdict == b.Verdict && a.Reason == b.Reason && a.TenantID == b.TenantID &&
-		slices.Equal(a.IncidentIDs, b.IncidentIDs) && a.Authentication == b.Authentication
 }
 
 // rejudgeAll judges every message in triage again.
 func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error) {
+	if s.rejudgeFn == nil {
+		return nil, errNoRejudge
+	}
 	p, err := s.policy(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if s.parse == nil {
-		return nil, badRequest("re-judging is not available: this claimtrail was started without the mail parser")
 	}
 	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: triageVerdicts})
 	if err != nil {

@@ -40,7 +40,6 @@ type Ledger interface {
 	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
 	Messages(ctx context.Context, f archive.MessageFilter) ([]*archive.Message, error)
 	MessageCounts(ctx context.Context) (map[rules.Verdict]int, error)
-	ReprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]archive.Attachment, error)
 
 	Tenants(ctx context.Context) ([]rules.Tenant, error)
 	ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name string) (*archive.CSVImport, error)
@@ -71,11 +70,28 @@ type Store interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error)
 }
 
-// ParseFunc turns a raw message into what the rules judge, for re-judging
-// stored mail; evidence.Parse followed by Facts.RulesMessage fits. The DKIM
-// results are taken from the bundle's manifest, not from the parse: keys
-// rotate, so signatures are verified once, on arrival.
-type ParseFunc func(ctx context.Context, raw io.ReaderAt, size int64) (*rules.Message, error)
+// RejudgeFunc judges the stored message with the given raw SHA-256 again,
+// from its evidence bundle, and when the judgment changes stores the next
+// bundle (n+1) and records both in the ledger under actor, with the claims
+// the judgment attaches to or detaches from. It is the path the CLI's
+// reprocess takes too: ingest's Pipeline.Rejudge, behind a small adapter.
+//
+// policy is the policy to judge with. override, when not nil, is an
+// analyst's judgment to record instead, and policy may then be nil. The
+// same judgment as the ledger's writes nothing. A missing message is an
+// error wrapping archive.ErrNotFound; a bundle that does not verify is
+// refused with an error. Safe for concurrent use, and safe to repeat.
+type RejudgeFunc func(ctx context.Context, policy *rules.Policy, sha, actor string, override *rules.Judgment) (Rejudgment, error)
+
+// Rejudgment is what a RejudgeFunc did with one message.
+type Rejudgment struct {
+	Before rules.Judgment // the ledger's judgment before
+	After  rules.Judgment // the judgment now
+	// Changed says that After differs from Before and was recorded with
+	// its own bundle, BundleKey.
+	Changed   bool
+	BundleKey string // the key of the bundle showing After
+}
 
 // Options configure the web app. Ledger and Store are required.
 type Options struct {
@@ -87,9 +103,10 @@ type Options struct {
 	// policy from it and the ledger's tenant registry as it is at that
 	// moment, so a CSV import takes effect without a restart.
 	Rules rules.Config
-	// Parse enables re-judging from the triage page; nil disables it, and
-	// the page says so.
-	Parse ParseFunc
+	// Rejudge enables re-judging and attaching unmatched mail to an
+	// incident on the triage page; nil disables both, and the page says
+	// so.
+	Rejudge RejudgeFunc
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Config is the web section of the configuration.
@@ -102,14 +119,14 @@ type Options struct {
 // Server is the web app. It is an http.Handler; Handler returns it with
 // its middleware.
 type Server struct {
-	ledger  Ledger
-	store   Store
-	log     *slog.Logger
-	rules   rules.Config
-	parse   ParseFunc
-	now     func() time.Time
-	cfg     Config
-	metrics *Metrics
+	ledger    Ledger
+	store     Store
+	log       *slog.Logger
+	rules     rules.Config
+	rejudgeFn RejudgeFunc
+	now       func() time.Time
+	cfg       Config
+	metrics   *Metrics
 
 	tmpl    map[string]*template.Template
 	static  fs.FS
@@ -132,14 +149,14 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("web: new: %w", err)
 	}
 	s := &Server{
-		ledger:  opts.Ledger,
-		store:   opts.Store,
-		log:     opts.Logger,
-		rules:   opts.Rules,
-		parse:   opts.Parse,
-		now:     opts.Now,
-		cfg:     opts.Config.WithDefaults(),
-		metrics: opts.Metrics,
+		ledger:    opts.Ledger,
+		store:     opts.Store,
+		log:       opts.Logger,
+		rules:     opts.Rules,
+		rejudgeFn: opts.Rejudge,
+		now:       opts.Now,
+		cfg:       opts.Config.WithDefaults(),
+		metrics:   opts.Metrics,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -4,7 +4,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/evidence"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
@@ -655,7 +658,7 @@ func TestClaimsAPI(t *testing.T) {
 }
 
 func TestTriage(t *testing.T) {
-	f := newFixture(t, fixtureOptions{parse: EvidenceParse})
+	f := newFixture(t, fixtureOptions{rejudge: true})
 	token := f.apiToken("anna")
 	items := decode[struct{ Messages []triageItem }](t, f.apiCall("GET", "/api/v1/triage", token, "")).Messages
 	got := map[string]rules.Reason{}
@@ -686,6 +689,11 @@ func TestTriage(t *testing.T) {
 	if err != nil || len(c.Evidence) != 2 {
 		t.Fatalf("EX315207 evidence after attaching = %v (%v), want 2 messages", c, err)
 	}
+	// The analyst's judgment has its own bundle, 2, next to bundle 1.
+	if man := f.checkBundles(f.sha["noid"], "noid", 2); man.Judgment.Verdict != rules.Accepted ||
+		!slices.Equal(man.Judgment.IncidentIDs, []string{"EX315207"}) || !strings.Contains(strings.Join(man.Judgment.Warnings, "\n"), "by anna") {
+		t.Errorf("bundle 2 of the attached mail judges %+v, want accepted for EX315207 by anna", man.Judgment)
+	}
 
 	// The northwind mail is rejected until its tenant is imported; then
 	// re-judging accepts it and opens its claim.
@@ -705,8 +713,13 @@ func TestTriage(t *testing.T) {
 	if _, err := f.ledger.ClaimFor(context.Background(), northwindID, "EX315207"); err != nil {
 		t.Errorf("northwind's claim after re-judging: %v", err)
 	}
+	if man := f.checkBundles(f.sha["northwind"], "northwind", 2); man.Judgment.Verdict != rules.Accepted || man.Judgment.TenantID != northwindID {
+		t.Errorf("bundle 2 of the re-judged mail judges %+v, want accepted for northwind", man.Judgment)
+	}
+	f.checkBundles(f.sha["gmail"], "gmail", 1) // re-judged, unchanged: nothing written
 	audit := strings.Join(f.auditActions(), "\n")
-	for _, want := range []string{"adam tenants_imported tenants", "anna reprocessed message:" + f.sha["northwind"], "anna reprocessed message:" + f.sha["noid"]} {
+	for _, want := range []string{"adam tenants_imported tenants", "anna reprocessed message:" + f.sha["northwind"], "anna reprocessed message:" + f.sha["noid"],
+		"anna bundle_stored message:" + f.sha["northwind"], "anna bundle_stored message:" + f.sha["noid"]} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit trail lacks %q", want)
 		}
@@ -717,12 +730,81 @@ func TestTriage(t *testing.T) {
 	}
 }
 
-func TestRejudgeNeedsParser(t *testing.T) {
+func TestRejudgeNeedsRejudgePath(t *testing.T) {
 	f := newFixture(t)
-	rec := f.apiCall("POST", "/api/v1/triage/"+f.sha["northwind"]+"/rejudge", f.apiToken("anna"), "")
-	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "not available") {
-		t.Errorf("re-judge without a parser = %d %s", rec.Code, rec.Body.String())
+	token := f.apiToken("anna")
+	for _, tc := range []struct{ name, path, body string }{
+		{"re-judge", "/api/v1/triage/" + f.sha["northwind"] + "/rejudge", ""},
+		{"re-judge all", "/api/v1/triage/rejudge", ""},
+		{"attach", "/api/v1/triage/" + f.sha["noid"] + "/attach", `{"incident_id": "EX315207"}`},
+	} {
+		rec := f.apiCall("POST", tc.path, token, tc.body)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "not available") {
+			t.Errorf("%s without the re-judging path = %d %s, want 400 'not available'", tc.name, rec.Code, rec.Body.String())
+		}
 	}
+	f.checkBundles(f.sha["noid"], "noid", 1)
+	c, _ := f.session("anna")
+	if page := f.get("/triage", c).Body.String(); strings.Contains(page, "Attach to incident") || !strings.Contains(page, "are off") {
+		t.Errorf("triage page without the re-judging path offers attaching or does not say why not:\n%s", page)
+	}
+}
+
+// checkBundles checks that the store holds bundles 1..n of the fixture
+// mail name (sha), bundle 1 as the fixture stored it, each verifying
+// against its key, and that the ledger names bundle n with its SHA-256.
+// It returns bundle n's manifest.
+func (f *fixture) checkBundles(sha, name string, n int) *evidence.Manifest {
+	f.t.Helper()
+	ctx := context.Background()
+	var got []string
+	for info, err := range f.store.List(ctx, "bundles/"+sha+"/") {
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		got = append(got, info.Key)
+	}
+	var want []string
+	for i := 1; i <= n; i++ {
+		want = append(want, evidence.BundleKey(sha, i))
+	}
+	if !slices.Equal(got, want) {
+		f.t.Errorf("bundles of %s = %v, want %v", name, got, want)
+	}
+	var man *evidence.Manifest
+	for i, key := range want {
+		rc, _, err := f.store.Get(ctx, key)
+		if err != nil {
+			f.t.Fatalf("Get(%s): %v", key, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			f.t.Fatalf("Get(%s): %v", key, err)
+		}
+		if i == 0 && !bytes.Equal(b, f.bundle[name]) {
+			f.t.Errorf("bundle 1 of %s changed; evidence is write-once", name)
+		}
+		if err := evidence.VerifyBundle(bytes.NewReader(b), int64(len(b)), key); err != nil {
+			f.t.Errorf("VerifyBundle(%s): %v", key, err)
+		}
+		if man, err = evidence.ReadManifest(bytes.NewReader(b), int64(len(b))); err != nil {
+			f.t.Fatal(err)
+		}
+		if i == n-1 {
+			m, err := f.ledger.MessageBySHA256(ctx, sha)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if sum := sha256.Sum256(b); m.BundleKey != key || m.BundleSHA256 != hex.EncodeToString(sum[:]) {
+				f.t.Errorf("ledger names %s (%s) for %s, want %s with its SHA-256", m.BundleKey, m.BundleSHA256, name, key)
+			}
+			if man.Judgment.Verdict != m.Judgment.Verdict {
+				f.t.Errorf("bundle %s judges %s, the ledger %s", key, man.Judgment.Verdict, m.Judgment.Verdict)
+			}
+		}
+	}
+	return man
 }
 
 func TestTenantImportForm(t *testing.T) {

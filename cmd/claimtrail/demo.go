@@ -141,7 +141,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 	app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules,
-		Parse: web.EvidenceParse, Config: cfg.Web.WithDefaults(), Metrics: metrics})
+		Rejudge: webRejudge(pipe), Config: cfg.Web.WithDefaults(), Metrics: metrics})
 	if err != nil {
 		e.errorf("demo: %v", err)
 		return exitFail

@@ -45,17 +45,18 @@ func (e *env) errorf(format string, args ...any) {
 
 // commands is the table of subcommands; each lives in its own file.
 var commands = map[string]command{
-	"version": {"print the version of claimtrail and its rules", runVersion},
-	"inspect": {"judge .eml files and print the verdicts", runInspect},
-	"bundle":  {"verify, extract or fetch an evidence bundle", runBundle},
-	"serve":   {"serve the analysts' web app and JSON API", runServe},
-	"users":   {"manage the web app's users and API tokens", runUsers},
-	"claims":  {"list, inspect, complete and package SLA-credit claims", runClaims},
-	"tenants": {"import Partner Center's customer list; list the tenants", runTenants},
-	"audit":   {"verify, export or anchor the audit trail", runAudit},
-	"demo":    {"try claimtrail end to end: a seeded mailbox, the poller and the web app", runDemo},
-	"run":     {"poll the mailboxes, judge and store the evidence, serve the web app", runRun},
-	"import":  {"judge and store mail from .eml files, mboxes and Maildirs", runImport},
+	"version":   {"print the version of claimtrail and its rules", runVersion},
+	"inspect":   {"judge .eml files and print the verdicts", runInspect},
+	"bundle":    {"verify, extract or fetch an evidence bundle", runBundle},
+	"serve":     {"serve the analysts' web app and JSON API", runServe},
+	"users":     {"manage the web app's users and API tokens", runUsers},
+	"claims":    {"list, inspect, complete and package SLA-credit claims", runClaims},
+	"tenants":   {"import Partner Center's customer list; list the tenants", runTenants},
+	"audit":     {"verify, export or anchor the audit trail", runAudit},
+	"demo":      {"try claimtrail end to end: a seeded mailbox, the poller and the web app", runDemo},
+	"run":       {"poll the mailboxes, judge and store the evidence, serve the web app", runRun},
+	"import":    {"judge and store mail from .eml files, mboxes and Maildirs", runImport},
+	"reprocess": {"judge stored mail again after the tenant registry changed", runReprocess},
 }
 
 func main() {

@@ -138,7 +138,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	webErr := make(chan error, 1)
 	if !*noWeb {
 		app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules,
-			Parse: web.EvidenceParse, Config: webCfg.WithDefaults(), Metrics: r.metrics})
+			Rejudge: webRejudge(pipe), Config: webCfg.WithDefaults(), Metrics: r.metrics})
 		if err != nil {
 			e.errorf("run: %v", err)
 			return exitFail

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/claimtrail/claimtrail/ingest"
 	"github.com/claimtrail/claimtrail/web"
 )
 
@@ -95,7 +96,8 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 
-	app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules, Parse: web.EvidenceParse, Config: webCfg})
+	pipe := ingest.NewPipeline(st.policy, st.store, st.ledger, &ingest.PipelineOptions{Logger: log})
+	app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules, Rejudge: webRejudge(pipe), Config: webCfg})
 	if err != nil {
 		e.errorf("serve: %v", err)
 		return exitFail
