@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -189,4 +190,21 @@ func TestSplitBundleKey(t *testing.T) {
 			t.Errorf("splitBundleKey(%q) = %q, %d, %v; want %q, %d, %v", tc.key, prefix, n, ok, tc.prefix, tc.n, tc.ok)
 		}
 	}
+}
+
+// FuzzSplitBundleKey: whatever the key, a split that succeeds gives the
+// key back exactly, so one judgment has one key.
+func FuzzSplitBundleKey(f *testing.F) {
+	for _, s := range []string{"bundles/ab/1.zip", "bundles/ab/01.zip", "bundles/ab/99999999999999999999.zip", "/1.zip", "a/b/c/7.zip", "x/-0.zip"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		prefix, n, ok := splitBundleKey(key)
+		if !ok {
+			return
+		}
+		if n < 1 || !strings.HasSuffix(prefix, "/") || prefix+strconv.Itoa(n)+".zip" != key {
+			t.Errorf("splitBundleKey(%q) = %q, %d: does not give the key back", key, prefix, n)
+		}
+	})
 }

@@ -93,7 +93,7 @@ type rejudgeEnv struct {
 	key ed25519.PrivateKey
 }
 
-func newRejudgeEnv(t *testing.T) *rejudgeEnv {
+func newRejudgeEnv(t testing.TB) *rejudgeEnv {
 	t.Helper()
 	e := newPipelineEnv(t)
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -112,7 +112,7 @@ func newRejudgeEnv(t *testing.T) *rejudgeEnv {
 // mail returns a DKIM-signed mail from from (at tailspintoys.com or
 // contoso.com) with the given subject and body, as received by the
 // partner's trusted server.
-func (e *rejudgeEnv) mail(t *testing.T, from, subject, body string) []byte {
+func (e *rejudgeEnv) mail(t testing.TB, from, subject, body string) []byte {
 	t.Helper()
 	domain := from[strings.IndexByte(from, '@')+1:]
 	msg := "From: " + from + "\r\n" +
@@ -131,7 +131,7 @@ func (e *rejudgeEnv) mail(t *testing.T, from, subject, body string) []byte {
 }
 
 // handle imports raw as the file name through the pipeline.
-func (e *rejudgeEnv) handle(t *testing.T, name string, raw []byte) *ingest.Result {
+func (e *rejudgeEnv) handle(t testing.TB, name string, raw []byte) *ingest.Result {
 	t.Helper()
 	res, err := e.pipe.HandleFile(context.Background(), name, bytes.NewReader(raw))
 	if err != nil {
@@ -521,5 +521,42 @@ func TestRejudgeErrors(t *testing.T) {
 		if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) || !strings.Contains(err.Error(), tc.wantMsg) {
 			t.Errorf("Rejudge(%s) = %v, want an error (%v, %q)", tc.name, err, tc.wantErr, tc.wantMsg)
 		}
+	}
+}
+
+// BenchmarkRejudge is the cost of re-judging one stored message: get and
+// verify its bundle, take message.eml out, parse and judge it. "unchanged"
+// writes nothing (the common case of a reprocess run); "changed" also
+// stores and records bundle n+1, with two analyst judgments in turn.
+func BenchmarkRejudge(b *testing.B) {
+	for _, changed := range []bool{false, true} {
+		name := "unchanged"
+		if changed {
+			name = "changed"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newRejudgeEnv(b)
+			ctx := context.Background()
+			res := e.handle(b, "noid.eml", e.mail(b, "petr@contoso.com", "Mail down", strings.Repeat("Mail was down for hours, we want a credit.\r\n", 200)))
+			sha := res.Message.SHA256
+			var alt [2]*rules.Judgment
+			for i, inc := range []string{"EX1187453", "SP1188214"} {
+				j := res.Judgment
+				j.Verdict, j.Reason, j.IncidentIDs = rules.Accepted, "", []string{inc}
+				alt[i] = &j
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				var override *rules.Judgment
+				if changed {
+					override = alt[i%2]
+				}
+				r, err := e.pipe.Rejudge(ctx, sha, "bench", override)
+				if err != nil || r.Changed != changed {
+					b.Fatalf("Rejudge = changed %v, %v; want changed %v", r.Changed, err, changed)
+				}
+			}
+		})
 	}
 }
