@@ -121,7 +121,7 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("downtime_start = %+v, want normalised to UTC, set by alice", f)
 	}
 	// Reprocessing drops the only evidence: the claim is open again.
-	if _, err := l.ReprocessMessage(ctx, c.Evidence[0].MessageID, rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonTenantMismatch}, "new", "bob"); err != nil {
+	if _, err := l.reprocessMessage(ctx, c.Evidence[0].MessageID, rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonTenantMismatch}, "new", "bob"); err != nil {
 		t.Fatal(err)
 	}
 	if got := missing(); got != "customer_email" {

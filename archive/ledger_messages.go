@@ -223,7 +223,7 @@ type Attachment struct {
 //
 // The first judgment stands: calling it again for a judged message changes
 // nothing and returns the stored judgment's attachments with changed false
-// (use ReprocessMessage to judge again under new rules).
+// (use reprocessMessage to judge again under new rules).
 func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment, rulesVersion string) (atts []Attachment, changed bool, err error) {
 	op := fmt.Sprintf("record judgment of message %d", id)
 	if err := checkJudgment(j); err != nil {
@@ -249,7 +249,7 @@ func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment,
 	return atts, changed, nil
 }
 
-// ReprocessMessage replaces the judgment of message id, e.g. after a rules
+// reprocessMessage replaces the judgment of message id, e.g. after a rules
 // change. Evidence links the new judgment no longer supports are removed
 // from open and ready claims and kept, with an audit note, on claims
 // already submitted or decided; new links are made; claims are never
@@ -259,7 +259,7 @@ func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment,
 // It leaves the bundle key alone, so the stored bundle then shows the old
 // judgment: re-judging stored mail goes through RecordRejudgment, which
 // records the new judgment with its own bundle.
-func (l *Ledger) ReprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]Attachment, error) {
+func (l *Ledger) reprocessMessage(ctx context.Context, id int64, j rules.Judgment, rulesVersion, actor string) ([]Attachment, error) {
 	op := fmt.Sprintf("reprocess message %d", id)
 	if err := checkJudgment(j); err != nil {
 		return nil, fmt.Errorf("archive: %s: %w", op, err)

@@ -45,8 +45,8 @@ func queryFixture(t testing.TB) (*Ledger, []int64) {
 			t.Fatalf("RecordJudgment(%d): %v", i, err)
 		}
 	}
-	if _, err := l.ReprocessMessage(ctx, ids[4], accepted(tenantA, "EX315207"), rules.Version, "anna"); err != nil {
-		t.Fatalf("ReprocessMessage: %v", err)
+	if _, err := l.reprocessMessage(ctx, ids[4], accepted(tenantA, "EX315207"), rules.Version, "anna"); err != nil {
+		t.Fatalf("reprocessMessage: %v", err)
 	}
 	if _, err := l.AppendAudit(ctx, "Anna", ActionBundleDownloaded, messageSubject(testRecord(1).SHA256), nil); err != nil {
 		t.Fatal(err)

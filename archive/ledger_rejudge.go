@@ -34,7 +34,7 @@ type Rejudgment struct {
 // RecordRejudgment replaces the judgment of message id by r.Judgment and its
 // bundle key by r.BundleKey, in one transaction with the audit entries
 // (bundle_stored, then reprocessed under r.Actor) and the evidence links the
-// new judgment implies, as ReprocessMessage makes them. Bundles are
+// new judgment implies, as reprocessMessage makes them. Bundles are
 // write-once and numbered without gaps: r.BundleKey must be the key after
 // the message's current one. The message must have been judged and bundled
 // before.

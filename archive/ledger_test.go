@@ -460,12 +460,12 @@ func TestReprocessMessage(t *testing.T) {
 	if _, _, err := l.RecordJudgment(ctx, m.ID, accepted(tenantA, "EX315207"), "old"); err != nil {
 		t.Fatal(err)
 	}
-	atts, err := l.ReprocessMessage(ctx, m.ID, accepted(tenantA, "SP123456"), "new", "alice")
+	atts, err := l.reprocessMessage(ctx, m.ID, accepted(tenantA, "SP123456"), "new", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(atts) != 1 || atts[0].IncidentID != "SP123456" {
-		t.Errorf("ReprocessMessage attachments = %v, want SP123456 only", atts)
+		t.Errorf("reprocessMessage attachments = %v, want SP123456 only", atts)
 	}
 	old, err := l.ClaimFor(ctx, tenantA, "EX315207")
 	if err != nil {
@@ -481,8 +481,8 @@ func TestReprocessMessage(t *testing.T) {
 	if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE action = ? AND actor = 'alice'`, string(ActionReprocessed)); n != 1 {
 		t.Errorf("reprocessed entries by alice = %d, want 1", n)
 	}
-	if _, err := l.ReprocessMessage(ctx, m.ID, accepted(tenantA, "SP123456"), "new", ""); err == nil {
-		t.Error("ReprocessMessage without an actor succeeded, want an error")
+	if _, err := l.reprocessMessage(ctx, m.ID, accepted(tenantA, "SP123456"), "new", ""); err == nil {
+		t.Error("reprocessMessage without an actor succeeded, want an error")
 	}
 
 	// Evidence of a submitted claim stays: it is what was sent.
@@ -490,7 +490,7 @@ func TestReprocessMessage(t *testing.T) {
 	if _, err := l.w.Exec(`UPDATE claims SET status = 'submitted' WHERE id = ?`, sp.ID); err != nil {
 		t.Fatal(err)
 	}
-	atts, err = l.ReprocessMessage(ctx, m.ID, rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonUnknownDomain}, "newer", "alice")
+	atts, err = l.reprocessMessage(ctx, m.ID, rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonUnknownDomain}, "newer", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}

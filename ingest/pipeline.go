@@ -149,7 +149,7 @@ func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 			}
-			facts.Warnings = append(facts.Warnings, "DKIM not verified: "+err.Error())
+			facts.Warnings = append(facts.Warnings, dkimWarningPrefix+err.Error())
 		} else {
 			facts.DKIM = checks
 		}
