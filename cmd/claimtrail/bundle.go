@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -71,12 +69,7 @@ func runBundle(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("bundle "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), bundleUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags(e, "bundle "+sub, bundleUsage)
 	configPath := fs.String("config", "", "the configuration `file` whose archive: section names the store, for KEY arguments")
 	var key, out *string
 	var force *bool
@@ -95,12 +88,9 @@ func runBundle(ctx context.Context, e *env, args []string) int {
 		e.errorf("bundle: unknown subcommand %q; use verify, extract or get", sub)
 		return exitUsage
 	}
-	pos, err := parseBundleArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseArgs(fs, args)
+	if done {
+		return code
 	}
 	if len(pos) != 1 {
 		e.errorf("bundle %s: want one bundle (a file or a key), got %d arguments", sub, len(pos))
@@ -118,25 +108,6 @@ func runBundle(ctx context.Context, e *env, args []string) int {
 		return b.extract(ctx, pos[0], *out, *force)
 	default:
 		return b.get(ctx, pos[0], *out)
-	}
-}
-
-// parseBundleArgs parses flags placed before, between or after the
-// positional arguments ("extract X.zip -o out"), up to a "--".
-func parseBundleArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos, rest []string
-	if i := slices.Index(args, "--"); i >= 0 {
-		args, rest = args[:i], args[i+1:]
-	}
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return append(pos, rest...), nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
 	}
 }
 

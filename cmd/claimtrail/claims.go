@@ -188,11 +188,8 @@ type ledgerCommand struct {
 func parseLedgerCommand(e *env, name, usage string, args []string) (*ledgerCommand, string, []string, int) {
 	c := &ledgerCommand{e: e, name: name, usage: usage}
 	fs := c.flags(name)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, "", nil, exitOK
-		}
-		return nil, "", nil, exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return nil, "", nil, code
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -209,13 +206,8 @@ func parseLedgerCommand(e *env, name, usage string, args []string) (*ledgerComma
 // flags returns a flag set with --config, which every level accepts:
 // "claims --config F list" and "claims list --config F" alike.
 func (c *ledgerCommand) flags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.e.stderr)
+	fs := newFlags(c.e, name, c.usage)
 	fs.StringVar(&c.config, "config", c.config, "the configuration `file`, whose ledger: and archive: sections are used")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), c.usage)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
@@ -224,12 +216,9 @@ func (c *ledgerCommand) subFlags(sub string) *flag.FlagSet { return c.flags(c.na
 // parseSub parses a subcommand's flags wherever they stand among its
 // arguments. The code is -1 when parsing succeeded.
 func (c *ledgerCommand) parseSub(fs *flag.FlagSet, args []string) ([]string, int) {
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK
-		}
-		return nil, exitUsage
+	pos, code, done := parseArgs(fs, args)
+	if done {
+		return nil, code
 	}
 	return pos, -1
 }

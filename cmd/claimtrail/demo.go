@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"embed"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -51,20 +49,12 @@ const (
 )
 
 func runDemo(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "demo", demoUsage)
 	listen := fs.String("listen", web.DefaultListen, "serve the web app on this `address`")
 	keep := fs.Bool("keep", false, "keep the temporary directory (ledger, bundles) after stopping")
 	verbose := fs.Bool("v", false, "log what the poller does")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), demoUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		e.errorf("demo: unexpected argument %q; see claimtrail demo -h", fs.Arg(0))

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"time"
 
@@ -28,19 +26,11 @@ flags:
 const importGiveUp = 10
 
 func runImport(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "import", importUsage)
 	configPath := fs.String("config", "", "the configuration `file`")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), importUsage)
-		fs.PrintDefaults()
-	}
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	paths, code, done := parseArgs(fs, args)
+	if done {
+		return code
 	}
 	switch {
 	case *configPath == "":

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,20 +42,12 @@ type inspectResult struct {
 }
 
 func runInspect(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "inspect", inspectUsage)
 	configPath := fs.String("config", "", "the configuration `file` (see testdata/config.yaml)")
 	asJSON := fs.Bool("json", false, "print one JSON object per message instead of a table")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), inspectUsage)
-		fs.PrintDefaults()
-	}
-	files, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage // flag has printed the problem and the usage
+	files, code, done := parseArgs(fs, args)
+	if done {
+		return code
 	}
 	if *configPath == "" {
 		e.errorf("inspect: --config is missing; name the configuration file, e.g. --config testdata/config.yaml")
@@ -78,7 +68,7 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 
-	code := exitOK
+	code = exitOK
 	var results []inspectResult
 	enc := json.NewEncoder(e.stdout)
 	enc.SetEscapeHTML(false) // warnings quote addresses in <...>
@@ -115,27 +105,6 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	return code
-}
-
-// parseInterspersed parses flags wherever they stand among the file names
-// (`inspect *.eml --json`); after "--" everything is a file.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var files, rest []string
-	if i := slices.Index(args, "--"); i >= 0 {
-		args, rest = args[:i], args[i+1:]
-	}
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		files = append(files, args[0])
-		args = args[1:]
-	}
-	return append(files, rest...), nil
 }
 
 // inspectFile judges the message in file. Its error names the file.

@@ -49,8 +49,7 @@ const reprocessGiveUp = 10
 const reprocessEvery = 2 * time.Second
 
 func runReprocess(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("reprocess", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "reprocess", reprocessUsage)
 	configPath := fs.String("config", "", "the configuration `file`")
 	verdictList := fs.String("verdict", "rejected,unmatched", "re-judge the messages with these `verdicts`, comma-separated (accepted, rejected, unmatched)")
 	var shas []string
@@ -65,16 +64,9 @@ func runReprocess(ctx context.Context, e *env, args []string) int {
 		return nil
 	})
 	dryRun := fs.Bool("dry-run", false, "judge and report, but store no bundle and record nothing")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), reprocessUsage)
-		fs.PrintDefaults()
-	}
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	rest, code, done := parseArgs(fs, args)
+	if done {
+		return code
 	}
 	verdictSet := false
 	fs.Visit(func(f *flag.Flag) { verdictSet = verdictSet || f.Name == "verdict" })

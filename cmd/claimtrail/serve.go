@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,19 +35,11 @@ const (
 )
 
 func runServe(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "serve", serveUsage)
 	configPath := fs.String("config", "", "the configuration `file`")
 	listen := fs.String("listen", "", "the `address` to listen on; overrides web.listen (default "+web.DefaultListen+")")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serveUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		e.errorf("serve: unexpected argument %q; see claimtrail serve -h", fs.Arg(0))

@@ -48,18 +48,10 @@ var (
 )
 
 func runUsers(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("users", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "users", usersUsage)
 	configPath := fs.String("config", "", "the configuration `file`, whose ledger: section is used")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usersUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -88,18 +80,16 @@ func runUsers(ctx context.Context, e *env, args []string) int {
 		e.errorf("users: unknown command %q; see claimtrail users -h", sub)
 		return exitUsage
 	}
-	pos, err := parseInterspersed(sfs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseArgs(sfs, rest)
+	if done {
+		return code
 	}
 	if len(pos) != nargs {
 		e.errorf("users %s: want %d argument(s), got %d; see claimtrail users -h", sub, nargs, len(pos))
 		return exitUsage
 	}
 	var newRole archive.Role
+	var err error
 	if role != nil || sub == "role" {
 		r := pos[len(pos)-1]
 		if role != nil {
