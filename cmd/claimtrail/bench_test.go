@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/archive/archivetest"
+	"github.com/claimtrail/claimtrail/ingest/ingesttest"
+)
+
+// Issue 4's benchmark: claimtrail ingesting a mix of mail from Dovecot into
+// MinIO, beside a baseline measured in the same run on the same mail: a
+// plain UID FETCH whose messages 4 workers PUT to MinIO as they are, with
+// no judging. Both run as child processes, so that each one's peak RSS is
+// its own. scripts/bench.sh runs it:
+//
+//	go test -run '^$' -bench IngestMixed -benchtime 1x ./cmd/claimtrail/
+//
+// CLAIMTRAIL_BENCH_MAILS sets the number of mails (default 10,000),
+// CLAIMTRAIL_BENCH_ROUNDS how often each side runs (default 2, best kept);
+// CLAIMTRAIL_BENCH_CPUPROFILE=FILE runs claimtrail in the test process and
+// writes its CPU profile there.
+// TestIngestMixedSmall runs the same code on 50 mails, so it cannot rot.
+
+const (
+	benchDefaultMails = 10000
+	benchWorkers      = 4
+	baselineUser      = "baseline@partner.test"
+	// baselineChildEnv carries the baseline child's job (JSON).
+	baselineChildEnv = "CLAIMTRAIL_BENCH_BASELINE"
+)
+
+// ingestFigures is one side of the comparison.
+type ingestFigures struct {
+	mails   int
+	bytes   int64
+	elapsed time.Duration
+	peakRSS int64
+}
+
+func (f ingestFigures) mailsPerSec() float64 { return float64(f.mails) / f.elapsed.Seconds() }
+func (f ingestFigures) mbPerSec() float64    { return float64(f.bytes) / 1e6 / f.elapsed.Seconds() }
+
+func (f ingestFigures) String() string {
+	return fmt.Sprintf("%7.1f mails/s %6.1f MB/s  peak RSS %4d MB  (%s)",
+		f.mailsPerSec(), f.mbPerSec(), f.peakRSS>>20, f.elapsed.Round(10*time.Millisecond))
+}
+
+func BenchmarkIngestMixed(b *testing.B) {
+	n := benchEnvInt(b, "CLAIMTRAIL_BENCH_MAILS", benchDefaultMails)
+	rounds := benchEnvInt(b, "CLAIMTRAIL_BENCH_ROUNDS", 2)
+	b.StopTimer()
+	var base, ct ingestFigures
+	for range b.N {
+		base, ct = ingestBench(b, n, rounds)
+	}
+	ratio := ct.mailsPerSec() / base.mailsPerSec()
+	b.ReportMetric(base.mailsPerSec(), "baseline-mails/s")
+	b.ReportMetric(base.mbPerSec(), "baseline-MB/s")
+	b.ReportMetric(float64(base.peakRSS>>20), "baseline-RSS-MB")
+	b.ReportMetric(ct.mailsPerSec(), "mails/s")
+	b.ReportMetric(ct.mbPerSec(), "MB/s")
+	b.ReportMetric(float64(ct.peakRSS>>20), "RSS-MB")
+	b.ReportMetric(100*ratio, "%-of-baseline")
+	b.ReportMetric(float64(ct.elapsed.Nanoseconds()), "ns/op")
+	b.Logf("%d mails, %.1f MB; best of %d rounds each", ct.mails, float64(ct.bytes)/1e6, rounds)
+	b.Logf("baseline   %s", base)
+	b.Logf("claimtrail %s", ct)
+	b.Logf("claimtrail reaches %.0f %% of the baseline's mails/s (goal: 80 %%)", 100*ratio)
+}
+
+// benchEnvInt reads a positive number from the environment.
+func benchEnvInt(tb testing.TB, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		tb.Fatalf("%s=%s: want a positive number", name, s)
+	}
+	return n
+}
+
+func TestIngestMixedSmall(t *testing.T) {
+	base, ct := ingestBench(t, 50, 1)
+	if base.mails != 50 || ct.mails != 50 {
+		t.Errorf("baseline stored %d mails, claimtrail %d; want 50 each", base.mails, ct.mails)
+	}
+	if base.peakRSS == 0 || ct.peakRSS == 0 {
+		t.Errorf("peak RSS not measured: baseline %d, claimtrail %d", base.peakRSS, ct.peakRSS)
+	}
+	t.Logf("baseline   %s", base)
+	t.Logf("claimtrail %s", ct)
+}
+
+// ingestBench loads n generated mails into Dovecot, then runs the baseline
+// and `claimtrail run --once --workers 4`, each into a fresh bucket,
+// rounds times in turn, and returns the best figures of each: the machine
+// is shared, and the best run is the least disturbed one. The baseline
+// only reads, so it reads one user's INBOX every round; claimtrail moves
+// the mail out, so each of its rounds has a user of its own. Only the runs
+// are timed.
+func ingestBench(tb testing.TB, n, rounds int) (base, ct ingestFigures) {
+	bin := buildClaimtrail(tb)
+	m := archivetest.StartMinIO(tb)
+	users := []string{baselineUser}
+	for r := range rounds {
+		users = append(users, fmt.Sprintf("claims%d@partner.test", r+1))
+	}
+	d := ingesttest.StartDovecotWith(tb, ingesttest.Options{Users: users})
+
+	// The same files in every Maildir: hard links, written once.
+	rng := rand.New(rand.NewPCG(10000, uint64(n)))
+	writers := make([]*maildirWriter, len(users))
+	for i, u := range users {
+		writers[i] = newMaildirWriter(tb, d.Dir, u)
+	}
+	var total int64
+	for i := range n {
+		c := pickClass(rng)
+		msg := mixedMail(rng, "bench", i, c, classSize(rng, c))
+		path, err := writers[0].add(msg)
+		for _, w := range writers[1:] {
+			if err == nil {
+				err = w.link(path)
+			}
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		total += int64(len(msg))
+	}
+	// Dovecot indexes new Maildir files when a folder is opened: do it now,
+	// outside the timed runs.
+	for _, u := range users {
+		if got := len(d.UIDs(tb, u, "INBOX")); got != n {
+			tb.Fatalf("%s's INBOX holds %d mails, want %d", u, got, n)
+		}
+	}
+	tb.Logf("%d mails, %.1f MB in each of %d Maildirs", n, float64(total)/1e6, len(users))
+
+	for r := range rounds {
+		b := runBaseline(tb, m, d, total)
+		if b.mails != n {
+			tb.Errorf("baseline stored %d mails, want %d", b.mails, n)
+		}
+		c := runClaimtrail(tb, bin, m, d, users[r+1], total)
+		if c.mails != n {
+			tb.Errorf("claimtrail handled %d mails, want %d", c.mails, n)
+		}
+		tb.Logf("round %d: baseline %s", r+1, b)
+		tb.Logf("round %d: claimtrail %s", r+1, c)
+		if base.elapsed == 0 || b.elapsed < base.elapsed {
+			base = b
+		}
+		if ct.elapsed == 0 || c.elapsed < ct.elapsed {
+			ct = c
+		}
+	}
+	return base, ct
+}
+
+// runClaimtrail runs `claimtrail run --once` on mailUser's INBOX into a new
+// bucket and returns its figures.
+func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ingesttest.Dovecot, mailUser string, total int64) ingestFigures {
+	tb.Helper()
+	p := newPollerSetup(tb, d, mailUser, m.Config(m.NewBucket()))
+	args := []string{"run", "--config", p.config, "--once", "--workers", strconv.Itoa(benchWorkers)}
+	var ct ingestFigures
+	var out string
+	if prof := os.Getenv("CLAIMTRAIL_BENCH_CPUPROFILE"); prof != "" {
+		// In this process, under the CPU profiler: no RSS figure.
+		ct, out = profileRun(tb, prof, args)
+	} else {
+		start := time.Now()
+		c := p.start(tb, bin, args...)
+		<-c.done
+		ct = ingestFigures{elapsed: time.Since(start), peakRSS: c.maxRSS()}
+		out = c.stderr.String()
+		if c.err != nil {
+			tb.Fatalf("run --once: %v\n%s", c.err, tail(out, 30))
+		}
+	}
+	ct.bytes = total
+	if _, err := fmt.Sscanf(lastLine(out), "%d messages", &ct.mails); err != nil {
+		tb.Errorf("run --once printed %q, want a count of messages", lastLine(out))
+	}
+	if left := len(d.UIDs(tb, mailUser, "INBOX")); left != 0 {
+		tb.Errorf("%s's INBOX still holds %d mails after run --once", mailUser, left)
+	}
+	return ct
+}
+
+// profileRun runs claimtrail with args in this process, writing a CPU
+// profile of it to path.
+func profileRun(tb testing.TB, path string, args []string) (ingestFigures, string) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out lockedBuffer
+	start := time.Now()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		tb.Fatal(err)
+	}
+	code := run(context.Background(), &env{stdout: &out, stderr: &out}, args)
+	pprof.StopCPUProfile()
+	fig := ingestFigures{elapsed: time.Since(start)}
+	if code != exitOK {
+		tb.Fatalf("run --once: exit %d\n%s", code, tail(out.String(), 30))
+	}
+	tb.Logf("CPU profile of claimtrail in %s", path)
+	return fig, out.String()
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// baselineJob is what the baseline child is told.
+type baselineJob struct {
+	IMAPAddr, User, Password string
+	Store                    archive.StoreConfig
+}
+
+// runBaseline runs the baseline in a child process (this test binary, in
+// TestIngestBaselineChild) and returns its figures.
+func runBaseline(tb testing.TB, m *archivetest.MinIOServer, d *ingesttest.Dovecot, total int64) ingestFigures {
+	tb.Helper()
+	job, err := json.Marshal(baselineJob{
+		IMAPAddr: fmt.Sprintf("%s:%d", d.Host, d.Port),
+		User:     baselineUser,
+		Password: d.Password(baselineUser),
+		Store:    m.Config(m.NewBucket()),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIngestBaselineChild$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), baselineChildEnv+"="+string(job))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err = cmd.Run()
+	f := ingestFigures{bytes: total, elapsed: time.Since(start)}
+	if err != nil {
+		tb.Fatalf("baseline: %v\n%s", err, tail(out.String(), 30))
+	}
+	if i := strings.Index(out.String(), "baseline stored "); i < 0 {
+		tb.Fatalf("baseline said nothing of what it stored:\n%s", tail(out.String(), 30))
+	} else {
+		fmt.Sscanf(out.String()[i:], "baseline stored %d", &f.mails)
+	}
+	c := child{cmd: cmd}
+	f.peakRSS = c.maxRSS()
+	return f
+}
+
+// TestIngestBaselineChild is the baseline, when runBaseline starts it: one
+// UID FETCH of the whole INBOX, each message read into memory and handed
+// to 4 workers that PUT it to MinIO under its SHA-256.
+func TestIngestBaselineChild(t *testing.T) {
+	spec := os.Getenv(baselineChildEnv)
+	if spec == "" {
+		t.Skip("the benchmark's baseline; runs only as its child process")
+	}
+	var job baselineJob
+	if err := json.Unmarshal([]byte(spec), &job); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store, err := archive.OpenMinIO(ctx, job.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	c, err := imapclient.DialInsecure(job.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(job.User, job.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	jobs := make(chan []byte, benchWorkers)
+	var stored atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, benchWorkers)
+	for range benchWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for msg := range jobs {
+				sum := sha256Hex(msg)
+				_, err := store.Put(ctx, "raw/"+sum, bytes.NewReader(msg), int64(len(msg)), archive.PutOptions{SHA256: sum})
+				if err != nil {
+					errs <- err
+					return
+				}
+				stored.Add(1)
+			}
+		}()
+	}
+	cmd := c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	})
+	var ferr error
+	for msg := cmd.Next(); msg != nil && ferr == nil; msg = cmd.Next() {
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			body, ok := item.(imapclient.FetchItemDataBodySection)
+			if !ok || body.Literal == nil {
+				continue
+			}
+			buf := make([]byte, body.Literal.Size())
+			if _, err := io.ReadFull(body.Literal, buf); err != nil {
+				ferr = err
+				break
+			}
+			select {
+			case jobs <- buf:
+			case err := <-errs:
+				ferr = err
+			}
+		}
+	}
+	close(jobs)
+	if err := cmd.Close(); err != nil && ferr == nil {
+		ferr = err
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		ferr = err
+	}
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	fmt.Printf("baseline stored %d mails\n", stored.Load())
+}

@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/ingest/ingesttest"
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// Helpers for the tests that run the real claimtrail binary against a real
+// Dovecot and store: the crash test, the outage test and the benchmark.
+
+// buildClaimtrail compiles this command into a temporary directory.
+func buildClaimtrail(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "claimtrail")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// pollerSetup is a configuration for `claimtrail run` polling one Dovecot
+// user into a store.
+type pollerSetup struct {
+	dir    string // ledger, objects, config, logs
+	tmp    string // the children's TMPDIR, where they spool
+	config string // the configuration file
+	ledger archive.LedgerConfig
+	store  archive.StoreConfig
+	d      *ingesttest.Dovecot
+	user   string
+}
+
+// mailboxName is the name of the polled mailbox in every configuration
+// written by newPollerSetup.
+const mailboxName = "shared"
+
+// newPollerSetup writes a configuration with the corpus's tenants, DKIM off
+// (the tests have no DNS), a ledger in a temporary directory, store (a dir
+// store there when store.Store is "dir") and mailUser's INBOX on d.
+func newPollerSetup(t testing.TB, d *ingesttest.Dovecot, mailUser string, store archive.StoreConfig) *pollerSetup {
+	t.Helper()
+	dir := t.TempDir()
+	if store.Store == "dir" {
+		store.Dir = filepath.Join(dir, "objects")
+	}
+	p := &pollerSetup{
+		dir:    dir,
+		tmp:    filepath.Join(dir, "tmp"),
+		config: filepath.Join(dir, "claimtrail.yaml"),
+		ledger: archive.LedgerConfig{Path: filepath.Join(dir, "ledger.db")},
+		store:  store,
+		d:      d,
+		user:   mailUser,
+	}
+	if err := os.Mkdir(p.tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile("../../testdata/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archiveYAML string
+	if store.Store == "dir" {
+		archiveYAML = fmt.Sprintf("archive:\n  store: dir\n  dir: %s\n", store.Dir)
+	} else {
+		archiveYAML = fmt.Sprintf("archive:\n  store: minio\n  endpoint: %s\n  bucket: %s\n  access_key: %s\n  secret_key: %q\n",
+			store.Endpoint, store.Bucket, store.AccessKey, store.SecretKey)
+	}
+	cfg := string(base) + "\n" + archiveYAML + fmt.Sprintf(`ledger:
+  path: %s
+dkim:
+  verify: false
+mailboxes:
+  - name: %s
+    host: %s
+    port: %d
+    security: insecure
+    username: %s
+    password: %q
+`, p.ledger.Path, mailboxName, d.Host, d.Port, mailUser, d.Password(mailUser))
+	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// child is a running claimtrail process.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{} // closed when it has exited
+	err    error         // Wait's error, once done
+}
+
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs bin with args and p's TMPDIR; its stdout and stderr are
+// collected together. The test ends it with SIGKILL if it is still
+// running.
+func (p *pollerSetup) start(t testing.TB, bin string, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(bin, args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), "TMPDIR="+p.tmp)
+	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+// kill ends the child with SIGKILL and waits for it.
+func (c *child) kill() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+}
+
+// exited reports whether the child has ended on its own.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// maxRSS is the child's peak resident set, in bytes, once it has exited.
+func (c *child) maxRSS() int64 {
+	ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return ru.Maxrss << 10 // Linux reports KiB
+}
+
+// runOnce runs `claimtrail run --once` to the end and returns its output.
+func (p *pollerSetup) runOnce(t testing.TB, bin string, timeout time.Duration) string {
+	t.Helper()
+	c := p.start(t, bin, "run", "--config", p.config, "--once")
+	select {
+	case <-c.done:
+	case <-time.After(timeout):
+		c.kill()
+		t.Fatalf("run --once did not finish within %s; output:\n%s", timeout, tail(c.stderr.String(), 40))
+	}
+	if c.err != nil {
+		t.Fatalf("run --once: %v; output:\n%s", c.err, tail(c.stderr.String(), 40))
+	}
+	return c.stderr.String()
+}
+
+// leftovers lists the files the children left in their TMPDIR and, with a
+// dir store, the store's temporary files: what killed runs leave behind.
+func (p *pollerSetup) leftovers(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	roots := []string{p.tmp}
+	if p.store.Store == "dir" {
+		roots = append(roots, p.store.Dir)
+	}
+	for _, root := range roots {
+		filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !e.IsDir() && (root == p.tmp || strings.HasPrefix(e.Name(), ".")) {
+				out = append(out, path)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// openSetupState opens the ledger and the store of p, closed when the test
+// ends.
+func (p *pollerSetup) openState(t testing.TB) (*archive.Ledger, archive.Store) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := archive.OpenLedger(ctx, p.ledger)
+	if err != nil {
+		t.Fatalf("OpenLedger: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	s, err := archive.OpenStore(ctx, p.store)
+	if err != nil {
+		t.Fatalf("OpenStore: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return l, s
+}
+
+// folderSHAs returns how many copies of each raw message (by hex SHA-256)
+// folder of user holds.
+func folderSHAs(t testing.TB, d *ingesttest.Dovecot, mailUser, folder string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, sha := range folderMessages(t, d, mailUser, folder) {
+		out[sha]++
+	}
+	return out
+}
+
+// folderMessages returns the hex SHA-256 of each message in folder of user
+// as the server serves it, by UID.
+func folderMessages(t testing.TB, d *ingesttest.Dovecot, mailUser, folder string) map[uint32]string {
+	t.Helper()
+	out := map[uint32]string{}
+	if len(d.UIDs(t, mailUser, folder)) == 0 {
+		return out
+	}
+	c := d.Dial(t, mailUser)
+	defer c.Logout()
+	if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatalf("examine %s: %v", folder, err)
+	}
+	cmd := c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	})
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		var uid imap.UID
+		var sum string
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal == nil {
+					continue
+				}
+				h := sha256.New()
+				if _, err := io.Copy(h, it.Literal); err != nil {
+					t.Fatalf("fetch %s: %v", folder, err)
+				}
+				sum = hex.EncodeToString(h.Sum(nil))
+			}
+		}
+		if uid != 0 && sum != "" {
+			out[uint32(uid)] = sum
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatalf("fetch %s: %v", folder, err)
+	}
+	return out
+}
+
+// moveMail moves the messages uids of folder to dest of user, as mail
+// arriving: staged mail is delivered with its bytes known.
+func moveMail(t testing.TB, d *ingesttest.Dovecot, mailUser, folder string, uids []uint32, dest string) {
+	t.Helper()
+	c := d.Dial(t, mailUser)
+	defer c.Logout()
+	if _, err := c.Select(folder, nil).Wait(); err != nil {
+		t.Fatalf("select %s: %v", folder, err)
+	}
+	var set imap.UIDSet
+	for _, u := range uids {
+		set.AddNum(imap.UID(u))
+	}
+	if _, err := c.Move(set, dest).Wait(); err != nil {
+		t.Fatalf("move %d messages from %s to %s: %v", len(uids), folder, dest, err)
+	}
+}
+
+// sha256Hex is the hex SHA-256 of b.
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// verdictFolders maps each verdict to the folder `run` moves its mail to
+// (the defaults of ingest.MoveTo).
+var verdictFolders = map[rules.Verdict]string{
+	rules.Accepted:  "Accepted",
+	rules.Rejected:  "Rejected",
+	rules.Unmatched: "Unmatched",
+}
+
+// checkAllDone asserts what issue 4 asks after a crash or an outage: every
+// distinct raw message put into the mailbox (copies: SHA-256 -> how many
+// copies were appended) has exactly one ledger row, finished; exactly one
+// evidence bundle, intact, the one the ledger names; every copy lives in
+// the folder of its verdict and nothing is left in INBOX or anywhere else;
+// and the audit trail verifies against the store's anchors.
+func (p *pollerSetup) checkAllDone(t testing.TB, copies map[string]int) {
+	t.Helper()
+	ctx := context.Background()
+	l, s := p.openState(t)
+
+	all, err := l.Messages(ctx, archive.MessageFilter{})
+	if err != nil {
+		t.Fatalf("Messages: %v", err)
+	}
+	rows := map[string]*archive.Message{}
+	for _, m := range all {
+		if rows[m.SHA256] != nil {
+			t.Errorf("ledger has two rows for %s", m.SHA256)
+		}
+		rows[m.SHA256] = m
+		if copies[m.SHA256] == 0 {
+			t.Errorf("ledger has a row for %s, which was never in the mailbox", m.SHA256)
+		}
+	}
+	if len(rows) != len(copies) {
+		t.Errorf("ledger has %d messages, want %d", len(rows), len(copies))
+	}
+	byVerdict := map[rules.Verdict]int{}
+	for sha, n := range copies {
+		m := rows[sha]
+		if m == nil {
+			t.Errorf("message %s has no ledger row", sha)
+			continue
+		}
+		if m.Next() != archive.StepDone {
+			t.Errorf("message %s (uid %d): next step %s, want done", sha, m.UID, m.Next())
+			continue
+		}
+		if want := verdictFolders[m.Judgment.Verdict]; m.MovedTo != want {
+			t.Errorf("message %s judged %s was recorded as moved to %q, want %q", sha, m.Judgment.Verdict, m.MovedTo, want)
+		}
+		byVerdict[m.Judgment.Verdict] += n
+	}
+	if left, err := l.UnfinishedMessages(ctx, mailboxName, "INBOX", 0); err != nil || len(left) != 0 {
+		t.Errorf("UnfinishedMessages = %d messages, %v; want none", len(left), err)
+	}
+
+	// Exactly one object per message, the one the ledger names, intact.
+	bundles := map[string][]string{}
+	for obj, err := range s.List(ctx, "bundles/") {
+		if err != nil {
+			t.Fatalf("List(bundles/): %v", err)
+		}
+		sha, _, perr := evidence.ParseBundleKey(obj.Key)
+		if perr != nil {
+			t.Errorf("stray object %s: %v", obj.Key, perr)
+			continue
+		}
+		bundles[sha] = append(bundles[sha], obj.Key)
+	}
+	for sha, keys := range bundles {
+		m := rows[sha]
+		if m == nil {
+			t.Errorf("bundles %v belong to no ledger row", keys)
+			continue
+		}
+		if len(keys) != 1 || keys[0] != m.BundleKey {
+			t.Errorf("message %s has bundles %v, want only %s", sha, keys, m.BundleKey)
+			continue
+		}
+		p.checkBundle(t, s, m)
+	}
+	if len(bundles) != len(rows) {
+		t.Errorf("store holds bundles of %d messages, want %d", len(bundles), len(rows))
+	}
+
+	// Every copy in the folder of its verdict; nothing left, nothing else.
+	if left := p.d.UIDs(t, p.user, "INBOX"); len(left) != 0 {
+		t.Errorf("INBOX still holds %d messages", len(left))
+	}
+	for v, folder := range verdictFolders {
+		held := folderSHAs(t, p.d, p.user, folder)
+		total := 0
+		for sha, n := range held {
+			total += n
+			m := rows[sha]
+			switch {
+			case m == nil:
+				t.Errorf("%s holds %s, which the ledger does not know", folder, sha)
+			case m.Judgment == nil || m.Judgment.Verdict != v:
+				t.Errorf("%s holds %s, judged %v", folder, sha, m.Judgment)
+			case n != copies[sha]:
+				t.Errorf("%s holds %d copies of %s, want %d", folder, n, sha, copies[sha])
+			}
+		}
+		if total != byVerdict[v] {
+			t.Errorf("%s holds %d messages, the ledger judged %d copies %s", folder, total, byVerdict[v], v)
+		}
+	}
+
+	rep, err := l.VerifyAudit(ctx, s)
+	if err != nil {
+		t.Errorf("VerifyAudit: %v", err)
+	} else if rep.Anchors == 0 {
+		t.Errorf("VerifyAudit checked no anchors; want the store's anchors checked")
+	}
+	// Each step of each message was audited once.
+	for _, action := range []archive.Action{archive.ActionMessageReceived, archive.ActionJudged, archive.ActionBundleStored, archive.ActionMoved} {
+		entries, err := l.AuditEntries(ctx, archive.AuditFilter{Actions: []archive.Action{action}})
+		if err != nil {
+			t.Fatalf("AuditEntries(%s): %v", action, err)
+		}
+		seen := map[string]int{}
+		for _, e := range entries {
+			seen[e.Subject]++
+		}
+		for sha := range rows {
+			if n := seen["message:"+sha]; n != 1 {
+				t.Errorf("audit has %d %s entries for %s, want 1", n, action, sha)
+			}
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("all done: %d distinct messages (%d copies): %v; %d audit entries, %d anchors checked",
+		len(rows), sumCounts(copies), byVerdict, rep.Entries, rep.Anchors)
+}
+
+// checkBundle reads m's bundle through the store (which checks its
+// SHA-256) and verifies it against its key.
+func (p *pollerSetup) checkBundle(t testing.TB, s archive.Store, m *archive.Message) {
+	t.Helper()
+	rc, info, err := s.Get(context.Background(), m.BundleKey)
+	if err != nil {
+		t.Errorf("Get(%s): %v", m.BundleKey, err)
+		return
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Errorf("read %s: %v", m.BundleKey, err)
+		return
+	}
+	if info.SHA256 != m.BundleSHA256 || sha256Hex(b) != m.BundleSHA256 {
+		t.Errorf("bundle %s: stored SHA-256 %s, read %s, ledger says %s", m.BundleKey, info.SHA256, sha256Hex(b), m.BundleSHA256)
+	}
+	if err := evidence.VerifyBundle(bytes.NewReader(b), int64(len(b)), m.BundleKey); err != nil {
+		t.Errorf("VerifyBundle(%s): %v", m.BundleKey, err)
+	}
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// errNotReady is returned by waits that ran out of time.
+var errNotReady = errors.New("not ready")
+
+// waitFor polls cond every 100 ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errNotReady
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
