@@ -52,9 +52,15 @@ func runImport(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 	defer st.close()
+	spool, err := ingest.OpenSpoolDir("", log)
+	if err != nil {
+		e.errorf("import: %v", err)
+		return exitFail
+	}
+	defer spool.Close()
 	counts := &verdictCounts{}
 	pipe := ingest.NewPipeline(st.policy, st.store, st.ledger, &ingest.PipelineOptions{
-		Resolver: cfg.DKIM.resolver(), Logger: log,
+		Resolver: cfg.DKIM.resolver(), Logger: log, SpoolDir: spool.Path(),
 	})
 
 	var failed, inARow, known int

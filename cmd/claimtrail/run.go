@@ -102,10 +102,19 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 	defer st.close()
+	// A spool directory of our own: the next run removes what a killed one
+	// left there.
+	spool, err := ingest.OpenSpoolDir("", log)
+	if err != nil {
+		e.errorf("run: %v", err)
+		return exitFail
+	}
+	defer spool.Close()
 
 	r := &runner{st: st, log: log, metrics: web.NewMetrics(), counts: &verdictCounts{}}
 	pipe := ingest.NewPipeline(st.policy, st.store, st.ledger, &ingest.PipelineOptions{
 		Resolver: cfg.DKIM.resolver(),
+		SpoolDir: spool.Path(),
 		Logger:   log,
 		Observer: observers{r.metrics, r.counts},
 	})
@@ -113,7 +122,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 
 	var sources []*ingest.IMAPSource
 	for _, m := range cfg.Mailboxes {
-		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers})
+		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers, SpoolDir: spool.Path()})
 		if err != nil {
 			e.errorf("run: %v", err)
 			return exitUsage
