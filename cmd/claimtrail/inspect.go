@@ -15,10 +15,11 @@ import (
 	"github.com/claimtrail/claimtrail/rules"
 )
 
-const inspectUsage = `usage: claimtrail inspect --config FILE [--json] MSG.eml ...
+const inspectUsage = `usage: claimtrail inspect --config FILE [--json] [--bundle DIR] MSG.eml ...
 
 Judges each message as the poller would and prints the verdicts: a table,
-or with --json one JSON object per line. Nothing is stored.
+or with --json one JSON object per line. Nothing is stored; --bundle
+writes each message's evidence bundle into a directory, to look at one.
 
 Exit status: 0 when every file was judged, 1 when a file could not be read
 (the others are still judged), 2 for bad usage or configuration.
@@ -45,6 +46,7 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "inspect", inspectUsage)
 	configPath := fs.String("config", "", "the configuration `file` (see testdata/config.yaml)")
 	asJSON := fs.Bool("json", false, "print one JSON object per message instead of a table")
+	bundleDir := fs.String("bundle", "", "also write each message's evidence bundle into `dir`, named after the file")
 	files, code, done := parseArgs(fs, args)
 	if done {
 		return code
@@ -68,6 +70,14 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 
+	var bundles *bundleWriter
+	if *bundleDir != "" {
+		if bundles, err = newBundleWriter(*bundleDir); err != nil {
+			e.errorf("inspect: --bundle: %v", err)
+			return exitUsage
+		}
+	}
+
 	code = exitOK
 	var results []inspectResult
 	enc := json.NewEncoder(e.stdout)
@@ -77,7 +87,7 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 			e.errorf("inspect: stopped before %s: %v", file, err)
 			return exitFail
 		}
-		r, err := inspectFile(policy, file)
+		r, err := inspectFile(ctx, policy, file, bundles)
 		if err != nil {
 			e.errorf("inspect: %v", err)
 			code = exitFail
@@ -104,11 +114,57 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 			return exitFail
 		}
 	}
+	if bundles != nil && bundles.n > 0 {
+		fmt.Fprintf(e.stderr, "%s written to %s\n", plural(bundles.n, "bundle"), *bundleDir)
+	}
 	return code
 }
 
-// inspectFile judges the message in file. Its error names the file.
-func inspectFile(p *rules.Policy, file string) (inspectResult, error) {
+// bundleWriter writes the bundles of `inspect --bundle` into a directory,
+// each named after its message's file (a.eml -> a.zip), numbered when two
+// files share a name.
+type bundleWriter struct {
+	dir  string
+	used map[string]int
+	n    int
+}
+
+func newBundleWriter(dir string) (*bundleWriter, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	return &bundleWriter{dir: dir, used: map[string]int{}}, nil
+}
+
+// write builds the bundle of the message in raw and writes it, replacing a
+// bundle an earlier inspect wrote under the same name.
+func (b *bundleWriter) write(ctx context.Context, file string, raw io.ReaderAt, size int64, facts *evidence.Facts, j rules.Judgment) error {
+	name := evidence.SafeName(strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))+".zip", b.used)
+	tmp, err := os.CreateTemp(b.dir, ".inspect-*.zip")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = evidence.WriteBundle(ctx, tmp, &evidence.BundleInput{
+		Raw: raw, RawSize: size, Facts: facts, Judgment: j,
+		Provenance: evidence.Provenance{Path: file},
+	})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(b.dir, name)); err != nil {
+		return err
+	}
+	b.n++
+	return nil
+}
+
+// inspectFile judges the message in file and, when bundles is not nil,
+// writes its evidence bundle. Its error names the file.
+func inspectFile(ctx context.Context, p *rules.Policy, file string, bundles *bundleWriter) (inspectResult, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return inspectResult{}, err
@@ -124,6 +180,11 @@ func inspectFile(p *rules.Policy, file string) (inspectResult, error) {
 	facts, j, err := judgeMessage(p, f, st.Size())
 	if err != nil {
 		return inspectResult{}, fmt.Errorf("read %s: %w", file, err)
+	}
+	if bundles != nil {
+		if err := bundles.write(ctx, file, f, st.Size(), facts, j); err != nil {
+			return inspectResult{}, fmt.Errorf("bundle %s: %w", file, err)
+		}
 	}
 	return inspectResult{
 		File:           file,

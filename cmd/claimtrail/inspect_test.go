@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -419,6 +422,47 @@ func BenchmarkJudgeCorpus(b *testing.B) {
 		raw := raws[i%len(raws)]
 		if _, _, err := judgeMessage(policy, bytes.NewReader(raw), int64(len(raw))); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestInspectWritesBundles(t *testing.T) {
+	t.Chdir("../..")
+	dir := t.TempDir()
+	// Two files with one base name: the second bundle is numbered.
+	other := filepath.Join(t.TempDir(), "accepted-contoso-outlook-html.eml")
+	raw, err := os.ReadFile(filepath.Join(corpusDir, "rejected-personal-gmail.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "inspect", "--config", "testdata/config.yaml", "--bundle", dir,
+		filepath.Join(corpusDir, "accepted-contoso-outlook-html.eml"), other)
+	if code != exitOK {
+		t.Fatalf("inspect --bundle: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "2 bundles written to "+dir) {
+		t.Errorf("stderr = %q, want it to say where the bundles went", stderr)
+	}
+	for name, want := range map[string]rules.Verdict{
+		"accepted-contoso-outlook-html.zip":     rules.Accepted,
+		"accepted-contoso-outlook-html (2).zip": rules.Rejected,
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("bundle %s: %v", name, err)
+		}
+		if err := evidence.VerifyBundle(bytes.NewReader(b), int64(len(b)), ""); err != nil {
+			t.Errorf("VerifyBundle(%s): %v", name, err)
+		}
+		m, err := evidence.ReadManifest(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Judgment.Verdict != want {
+			t.Errorf("%s: manifest verdict %s, want %s", name, m.Judgment.Verdict, want)
 		}
 	}
 }
