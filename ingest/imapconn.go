@@ -53,6 +53,12 @@ type IMAPOptions struct {
 	IdleRestart time.Duration
 	// Backoff paces reconnection attempts; default NewBackoff(1s, 5m).
 	Backoff *Backoff
+	// ProcessBackoff paces the retries after the processor failed (the
+	// store or the ledger unavailable) while the server was fine; default
+	// NewBackoff(1s, 30s). Its cap is lower than Backoff's because such a
+	// retry asks the server for one message only (see IMAPSource), and a
+	// store that is back should not wait minutes for the backlog to move.
+	ProcessBackoff *Backoff
 }
 
 func (o *IMAPOptions) withDefaults() IMAPOptions {
@@ -86,6 +92,9 @@ func (o *IMAPOptions) withDefaults() IMAPOptions {
 	}
 	if r.Backoff == nil {
 		r.Backoff = NewBackoff(time.Second, 5*time.Minute)
+	}
+	if r.ProcessBackoff == nil {
+		r.ProcessBackoff = NewBackoff(time.Second, 30*time.Second)
 	}
 	return r
 }

@@ -27,6 +27,10 @@ type IMAPSource struct {
 	// by folder. They survive reconnections; across restarts the
 	// processor's Unmoved brings them back.
 	pending map[string][]*outcome
+	// probe is set after the processor failed: the next chunk is a single
+	// message, so that retrying while the store is down costs the server
+	// one message, not a batch of up to 64 MiB.
+	probe bool
 }
 
 // NewIMAPSource returns a source for cfg, which gets its defaults and is
@@ -67,18 +71,27 @@ func (s *IMAPSource) RunOnce(ctx context.Context, p Processor) error {
 }
 
 func (s *IMAPSource) run(ctx context.Context, p Processor, once bool) error {
-	bo := *s.opts.Backoff
+	bo, pbo := *s.opts.Backoff, *s.opts.ProcessBackoff
 	bo.Reset()
+	pbo.Reset()
+	reset := func() { bo.Reset(); pbo.Reset() }
 	for {
-		err := s.session(ctx, p, &bo, once)
+		err := s.session(ctx, p, reset, once)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if once || IsPermanent(err) {
 			return err
 		}
-		d := bo.Next()
-		s.log.Warn("imap mailbox unavailable; retrying", "err", err, "retry_in", d.String(), "attempt", bo.Attempts())
+		retry, msg := &bo, "imap mailbox unavailable; retrying"
+		var herr *handlerError
+		if errors.As(err, &herr) {
+			// The server is fine; the store or the ledger is not.
+			retry, msg = &pbo, "mail could not be processed (is the store or the ledger down?); retrying"
+			s.probe = true
+		}
+		d := retry.Next()
+		s.log.Warn(msg, "err", err, "retry_in", d.String(), "attempt", retry.Attempts())
 		if !sleep(ctx, d) {
 			return nil
 		}
@@ -86,7 +99,8 @@ func (s *IMAPSource) run(ctx context.Context, p Processor, once bool) error {
 }
 
 // session is one connection's life: passes over the folders, then waits.
-func (s *IMAPSource) session(ctx context.Context, p Processor, bo *Backoff, once bool) error {
+// reset starts the backoffs afresh.
+func (s *IMAPSource) session(ctx context.Context, p Processor, reset func(), once bool) error {
 	conn, err := DialIMAP(ctx, s.cfg, &s.opts)
 	if err != nil {
 		return err
@@ -98,7 +112,7 @@ func (s *IMAPSource) session(ctx context.Context, p Processor, bo *Backoff, once
 				return err
 			}
 		}
-		bo.Reset() // a whole pass worked: the next failure starts afresh
+		reset() // a whole pass worked: the next failure starts afresh
 		if once {
 			return nil
 		}
@@ -193,7 +207,11 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 		}()
 	}
 	var outcomes []*outcome
-	more, ferr := conn.fetchNew(ctx, folder, cp, s.opts.ChunkSize, func(m *Message) error {
+	limit := s.opts.ChunkSize
+	if s.probe {
+		limit = 1
+	}
+	more, ferr := conn.fetchNew(ctx, folder, cp, limit, func(m *Message) error {
 		if failed.Load() {
 			return errSkipped // stop fetching; the pass ends with the first error
 		}
@@ -260,6 +278,9 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 		return cp, false, ferr
 	case ctx.Err() != nil:
 		return cp, false, ctx.Err()
+	}
+	if len(handled) > 0 {
+		s.probe = false
 	}
 	return cp, more, nil
 }

@@ -23,7 +23,7 @@ const (
 	outageArrive  = 100 // messages arriving while MinIO is down
 	minioDowntime = 60 * time.Second
 	// retryLog is what the poller logs before each retry.
-	retryLog = "imap mailbox unavailable; retrying"
+	retryLog = "; retrying"
 )
 
 func TestOutageDovecotRestartAndMinIODown(t *testing.T) {
