@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -264,11 +265,20 @@ func (b *builder) walkTree(p *enmime.Part, mdepth int, defaultType string) (plai
 		return nil, nil
 	}
 	b.parts++
+	// Sorted: enmime reports some errors in map order (malformed
+	// Content-Type parameters), and the facts must not vary between two
+	// parses, or a bundle rebuilt after a crash would differ from the one
+	// stored.
+	partWarnings := make([]string, 0, len(p.Errors))
 	for _, e := range p.Errors {
 		if e.Name == enmime.ErrorMissingContentType {
 			continue // RFC 2046 defaults apply; not worth a warning
 		}
-		b.warn(fmt.Sprintf("part %s: %s: %s", p.PartID, e.Name, clip(e.Detail, 200)))
+		partWarnings = append(partWarnings, fmt.Sprintf("part %s: %s: %s", p.PartID, e.Name, clip(e.Detail, 200)))
+	}
+	slices.Sort(partWarnings)
+	for _, w := range partWarnings {
+		b.warn(w)
 	}
 	pi := describePart(header(p.Header), defaultType)
 	if p.FirstChild == nil && strings.HasPrefix(pi.mediaType, "multipart/") {
