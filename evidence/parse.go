@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -151,6 +152,7 @@ type builder struct {
 	html    []string
 	gotText bool // streaming: the first text part has been read
 	headers int  // header fields read
+	elided  *elision
 }
 
 func (b *builder) warn(s string) {
@@ -239,9 +241,49 @@ var fullParser = enmime.NewParser(
 	enmime.MaxStoredPartErrors(16),
 )
 
-// full parses the message in memory with enmime.
+// full parses the message in memory with enmime, its large attachments
+// elided while enmime splits it (see parse_elide.go).
 func (b *builder) full(r io.Reader) error {
-	root, err := fullParser.ReadParts(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if e := elide(data); e != nil {
+		before := b.save()
+		b.elided = e
+		err := b.fullFrom(e.data)
+		b.elided = nil
+		if err == nil && e.complete() {
+			return nil
+		}
+		b.restore(before) // enmime split it otherwise: parse it as it is
+	}
+	return b.fullFrom(data)
+}
+
+// builderState is what a full parse changes in a builder and its run.
+type builderState struct {
+	b   builder
+	f   Facts
+	run parseRun
+}
+
+func (b *builder) save() builderState {
+	s := builderState{b: *b, f: *b.f, run: *b.run}
+	s.b.warned = maps.Clone(b.warned)
+	return s
+}
+
+func (b *builder) restore(s builderState) {
+	f, run := b.f, b.run
+	*b, *f, *run = s.b, s.f, s.run
+	b.f, b.run = f, run
+}
+
+// fullFrom parses input: the message, or the message with elided
+// attachments.
+func (b *builder) fullFrom(input []byte) error {
+	root, err := fullParser.ReadParts(bytes.NewReader(input))
 	if err != nil {
 		return err
 	}
@@ -401,6 +443,13 @@ func partLabel(id string, pi partInfo) string {
 // leaf handles a part that holds data. In a full parse content holds the
 // part's transfer-encoded body; when streaming, body reads it.
 func (b *builder) leaf(pi partInfo, id string, content []byte, body io.Reader) {
+	if real, ok := b.elided.body(content); ok {
+		if pi.isOriginal() || pi.isBodyText() || normalizeCTE(pi.cte) != "base64" {
+			b.elided.bad = true // not the attachment the scan saw
+			return
+		}
+		content = real
+	}
 	streaming := content == nil && body != nil
 	if body == nil {
 		body = bytes.NewReader(content)
