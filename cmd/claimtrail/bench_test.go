@@ -53,14 +53,57 @@ type ingestFigures struct {
 	bytes   int64
 	elapsed time.Duration
 	peakRSS int64
+	cpu     time.Duration // the process's user and system time
+	sys     time.Duration // of which system time
+	busy    float64       // share of the machine's CPU time in use meanwhile, all processes
 }
 
 func (f ingestFigures) mailsPerSec() float64 { return float64(f.mails) / f.elapsed.Seconds() }
 func (f ingestFigures) mbPerSec() float64    { return float64(f.bytes) / 1e6 / f.elapsed.Seconds() }
 
 func (f ingestFigures) String() string {
-	return fmt.Sprintf("%7.1f mails/s %6.1f MB/s  peak RSS %4d MB  (%s)",
-		f.mailsPerSec(), f.mbPerSec(), f.peakRSS>>20, f.elapsed.Round(10*time.Millisecond))
+	perMail := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(f.mails, 1)) }
+	return fmt.Sprintf("%7.1f mails/s %6.1f MB/s  peak RSS %4d MB  (%s; CPU %.2f ms/mail, %.2f of it system; machine %.0f %% busy)",
+		f.mailsPerSec(), f.mbPerSec(), f.peakRSS>>20, f.elapsed.Round(10*time.Millisecond),
+		perMail(f.cpu), perMail(f.sys), 100*f.busy)
+}
+
+// cpuTicks reads the machine's busy and total CPU time from /proc/stat
+// (zero where there is none).
+func cpuTicks() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	for i, f := range fields[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+// busySince is the share of CPU time in use since cpuTicks said busy0,
+// total0.
+func busySince(busy0, total0 int64) float64 {
+	busy, total := cpuTicks()
+	if total <= total0 {
+		return 0
+	}
+	return float64(busy-busy0) / float64(total-total0)
+}
+
+// processCPU is the user and system time of an exited process, and the
+// system time alone.
+func processCPU(ps *os.ProcessState) (total, sys time.Duration) {
+	if ps == nil {
+		return 0, 0
+	}
+	return ps.UserTime() + ps.SystemTime(), ps.SystemTime()
 }
 
 func BenchmarkIngestMixed(b *testing.B) {
@@ -190,10 +233,12 @@ func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ing
 		// In this process, under the CPU profiler: no RSS figure.
 		ct, out = profileRun(tb, prof, args)
 	} else {
+		busy0, total0 := cpuTicks()
 		start := time.Now()
 		c := p.start(tb, bin, args...)
 		<-c.done
-		ct = ingestFigures{elapsed: time.Since(start), peakRSS: c.maxRSS()}
+		ct = ingestFigures{elapsed: time.Since(start), peakRSS: c.maxRSS(), busy: busySince(busy0, total0)}
+		ct.cpu, ct.sys = processCPU(c.cmd.ProcessState)
 		out = c.stderr.String()
 		if c.err != nil {
 			tb.Fatalf("run --once: %v\n%s", c.err, tail(out, 30))
@@ -260,9 +305,11 @@ func runBaseline(tb testing.TB, m *archivetest.MinIOServer, d *ingesttest.Doveco
 	cmd.Env = append(os.Environ(), baselineChildEnv+"="+string(job))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	busy0, total0 := cpuTicks()
 	start := time.Now()
 	err = cmd.Run()
-	f := ingestFigures{bytes: total, elapsed: time.Since(start)}
+	f := ingestFigures{bytes: total, elapsed: time.Since(start), busy: busySince(busy0, total0)}
+	f.cpu, f.sys = processCPU(cmd.ProcessState)
 	if err != nil {
 		tb.Fatalf("baseline: %v\n%s", err, tail(out.String(), 30))
 	}
