@@ -21,7 +21,7 @@ type SpoolDir struct {
 }
 
 const (
-	spoolDirPattern = "claimtrail-spool-*"
+	spoolDirPattern = "claimtrail-spooldir-*" // not evidence's spool files, "claimtrail-spool-*"
 	spoolLockName   = ".lock"
 	// spoolDirGrace spares a directory without a lock file this long: its
 	// process may be between creating it and locking it.
@@ -86,7 +86,7 @@ func (s *SpoolDir) removeAbandoned(parent string, log *slog.Logger) {
 		return
 	}
 	for _, dir := range dirs {
-		if dir == s.path {
+		if fi, err := os.Lstat(dir); dir == s.path || err != nil || !fi.IsDir() {
 			continue
 		}
 		removed, err := removeIfAbandoned(dir)

@@ -52,7 +52,7 @@ func TestSpoolDir(t *testing.T) {
 	}
 	// unlocked is a directory with a lock file nobody holds.
 	unlocked := func(t *testing.T, parent string) string {
-		dir, err := os.MkdirTemp(parent, "claimtrail-spool-*")
+		dir, err := os.MkdirTemp(parent, "claimtrail-spooldir-*")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestSpoolDir(t *testing.T) {
 	// lockless is a directory without a lock file, modified age ago.
 	lockless := func(age time.Duration) func(*testing.T, string) string {
 		return func(t *testing.T, parent string) string {
-			dir, err := os.MkdirTemp(parent, "claimtrail-spool-*")
+			dir, err := os.MkdirTemp(parent, "claimtrail-spooldir-*")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,6 +86,13 @@ func TestSpoolDir(t *testing.T) {
 		os.Mkdir(dir, 0o700)
 		return dir
 	}
+	// spoolFile is a spool file of a process without a spool directory,
+	// named like one (evidence.Spool's names).
+	spoolFile := func(t *testing.T, parent string) string {
+		path := filepath.Join(parent, "claimtrail-spooldir-file")
+		os.WriteFile(path, []byte("x"), 0o600)
+		return path
+	}
 	for _, c := range []struct {
 		name        string
 		make        func(*testing.T, string) string
@@ -97,6 +104,7 @@ func TestSpoolDir(t *testing.T) {
 		{"no lock file, just made (its process is starting)", lockless(0), false},
 		{"held by a live process", live, false},
 		{"not a spool directory", foreign, false},
+		{"a file with a spool directory's name", spoolFile, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			parent := t.TempDir()
