@@ -1,12 +1,16 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -217,16 +221,42 @@ func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
 	return &Result{Message: final, Judgment: j, New: created}, nil
 }
 
-// storeBundle spools the bundle of in, then puts it under key with its exact
-// size and SHA-256, and returns that SHA-256.
+// memBundleBytes: the bundle of a message up to this size is built in
+// memory, larger ones in a spool file. A spool file costs a create, a
+// write, a read and an unlink, and system calls were a third of the
+// pipeline's CPU time in the ingest benchmark.
+const memBundleBytes = 4 << 20
+
+// bundleBuffers are reused for in-memory bundles.
+var bundleBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// storeBundle builds the bundle of in, then puts it under key with its
+// exact size and SHA-256, and returns that SHA-256.
 func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.BundleInput) (string, error) {
-	spool, _, err := evidence.SpoolBundle(ctx, p.spoolDir, in)
-	if err != nil {
-		return "", err
+	var (
+		body io.Reader
+		size int64
+		sum  string
+	)
+	if in.RawSize <= memBundleBytes {
+		buf := bundleBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer bundleBuffers.Put(buf)
+		h := sha256.New()
+		if _, err := evidence.WriteBundle(ctx, io.MultiWriter(buf, h), in); err != nil {
+			return "", err
+		}
+		body, size, sum = bytes.NewReader(buf.Bytes()), int64(buf.Len()), hex.EncodeToString(h.Sum(nil))
+	} else {
+		spool, _, err := evidence.SpoolBundle(ctx, p.spoolDir, in)
+		if err != nil {
+			return "", err
+		}
+		defer spool.Close()
+		body, size, sum = spool.Reader(), spool.Size(), spool.SHA256()
 	}
-	defer spool.Close()
-	_, err = p.store.Put(ctx, key, spool.Reader(), spool.Size(), archive.PutOptions{
-		SHA256:      spool.SHA256(),
+	_, err := p.store.Put(ctx, key, body, size, archive.PutOptions{
+		SHA256:      sum,
 		ContentType: "application/zip",
 	})
 	if errors.Is(err, archive.ErrExists) {
@@ -243,7 +273,7 @@ func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.Bun
 	if err != nil {
 		return "", err
 	}
-	return spool.SHA256(), nil
+	return sum, nil
 }
 
 // ImportMailbox is the ledger's mailbox name for messages imported from
