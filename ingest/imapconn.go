@@ -44,6 +44,11 @@ type IMAPOptions struct {
 	// BatchBytes caps the bytes spooled per body fetch; default 64 MiB (a
 	// single larger message is still fetched alone).
 	BatchBytes int64
+	// MemoryBytes: messages up to this size are held in memory
+	// (Message.Data) instead of a spool file, which costs a create, a
+	// write, reads and an unlink each. 0, the default, spools every
+	// message. At most a batch (BatchBytes) is held at once.
+	MemoryBytes int64
 	// CommandTimeout is how long the server may stay silent during a
 	// command before the connection is given up; default 1m.
 	CommandTimeout time.Duration

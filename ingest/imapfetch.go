@@ -168,6 +168,7 @@ func (c *IMAPConn) fetchMeta(ctx context.Context, uids []imap.UID) ([]msgMeta, e
 // spooled is one message body on disk.
 type spooled struct {
 	path   string
+	data   []byte // the body, when held in memory instead of path
 	size   int64
 	sha256 string
 	nobody bool // the server sent NIL
@@ -218,7 +219,7 @@ func (c *IMAPConn) fetchBodies(ctx context.Context, st FolderStatus, metas []msg
 			case f.large:
 				msg.Skip = SkipTooLarge
 			default:
-				msg.Path, msg.Size, msg.SHA256 = f.path, f.size, f.sha256
+				msg.Path, msg.Data, msg.Size, msg.SHA256 = f.path, f.data, f.size, f.sha256
 			}
 		}
 		if msg.Skip != "" {
@@ -291,11 +292,20 @@ func (c *IMAPConn) spoolBodies(ctx context.Context, uids imap.UIDSet, files map[
 	return nil
 }
 
-// spool copies one literal to a new file in SpoolDir, computing its
-// SHA-256. Reading more than max_message_bytes marks the message too large.
+// spool copies one literal to a new file in SpoolDir, or to memory when it
+// is at most MemoryBytes, computing its SHA-256. Reading more than
+// max_message_bytes marks the message too large.
 func (c *IMAPConn) spool(lit imap.LiteralReader, g *guard) (*spooled, error) {
 	if lit == nil {
 		return &spooled{nobody: true}, nil
+	}
+	if n := lit.Size(); c.opts.MemoryBytes > 0 && n <= c.opts.MemoryBytes && n <= c.cfg.MaxMessageBytes {
+		data := make([]byte, n)
+		if _, err := io.ReadFull(progressReader{lit, g}, data); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		return &spooled{data: data, size: n, sha256: hex.EncodeToString(sum[:])}, nil
 	}
 	f, err := os.CreateTemp(c.opts.SpoolDir, "claimtrail-imap-*.eml")
 	if err != nil {

@@ -202,6 +202,7 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 				if o.m.Path != "" {
 					os.Remove(o.m.Path)
 				}
+				o.m.Data = nil // the outcome waits for its move; the bytes need not
 				close(o.done)
 			}
 		}()

@@ -330,12 +330,18 @@ func (p *Pipeline) Process(ctx context.Context, m *Message) (Destination, error)
 			"what_to_do", "raise max_message_bytes, or save the message as .eml and run claimtrail import")
 		return LeaveInPlace, nil
 	}
-	f, err := os.Open(m.Path)
-	if err != nil {
-		return "", fmt.Errorf("ingest: open spooled message: %w", err)
+	var r io.ReaderAt
+	if m.Data != nil {
+		r = bytes.NewReader(m.Data)
+	} else {
+		f, err := os.Open(m.Path)
+		if err != nil {
+			return "", fmt.Errorf("ingest: open spooled message: %w", err)
+		}
+		defer f.Close()
+		r = f
 	}
-	defer f.Close()
-	res, err := p.Handle(ctx, Raw{R: f, Size: m.Size, SHA256: m.SHA256, From: evidence.Provenance{
+	res, err := p.Handle(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, From: evidence.Provenance{
 		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
 	}})
 	if err != nil {

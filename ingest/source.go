@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Message is one message fetched from a mailbox and spooled to a local file.
-// A message that was not fetched (see Skip) has no Path and no SHA256.
+// Message is one message fetched from a mailbox and spooled to a local file
+// or held in memory. A message that was not fetched (see Skip) has no Path,
+// no Data and no SHA256.
 type Message struct {
 	Mailbox      string    // the configured mailbox name (MailboxConfig.Name)
 	Folder       string    // e.g. "INBOX"
@@ -21,6 +22,10 @@ type Message struct {
 	// Path is the spool file holding the raw message. It is removed when
 	// the handler returns, unless the handler moved it away (os.Rename).
 	Path string
+	// Data holds the raw message instead of Path when it was small enough
+	// to keep in memory (IMAPOptions.MemoryBytes). Like Path, it is valid
+	// only until the handler returns.
+	Data []byte
 	// Skip says why the message was not fetched; empty when Path is set.
 	Skip SkipReason
 }
@@ -53,7 +58,7 @@ const (
 type Processor interface {
 	// Process handles m and says where it goes. With IMAPOptions.Workers
 	// above 1 it runs on several goroutines at once, out of UID order.
-	// m.Path is valid only until it returns. It must be idempotent: a
+	// m.Path and m.Data are valid only until it returns. It must be idempotent: a
 	// message handled before a crash, but not yet moved, is offered again.
 	// An error stops the current pass; the message and those after it are
 	// offered again, after a backoff when the error is temporary; a

@@ -39,6 +39,9 @@ flags:
 
 // Defaults of the run loop.
 const (
+	// memoryBytes: mail up to this size is held in memory between fetch
+	// and store, larger mail is spooled (at most a batch of 100 is held).
+	memoryBytes        = 256 << 10
 	defaultWorkers     = 4
 	defaultAnchorEvery = 5 * time.Minute
 	expireEvery        = time.Hour
@@ -122,7 +125,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 
 	var sources []*ingest.IMAPSource
 	for _, m := range cfg.Mailboxes {
-		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers, SpoolDir: spool.Path()})
+		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers, SpoolDir: spool.Path(), MemoryBytes: memoryBytes})
 		if err != nil {
 			e.errorf("run: %v", err)
 			return exitUsage
