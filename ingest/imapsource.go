@@ -256,21 +256,27 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 		handled = append(handled, o)
 	}
 	if len(handled) > 0 {
-		// Durable records first, then the checkpoint past them, then the
-		// moves: a move cut short is retried from pending (or, after a
-		// restart, from the processor's Unmoved), never handled again.
+		// Durable records first, then the moves, then the checkpoint past
+		// them. A move cut short is retried from pending, or after a
+		// restart the message is offered again (and answered from the
+		// processor's records) or moved from the processor's Unmoved. The
+		// checkpoint must not pass mail still to be moved: a second copy of
+		// a message has no record of its own, so Unmoved cannot bring its
+		// move back, and past the checkpoint it would stay for good.
+		// Work in hand finishes when ctx ends, moves included.
 		if err := p.Sync(context.WithoutCancel(ctx)); err != nil {
 			return cp, false, &handlerError{err}
 		}
-		last := handled[len(handled)-1].m
-		cp = Checkpoint{UIDValidity: last.UIDValidity, UID: last.UID}
-		if err := s.store.SaveCheckpoint(context.WithoutCancel(ctx), s.cfg.Name, folder, cp); err != nil {
-			return cp, false, fmt.Errorf("ingest: mailbox %q: save checkpoint of %s: %w", s.cfg.Name, folder, err)
-		}
 		s.pending[folder] = append(s.pending[folder], handled...)
-		if err := s.flushMoves(ctx, conn, folder, p); err != nil {
+		if err := s.flushMoves(context.WithoutCancel(ctx), conn, folder, p); err != nil {
 			return cp, false, err
 		}
+		last := handled[len(handled)-1].m
+		next := Checkpoint{UIDValidity: last.UIDValidity, UID: last.UID}
+		if err := s.store.SaveCheckpoint(context.WithoutCancel(ctx), s.cfg.Name, folder, next); err != nil {
+			return cp, false, fmt.Errorf("ingest: mailbox %q: save checkpoint of %s: %w", s.cfg.Name, folder, err)
+		}
+		cp = next
 	}
 	switch {
 	case perr != nil:
