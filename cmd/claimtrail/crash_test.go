@@ -25,7 +25,7 @@ import (
 const (
 	crashMessages = 500 // distinct raw messages
 	crashDups     = 10  // of them appended a second time, byte for byte
-	crashKills    = 12  // every 4th lives 1-2.5 s, the others 50-800 ms
+	crashKills    = 12  // runs 3, 7 and 11 live 1-2.5 s, the last 50-300 ms, the others 50-800 ms
 	// crashWaves: the mail arrives over the restarts, as it would, so
 	// that the kills land while there is work in hand.
 	crashWaves = crashKills
@@ -111,16 +111,25 @@ func crashTest(t *testing.T, bin string, seed uint64, store archive.StoreConfig)
 	t.Logf("%d messages (%d distinct), %.1f MB", len(msgs), len(copies), float64(bytes)/1e6)
 
 	deadline := time.Now().Add(2 * time.Minute)
-	wave := (len(uids) + crashWaves - 1) / crashWaves
+	// A fifth of the mail comes with the last wave, so that the last
+	// killed run leaves work for the final one.
+	wave := len(uids) * 4 / 5 / (crashWaves - 1)
 	for kill := 1; kill <= crashKills; kill++ {
 		if len(uids) > 0 {
 			n := min(wave, len(uids))
+			if kill == crashWaves {
+				n = len(uids)
+			}
 			moveMail(t, d, user, "Incoming", uids[:n], "INBOX")
 			uids = uids[n:]
 		}
 		c := p.start(t, bin, "run", "--config", p.config, "--no-web", "--anchor-every", "1s")
 		up := crashMinUp + time.Duration(rng.Int64N(int64(crashMaxUp-crashMinUp)))
-		if kill%4 == 0 {
+		switch {
+		case kill == crashKills:
+			// Short, so that the final run has the last wave to finish.
+			up = crashMinUp + time.Duration(rng.Int64N(int64(250*time.Millisecond)))
+		case kill%4 == 3:
 			// Now and then a longer life, so that anchors are written
 			// (every second) and some are cut short.
 			up = time.Second + time.Duration(rng.Int64N(int64(1500*time.Millisecond)))
