@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +65,13 @@ const mailboxName = "shared"
 // store there when store.Store is "dir") and mailUser's INBOX on d.
 func newPollerSetup(t testing.TB, d *ingesttest.Dovecot, mailUser string, store archive.StoreConfig) *pollerSetup {
 	t.Helper()
+	return newPollerSetupPort(t, d, d.Port, mailUser, store)
+}
+
+// newPollerSetupPort is newPollerSetup with the mailbox reached at
+// imapPort (a proxy) instead of Dovecot's port.
+func newPollerSetupPort(t testing.TB, d *ingesttest.Dovecot, imapPort int, mailUser string, store archive.StoreConfig) *pollerSetup {
+	t.Helper()
 	dir := t.TempDir()
 	if store.Store == "dir" {
 		store.Dir = filepath.Join(dir, "objects")
@@ -100,7 +110,7 @@ mailboxes:
     security: insecure
     username: %s
     password: %q
-`, p.ledger.Path, mailboxName, d.Host, d.Port, mailUser, d.Password(mailUser))
+`, p.ledger.Path, mailboxName, d.Host, imapPort, mailUser, d.Password(mailUser))
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -494,6 +504,178 @@ func sumCounts(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// restartDovecot stops d, ends the IMAP sessions its Stop leaves running
+// and starts it again: an ingesttest Dovecot's sessions outlive its master
+// (they are reparented and keep serving), so without this a restart would
+// not touch a client's connection. The sessions are found by their process
+// title, dovecot-<instance>/imap, which names this test's instance only,
+// and are sent SIGTERM, so that each logs what it was doing. It returns
+// what they logged.
+func restartDovecot(t testing.TB, d *ingesttest.Dovecot) string {
+	t.Helper()
+	logPath := filepath.Join(d.Dir, "dovecot.log")
+	before, _ := os.ReadFile(logPath)
+	d.Stop()
+	title := "dovecot-" + filepath.Base(d.Dir) + "/imap"
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.HasPrefix(cmdline, []byte(title)) {
+			continue
+		}
+		if rest := cmdline[len(title):]; len(rest) > 0 && rest[0] != 0 && rest[0] != ' ' {
+			continue // imap-login and the like
+		}
+		if syscall.Kill(pid, syscall.SIGTERM) == nil {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	d.Start()
+	after, _ := os.ReadFile(logPath)
+	var lines []string
+	if len(after) > len(before) {
+		for _, line := range strings.Split(string(after[len(before):]), "\n") {
+			if strings.Contains(line, "Disconnected") {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return fmt.Sprintf("%d sessions ended: %s", len(pids), strings.Join(lines, "; "))
+}
+
+// imapProxy forwards TCP connections to an IMAP server and can break them
+// in the middle of a body fetch, as a server that dies would.
+type imapProxy struct {
+	ln     net.Listener
+	target string
+	// fetching is closed when a server has sent more than 1 MB in answer
+	// to the second body fetch (BODY.PEEK[]) the clients asked for; that
+	// answer is then held back until cut.
+	fetching chan struct{}
+	fetches  atomic.Int32
+	once     sync.Once
+
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	cutting chan struct{}
+	cutOnce sync.Once
+}
+
+// startIMAPProxy listens on 127.0.0.1 and forwards to target until the
+// test ends.
+func startIMAPProxy(t testing.TB, target string) *imapProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &imapProxy{ln: ln, target: target, fetching: make(chan struct{}), conns: map[net.Conn]bool{}, cutting: make(chan struct{})}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+// port is the proxy's port.
+func (p *imapProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// cut closes every connection the proxy holds, once; later connections
+// are forwarded as usual.
+func (p *imapProxy) cut() {
+	p.cutOnce.Do(func() { close(p.cutting) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *imapProxy) track(c net.Conn, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on {
+		p.conns[c] = true
+	} else {
+		delete(p.conns, c)
+	}
+}
+
+func (p *imapProxy) serve(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	p.track(client, true)
+	p.track(server, true)
+	defer p.track(client, false)
+	defer p.track(server, false)
+	var fetch atomic.Int32 // the number of this connection's current body fetch
+	go func() {
+		// Client to server: watch for body fetches. The end of the last
+		// read, one byte short of the pattern, catches one split in two
+		// without counting a whole one twice.
+		pattern := []byte("BODY.PEEK[]")
+		buf, carry := make([]byte, 32<<10), []byte(nil)
+		for {
+			n, err := client.Read(buf)
+			if n > 0 {
+				seen := append(carry, buf[:n]...)
+				if bytes.Contains(seen, pattern) {
+					fetch.Store(p.fetches.Add(1))
+				}
+				carry = append([]byte(nil), seen[max(0, len(seen)-len(pattern)+1):]...)
+				if _, werr := server.Write(buf[:n]); werr != nil {
+					err = werr
+				}
+			}
+			if err != nil {
+				server.Close()
+				return
+			}
+		}
+	}()
+	// Server to client: count what answers the second body fetch.
+	buf := make([]byte, 32<<10)
+	var sent int64
+	for {
+		n, err := server.Read(buf)
+		if n > 0 {
+			if fetch.Load() == 2 {
+				if sent += int64(n); sent > 1<<20 {
+					p.once.Do(func() { close(p.fetching) })
+					<-p.cutting // the rest of the fetch never arrives
+					return
+				}
+			}
+			if _, werr := client.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // errNotReady is returned by waits that ran out of time.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -34,7 +35,11 @@ func TestOutageDovecotRestartAndMinIODown(t *testing.T) {
 	d := ingesttest.StartDovecot(t)
 	m := archivetest.StartMinIO(t)
 	user := ingesttest.DefaultUser
-	p := newPollerSetup(t, d, user, m.Config(m.NewBucket()))
+	// claimtrail reaches Dovecot through a proxy that holds back the
+	// second body fetch after its first megabyte: then the connection
+	// breaks and Dovecot restarts, as if it had died in the middle.
+	proxy := startIMAPProxy(t, fmt.Sprintf("%s:%d", d.Host, d.Port))
+	p := newPollerSetupPort(t, d, proxy.port(), user, m.Config(m.NewBucket()))
 
 	rng := rand.New(rand.NewPCG(4, 4))
 	run := strconv.FormatUint(rng.Uint64(), 36)
@@ -67,15 +72,16 @@ func TestOutageDovecotRestartAndMinIODown(t *testing.T) {
 
 	c := p.start(t, bin, "run", "--config", p.config, "--no-web", "--anchor-every", "10s")
 
-	// 1. Dovecot goes away in the middle of the first fetches.
-	if err := waitFor(time.Minute, func() bool { return done() > 0 }); err != nil {
-		t.Fatalf("nothing judged within a minute:\n%s", tail(c.stderr.String(), 30))
+	// 1. Dovecot goes away while the second batch of bodies streams in.
+	select {
+	case <-proxy.fetching:
+	case <-time.After(time.Minute):
+		t.Fatalf("no second body fetch within a minute (%d fetches seen, %d judged):\n%s", proxy.fetches.Load(), done(), tail(c.stderr.String(), 30))
 	}
 	before := done()
-	d.Stop()
-	time.Sleep(2 * time.Second)
-	d.Start()
-	t.Logf("Dovecot restarted after %d of %d messages were judged", before, outageFirst)
+	proxy.cut()
+	ended := restartDovecot(t, d)
+	t.Logf("Dovecot restarted during a fetch, after %d of %d messages were judged; %s", before, outageFirst, ended)
 	if before >= outageFirst {
 		t.Errorf("all %d messages were judged before Dovecot stopped; the restart did not hit a fetch", outageFirst)
 	}
@@ -84,6 +90,9 @@ func TestOutageDovecotRestartAndMinIODown(t *testing.T) {
 	}
 	if c.exited() {
 		t.Fatalf("run exited: %v\n%s", c.err, tail(c.stderr.String(), 30))
+	}
+	if !strings.Contains(c.stderr.String(), "imap mailbox unavailable; retrying") {
+		t.Errorf("run logged no reconnection after Dovecot's restart:\n%s", tail(c.stderr.String(), 20))
 	}
 
 	// 2. MinIO goes away for a minute; mail keeps arriving.
