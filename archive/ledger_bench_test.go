@@ -12,8 +12,8 @@ import (
 
 // benchmarkIngest runs the ledger's share of ingesting one mail per
 // iteration: RecordMessage and RecordJudgment (which attaches it to its
-// claim), plus SetBundle and MarkMoved when full is set, from workers
-// goroutines. Mail is spread over claims claims. It reports msgs/s.
+// claim), or when full is set the pipeline's steps, RecordMessageJudgment,
+// SetBundle and MarkMoved, from workers goroutines. Mail is spread over claims claims. It reports msgs/s.
 func benchmarkIngest(b *testing.B, workers, claims int, full bool) {
 	ctx := context.Background()
 	l := newTestLedger(b)
@@ -31,13 +31,15 @@ func benchmarkIngest(b *testing.B, workers, claims int, full bool) {
 				i := int(next.Add(1))
 				rec := testRecord(i)
 				rec.SHA256 = shaOf(fmt.Sprintf("bench %d", i))
-				m, _, err := l.RecordMessage(ctx, rec)
-				if err != nil {
-					done <- err
-					return
-				}
 				inc := fmt.Sprintf("EX%06d", 300000+i%claims)
-				if _, _, err := l.RecordJudgment(ctx, m.ID, accepted(tenantA, inc), rules.Version); err != nil {
+				var m *Message
+				var err error
+				if full {
+					m, _, err = l.RecordMessageJudgment(ctx, rec, accepted(tenantA, inc), rules.Version)
+				} else if m, _, err = l.RecordMessage(ctx, rec); err == nil {
+					_, _, err = l.RecordJudgment(ctx, m.ID, accepted(tenantA, inc), rules.Version)
+				}
+				if err != nil {
 					done <- err
 					return
 				}

@@ -121,36 +121,13 @@ func validSHA256(s string) bool {
 // It is idempotent and safe for concurrent use.
 func (l *Ledger) RecordMessage(ctx context.Context, rec MessageRecord) (msg *Message, created bool, err error) {
 	op := "record message " + rec.SHA256
-	if !validSHA256(rec.SHA256) {
-		return nil, false, fmt.Errorf("archive: %s: the SHA-256 must be 64 lower-case hex digits", op)
-	}
-	if rec.Mailbox == "" || rec.Folder == "" || rec.Size < 0 {
-		return nil, false, fmt.Errorf("archive: %s: mailbox, folder and a size >= 0 are required", op)
+	if err := checkRecord(rec); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
 	}
 	err = l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		now := l.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
-			rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
-			nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject)
-		if err != nil {
+		if created, err = l.insertMessage(ctx, tx, rec); err != nil {
 			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		created = n == 1
-		if created {
-			if _, err := appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, messageSubject(rec.SHA256), map[string]any{
-				"sha256": rec.SHA256, "size": rec.Size, "mailbox": rec.Mailbox, "folder": rec.Folder,
-				"uidvalidity": rec.UIDValidity, "uid": rec.UID, "message_id": rec.MessageID,
-				"sender": rec.Sender, "subject": rec.Subject,
-			}); err != nil {
-				return err
-			}
 		}
 		msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256)
 		return err
@@ -159,6 +136,77 @@ func (l *Ledger) RecordMessage(ctx context.Context, rec MessageRecord) (msg *Mes
 		return nil, false, err
 	}
 	return msg, created, nil
+}
+
+// RecordMessageJudgment is RecordMessage and RecordJudgment in one
+// transaction, for the pipeline: it records the message (or finds it) and
+// judges it j unless it was judged before, in which case the first judgment
+// stands. The returned Message carries the judgment in force. One
+// transaction instead of two halves the commits of this step and leaves no
+// recorded but unjudged message behind a crash.
+func (l *Ledger) RecordMessageJudgment(ctx context.Context, rec MessageRecord, j rules.Judgment, rulesVersion string) (msg *Message, created bool, err error) {
+	op := "record and judge message " + rec.SHA256
+	if err := checkRecord(rec); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	if err := checkJudgment(j); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	err = l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
+		if created, err = l.insertMessage(ctx, tx, rec); err != nil {
+			return err
+		}
+		if msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256); err != nil {
+			return err
+		}
+		if msg.Judgment != nil {
+			return nil
+		}
+		if _, err := l.judge(ctx, tx, msg, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+			return err
+		}
+		msg, err = messageBy(ctx, tx, "m.id = ?", msg.ID)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return msg, created, nil
+}
+
+func checkRecord(rec MessageRecord) error {
+	if !validSHA256(rec.SHA256) {
+		return errors.New("the SHA-256 must be 64 lower-case hex digits")
+	}
+	if rec.Mailbox == "" || rec.Folder == "" || rec.Size < 0 {
+		return errors.New("mailbox, folder and a size >= 0 are required")
+	}
+	return nil
+}
+
+// insertMessage inserts rec's row with its audit entry, unless a row for
+// the same bytes exists; created reports whether it did.
+func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord) (created bool, err error) {
+	now := l.now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages
+		(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+		rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
+		nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n != 1 {
+		return false, err
+	}
+	_, err = appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, messageSubject(rec.SHA256), map[string]any{
+		"sha256": rec.SHA256, "size": rec.Size, "mailbox": rec.Mailbox, "folder": rec.Folder,
+		"uidvalidity": rec.UIDValidity, "uid": rec.UID, "message_id": rec.MessageID,
+		"sender": rec.Sender, "subject": rec.Subject,
+	})
+	return err == nil, err
 }
 
 // Message returns the message row with the given ID, or ErrNotFound.

@@ -774,3 +774,48 @@ func TestStatementCache(t *testing.T) {
 		t.Errorf("stmtCache wants %d statements, more than %d", len(c.wanted), maxCachedStmts)
 	}
 }
+
+func TestRecordMessageJudgment(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	rec := testRecord(1)
+	m, created, err := l.RecordMessageJudgment(ctx, rec, accepted(tenantA, "EX315207"), rules.Version)
+	if err != nil || !created {
+		t.Fatalf("RecordMessageJudgment = %v, created %v; want a new row", err, created)
+	}
+	if m.Judgment == nil || m.Judgment.Verdict != rules.Accepted || m.RulesVersion != rules.Version || m.JudgedAt.IsZero() {
+		t.Fatalf("returned message has judgment %+v (rules %q, judged %v), want the accepted one", m.Judgment, m.RulesVersion, m.JudgedAt)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM claim_evidence`); n != 1 {
+		t.Errorf("evidence links = %d, want 1", n)
+	}
+	// Again, with another judgment: the row and the first judgment stand.
+	again, created, err := l.RecordMessageJudgment(ctx, rec, rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonPersonalAddress}, "later")
+	if err != nil || created || again.ID != m.ID {
+		t.Fatalf("second call = id %d, created %v, %v; want id %d, not created", again.ID, created, err, m.ID)
+	}
+	if again.Judgment.Verdict != rules.Accepted || again.RulesVersion != rules.Version {
+		t.Errorf("second call returned judgment %s (rules %q), want the first, accepted", again.Judgment.Verdict, again.RulesVersion)
+	}
+	// A message recorded by RecordMessage alone (an interrupted older
+	// step) is judged now.
+	plain := mustRecord(t, l, testRecord(2))
+	judged, created, err := l.RecordMessageJudgment(ctx, testRecord(2), rules.Judgment{Verdict: rules.Unmatched, Reason: rules.ReasonNoIncidentID}, rules.Version)
+	if err != nil || created || judged.ID != plain.ID || judged.Judgment == nil || judged.Judgment.Verdict != rules.Unmatched {
+		t.Errorf("judging a recorded message = %+v, created %v, %v", judged, created, err)
+	}
+	// A bad judgment records nothing: no half-done message.
+	before := countRows(t, l, `SELECT COUNT(*) FROM audit`)
+	if _, _, err := l.RecordMessageJudgment(ctx, testRecord(3), accepted("contoso", "EX315207"), rules.Version); err == nil {
+		t.Error("an accepted judgment without a tenant GUID was recorded")
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM messages`); n != 2 {
+		t.Errorf("messages = %d after a refused judgment, want 2", n)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM audit`); n != before {
+		t.Errorf("audit entries = %d after a refused judgment, want %d", n, before)
+	}
+	if _, err := l.VerifyAudit(ctx, nil); err != nil {
+		t.Errorf("audit trail: %v", err)
+	}
+}
