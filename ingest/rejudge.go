@@ -190,6 +190,9 @@ func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, override *rul
 // (VerifyBundle). The caller closes the spool file.
 func (p *Pipeline) fetchBundle(ctx context.Context, key, wantSHA string) (*evidence.SpoolFile, *evidence.Manifest, error) {
 	refuse := func(err error) error {
+		if !errors.Is(err, archive.ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", archive.ErrCorrupt, err)
+		}
 		return fmt.Errorf("bundle %s does not match its record, so it is not re-judged (compare it with a copy kept elsewhere; claimtrail bundle verify checks it): %w", key, err)
 	}
 	rc, _, err := p.store.Get(ctx, key)

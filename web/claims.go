@@ -440,6 +440,10 @@ func (s *Server) claimStatusForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to := r.PostFormValue("status")
+	if to == "" {
+		s.claimError(w, r, badRequest("choose the claim's new status"))
+		return
+	}
 	if !validStatus(to) {
 		s.claimError(w, r, badRequest("status %q is not one of open, ready, submitted, approved, denied, expired", to))
 		return

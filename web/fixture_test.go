@@ -169,7 +169,7 @@ type fixtureOptions struct {
 // pipelineRejudge is the RejudgeFunc of an ingest pipeline on ledger and
 // store; the pipeline's own policy is unused: the app passes one built
 // from the registry as it is.
-func pipelineRejudge(t testing.TB, ledger *archive.Ledger, store *archive.Dir) RejudgeFunc {
+func pipelineRejudge(t testing.TB, ledger *archive.Ledger, store ingest.BundleStore) RejudgeFunc {
 	pipe := ingest.NewPipeline(nil, store, ledger, &ingest.PipelineOptions{SpoolDir: t.TempDir()})
 	return func(ctx context.Context, policy *rules.Policy, sha, actor string, override *rules.Judgment) (Rejudgment, error) {
 		p := pipe

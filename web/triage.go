@@ -220,6 +220,17 @@ func (s *Server) triageError(w http.ResponseWriter, r *http.Request, err error) 
 		s.renderTriage(w, r, http.StatusBadRequest, ue.msg, nil)
 	case errors.Is(err, archive.ErrNotFound):
 		s.fail(w, r, http.StatusNotFound, "no such message")
+	case errors.Is(err, archive.ErrCorrupt):
+		// Not the analyst's mistake, nor a fault of this request: the
+		// stored evidence fails its check, and says so.
+		msg := "the message's stored evidence bundle does not match its record, so it was not re-judged: " +
+			"run claimtrail bundle verify on it and restore it from a copy kept elsewhere"
+		s.log.Error("re-judge refused", "err", err)
+		if isAPI(r) {
+			s.apiError(w, http.StatusConflict, msg)
+			return
+		}
+		s.renderTriage(w, r, http.StatusConflict, msg, nil)
 	default:
 		s.internal(w, r, err)
 	}

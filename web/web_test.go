@@ -955,3 +955,42 @@ func FuzzAPIPatch(f *testing.F) {
 		}
 	})
 }
+
+// The status form preselects nothing: an open claim's only change is to
+// expired, and a careless click must not make it.
+func TestStatusFormNeedsAChoice(t *testing.T) {
+	f := newFixture(t)
+	id := f.claimFor(contosoID, "EX315207")
+	c, csrf := f.session("anna")
+	page := f.get(fmt.Sprintf("/claims/%d", id), c).Body.String()
+	if !strings.Contains(page, `<select id="status" name="status" required><option value="" selected disabled>`) {
+		t.Errorf("the status form does not start on an empty, required choice")
+	}
+	rec := f.postForm(fmt.Sprintf("/claims/%d/status", id), c, url.Values{"csrf": {csrf}})
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "choose the claim") {
+		t.Errorf("status form without a status = %d (%.200s), want 400 asking for a choice", rec.Code, rec.Body.String())
+	}
+	if cl, err := f.ledger.Claim(context.Background(), id); err != nil || cl.Status != archive.StatusOpen {
+		t.Errorf("claim after an empty status form: %v, %v; want open", cl.Status, err)
+	}
+}
+
+// Re-judging mail whose stored bundle fails its check is refused with 409
+// and advice, on the page and in the API, and changes nothing.
+func TestRejudgeTamperedBundle(t *testing.T) {
+	f := newFixture(t, fixtureOptions{rejudge: true})
+	f.srv.rejudgeFn = pipelineRejudge(t, f.ledger, tamperStore{f.store})
+	rec := f.apiCall("POST", "/api/v1/triage/"+f.sha["northwind"]+"/rejudge", f.apiToken("anna"), "")
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "bundle verify") {
+		t.Errorf("API re-judge of a tampered bundle = %d %.300s, want 409 with advice", rec.Code, rec.Body.String())
+	}
+	cookie, csrf := f.session("anna")
+	rec = f.postForm("/triage/"+f.sha["northwind"]+"/rejudge", cookie, url.Values{"csrf": {csrf}})
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "does not match its record") {
+		t.Errorf("re-judge form on a tampered bundle = %d, want 409 saying why", rec.Code)
+	}
+	m, err := f.ledger.MessageBySHA256(context.Background(), f.sha["northwind"])
+	if err != nil || m.BundleKey != evidence.BundleKey(m.SHA256, 1) {
+		t.Errorf("after a refused re-judge the message has bundle %q (%v), want bundle 1", m.BundleKey, err)
+	}
+}
