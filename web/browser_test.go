@@ -23,6 +23,25 @@ import (
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the browser test's screenshots to testdata/screenshots")
 
+// screenshotDir is where every run of the browser test saves its
+// screenshots: $CLAIMTRAIL_SCREENSHOT_DIR, else claimtrail-screenshots in
+// the temporary directory. The ones kept in the repository, in
+// testdata/screenshots, are rewritten with -update-screenshots.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("CLAIMTRAIL_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "claimtrail-screenshots")
+	}
+	if *updateScreenshots {
+		dir = filepath.Join("testdata", "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // chromiumPath finds the browser: $CLAIMTRAIL_CHROMIUM, else Debian's.
 // Without one the test skips, except in CI, where it fails.
 func chromiumPath(t *testing.T) string {
@@ -107,17 +126,18 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v; the page at %s", name, err, where)
 		}
 	}
+	shots := screenshotDir(t)
 	screenshot := func(name string) {
 		t.Helper()
 		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		if *updateScreenshots {
-			if err := os.WriteFile(filepath.Join("testdata", "screenshots", name), buf, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		path := filepath.Join(shots, name)
+		if err := os.WriteFile(path, buf, 0o644); err != nil {
+			t.Fatal(err)
 		}
+		t.Logf("screenshot saved: %s", path)
 	}
 
 	// Log in.
