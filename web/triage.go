@@ -375,16 +375,22 @@ func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error
 	return out, nil
 }
 
-func (s *Server) triageRejudgeForm(w http.ResponseWriter, r *http.Request) {
+// rejudgeOne re-judges the message the request names, under the rules as
+// they are now.
+func (s *Server) rejudgeOne(r *http.Request) (rejudged, error) {
 	sha, err := messageSHA(r)
-	var p *rules.Policy
-	if err == nil {
-		p, err = s.policy(r.Context())
+	if err != nil {
+		return rejudged{}, err
 	}
-	var res rejudged
-	if err == nil {
-		res, err = s.rejudge(r.Context(), p, sha, actor(r))
+	p, err := s.policy(r.Context())
+	if err != nil {
+		return rejudged{}, err
 	}
+	return s.rejudge(r.Context(), p, sha, actor(r))
+}
+
+func (s *Server) triageRejudgeForm(w http.ResponseWriter, r *http.Request) {
+	res, err := s.rejudgeOne(r)
 	if err != nil {
 		s.triageError(w, r, err)
 		return
@@ -402,15 +408,7 @@ func (s *Server) triageRejudgeAllForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiTriageRejudge(w http.ResponseWriter, r *http.Request) {
-	sha, err := messageSHA(r)
-	var p *rules.Policy
-	if err == nil {
-		p, err = s.policy(r.Context())
-	}
-	var res rejudged
-	if err == nil {
-		res, err = s.rejudge(r.Context(), p, sha, actor(r))
-	}
+	res, err := s.rejudgeOne(r)
 	if err != nil {
 		s.triageError(w, r, err)
 		return
