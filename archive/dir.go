@@ -88,7 +88,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, opts
 		if err != nil {
 			return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
 		}
-		return d.existing(ctx, key, sum)
+		return putExisting(ctx, d, key, sum)
 	}
 
 	parent := path.Dir(key)
@@ -134,7 +134,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, opts
 
 	err = d.root.Link(tmp, name)
 	if errors.Is(err, fs.ErrExist) {
-		return d.existing(ctx, key, sum) // a concurrent Put won
+		return putExisting(ctx, d, key, sum) // a concurrent Put won
 	}
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("archive: put %s: link into place: %w (the dir store needs a filesystem with hard links)", key, err)
@@ -151,20 +151,6 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, opts
 		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
 	}
 	return ObjectInfo{Key: key, Size: fi.Size(), SHA256: sum, Modified: fi.ModTime()}, nil
-}
-
-// existing finishes a Put whose key exists: a no-op if it holds the bytes
-// that hash to sum, ErrExists otherwise.
-func (d *Dir) existing(ctx context.Context, key, sum string) (ObjectInfo, error) {
-	info, err := d.Stat(ctx, key)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("archive: put %s: compare with the stored object: %w", key, err)
-	}
-	if info.SHA256 != sum {
-		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w (stored SHA-256 %s, new %s)", key, ErrExists, info.SHA256, sum)
-	}
-	info.Existed = true
-	return info, nil
 }
 
 // Get implements Store.Get.

@@ -171,7 +171,7 @@ func (m *MinIO) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		if _, err := body.take().(*verifyingReader).drain(); err != nil {
 			return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
 		}
-		return m.existing(ctx, key, sum)
+		return putExisting(ctx, m, key, sum)
 	}
 	return info, err
 }
@@ -280,19 +280,6 @@ func (m *MinIO) put(ctx context.Context, key string, body io.Reader, size int64,
 	// The server's Last-Modified would cost a HEAD per object; the local
 	// clock at completion is as good for a freshly made object.
 	return ObjectInfo{Key: key, Size: size, SHA256: sum, Modified: time.Now().UTC()}, nil
-}
-
-// existing finishes a Put refused because the key exists.
-func (m *MinIO) existing(ctx context.Context, key, sum string) (ObjectInfo, error) {
-	info, err := m.Stat(ctx, key)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("archive: put %s: compare with the stored object: %w", key, err)
-	}
-	if info.SHA256 != sum {
-		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w (stored SHA-256 %s, new %s)", key, ErrExists, info.SHA256, sum)
-	}
-	info.Existed = true
-	return info, nil
 }
 
 // Get implements Store.Get.

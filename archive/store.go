@@ -189,6 +189,20 @@ func checkSegment(key, seg string) error {
 	return nil
 }
 
+// putExisting finishes a Put that found its key taken, on either store:
+// a no-op when the stored object's SHA-256 is sum, ErrExists otherwise.
+func putExisting(ctx context.Context, st Store, key, sum string) (ObjectInfo, error) {
+	info, err := st.Stat(ctx, key)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("archive: put %s: compare with the stored object: %w", key, err)
+	}
+	if info.SHA256 != sum {
+		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w (stored SHA-256 %s, new %s)", key, ErrExists, info.SHA256, sum)
+	}
+	info.Existed = true
+	return info, nil
+}
+
 // checkPut checks what every store's Put checks before any I/O.
 func checkPut(ctx context.Context, key string, size int64, opts PutOptions) error {
 	if err := ValidateKey(key); err != nil {
