@@ -241,29 +241,16 @@ func (c *ledgerCommand) open(ctx context.Context, withStore bool) (*state, int) 
 		return nil, exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(c.e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	opener := openLedgerState
 	if withStore {
-		st, err := openState(ctx, cfg, log)
-		if err != nil {
-			c.e.errorf("%s: %v", c.name, err)
-			return nil, exitFail
-		}
-		return st, -1
+		opener = openState
 	}
-	ledger, err := archive.OpenLedger(ctx, cfg.Ledger)
+	st, err := opener(ctx, cfg, log)
 	if err != nil {
 		c.e.errorf("%s: %v", c.name, err)
 		return nil, exitFail
 	}
-	warnings, err := ledger.UpsertTenants(ctx, cfg.Tenants)
-	if err != nil {
-		ledger.Close()
-		c.e.errorf("%s: %v", c.name, err)
-		return nil, exitFail
-	}
-	for _, w := range warnings {
-		log.Warn("tenant registry", "warning", w)
-	}
-	return &state{ledger: ledger}, -1
+	return st, -1
 }
 
 // fail reports err from the ledger: the exit code is 1 whatever it is,

@@ -48,18 +48,9 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, erro
 	if _, err := cfg.Policy(); err != nil {
 		return nil, err
 	}
-	ledger, err := archive.OpenLedger(ctx, cfg.Ledger)
+	st, err := openLedgerState(ctx, cfg, log)
 	if err != nil {
 		return nil, err
-	}
-	st := &state{ledger: ledger}
-	warnings, err := ledger.UpsertTenants(ctx, cfg.Tenants)
-	if err != nil {
-		st.close()
-		return nil, err
-	}
-	for _, w := range warnings {
-		log.Warn("tenant registry", "warning", w)
 	}
 	if st.policy, err = st.currentPolicy(ctx, cfg); err != nil {
 		st.close()
@@ -70,6 +61,25 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, erro
 		return nil, err
 	}
 	return st, nil
+}
+
+// openLedgerState opens only the ledger cfg names and brings its tenant
+// registry in line with the configuration: the state of commands that
+// need no object store and no policy.
+func openLedgerState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, error) {
+	ledger, err := archive.OpenLedger(ctx, cfg.Ledger)
+	if err != nil {
+		return nil, err
+	}
+	warnings, err := ledger.UpsertTenants(ctx, cfg.Tenants)
+	if err != nil {
+		ledger.Close()
+		return nil, err
+	}
+	for _, w := range warnings {
+		log.Warn("tenant registry", "warning", w)
+	}
+	return &state{ledger: ledger}, nil
 }
 
 // currentPolicy builds the policy from cfg's rules and the ledger's tenants.
