@@ -513,15 +513,7 @@ func userMessage(err error) string {
 
 // claimError answers for an error of a claim request.
 func (s *Server) claimError(w http.ResponseWriter, r *http.Request, err error) {
-	var ue *userError
-	switch {
-	case errors.As(err, &ue):
-		s.fail(w, r, http.StatusBadRequest, ue.msg)
-	case errors.Is(err, archive.ErrNotFound):
-		s.fail(w, r, http.StatusNotFound, "no such claim")
-	default:
-		s.internal(w, r, err)
-	}
+	s.requestFailed(w, r, "claim", err)
 }
 
 func (s *Server) apiClaim(w http.ResponseWriter, r *http.Request) {

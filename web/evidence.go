@@ -34,15 +34,7 @@ func messageSHA(r *http.Request) (string, error) {
 
 // messageError answers for an error of a message request.
 func (s *Server) messageError(w http.ResponseWriter, r *http.Request, err error) {
-	var ue *userError
-	switch {
-	case errors.As(err, &ue):
-		s.fail(w, r, http.StatusBadRequest, ue.msg)
-	case errors.Is(err, archive.ErrNotFound):
-		s.fail(w, r, http.StatusNotFound, "no such message or bundle")
-	default:
-		s.internal(w, r, err)
-	}
+	s.requestFailed(w, r, "message or bundle", err)
 }
 
 // fetchBundle copies a bundle from the store to a temporary file, which

@@ -216,14 +216,18 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.fail(w, r, http.StatusInternalServerError, "something went wrong on the server; it was logged. Tell an admin what you were doing.")
 }
 
-// lookupFailed answers for an error of looking something up: 404 for
-// ErrNotFound, else 500.
-func (s *Server) lookupFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
-	if errors.Is(err, archive.ErrNotFound) {
-		s.fail(w, r, http.StatusNotFound, what+" does not exist")
-		return
+// requestFailed answers for a failed request about a what ("claim"):
+// 400 with the text of a userError, 404 for ErrNotFound, else internal.
+func (s *Server) requestFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	var ue *userError
+	switch {
+	case errors.As(err, &ue):
+		s.fail(w, r, http.StatusBadRequest, ue.msg)
+	case errors.Is(err, archive.ErrNotFound):
+		s.fail(w, r, http.StatusNotFound, "no such "+what)
+	default:
+		s.internal(w, r, err)
 	}
-	s.internal(w, r, err)
 }
 
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

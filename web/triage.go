@@ -210,30 +210,29 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 }
 
 func (s *Server) triageError(w http.ResponseWriter, r *http.Request, err error) {
-	var ue *userError
+	var (
+		ue     *userError
+		status int
+		msg    string
+	)
 	switch {
 	case errors.As(err, &ue):
-		if isAPI(r) {
-			s.apiError(w, http.StatusBadRequest, ue.msg)
-			return
-		}
-		s.renderTriage(w, r, http.StatusBadRequest, ue.msg, nil)
-	case errors.Is(err, archive.ErrNotFound):
-		s.fail(w, r, http.StatusNotFound, "no such message")
+		status, msg = http.StatusBadRequest, ue.msg
 	case errors.Is(err, archive.ErrCorrupt):
 		// Not the analyst's mistake, nor a fault of this request: the
 		// stored evidence fails its check, and says so.
-		msg := "the message's stored evidence bundle does not match its record, so it was not re-judged: " +
-			"run claimtrail bundle verify on it and restore it from a copy kept elsewhere"
 		s.log.Error("re-judge refused", "err", err)
-		if isAPI(r) {
-			s.apiError(w, http.StatusConflict, msg)
-			return
-		}
-		s.renderTriage(w, r, http.StatusConflict, msg, nil)
+		status, msg = http.StatusConflict, "the message's stored evidence bundle does not match its record, so it was not re-judged: "+
+			"run claimtrail bundle verify on it and restore it from a copy kept elsewhere"
 	default:
-		s.internal(w, r, err)
+		s.requestFailed(w, r, "message", err)
+		return
 	}
+	if isAPI(r) {
+		s.apiError(w, status, msg)
+		return
+	}
+	s.renderTriage(w, r, status, msg, nil)
 }
 
 func (s *Server) triageAttachForm(w http.ResponseWriter, r *http.Request) {
