@@ -566,11 +566,18 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Claim, error) {
 	c := &Claim{ID: id, Fields: map[Field]FieldValue{}}
 	var status string
-	var deadline, created, updated, tenantName sql.NullString
+	var deadline, created, updated, tenantName, earliest sql.NullString
 	var tenantCSP sql.NullBool
+	var firstStored sql.NullInt64
+	// Subqueries, not joins, here and in the other queries on the work
+	// on each message: SQLite re-plans a cached join statement at every
+	// run, which made each of these queries three to four times dearer.
 	err := q.QueryRowContext(ctx, `SELECT c.tenant_id, c.incident_id, c.status, c.azure, c.deadline, c.deadline_provisional,
-		c.created_at, c.updated_at, t.name, t.csp FROM claims c LEFT JOIN tenants t ON t.id = c.tenant_id WHERE c.id = ?`, id).
-		Scan(&c.TenantID, &c.IncidentID, &status, &c.Azure, &deadline, &c.DeadlineProvisional, &created, &updated, &tenantName, &tenantCSP)
+		c.created_at, c.updated_at, (SELECT t.name FROM tenants t WHERE t.id = c.tenant_id),
+		(SELECT t.csp FROM tenants t WHERE t.id = c.tenant_id), c.evidence_earliest, c.first_stored_message
+		FROM claims c WHERE c.id = ?`, id).
+		Scan(&c.TenantID, &c.IncidentID, &status, &c.Azure, &deadline, &c.DeadlineProvisional, &created, &updated,
+			&tenantName, &tenantCSP, &earliest, &firstStored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("claim %d: %w", id, ErrNotFound)
 	}
@@ -581,7 +588,7 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 	for _, f := range []struct {
 		dst *time.Time
 		src sql.NullString
-	}{{&c.Deadline, deadline}, {&c.CreatedAt, created}, {&c.UpdatedAt, updated}} {
+	}{{&c.Deadline, deadline}, {&c.CreatedAt, created}, {&c.UpdatedAt, updated}, {&c.earliest, earliest}} {
 		if *f.dst, err = parseTime(f.src); err != nil {
 			return nil, fmt.Errorf("claim %d: %w", id, err)
 		}
@@ -610,8 +617,10 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 	}
 
 	if !withEvidence {
-		if err := loadEvidenceSummary(ctx, q, c); err != nil {
-			return nil, err
+		if firstStored.Valid {
+			if c.firstStored, err = evidenceSummaryOf(ctx, q, firstStored.Int64); err != nil {
+				return nil, fmt.Errorf("claim %d: %w", id, err)
+			}
 		}
 		c.Checklist = checklist(c, tenantName.Valid, tenantCSP.Bool)
 		return c, nil
@@ -674,34 +683,84 @@ const evidenceSender = `COALESCE(NULLIF(json_extract(m.judgment, '$.sender'), ''
 // evidenceDate is Message.EvidenceDate in SQL; stored times sort as text.
 const evidenceDate = `COALESCE(m.internal_date, m.sent_date, m.recorded_at)`
 
-// loadEvidenceSummary fills c.earliest and c.firstStored without reading
-// the whole evidence list.
-func loadEvidenceSummary(ctx context.Context, q querier, c *Claim) error {
-	var earliest sql.NullString
-	err := q.QueryRowContext(ctx, `SELECT MIN(`+evidenceDate+`) FROM claim_evidence e
-		JOIN messages m ON m.id = e.message_id WHERE e.claim_id = ?`, c.ID).Scan(&earliest)
-	if err != nil {
-		return err
-	}
-	if c.earliest, err = parseTime(earliest); err != nil {
-		return fmt.Errorf("claim %d: %w", c.ID, err)
-	}
+// evidenceSummaryOf reads what the checklist shows of one piece of
+// evidence: the message's hash, its customer sender and its date.
+func evidenceSummaryOf(ctx context.Context, q querier, messageID int64) (*Evidence, error) {
 	var e Evidence
 	var date sql.NullString
-	err = q.QueryRowContext(ctx, `SELECT m.sha256, `+evidenceSender+`, `+evidenceDate+` AS d FROM claim_evidence e
-		JOIN messages m ON m.id = e.message_id WHERE e.claim_id = ? AND m.bundle_key IS NOT NULL
-		ORDER BY d, m.sha256 LIMIT 1`, c.ID).Scan(&e.SHA256, &e.Sender, &date)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
-	case err != nil:
-		return err
+	err := q.QueryRowContext(ctx, `SELECT m.id, m.sha256, `+evidenceSender+`, `+evidenceDate+` FROM messages m WHERE m.id = ?`,
+		messageID).Scan(&e.MessageID, &e.SHA256, &e.Sender, &date)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("evidence message %d: %w", messageID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if e.Date, err = parseTime(date); err != nil {
-		return fmt.Errorf("claim %d: %w", c.ID, err)
+		return nil, fmt.Errorf("evidence message %d: %w", messageID, err)
 	}
-	c.firstStored = &e
-	return nil
+	return &e, nil
+}
+
+// noteEvidence brings claim id's evidence summary (evidence_earliest,
+// first_stored_message) up to date after message messageID was attached
+// to it or had its bundle stored. Adding evidence can only make either one
+// older, so the message is compared with the summary alone; removing
+// evidence needs recomputeEvidenceSummary.
+func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) error {
+	var earliest sql.NullString
+	var first sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT evidence_earliest, first_stored_message FROM claims WHERE id = ?`, claimID).
+		Scan(&earliest, &first); err != nil {
+		return fmt.Errorf("claim %d: %w", claimID, err)
+	}
+	var date string
+	var stored bool
+	if err := tx.QueryRowContext(ctx, `SELECT `+evidenceDate+`, m.bundle_key IS NOT NULL FROM messages m WHERE m.id = ?`, messageID).
+		Scan(&date, &stored); err != nil {
+		return fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
+	}
+	newEarliest := earliest.String
+	if !earliest.Valid || date < earliest.String { // stored times sort as text
+		newEarliest = date
+	}
+	newFirst := first
+	if stored && first.Int64 != messageID {
+		if !first.Valid {
+			newFirst = sql.NullInt64{Int64: messageID, Valid: true}
+		} else {
+			var fdate, fsha, sha string
+			if err := tx.QueryRowContext(ctx, `SELECT `+evidenceDate+`, m.sha256 FROM messages m WHERE m.id = ?`, first.Int64).
+				Scan(&fdate, &fsha); err != nil {
+				return fmt.Errorf("claim %d: evidence message %d: %w", claimID, first.Int64, err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT sha256 FROM messages WHERE id = ?`, messageID).Scan(&sha); err != nil {
+				return fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
+			}
+			if date < fdate || (date == fdate && sha < fsha) {
+				newFirst = sql.NullInt64{Int64: messageID, Valid: true}
+			}
+		}
+	}
+	if newEarliest == earliest.String && newFirst == first {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE claims SET evidence_earliest = ?, first_stored_message = ? WHERE id = ?`,
+		newEarliest, newFirst, claimID)
+	return err
+}
+
+// recomputeEvidenceSummary sets claim id's evidence summary from all of its
+// evidence, after evidence was removed.
+func recomputeEvidenceSummary(ctx context.Context, tx dbtx, claimID int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE claims SET
+		evidence_earliest = (SELECT MIN(`+evidenceDate+`) FROM messages m
+			WHERE m.id IN (SELECT message_id FROM claim_evidence WHERE claim_id = claims.id)),
+		first_stored_message = (SELECT m.id FROM messages m
+			WHERE m.id IN (SELECT message_id FROM claim_evidence WHERE claim_id = claims.id) AND m.bundle_key IS NOT NULL
+			ORDER BY `+evidenceDate+`, m.sha256 LIMIT 1)
+		WHERE id = ?`, claimID)
+	return err
 }
 
 // checklist fills Partner Center's list from what the ledger knows: tenant

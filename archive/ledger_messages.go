@@ -407,6 +407,9 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 			if n, err := res.RowsAffected(); err != nil {
 				return nil, err
 			} else if n == 1 {
+				if err := noteEvidence(ctx, tx, claimID, m.ID); err != nil {
+					return nil, err
+				}
 				if _, err := appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), map[string]any{
 					"message": m.SHA256, "tenant_id": tenant, "incident_id": inc,
 				}); err != nil {
@@ -447,6 +450,9 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 		if _, err := tx.ExecContext(ctx, `DELETE FROM claim_evidence WHERE claim_id = ? AND message_id = ?`, a.ClaimID, m.ID); err != nil {
 			return nil, err
 		}
+		if err := recomputeEvidenceSummary(ctx, tx, a.ClaimID); err != nil {
+			return nil, err
+		}
 		if _, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
 			"evidence_removed": m.SHA256, "why": "the message's new judgment no longer supports this claim",
 		}); err != nil {
@@ -477,8 +483,9 @@ func tenantColumn(id string) string {
 }
 
 func attachmentsOf(ctx context.Context, q querier, messageID int64) ([]Attachment, error) {
-	rows, err := q.QueryContext(ctx, `SELECT c.id, c.tenant_id, c.incident_id FROM claim_evidence e
-		JOIN claims c ON c.id = e.claim_id WHERE e.message_id = ? ORDER BY c.id`, messageID)
+	// A subquery, not a join: see loadClaim.
+	rows, err := q.QueryContext(ctx, `SELECT c.id, c.tenant_id, c.incident_id FROM claims c
+		WHERE c.id IN (SELECT claim_id FROM claim_evidence WHERE message_id = ?) ORDER BY c.id`, messageID)
 	if err != nil {
 		return nil, err
 	}
@@ -535,6 +542,9 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 			return err
 		}
 		for _, a := range claims {
+			if err := noteEvidence(ctx, tx, a.ClaimID, id); err != nil {
+				return err
+			}
 			if err := l.refreshClaim(ctx, tx, now, ActorSystem, a.ClaimID); err != nil {
 				return err
 			}

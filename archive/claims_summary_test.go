@@ -1,0 +1,129 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// checkEvidenceSummaries compares, for every claim, the evidence summary
+// kept on the claim (what the work on each message reads) with the one
+// computed from the claim's whole evidence list.
+func checkEvidenceSummaries(t *testing.T, l *Ledger, when string) {
+	t.Helper()
+	ctx := context.Background()
+	claims, err := l.Claims(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range claims {
+		kept, err := loadClaim(ctx, l.r, s.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := loadClaim(ctx, l.r, s.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !kept.earliest.Equal(full.earliest) {
+			t.Errorf("%s: claim %d: kept earliest evidence %v, from its evidence %v", when, s.ID, kept.earliest, full.earliest)
+		}
+		switch k, f := kept.firstStored, full.firstStored; {
+		case (k == nil) != (f == nil):
+			t.Errorf("%s: claim %d: kept first stored evidence %+v, from its evidence %+v", when, s.ID, k, f)
+		case k != nil && (k.SHA256 != f.SHA256 || k.Sender != f.Sender || !k.Date.Equal(f.Date)):
+			t.Errorf("%s: claim %d: kept first stored evidence %s %s %v, from its evidence %s %s %v",
+				when, s.ID, k.SHA256[:8], k.Sender, k.Date, f.SHA256[:8], f.Sender, f.Date)
+		}
+	}
+}
+
+// TestEvidenceSummaryFollowsEvidence attaches, stores and re-judges mail in
+// a random order and checks after each step that the summary kept on each
+// claim is the one its evidence gives.
+func TestEvidenceSummaryFollowsEvidence(t *testing.T) {
+	ctx := context.Background()
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 4))
+			l := newTestLedger(t)
+			incidents := []string{"EX315207", "EX315208", "EX315209"}
+			var msgs []*Message
+			for i := range 30 {
+				rec := testRecord(i)
+				// Dates out of order, some equal, some only a sent date.
+				rec.InternalDate = time.Date(2026, 2, 15, 9, rng.IntN(5), 0, 0, time.UTC)
+				if rng.IntN(4) == 0 {
+					rec.InternalDate = time.Time{}
+				}
+				m := mustRecord(t, l, rec)
+				incs := []string{incidents[rng.IntN(3)]}
+				if rng.IntN(3) == 0 {
+					incs = append(incs, incidents[rng.IntN(3)])
+				}
+				if _, _, err := l.RecordJudgment(ctx, m.ID, accepted(tenantA, incs...), "1"); err != nil {
+					t.Fatal(err)
+				}
+				msgs = append(msgs, m)
+				checkEvidenceSummaries(t, l, fmt.Sprintf("after judging message %d", i))
+			}
+			for _, i := range rng.Perm(len(msgs)) {
+				m := msgs[i]
+				if err := l.SetBundle(ctx, m.ID, "bundles/"+m.SHA256+"/1.zip", shaOf("b")); err != nil {
+					t.Fatal(err)
+				}
+				checkEvidenceSummaries(t, l, fmt.Sprintf("after storing message %d", i))
+			}
+			// Re-judging moves evidence between claims or drops it.
+			for n, i := range rng.Perm(len(msgs))[:12] {
+				j := rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonUnknownDomain}
+				if n%2 == 0 {
+					j = accepted(tenantA, incidents[rng.IntN(3)])
+				}
+				r := Rejudgment{Judgment: j, RulesVersion: "2", BundleKey: "bundles/" + msgs[i].SHA256 + "/2.zip",
+					BundleSHA256: shaOf("b2"), Actor: "cli:alice"}
+				if _, _, err := l.RecordRejudgment(ctx, msgs[i].ID, r); err != nil {
+					t.Fatal(err)
+				}
+				checkEvidenceSummaries(t, l, fmt.Sprintf("after re-judging message %d", i))
+			}
+		})
+	}
+}
+
+// TestMigrationFillsEvidenceSummary runs migration 0004 on claims made
+// without it and checks the summaries it fills in.
+func TestMigrationFillsEvidenceSummary(t *testing.T) {
+	l := newTestLedger(t)
+	openClaimWith(t, l, tenantA, "EX315207", 3, true)
+	openClaimWith(t, l, tenantA, "EX315208", 2, false)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m0004 string
+	for _, m := range ms {
+		if m.version == 4 {
+			m0004 = m.sql
+		}
+	}
+	ctx := context.Background()
+	if _, err := l.w.ExecContext(ctx, `ALTER TABLE claims DROP COLUMN evidence_earliest;
+		ALTER TABLE claims DROP COLUMN first_stored_message`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.w.ExecContext(ctx, m0004); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM claims WHERE evidence_earliest IS NOT NULL`); n != 2 {
+		t.Errorf("claims with their earliest evidence date filled in: %d, want 2", n)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM claims WHERE first_stored_message IS NOT NULL`); n != 1 {
+		t.Errorf("claims with their first stored evidence filled in: %d, want 1 (the other has no bundle stored)", n)
+	}
+	checkEvidenceSummaries(t, l, "after migration 0004")
+}
