@@ -563,25 +563,89 @@ func (l *Ledger) MarkMoved(ctx context.Context, id int64, folder string) error {
 	}
 	return l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		m, err := messageBy(ctx, tx, "m.id = ?", id)
+		m, err := moveStateBy(ctx, tx, "id = ?", id)
 		if err != nil {
 			return err
 		}
-		if m.MovedTo != "" {
-			if m.MovedTo != folder {
-				return fmt.Errorf("archive: %s to %q: already moved to %q", op, folder, m.MovedTo)
-			}
-			return nil
-		}
-		now := l.now()
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET moved_to = ?, moved_at = ? WHERE id = ?`, folder, fmtTime(now), id); err != nil {
-			return err
-		}
-		_, err = appendAudit(ctx, tx, now, ActorSystem, ActionMoved, messageSubject(m.SHA256), map[string]any{
-			"mailbox": m.Mailbox, "from": m.Folder, "to": folder, "uid": m.UID, "uidvalidity": m.UIDValidity,
-		})
-		return err
+		return l.markMoved(ctx, tx, m, folder)
 	})
+}
+
+// Move names a message moved out of the mailbox folder it was received
+// in, for MarkMovedMany.
+type Move struct {
+	SHA256  string // lowercase hex of the message
+	Mailbox string
+	Folder  string
+	UID     uint32
+}
+
+// MarkMovedMany records, in one transaction, that each message of moves
+// now lives in folder. A move of a copy the ledger did not record (the same
+// bytes received again elsewhere, or under another UID) is skipped: the
+// ledger follows the first copy. Otherwise it is MarkMoved for each.
+func (l *Ledger) MarkMovedMany(ctx context.Context, moves []Move, folder string) error {
+	if len(moves) == 0 {
+		return nil
+	}
+	op := fmt.Sprintf("mark %d messages moved to %s", len(moves), folder)
+	if folder == "" {
+		return fmt.Errorf("archive: %s: empty folder", op)
+	}
+	return l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
+		for _, mv := range moves {
+			m, err := moveStateBy(ctx, tx, "sha256 = ?", mv.SHA256)
+			if err != nil {
+				return err
+			}
+			if m.mailbox != mv.Mailbox || m.folder != mv.Folder || m.uid != mv.UID {
+				continue
+			}
+			if err := l.markMoved(ctx, tx, m, folder); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// moveState is what recording a move needs of a message.
+type moveState struct {
+	id               int64
+	sha256           string
+	mailbox, folder  string
+	uidValidity, uid uint32
+	movedTo          string
+}
+
+func moveStateBy(ctx context.Context, q querier, where string, arg any) (*moveState, error) {
+	var m moveState
+	var movedTo sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT id, sha256, mailbox, folder, uidvalidity, uid, moved_to FROM messages WHERE `+where, arg).
+		Scan(&m.id, &m.sha256, &m.mailbox, &m.folder, &m.uidValidity, &m.uid, &movedTo)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %v: %w", arg, ErrNotFound)
+	}
+	m.movedTo = movedTo.String
+	return &m, err
+}
+
+func (l *Ledger) markMoved(ctx context.Context, tx dbtx, m *moveState, folder string) error {
+	if m.movedTo != "" {
+		if m.movedTo != folder {
+			return fmt.Errorf("archive: mark message %d moved to %q: already moved to %q", m.id, folder, m.movedTo)
+		}
+		return nil
+	}
+	now := l.now()
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET moved_to = ?, moved_at = ? WHERE id = ?`, folder, fmtTime(now), m.id); err != nil {
+		return err
+	}
+	_, err := appendAudit(ctx, tx, now, ActorSystem, ActionMoved, messageSubject(m.sha256), map[string]any{
+		"mailbox": m.mailbox, "from": m.folder, "to": folder, "uid": m.uid, "uidvalidity": m.uidValidity,
+	})
+	return err
 }
 
 // querier is what both *sql.DB and *sql.Tx offer for reads.

@@ -547,6 +547,49 @@ func TestSetBundleAndMarkMoved(t *testing.T) {
 
 var errAny = errors.New("any error")
 
+func TestMarkMovedMany(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	a, b, c := mustRecord(t, l, testRecord(1)), mustRecord(t, l, testRecord(2)), mustRecord(t, l, testRecord(3))
+	move := func(m *Message) Move { return Move{SHA256: m.SHA256, Mailbox: m.Mailbox, Folder: m.Folder, UID: m.UID} }
+	copyOfB := move(b)
+	copyOfB.UID = 99 // the same bytes again under another UID
+	if err := l.MarkMovedMany(ctx, []Move{move(a), copyOfB, move(c)}, "Accepted"); err != nil {
+		t.Fatalf("MarkMovedMany: %v", err)
+	}
+	for _, tt := range []struct {
+		m    *Message
+		want string
+	}{{a, "Accepted"}, {b, ""}, {c, "Accepted"}} {
+		got, err := l.Message(ctx, tt.m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.MovedTo != tt.want {
+			t.Errorf("message %d moved to %q, want %q", tt.m.ID, got.MovedTo, tt.want)
+		}
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE action = ?`, string(ActionMoved)); n != 2 {
+		t.Errorf("moved entries = %d, want 2", n)
+	}
+	// Again: a no-op. Elsewhere: refused, and nothing of the batch is kept.
+	if err := l.MarkMovedMany(ctx, []Move{move(a), move(c)}, "Accepted"); err != nil {
+		t.Errorf("MarkMovedMany again: %v", err)
+	}
+	if err := l.MarkMovedMany(ctx, []Move{move(b), move(a)}, "Rejected"); err == nil {
+		t.Error("MarkMovedMany to another folder succeeded, want an error")
+	}
+	if got, _ := l.Message(ctx, b.ID); got.MovedTo != "" {
+		t.Errorf("message %d moved to %q by a refused batch", b.ID, got.MovedTo)
+	}
+	if err := l.MarkMovedMany(ctx, []Move{{SHA256: shaOf("never seen")}}, "Accepted"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkMovedMany of an unknown message = %v, want ErrNotFound", err)
+	}
+	if rep, err := l.VerifyAudit(ctx, nil); err != nil || len(rep.Problems) != 0 {
+		t.Errorf("VerifyAudit = %+v, %v; want no problems", rep, err)
+	}
+}
+
 func TestCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	l := newTestLedger(t)

@@ -324,10 +324,8 @@ func (s *IMAPSource) flushMoves(ctx context.Context, conn *IMAPConn, folder stri
 		if err != nil {
 			return err // pending stays for the next pass
 		}
-		for _, m := range msgs {
-			if err := p.Moved(context.WithoutCancel(ctx), m, to); err != nil {
-				return &handlerError{err}
-			}
+		if err := p.Moved(context.WithoutCancel(ctx), msgs, to); err != nil {
+			return &handlerError{err}
 		}
 	}
 	delete(s.pending, folder)

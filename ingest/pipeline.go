@@ -46,6 +46,10 @@ type Ledger interface {
 	// Rejudge); a number already taken is archive.ErrExists.
 	RecordRejudgment(ctx context.Context, id int64, r archive.Rejudgment) ([]archive.Attachment, bool, error)
 	MarkMoved(ctx context.Context, id int64, folder string) error
+	// MarkMovedMany is MarkMoved for several messages, named by where they
+	// were received, in one step; copies the ledger did not record are
+	// skipped.
+	MarkMovedMany(ctx context.Context, moves []archive.Move, folder string) error
 	UnfinishedMessages(ctx context.Context, mailbox, folder string, limit int) ([]*archive.Message, error)
 	Checkpoint(ctx context.Context, mailbox, folder string) (archive.Checkpoint, error)
 	SetCheckpoint(ctx context.Context, mailbox, folder string, uidValidity, lastUID uint32) error
@@ -350,17 +354,19 @@ func (p *Pipeline) Process(ctx context.Context, m *Message) (Destination, error)
 	return Destination(res.Judgment.Verdict), nil
 }
 
-// Moved records the move of m in the ledger.
-func (p *Pipeline) Moved(ctx context.Context, m *Message, folder string) error {
-	msg, err := p.ledger.MessageBySHA256(ctx, m.SHA256)
-	if err != nil {
-		return fmt.Errorf("ingest: record move of %s: %w", shortSHA(m.SHA256), err)
+// Moved records the moves of msgs in the ledger, in one transaction. A
+// message the ledger knows from another mailbox, folder or UID is another
+// copy of the same bytes: the ledger follows the first one, so its move is
+// not recorded.
+func (p *Pipeline) Moved(ctx context.Context, msgs []*Message, folder string) error {
+	moves := make([]archive.Move, len(msgs))
+	for i, m := range msgs {
+		moves[i] = archive.Move{SHA256: m.SHA256, Mailbox: m.Mailbox, Folder: m.Folder, UID: m.UID}
 	}
-	if msg.Mailbox != m.Mailbox || msg.Folder != m.Folder || msg.UID != m.UID {
-		// Another copy of the same bytes: the ledger knows the first one.
-		return nil
+	if err := p.ledger.MarkMovedMany(ctx, moves, folder); err != nil {
+		return fmt.Errorf("ingest: record moves to %s: %w", folder, err)
 	}
-	return p.ledger.MarkMoved(ctx, msg.ID, folder)
+	return nil
 }
 
 // Unmoved lists the ledger's messages of mailbox/folder whose move is the

@@ -64,10 +64,10 @@ type Processor interface {
 	// offered again, after a backoff when the error is temporary; a
 	// permanent error (IsPermanent) stops the source.
 	Process(ctx context.Context, m *Message) (Destination, error)
-	// Moved records that m now lives in folder (moved there, or marked
-	// done in place when the server cannot move). It runs after the move;
-	// its error is temporary.
-	Moved(ctx context.Context, m *Message, folder string) error
+	// Moved records that msgs, all from one folder, now live in folder
+	// (moved there, or marked done in place when the server cannot move).
+	// It runs after the move; its error is temporary.
+	Moved(ctx context.Context, msgs []*Message, folder string) error
 	// Unmoved lists the messages of mailbox/folder that Process handled but
 	// whose move was never recorded (a crash came between), each with the
 	// destination Process chose. The source moves them before new mail.
@@ -93,7 +93,7 @@ type Handler func(ctx context.Context, m *Message) (Destination, error)
 func (h Handler) Process(ctx context.Context, m *Message) (Destination, error) { return h(ctx, m) }
 
 // Moved does nothing.
-func (Handler) Moved(context.Context, *Message, string) error { return nil }
+func (Handler) Moved(context.Context, []*Message, string) error { return nil }
 
 // Unmoved reports nothing.
 func (Handler) Unmoved(context.Context, string, string) ([]Unmoved, error) { return nil, nil }
