@@ -2,6 +2,8 @@ package evidence
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"io"
 	"strconv"
 	"strings"
@@ -88,6 +90,7 @@ type base64Decoder struct {
 	out     [3]byte
 	outLen  int
 	outPos  int
+	slowTo  int // in[:slowTo] is left to the byte loop (see decodeRun)
 	eof     bool
 	err     error // a read error other than io.EOF, returned once drained
 	invalid int64 // bytes outside the alphabet
@@ -112,7 +115,7 @@ func (d *base64Decoder) Read(p []byte) (int, error) {
 				break
 			}
 			n, err := d.r.Read(d.in)
-			d.inPos, d.inLen = 0, n
+			d.inPos, d.inLen, d.slowTo = 0, n, 0
 			if err != nil {
 				d.eof = true
 				if err != io.EOF {
@@ -126,7 +129,14 @@ func (d *base64Decoder) Read(p []byte) (int, error) {
 				continue
 			}
 		}
-		// The hot loop: whole quanta straight into p while there is room.
+		if d.n == 0 && d.inPos >= d.slowTo {
+			// At a quantum boundary: the fast path either decodes a run
+			// of the input or leaves it to the loop below.
+			written += d.decodeRun(p[written:])
+			continue
+		}
+		// The byte loop: whole quanta straight into p while there is room.
+	bytewise:
 		for d.inPos < d.inLen && d.outPos == d.outLen {
 			c := d.in[d.inPos]
 			d.inPos++
@@ -150,6 +160,9 @@ func (d *base64Decoder) Read(p []byte) (int, error) {
 					if written == len(p) {
 						return written, nil
 					}
+					if d.inPos >= d.slowTo && d.inPos < d.inLen {
+						break bytewise // a quantum boundary past the slow stretch: try the fast path
+					}
 					continue
 				}
 				d.out = [3]byte{b0, b1, b2}
@@ -169,6 +182,47 @@ func (d *base64Decoder) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return written, nil
+}
+
+// decodeRun is the fast path of Read, called at a quantum boundary (no
+// sextets pending, no output held) with input in the buffer: it decodes
+// as much of the buffered input as fits in p with encoding/base64, several
+// times faster than the byte loop, and returns the bytes written.
+//
+// The standard decoder is strict: it takes the alphabet, CR and LF (which
+// it skips, as the byte loop does), and padding only where it ends the
+// input, after two or three sextets; anything else is an error. On input
+// it accepts, the byte loop yields the same bytes, counts nothing and ends
+// at a quantum boundary too, so a run may be cut off anywhere the count of
+// sextets and padding is a multiple of four. On input it refuses (bad
+// bytes, other whitespace, padding within, a partial quantum), what it
+// wrote into p counts for nothing (p is scratch space until Read returns)
+// and the run is left to the byte loop, with its lenient handling and its
+// counters: d.slowTo marks the run's end, so that each byte costs at most
+// one refused attempt.
+func (d *base64Decoder) decodeRun(p []byte) int {
+	run := d.in[d.inPos:d.inLen]
+	if room := len(p) / 3 * 4; len(run) > room {
+		run = run[:room] // DecodedLen(len(run)) <= len(p)
+	}
+	tried := len(run)
+	// Cut the run after the last whole quantum: what the decoder sees
+	// must hold a multiple of four characters besides line breaks.
+	extra := (len(run) - bytes.Count(run, []byte{'\n'}) - bytes.Count(run, []byte{'\r'})) % 4
+	for extra > 0 {
+		if c := run[len(run)-1]; c != '\r' && c != '\n' {
+			extra--
+		}
+		run = run[:len(run)-1]
+	}
+	if len(run) > 0 {
+		if n, err := base64.StdEncoding.Decode(p, run); err == nil {
+			d.inPos += len(run)
+			return n
+		}
+	}
+	d.slowTo = d.inPos + max(tried, 1)
+	return 0
 }
 
 // flush emits the whole bytes held by an incomplete quantum.
