@@ -249,9 +249,48 @@ func htmlLinks(s string) []string {
 // sentence puts after a URL is trimmed by trimURL.
 var textURL = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'\x60{}|\\^\x00-\x1f]+`)
 
-// textURLs returns the http(s) URLs in s, in order.
+// urlStop marks the bytes textURL's class leaves out, where a match ends.
+// All are ASCII and none is a word character (for \b).
+var urlStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	for _, c := range []byte(" <>\"'`{}|\\^") {
+		t[c] = true
+	}
+	return t
+}()
+
+// textURLs returns the http(s) URLs in s, in order: what
+// textURL.FindAllString(s, maxURLs+1) finds, trimmed.
+//
+// The regexp has no literal prefix to look for, so on a whole text its
+// backtracker starts a match at every byte. Instead it runs only on the
+// stretches of s between two stop bytes (urlStop) that hold "://", which
+// every match does. That gives the same matches: a match lies within one
+// stretch (the stop bytes are outside its class), and where a stretch
+// starts \b sees the same as in s (what precedes is a stop byte, or
+// nothing, and neither is a word character). A stretch holds at most one
+// match, since the class takes every byte of it.
 func textURLs(s string) []string {
-	found := textURL.FindAllString(s, maxURLs+1)
+	var found []string
+	for len(found) <= maxURLs {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			break
+		}
+		start, end := i, i+len("://")
+		for start > 0 && !urlStop[s[start-1]] {
+			start--
+		}
+		for end < len(s) && !urlStop[s[end]] {
+			end++
+		}
+		if m := textURL.FindString(s[start:end]); m != "" {
+			found = append(found, m)
+		}
+		s = s[end:]
+	}
 	out := found[:0]
 	for _, u := range found {
 		if u = trimURL(u); len(u) > len("https://") {

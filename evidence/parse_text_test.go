@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,6 +119,16 @@ func TestTextURLs(t *testing.T) {
 		{"upper-case scheme", "HTTPS://EXAMPLE.COM/", []string{"HTTPS://EXAMPLE.COM/"}},
 		{"not http", "ftp://example.com mailto:a@b.example", nil},
 		{"bare scheme", "https:// nothing", nil},
+		{"no scheme", "see ://example.com or example.com", nil},
+		{"word before", "xhttp://example.com/a _http://example.com/b", nil},
+		{"punctuation before", "x.http://example.com/a,http://example.com/b", []string{"http://example.com/a,http://example.com/b"}},
+		{"two in one run", "http://a.example/?u=https://b.example/x", []string{"http://a.example/?u=https://b.example/x"}},
+		{"second scheme starts the match", "ttp://a.example/x:http://b.example/y", []string{"http://b.example/y"}},
+		{"at both ends", "http://a.example/x\thttps://b.example/y", []string{"http://a.example/x", "https://b.example/y"}},
+		{"long s folds to s", "httpſ://example.com/x", []string{"httpſ://example.com/x"}},
+		{"non-ASCII before", "éhttps://example.com/x\xffhttp://example.com/y", []string{"https://example.com/x\xffhttp://example.com/y"}},
+		{"stop bytes", "<https://a.example/x>\"http://b.example/y\"`http://c.example/z`{http://d.example/}|http://e.example/^", []string{"https://a.example/x", "http://b.example/y", "http://c.example/z", "http://d.example/", "http://e.example/"}},
+		{"control byte ends it", "http://a.example/x\x01y\x7fz", []string{"http://a.example/x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,8 +136,51 @@ func TestTextURLs(t *testing.T) {
 			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Errorf("textURLs(%q) = %q, want %q", tt.in, got, tt.want)
 			}
+			if want := textURLsWhole(tt.in); !slices.Equal(got, want) {
+				t.Errorf("textURLs(%q) = %q, but the regexp on the whole text finds %q", tt.in, got, want)
+			}
 		})
 	}
+}
+
+// textURLsWhole is textURLs as it was: the regexp on the whole text.
+func textURLsWhole(s string) []string {
+	found := textURL.FindAllString(s, maxURLs+1)
+	out := found[:0]
+	for _, u := range found {
+		if u = trimURL(u); len(u) > len("https://") {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func TestTextURLsLimit(t *testing.T) {
+	for _, n := range []int{maxURLs, maxURLs + 1, maxURLs + 2} {
+		s := strings.Repeat("see http://example.com/x and ftp://y, ", n)
+		got, want := textURLs(s), textURLsWhole(s)
+		if len(got) != min(n, maxURLs+1) || !slices.Equal(got, want) {
+			t.Errorf("textURLs of %d links: %d URLs, the whole-text regexp %d", n, len(got), len(want))
+		}
+	}
+}
+
+// FuzzTextURLs: looking only where "://" is finds what the regexp finds
+// on the whole text.
+func FuzzTextURLs(f *testing.F) {
+	for _, s := range []string{
+		"See https://status.example.com/EX315207.",
+		"x.http://a/b,http://c/d xhttp://e/f",
+		"HTTPS://X/ httpſ://y/ \xffhttp://z/ (see https://example.com/a_(b))",
+		"http://a\x00http://b\thttp://c http://",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := textURLs(s), textURLsWhole(s); !slices.Equal(got, want) {
+			t.Fatalf("textURLs(%q) = %q, the whole-text regexp finds %q", s, got, want)
+		}
+	})
 }
 
 func TestHTMLLinks(t *testing.T) {
