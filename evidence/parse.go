@@ -201,7 +201,7 @@ func (run *parseRun) parse(raw io.ReaderAt, size int64, depth int, stream bool) 
 	case msgSize > run.opts.MaxBytes:
 		reason = fmt.Sprintf("the message is %d bytes, over the %d-byte limit for a full parse", msgSize, run.opts.MaxBytes)
 	default:
-		dashes, multiparts := countMIMEMarkers(body())
+		dashes, multiparts := countMIMEMarkers(body(), msgSize)
 		switch {
 		case dashes > maxFullParseDashLines:
 			reason = fmt.Sprintf("the message has %d boundary-like lines, more than the %d parsed in memory", dashes, maxFullParseDashLines)

@@ -214,19 +214,28 @@ func lineAt(msg []byte, off, end int) ([]byte, int) {
 }
 
 // isBase64Lines reports whether b holds only the base64 alphabet and line
-// breaks: nothing a MIME parser could take for a boundary.
+// breaks: nothing a MIME parser could take for a boundary. Eight bytes a
+// step, without a branch per byte.
 func isBase64Lines(b []byte) bool {
+	for len(b) >= 8 {
+		if base64Line[b[0]]&base64Line[b[1]]&base64Line[b[2]]&base64Line[b[3]]&
+			base64Line[b[4]]&base64Line[b[5]]&base64Line[b[6]]&base64Line[b[7]] == 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
-		if !base64Line[c] {
+		if base64Line[c] == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-var base64Line = func() (t [256]bool) {
+// base64Line is 1 for the bytes isBase64Lines allows, else 0.
+var base64Line = func() (t [256]byte) {
 	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n") {
-		t[c] = true
+		t[c] = 1
 	}
 	return t
 }()

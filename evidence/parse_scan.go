@@ -161,10 +161,11 @@ func (lr *lineReader) next() (head []byte, n int64) {
 // delimiters, at most) and the occurrences of "multipart/" in any case
 // (nested multipart entities, at most). enmime's cost grows with the
 // square of the parts of one multipart and its stack with their nesting,
-// so messages with very many are streamed instead.
-func countMIMEMarkers(r io.Reader) (dashLines, multiparts int) {
+// so messages with very many are streamed instead. size is about how
+// much r holds: a small message gets a buffer of its size, not 64 KiB.
+func countMIMEMarkers(r io.Reader, size int64) (dashLines, multiparts int) {
 	const keep = len("multipart/") - 1
-	buf := make([]byte, keep+64<<10)
+	buf := make([]byte, keep+int(max(1, min(size+2, 64<<10))))
 	carry, first := 0, true
 	for {
 		n, err := io.ReadFull(r, buf[carry:])
@@ -192,22 +193,37 @@ func countMIMEMarkers(r io.Reader) (dashLines, multiparts int) {
 
 // countAfter counts the occurrences of pat in w that end after position
 // from, so that the overlap carried between windows is not counted twice.
+// With fold, letters match in either case; pat must then be lower-case
+// ASCII without 'k' or 's', the letters strings.EqualFold also matches
+// with a non-ASCII rune (K, ſ), so that it agrees with EqualFold.
 func countAfter(w []byte, from int, pat string, fold bool) int {
 	last := pat[len(pat)-1]
 	count := 0
-	for i := len(pat) - 1; i < len(w); {
+	for i := max(from, len(pat)-1); i < len(w); {
 		j := bytes.IndexByte(w[i:], last)
 		if j < 0 {
 			break
 		}
 		end := i + j + 1
-		if end > from && end >= len(pat) {
-			m := string(w[end-len(pat) : end])
-			if m == pat || fold && strings.EqualFold(m, pat) {
-				count++
-			}
+		if matchBefore(w[end-len(pat):end-1], pat[:len(pat)-1], fold) {
+			count++
 		}
 		i = end
 	}
 	return count
+}
+
+// matchBefore reports whether b is pat, comparing from the end: of the
+// many '/' in base64, few follow a 't'.
+func matchBefore(b []byte, pat string, fold bool) bool {
+	for k := len(pat) - 1; k >= 0; k-- {
+		c := b[k]
+		if fold && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != pat[k] {
+			return false
+		}
+	}
+	return true
 }
