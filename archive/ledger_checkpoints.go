@@ -35,7 +35,7 @@ func (l *Ledger) Checkpoint(ctx context.Context, mailbox, folder string) (Checkp
 	cp := Checkpoint{Mailbox: mailbox, Folder: folder}
 	var uv, last int64
 	var updated sql.NullString
-	err := l.r.QueryRowContext(ctx, `SELECT uidvalidity, last_uid, updated_at FROM checkpoints
+	err := l.reads.QueryRowContext(ctx, `SELECT uidvalidity, last_uid, updated_at FROM checkpoints
 		WHERE mailbox = ? AND folder = ?`, mailbox, folder).Scan(&uv, &last, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return cp, nil

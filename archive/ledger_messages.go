@@ -211,7 +211,7 @@ func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord) 
 
 // Message returns the message row with the given ID, or ErrNotFound.
 func (l *Ledger) Message(ctx context.Context, id int64) (*Message, error) {
-	m, err := messageBy(ctx, l.r, "m.id = ?", id)
+	m, err := messageBy(ctx, &l.reads, "m.id = ?", id)
 	if err != nil {
 		return nil, dbErr(fmt.Sprintf("message %d", id), err)
 	}
@@ -221,7 +221,7 @@ func (l *Ledger) Message(ctx context.Context, id int64) (*Message, error) {
 // MessageBySHA256 returns the message row for the raw bytes with the given
 // hex SHA-256, or ErrNotFound.
 func (l *Ledger) MessageBySHA256(ctx context.Context, sha string) (*Message, error) {
-	m, err := messageBy(ctx, l.r, "m.sha256 = ?", strings.ToLower(sha))
+	m, err := messageBy(ctx, &l.reads, "m.sha256 = ?", strings.ToLower(sha))
 	if err != nil {
 		return nil, dbErr("message "+sha, err)
 	}
