@@ -57,6 +57,8 @@ type ingestFigures struct {
 	cpu     time.Duration // the process's user and system time
 	sys     time.Duration // of which system time
 	busy    float64       // share of the machine's CPU time in use meanwhile, all processes
+	dovecot time.Duration // CPU time of Dovecot's processes meanwhile
+	minio   time.Duration // CPU time of the MinIO server meanwhile
 }
 
 func (f ingestFigures) mailsPerSec() float64 { return float64(f.mails) / f.elapsed.Seconds() }
@@ -69,9 +71,9 @@ func (f ingestFigures) String() string {
 	// follows this figure.
 	machine := time.Duration(f.busy * float64(f.elapsed) * float64(runtime.NumCPU()))
 	return fmt.Sprintf("%7.1f mails/s %6.1f MB/s  peak RSS %4d MB  (%s; CPU %.2f ms/mail, %.2f of it system; "+
-		"machine %.0f %% busy, %.2f ms/mail in all processes)",
+		"Dovecot %.2f, MinIO %.2f ms/mail; machine %.0f %% busy, %.2f ms/mail in all processes)",
 		f.mailsPerSec(), f.mbPerSec(), f.peakRSS>>20, f.elapsed.Round(10*time.Millisecond),
-		perMail(f.cpu), perMail(f.sys), 100*f.busy, perMail(machine))
+		perMail(f.cpu), perMail(f.sys), perMail(f.dovecot), perMail(f.minio), 100*f.busy, perMail(machine))
 }
 
 // cpuTicks reads the machine's busy and total CPU time from /proc/stat
@@ -91,6 +93,56 @@ func cpuTicks() (busy, total int64) {
 		}
 	}
 	return busy, total
+}
+
+// serverCPUSince is the servers' CPU time since serverCPU said dovecot0,
+// minio0. It first gives Dovecot a moment to reap the client's imap
+// process, whose time then shows in its master's.
+func serverCPUSince(dovecot0, minio0 time.Duration) (dovecot, minio time.Duration) {
+	time.Sleep(300 * time.Millisecond)
+	d, m := serverCPU()
+	return d - dovecot0, m - minio0
+}
+
+// dovecotProcs are the names of Dovecot's processes.
+var dovecotProcs = map[string]bool{"dovecot": true, "imap": true, "imap-login": true, "auth": true,
+	"anvil": true, "log": true, "config": true, "stats": true, "indexer": true, "indexer-worker": true}
+
+// serverCPU reads the CPU time Dovecot's and MinIO's processes have used,
+// from /proc (zero where there is none). It counts each process's own and
+// its reaped children's time, so an imap process that exits between two
+// readings is still counted, through Dovecot's master, once.
+func serverCPU() (dovecot, minio time.Duration) {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime cutime cstime are fields
+		// 14-17; comm may hold spaces, so split after its ')'.
+		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		comm, rest := string(b[open+1:end]), strings.Fields(string(b[end+1:]))
+		if len(rest) < 15 {
+			continue
+		}
+		var ticks int64
+		for _, f := range rest[11:15] {
+			n, _ := strconv.ParseInt(f, 10, 64)
+			ticks += n
+		}
+		t := time.Duration(ticks) * time.Second / 100 // USER_HZ
+		switch {
+		case comm == "minio":
+			minio += t
+		case dovecotProcs[comm]:
+			dovecot += t
+		}
+	}
+	return dovecot, minio
 }
 
 // busySince is the share of CPU time in use since cpuTicks said busy0,
@@ -240,10 +292,12 @@ func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ing
 		ct, out = profileRun(tb, prof, args)
 	} else {
 		busy0, total0 := cpuTicks()
+		dovecot0, minio0 := serverCPU()
 		start := time.Now()
 		c := p.start(tb, bin, args...)
 		<-c.done
 		ct = ingestFigures{elapsed: time.Since(start), peakRSS: c.maxRSS(), busy: busySince(busy0, total0)}
+		ct.dovecot, ct.minio = serverCPUSince(dovecot0, minio0)
 		ct.cpu, ct.sys = processCPU(c.cmd.ProcessState)
 		out = c.stderr.String()
 		if c.err != nil {
@@ -312,9 +366,11 @@ func runBaseline(tb testing.TB, m *archivetest.MinIOServer, d *ingesttest.Doveco
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	busy0, total0 := cpuTicks()
+	dovecot0, minio0 := serverCPU()
 	start := time.Now()
 	err = cmd.Run()
 	f := ingestFigures{bytes: total, elapsed: time.Since(start), busy: busySince(busy0, total0)}
+	f.dovecot, f.minio = serverCPUSince(dovecot0, minio0)
 	f.cpu, f.sys = processCPU(cmd.ProcessState)
 	if err != nil {
 		tb.Fatalf("baseline: %v\n%s", err, tail(out.String(), 30))
