@@ -131,9 +131,13 @@ func TestOpenLedgerMigratesAndReopens(t *testing.T) {
 		if err := l.w.QueryRow(`PRAGMA busy_timeout`).Scan(&timeout); err != nil {
 			t.Fatal(err)
 		}
-		if mode != "wal" || fk != 1 || timeout != int(busyTimeout.Milliseconds()) {
-			t.Errorf("round %d: journal_mode=%s foreign_keys=%d busy_timeout=%d, want wal 1 %d",
-				round, mode, fk, timeout, busyTimeout.Milliseconds())
+		var ckpt int
+		if err := l.w.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&ckpt); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || fk != 1 || timeout != int(busyTimeout.Milliseconds()) || ckpt != walAutocheckpointPages {
+			t.Errorf("round %d: journal_mode=%s foreign_keys=%d busy_timeout=%d wal_autocheckpoint=%d, want wal 1 %d %d",
+				round, mode, fk, timeout, ckpt, busyTimeout.Milliseconds(), walAutocheckpointPages)
 		}
 		if round == 1 {
 			mustRecord(t, l, testRecord(1))
