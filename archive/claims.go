@@ -559,6 +559,38 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 	return l.setStatus(ctx, tx, now, actor, id, c.Status, to, note)
 }
 
+// refreshTenantClaims refreshes the open and ready claims of the tenants
+// tenantIDs, whose registry entries changed: a claim's checklist takes the
+// CSP item from the registry, so its status may change with it.
+func (l *Ledger) refreshTenantClaims(ctx context.Context, tx dbtx, actor string, tenantIDs []string) error {
+	now := l.now()
+	for _, t := range tenantIDs {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM claims WHERE tenant_id = ? AND status IN (?, ?) ORDER BY id`,
+			t, string(StatusOpen), string(StatusReady))
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := l.refreshClaim(ctx, tx, now, actor, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // loadClaim reads a claim with its tenant, fields and checklist, and with
 // its evidence list when withEvidence is set. The work on each message
 // refreshes its claims, so that path reads only what the checklist needs:
@@ -704,21 +736,21 @@ func evidenceSummaryOf(ctx context.Context, q querier, messageID int64) (*Eviden
 
 // noteEvidence brings claim id's evidence summary (evidence_earliest,
 // first_stored_message) up to date after message messageID was attached
-// to it or had its bundle stored. Adding evidence can only make either one
-// older, so the message is compared with the summary alone; removing
-// evidence needs recomputeEvidenceSummary.
-func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) error {
+// to it or had its bundle stored, and says whether it changed. Adding
+// evidence can only make either one older, so the message is compared with
+// the summary alone; removing evidence needs recomputeEvidenceSummary.
+func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) (changed bool, err error) {
 	var earliest sql.NullString
 	var first sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT evidence_earliest, first_stored_message FROM claims WHERE id = ?`, claimID).
 		Scan(&earliest, &first); err != nil {
-		return fmt.Errorf("claim %d: %w", claimID, err)
+		return false, fmt.Errorf("claim %d: %w", claimID, err)
 	}
 	var date string
 	var stored bool
 	if err := tx.QueryRowContext(ctx, `SELECT `+evidenceDate+`, m.bundle_key IS NOT NULL FROM messages m WHERE m.id = ?`, messageID).
 		Scan(&date, &stored); err != nil {
-		return fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
+		return false, fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
 	}
 	newEarliest := earliest.String
 	if !earliest.Valid || date < earliest.String { // stored times sort as text
@@ -732,10 +764,10 @@ func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) error 
 			var fdate, fsha, sha string
 			if err := tx.QueryRowContext(ctx, `SELECT `+evidenceDate+`, m.sha256 FROM messages m WHERE m.id = ?`, first.Int64).
 				Scan(&fdate, &fsha); err != nil {
-				return fmt.Errorf("claim %d: evidence message %d: %w", claimID, first.Int64, err)
+				return false, fmt.Errorf("claim %d: evidence message %d: %w", claimID, first.Int64, err)
 			}
 			if err := tx.QueryRowContext(ctx, `SELECT sha256 FROM messages WHERE id = ?`, messageID).Scan(&sha); err != nil {
-				return fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
+				return false, fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
 			}
 			if date < fdate || (date == fdate && sha < fsha) {
 				newFirst = sql.NullInt64{Int64: messageID, Valid: true}
@@ -743,11 +775,11 @@ func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) error 
 		}
 	}
 	if newEarliest == earliest.String && newFirst == first {
-		return nil
+		return false, nil
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE claims SET evidence_earliest = ?, first_stored_message = ? WHERE id = ?`,
+	_, err = tx.ExecContext(ctx, `UPDATE claims SET evidence_earliest = ?, first_stored_message = ? WHERE id = ?`,
 		newEarliest, newFirst, claimID)
-	return err
+	return err == nil, err
 }
 
 // recomputeEvidenceSummary sets claim id's evidence summary from all of its

@@ -396,3 +396,36 @@ func TestClaimEvidenceNamesTheCustomerOfAForward(t *testing.T) {
 		t.Errorf("evidence = %+v, want one message by the original's author", c.Evidence)
 	}
 }
+
+// TestRegistryChangeRefreshesClaims: a claim waiting only for the CSP item
+// becomes ready when its tenant enters the registry, by the configuration
+// or by a Partner Center import, without waiting for its next email.
+func TestRegistryChangeRefreshesClaims(t *testing.T) {
+	ctx := context.Background()
+	for _, via := range []string{"configuration", "import"} {
+		t.Run(via, func(t *testing.T) {
+			l := newTestLedger(t)
+			id := openClaimWith(t, l, tenantA, "EX315207", 1, true)
+			fillFields(t, l, id)
+			if c, _ := l.Claim(ctx, id); c.Status != StatusOpen || strings.Join(c.Missing(), ",") != "csp" {
+				t.Fatalf("claim of an unknown tenant: status %s, missing %v; want open, missing csp", c.Status, c.Missing())
+			}
+			switch via {
+			case "configuration":
+				upsertTenantA(t, l, true)
+			case "import":
+				csv := "Customer ID,Company name,Primary domain name\n" + tenantA + ",Contoso,contoso.com\n"
+				if _, err := l.ImportPartnerCenterCSV(ctx, strings.NewReader(csv), "customers.csv"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c, _ := l.Claim(ctx, id); c.Status != StatusReady {
+				t.Errorf("after the tenant entered the registry (%s): status %s, missing %v; want ready", via, c.Status, c.Missing())
+			}
+			if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE action = ? AND subject = ? AND actor = ?
+				AND json_extract(details, '$.to') = 'ready'`, string(ActionClaimUpdated), claimSubject(id), ActorSystem); n != 1 {
+				t.Errorf("audit entries of the claim becoming ready = %d, want 1", n)
+			}
+		})
+	}
+}

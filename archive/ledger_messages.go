@@ -407,7 +407,7 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 			if n, err := res.RowsAffected(); err != nil {
 				return nil, err
 			} else if n == 1 {
-				if err := noteEvidence(ctx, tx, claimID, m.ID); err != nil {
+				if _, err := noteEvidence(ctx, tx, claimID, m.ID); err != nil {
 					return nil, err
 				}
 				if _, err := appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), map[string]any{
@@ -516,13 +516,19 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 	}
 	return l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		m, err := messageBy(ctx, tx, "m.id = ?", id)
+		var sha string
+		var curKey, curSHA sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT sha256, bundle_key, bundle_sha256 FROM messages WHERE id = ?`, id).
+			Scan(&sha, &curKey, &curSHA)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("message %d: %w", id, ErrNotFound)
+		}
 		if err != nil {
 			return err
 		}
-		if m.BundleKey != "" {
-			if m.BundleKey != key || (bundleSHA256 != "" && m.BundleSHA256 != "" && m.BundleSHA256 != bundleSHA256) {
-				return fmt.Errorf("archive: %s: already stored as %s: %w", op, m.BundleKey, ErrExists)
+		if curKey.String != "" {
+			if curKey.String != key || (bundleSHA256 != "" && curSHA.String != "" && curSHA.String != bundleSHA256) {
+				return fmt.Errorf("archive: %s: already stored as %s: %w", op, curKey.String, ErrExists)
 			}
 			return nil
 		}
@@ -531,26 +537,49 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 			key, bundleSHA256, fmtTime(now), id); err != nil {
 			return err
 		}
-		if _, err := appendAudit(ctx, tx, now, ActorSystem, ActionBundleStored, messageSubject(m.SHA256), map[string]any{
+		if _, err := appendAudit(ctx, tx, now, ActorSystem, ActionBundleStored, messageSubject(sha), map[string]any{
 			"key": key, "bundle_sha256": bundleSHA256,
 		}); err != nil {
 			return err
 		}
-		// Readiness counts only evidence whose bundle is stored.
-		claims, err := attachmentsOf(ctx, tx, id)
+		// Readiness counts only evidence whose bundle is stored: a claim
+		// whose first stored evidence this message becomes is refreshed.
+		claims, err := claimsOf(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		for _, a := range claims {
-			if err := noteEvidence(ctx, tx, a.ClaimID, id); err != nil {
+		for _, claimID := range claims {
+			changed, err := noteEvidence(ctx, tx, claimID, id)
+			if err != nil {
 				return err
 			}
-			if err := l.refreshClaim(ctx, tx, now, ActorSystem, a.ClaimID); err != nil {
+			if !changed {
+				continue
+			}
+			if err := l.refreshClaim(ctx, tx, now, ActorSystem, claimID); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// claimsOf lists the IDs of the claims message messageID is evidence for.
+func claimsOf(ctx context.Context, q querier, messageID int64) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT claim_id FROM claim_evidence WHERE message_id = ? ORDER BY claim_id`, messageID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // MarkMoved records that message id was moved to folder in its mailbox, the

@@ -129,7 +129,11 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 				}
 			}
 		}
-		return nil
+		ids := make([]string, len(entries))
+		for i, e := range entries {
+			ids[i] = e.id
+		}
+		return l.refreshTenantClaims(ctx, tx, ActorSystem, ids)
 	})
 	if err != nil {
 		return nil, err
@@ -435,7 +439,7 @@ func (l *Ledger) ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name s
 				res.Updated = append(res.Updated, t.ID)
 			}
 		}
-		return nil
+		return l.refreshTenantClaims(ctx, tx, ActorSystem, res.Added)
 	})
 	if err != nil {
 		return nil, err
