@@ -13,7 +13,9 @@ import (
 // benchmarkIngest runs the ledger's share of ingesting one mail per
 // iteration: RecordMessage and RecordJudgment (which attaches it to its
 // claim), or when full is set the pipeline's steps, RecordMessageJudgment,
-// SetBundle and MarkMoved, from workers goroutines. Mail is spread over claims claims. It reports msgs/s.
+// SetBundle and MarkMoved, from workers goroutines. (The pipeline records
+// a chunk's moves at once with MarkMovedMany; one MarkMoved a mail is the
+// dearer case.) Mail is spread over claims claims. It reports msgs/s.
 func benchmarkIngest(b *testing.B, workers, claims int, full bool) {
 	ctx := context.Background()
 	l := newTestLedger(b)
