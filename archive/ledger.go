@@ -463,11 +463,11 @@ func (c *stmtCache) close() error {
 // readCache runs the reader pool's queries on statements prepared once:
 // parsing the SQL was half the time of the per-message look-ups.
 // database/sql prepares each statement again on every pooled connection
-// that runs it, and keeps it there.
+// that runs it, and keeps it there. Unlike the writer's, the pool is free
+// at any time, so a statement is prepared when first asked for.
 type readCache struct {
-	mu    sync.Mutex
-	db    *sql.DB
-	stmts map[string]*sql.Stmt
+	db *sql.DB
+	stmtCache
 }
 
 // stmt returns query's prepared statement, or nil when it cannot be
@@ -505,17 +505,6 @@ func (c *readCache) QueryRowContext(ctx context.Context, query string, args ...a
 		return s.QueryRowContext(ctx, args...)
 	}
 	return c.db.QueryRowContext(ctx, query, args...)
-}
-
-func (c *readCache) close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var errs []error
-	for _, s := range c.stmts {
-		errs = append(errs, s.Close())
-	}
-	c.stmts = nil
-	return errors.Join(errs...)
 }
 
 // cachedTx runs a write transaction's statements through the cache.
