@@ -565,21 +565,9 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 func (l *Ledger) refreshTenantClaims(ctx context.Context, tx dbtx, actor string, tenantIDs []string) error {
 	now := l.now()
 	for _, t := range tenantIDs {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM claims WHERE tenant_id = ? AND status IN (?, ?) ORDER BY id`,
+		ids, err := queryIDs(ctx, tx, `SELECT id FROM claims WHERE tenant_id = ? AND status IN (?, ?) ORDER BY id`,
 			t, string(StatusOpen), string(StatusReady))
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -746,10 +734,10 @@ func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) (chang
 		Scan(&earliest, &first); err != nil {
 		return false, fmt.Errorf("claim %d: %w", claimID, err)
 	}
-	var date string
+	var date, sha string
 	var stored bool
-	if err := tx.QueryRowContext(ctx, `SELECT `+evidenceDate+`, m.bundle_key IS NOT NULL FROM messages m WHERE m.id = ?`, messageID).
-		Scan(&date, &stored); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT `+evidenceDate+`, m.sha256, m.bundle_key IS NOT NULL FROM messages m WHERE m.id = ?`, messageID).
+		Scan(&date, &sha, &stored); err != nil {
 		return false, fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
 	}
 	newEarliest := earliest.String
@@ -761,13 +749,10 @@ func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) (chang
 		if !first.Valid {
 			newFirst = sql.NullInt64{Int64: messageID, Valid: true}
 		} else {
-			var fdate, fsha, sha string
+			var fdate, fsha string
 			if err := tx.QueryRowContext(ctx, `SELECT `+evidenceDate+`, m.sha256 FROM messages m WHERE m.id = ?`, first.Int64).
 				Scan(&fdate, &fsha); err != nil {
 				return false, fmt.Errorf("claim %d: evidence message %d: %w", claimID, first.Int64, err)
-			}
-			if err := tx.QueryRowContext(ctx, `SELECT sha256 FROM messages WHERE id = ?`, messageID).Scan(&sha); err != nil {
-				return false, fmt.Errorf("claim %d: evidence message %d: %w", claimID, messageID, err)
 			}
 			if date < fdate || (date == fdate && sha < fsha) {
 				newFirst = sql.NullInt64{Int64: messageID, Valid: true}

@@ -544,7 +544,7 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 		}
 		// Readiness counts only evidence whose bundle is stored: a claim
 		// whose first stored evidence this message becomes is refreshed.
-		claims, err := claimsOf(ctx, tx, id)
+		claims, err := queryIDs(ctx, tx, `SELECT claim_id FROM claim_evidence WHERE message_id = ? ORDER BY claim_id`, id)
 		if err != nil {
 			return err
 		}
@@ -564,9 +564,9 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 	})
 }
 
-// claimsOf lists the IDs of the claims message messageID is evidence for.
-func claimsOf(ctx context.Context, q querier, messageID int64) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT claim_id FROM claim_evidence WHERE message_id = ? ORDER BY claim_id`, messageID)
+// queryIDs runs a query of one integer column and returns its values.
+func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
