@@ -93,7 +93,19 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 	}
 	err = l.write(ctx, "upsert tenants", func(tx *sql.Tx) error {
 		now := fmtTime(l.now())
+		// Claims take the CSP item from the registry: those of a tenant
+		// that is new or whose flag changed are refreshed below. This runs
+		// at every start, so the others are left alone.
+		var refresh []string
 		for _, e := range entries {
+			var csp bool
+			err := tx.QueryRowContext(ctx, `SELECT csp FROM tenants WHERE id = ?`, e.id).Scan(&csp)
+			switch {
+			case errors.Is(err, sql.ErrNoRows) || (err == nil && csp != e.t.CSP):
+				refresh = append(refresh, e.id)
+			case err != nil:
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, csp, source, updated_at) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, csp = excluded.csp, source = excluded.source,
 				updated_at = excluded.updated_at`, e.id, e.t.Name, e.t.CSP, e.t.Source, now); err != nil {
@@ -129,11 +141,7 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 				}
 			}
 		}
-		ids := make([]string, len(entries))
-		for i, e := range entries {
-			ids[i] = e.id
-		}
-		return l.refreshTenantClaims(ctx, tx, ActorSystem, ids)
+		return l.refreshTenantClaims(ctx, tx, ActorSystem, refresh)
 	})
 	if err != nil {
 		return nil, err
