@@ -240,15 +240,13 @@ func (l *Ledger) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 	g := &l.group
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
-	if g.leading {
-		g.mu.Unlock()
-		if lead := <-r.done; !lead {
-			return r.err
-		}
-		// Handed the lead: r is first in the queue.
-	} else {
-		g.leading = true
-		g.mu.Unlock()
+	follow := g.leading
+	g.leading = true
+	g.mu.Unlock()
+	// A follower waits until a leader has run its write, or hands it the
+	// lead; either way a leader is first in the queue.
+	if follow && !<-r.done {
+		return r.err
 	}
 	g.mu.Lock()
 	n := min(len(g.queue), maxGroupWrites)
