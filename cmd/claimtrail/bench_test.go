@@ -23,6 +23,7 @@ import (
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/archive/archivetest"
+	"github.com/claimtrail/claimtrail/evidence/evidencetest"
 	"github.com/claimtrail/claimtrail/ingest/ingesttest"
 )
 
@@ -236,8 +237,7 @@ func ingestBench(tb testing.TB, n, rounds int) (base, ct ingestFigures) {
 	}
 	var total int64
 	for i := range n {
-		c := pickClass(rng)
-		msg := mixedMail(rng, "bench", i, c, classSize(rng, c))
+		msg := evidencetest.Mail(rng, "bench", i, evidencetest.PickClass(rng))
 		path, err := writers[0].add(msg)
 		for _, w := range writers[1:] {
 			if err == nil {

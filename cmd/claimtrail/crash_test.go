@@ -11,6 +11,7 @@ import (
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/archive/archivetest"
+	"github.com/claimtrail/claimtrail/evidence/evidencetest"
 	"github.com/claimtrail/claimtrail/ingest/ingesttest"
 )
 
@@ -75,8 +76,7 @@ func crashMail(t *testing.T, rng *rand.Rand) [][]byte {
 	}
 	run := strconv.FormatUint(rng.Uint64(), 36)
 	for n := len(msgs); n < crashMessages; n++ {
-		c := pickClass(rng)
-		msgs = append(msgs, mixedMail(rng, run, n, c, classSize(rng, c)))
+		msgs = append(msgs, evidencetest.Mail(rng, run, n, evidencetest.PickClass(rng)))
 	}
 	for range crashDups {
 		dup := msgs[rng.IntN(len(msgs))]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive/archivetest"
+	"github.com/claimtrail/claimtrail/evidence/evidencetest"
 	"github.com/claimtrail/claimtrail/ingest/ingesttest"
 )
 
@@ -45,8 +46,7 @@ func TestOutageDovecotRestartAndMinIODown(t *testing.T) {
 	run := strconv.FormatUint(rng.Uint64(), 36)
 	var msgs [][]byte
 	for n := range outageFirst + outageArrive {
-		c := pickClass(rng)
-		msgs = append(msgs, mixedMail(rng, run, n, c, classSize(rng, c)))
+		msgs = append(msgs, evidencetest.Mail(rng, run, n, evidencetest.PickClass(rng)))
 	}
 	uids := d.Append(t, user, "Incoming", msgs...)
 	staged := folderMessages(t, d, user, "Incoming")
