@@ -123,6 +123,8 @@ type Result struct {
 	Judgment rules.Judgment
 	// New is set when this call recorded the message for the first time.
 	New bool
+
+	stale bool // Message predates the recording of the bundle (handle)
 }
 
 // Raw is one raw message to process: its bytes and where it came from.
@@ -138,6 +140,23 @@ type Raw struct {
 // the ledger unavailable) unless IsPermanent says otherwise; processing the
 // same message again after an error is always safe.
 func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
+	res, err := p.handle(ctx, raw)
+	if err != nil || !res.stale {
+		return res, err
+	}
+	final, err := p.ledger.MessageBySHA256(ctx, raw.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: process %s: %w", shortSHA(raw.SHA256), err)
+	}
+	res.Message, res.stale = final, false
+	return res, nil
+}
+
+// handle is Handle without the last read of the ledger row: the Result's
+// Message is the row before the bundle was recorded when stale is set.
+// Process needs only the judgment, and the read was a twentieth of the
+// pipeline's ledger time.
+func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 	start := time.Now()
 	op := "ingest: process " + shortSHA(raw.SHA256)
 	if m, err := p.ledger.MessageBySHA256(ctx, raw.SHA256); err == nil && m.Judgment != nil && m.BundleKey != "" {
@@ -191,7 +210,8 @@ func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
 	}
 	j := *msg.Judgment
 
-	if msg.BundleKey == "" {
+	stale := msg.BundleKey == ""
+	if stale {
 		// Provenance comes from the ledger's first record of the message,
 		// so a bundle rebuilt after a crash has the same bytes as the one
 		// that may already be stored.
@@ -209,16 +229,12 @@ func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
 		}
 	}
 
-	final, err := p.ledger.MessageBySHA256(ctx, raw.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
 	if p.observe != nil {
 		p.observe.ObserveJudge(time.Since(start))
 		p.observe.Judged(j.Verdict)
 	}
 	p.log.Debug("message processed", "sha256", shortSHA(raw.SHA256), "verdict", j.Verdict, "reason", j.Reason, "new", created)
-	return &Result{Message: final, Judgment: j, New: created}, nil
+	return &Result{Message: msg, Judgment: j, New: created, stale: stale}, nil
 }
 
 // memBundleBytes: the bundle of a message up to this size is built in
@@ -345,7 +361,7 @@ func (p *Pipeline) Process(ctx context.Context, m *Message) (Destination, error)
 		defer f.Close()
 		r = f
 	}
-	res, err := p.Handle(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, From: evidence.Provenance{
+	res, err := p.handle(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, From: evidence.Provenance{
 		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
 	}})
 	if err != nil {
