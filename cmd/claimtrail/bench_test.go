@@ -36,7 +36,9 @@ import (
 //	go test -run '^$' -bench IngestMixed -benchtime 1x ./cmd/claimtrail/
 //
 // CLAIMTRAIL_BENCH_MAILS sets the number of mails (default 10,000),
-// CLAIMTRAIL_BENCH_ROUNDS how often each side runs (default 2, best kept);
+// CLAIMTRAIL_BENCH_ROUNDS how often each side runs (default 2, best kept),
+// CLAIMTRAIL_BENCH_WORKERS claimtrail's --workers (default 4, the
+// baseline's number);
 // CLAIMTRAIL_BENCH_CPUPROFILE=FILE runs claimtrail in the test process and
 // writes its CPU profile there.
 // TestIngestMixedSmall runs the same code on 50 mails, so it cannot rot.
@@ -284,7 +286,7 @@ func ingestBench(tb testing.TB, n, rounds int) (base, ct ingestFigures) {
 func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ingesttest.Dovecot, mailUser string, total int64) ingestFigures {
 	tb.Helper()
 	p := newPollerSetup(tb, d, mailUser, m.Config(m.NewBucket()))
-	args := []string{"run", "--config", p.config, "--once", "--workers", strconv.Itoa(benchWorkers)}
+	args := []string{"run", "--config", p.config, "--once", "--workers", strconv.Itoa(benchEnvInt(tb, "CLAIMTRAIL_BENCH_WORKERS", benchWorkers))}
 	var ct ingestFigures
 	var out string
 	if prof := os.Getenv("CLAIMTRAIL_BENCH_CPUPROFILE"); prof != "" {
