@@ -38,7 +38,9 @@ type Dir struct {
 const (
 	dirObjectMode os.FileMode = 0o444
 	dirDirMode    os.FileMode = 0o750
-	dirTempPrefix             = ".tmp-" // ValidateKey refuses such names
+	// dirTempDir holds the files of Puts in progress, each linked to its
+	// key's name when complete; ValidateKey refuses such names.
+	dirTempDir = ".tmp"
 )
 
 // OpenDir opens (creating if needed) the directory store rooted at path.
@@ -51,8 +53,15 @@ func OpenDir(path string) (*Dir, error) {
 		return nil, fmt.Errorf("archive: open dir store %s: %w", path, err)
 	}
 	// Find out now, not at the first mail, if the directory is read-only.
-	probe := dirTempPrefix + "probe-" + randomHex()
-	f, err := root.OpenFile(probe, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	err = root.Mkdir(dirTempDir, dirDirMode)
+	if errors.Is(err, fs.ErrExist) {
+		err = nil
+	}
+	var f *os.File
+	probe := filepath.Join(dirTempDir, "probe-"+randomHex())
+	if err == nil {
+		f, err = root.OpenFile(probe, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	}
 	if err != nil {
 		root.Close()
 		return nil, fmt.Errorf("archive: open dir store %s: cannot write there (%w): make it writable by the user running claimtrail", path, err)
@@ -62,16 +71,54 @@ func OpenDir(path string) (*Dir, error) {
 		root.Close()
 		return nil, fmt.Errorf("archive: open dir store %s: %w", path, err)
 	}
-	return &Dir{root: root}, nil
+	d := &Dir{root: root}
+	if err := d.sweepTemp(); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("archive: open dir store %s: remove the files of writes cut short: %w", path, err)
+	}
+	return d, nil
+}
+
+// sweepTemp removes the temporary files no Put is writing any more: those
+// of a process killed in the middle of one.
+func (d *Dir) sweepTemp() error {
+	entries, err := fs.ReadDir(d.root.FS(), dirTempDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dirTempDir, e.Name())
+		f, err := d.root.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its Put just finished
+		}
+		if err != nil {
+			return err
+		}
+		abandoned, err := abandonedTemp(f)
+		if err == nil && abandoned {
+			err = d.root.Remove(name)
+		}
+		f.Close()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Path returns the directory the store was opened on.
 func (d *Dir) Path() string { return d.root.Name() }
 
-// Put implements Store.Put. It writes a temporary file beside the target,
-// fsyncs it and hard-links it to the key's name: link(2) fails if the name
-// exists, so of racing writers exactly one wins and readers never see a
-// partial file. The directory is fsynced after the link.
+// Put implements Store.Put. It writes a temporary file in the store's .tmp
+// directory, fsyncs it and hard-links it to the key's name: link(2) fails if
+// the name exists, so of racing writers exactly one wins and readers never
+// see a partial file. The directory is fsynced after the link. The
+// temporary file is locked while written, so that OpenDir removes it if
+// the process dies first.
 func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error) {
 	if err := checkPut(ctx, key, size, opts); err != nil {
 		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
@@ -95,8 +142,14 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, opts
 	if err := d.mkdirs(parent); err != nil {
 		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
 	}
-	tmp := filepath.Join(filepath.FromSlash(parent), dirTempPrefix+randomHex())
+	tmp := filepath.Join(dirTempDir, randomHex())
 	f, err := d.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Removed while the store was open: make it again.
+		if err = d.root.Mkdir(dirTempDir, dirDirMode); err == nil || errors.Is(err, fs.ErrExist) {
+			f, err = d.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		}
+	}
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
 	}
@@ -109,6 +162,9 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, opts
 			d.root.Remove(tmp)
 		}
 	}()
+	if err := lockTemp(f); err != nil {
+		return ObjectInfo{}, fmt.Errorf("archive: put %s: lock temporary file: %w", key, err)
+	}
 	// Hide ReadFrom so that the verifying reader, not a splice, feeds the file.
 	if _, err := io.Copy(struct{ io.Writer }{f}, vr); err != nil {
 		return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)

@@ -38,7 +38,8 @@ func tempFiles(t *testing.T, root string) []string {
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(e.Name(), ".") {
+		rel, _ := filepath.Rel(root, p)
+		if !e.IsDir() && (strings.HasPrefix(rel, ".") || strings.Contains(rel, string(filepath.Separator)+".")) {
 			found = append(found, p)
 		}
 		return nil
@@ -79,6 +80,55 @@ func TestDirFiles(t *testing.T) {
 	d.Put(ctx, key, bytes.NewReader(data[1:]), int64(len(data))-1, archive.PutOptions{})
 	if left := tempFiles(t, d.Path()); len(left) != 0 {
 		t.Errorf("temporary files left behind: %q", left)
+	}
+}
+
+// A process killed in the middle of a Put leaves its temporary file; the
+// next OpenDir removes it, but not one another Put is still writing.
+func TestDirSweepsAbandonedTemp(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "objects")
+	d, err := archive.OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	abandoned := filepath.Join(root, ".tmp", "abandoned")
+	inUse := filepath.Join(root, ".tmp", "in-use")
+	for _, p := range []string{abandoned, inUse} {
+		if err := os.WriteFile(p, []byte("half a bundle"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A Put in progress holds its file's lock (here: this open file's).
+	f, err := os.Open(inUse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err = archive.OpenDir(root)
+	if err != nil {
+		t.Fatalf("OpenDir = %v", err)
+	}
+	defer d.Close()
+	if _, err := os.Stat(abandoned); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the abandoned temporary file is still there (Stat: %v)", err)
+	}
+	if _, err := os.Stat(inUse); err != nil {
+		t.Errorf("the temporary file of a Put in progress was removed: %v", err)
+	}
+	// The store works on, and List shows no temporary file.
+	data := archivetest.Data(2, 100)
+	if _, err := d.Put(context.Background(), "a/b", bytes.NewReader(data), int64(len(data)), archive.PutOptions{}); err != nil {
+		t.Fatalf("Put = %v", err)
+	}
+	for info, err := range d.List(context.Background(), "") {
+		if err != nil || info.Key != "a/b" {
+			t.Errorf("List gave %q, %v; want only a/b", info.Key, err)
+		}
 	}
 }
 

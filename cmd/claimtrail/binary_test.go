@@ -222,7 +222,10 @@ func (p *pollerSetup) leftovers(t testing.TB) []string {
 			if err != nil {
 				return err
 			}
-			if !e.IsDir() && (root == p.tmp || strings.HasPrefix(e.Name(), ".")) {
+			// The store's temporary files are those under a dot name.
+			rel, _ := filepath.Rel(root, path)
+			hidden := strings.HasPrefix(rel, ".") || strings.Contains(rel, string(filepath.Separator)+".")
+			if !e.IsDir() && (root == p.tmp || hidden) {
 				out = append(out, path)
 			}
 			return nil
