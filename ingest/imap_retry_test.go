@@ -82,3 +82,64 @@ func TestRunRetriesProcessorFailuresCheaply(t *testing.T) {
 		t.Errorf("fetched %d bodies for %d messages and %d failures, want at most %d", got, total, failures, limit)
 	}
 }
+
+// Chunks overlap (the next is fetched while the workers finish one), but a
+// failure still stops the pass at the first failed message: the mail
+// before it is moved and checkpointed, the failed message and everything
+// after it stays in the folder, even what the workers already handled of
+// the next chunk.
+func TestOverlappingChunksStopAtFailure(t *testing.T) {
+	const total, failUID = 20, 11
+	cfg, u := memServer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}}, nil)
+	for i := range total {
+		memAppend(t, u, "INBOX", ingesttest.NewMessage(i, fmt.Sprintf("m%d", i), 800))
+	}
+	opts := testOptions(t)
+	opts.Workers = 2
+	opts.ChunkSize = 4 // chunk 3 holds UIDs 9-12
+	opts.BatchSize = 2
+	cps := newMemCheckpoints()
+	src, err := ingest.NewIMAPSource(cfg, cps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errBroken := errors.New("store broken")
+	var mu sync.Mutex
+	handled := map[uint32]bool{}
+	err = src.RunOnce(context.Background(), ingest.Handler(func(_ context.Context, m *ingest.Message) (ingest.Destination, error) {
+		if m.UID == failUID {
+			return "", errBroken
+		}
+		mu.Lock()
+		handled[m.UID] = true
+		mu.Unlock()
+		return ingest.ToAccepted, nil
+	}))
+	if !errors.Is(err, errBroken) {
+		t.Fatalf("RunOnce = %v, want the processor's failure", err)
+	}
+	for uid := uint32(1); uid < failUID; uid++ {
+		if !handled[uid] {
+			t.Errorf("UID %d, before the failure, was not handled", uid)
+		}
+	}
+	if cp := cps.get(cfg.Name, "INBOX"); cp.UID != failUID-1 {
+		t.Errorf("checkpoint at UID %d, want %d (the last message before the failure)", cp.UID, failUID-1)
+	}
+	conn := dial(t, cfg, opts)
+	left := uidsOf(fetchAll(t, conn, "INBOX", ingest.Checkpoint{}))
+	want := []uint32{}
+	for uid := uint32(failUID); uid <= total; uid++ {
+		want = append(want, uid)
+	}
+	if fmt.Sprint(left) != fmt.Sprint(want) {
+		t.Errorf("INBOX holds UIDs %v, want %v", left, want)
+	}
+	st, err := conn.Select(context.Background(), "Accepted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Messages != failUID-1 {
+		t.Errorf("Accepted holds %d messages, want %d", st.Messages, failUID-1)
+	}
+}

@@ -148,22 +148,18 @@ func (s *IMAPSource) pass(ctx context.Context, conn *IMAPConn, folder string, p 
 		return fmt.Errorf("ingest: mailbox %q: load checkpoint of %s: %w", s.cfg.Name, folder, err)
 	}
 	for {
-		next, more, err := s.chunk(ctx, conn, folder, cp, p)
-		if errors.Is(err, ErrUIDValidityChanged) {
-			// The old UIDs mean nothing now (RFC 4549 4.1): start the
-			// folder over. Mail already kept comes again; the ledger knows
-			// it by its hash.
-			s.log.Warn("imap folder UIDVALIDITY changed; fetching the whole folder again", "folder", folder, "err", err)
-			if err := s.store.SaveCheckpoint(ctx, s.cfg.Name, folder, Checkpoint{}); err != nil {
-				return fmt.Errorf("ingest: mailbox %q: reset checkpoint of %s: %w", s.cfg.Name, folder, err)
-			}
-			cp = Checkpoint{}
-			continue
-		}
-		if err != nil || !more {
+		err := s.chunks(ctx, conn, folder, cp, p)
+		if !errors.Is(err, ErrUIDValidityChanged) {
 			return err
 		}
-		cp = next
+		// The old UIDs mean nothing now (RFC 4549 4.1): start the folder
+		// over. Mail already kept comes again; the ledger knows it by its
+		// hash.
+		s.log.Warn("imap folder UIDVALIDITY changed; fetching the whole folder again", "folder", folder, "err", err)
+		cp = Checkpoint{}
+		if err := s.store.SaveCheckpoint(ctx, s.cfg.Name, folder, cp); err != nil {
+			return fmt.Errorf("ingest: mailbox %q: reset checkpoint of %s: %w", s.cfg.Name, folder, err)
+		}
 	}
 }
 
@@ -175,28 +171,30 @@ type outcome struct {
 	done chan struct{} // closed when dest and err are set
 }
 
-// chunk fetches up to ChunkSize new messages after cp, has the workers
-// process them, moves the handled prefix and saves the checkpoint after it.
-// It returns the new checkpoint and whether more mail is waiting.
-func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, cp Checkpoint, p Processor) (Checkpoint, bool, error) {
-	// Work in hand finishes even when ctx ends (SIGTERM): a half-stored
-	// message would only be redone, but finishing it is cheaper.
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	jobs := make(chan *outcome, s.opts.BatchSize)
-	var wg sync.WaitGroup
-	var failed atomic.Bool
+// workers is the pool processing the messages of one pass.
+type workers struct {
+	jobs   chan *outcome
+	wg     sync.WaitGroup
+	failed atomic.Bool // set at the first failure: the rest is skipped
+}
+
+// startWorkers starts the pass's pool. Work in hand finishes even when ctx
+// ends (SIGTERM): a half-stored message would only be redone, but
+// finishing it is cheaper.
+func (s *IMAPSource) startWorkers(ctx context.Context, p Processor) *workers {
+	w := &workers{jobs: make(chan *outcome, s.opts.BatchSize)}
+	workCtx := context.WithoutCancel(ctx)
 	for range s.opts.Workers {
-		wg.Add(1)
+		w.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for o := range jobs {
-				if failed.Load() || ctx.Err() != nil {
+			defer w.wg.Done()
+			for o := range w.jobs {
+				if w.failed.Load() || ctx.Err() != nil {
 					o.err = errSkipped
 				} else {
 					o.dest, o.err = p.Process(workCtx, o.m)
 					if o.err != nil {
-						failed.Store(true)
+						w.failed.Store(true)
 					}
 				}
 				if o.m.Path != "" {
@@ -207,13 +205,72 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 			}
 		}()
 	}
-	var outcomes []*outcome
+	return w
+}
+
+// stop lets the workers finish what they were given and waits for them.
+func (w *workers) stop() {
+	close(w.jobs)
+	w.wg.Wait()
+}
+
+// chunk is the mail of one fetch: up to ChunkSize messages.
+type chunk struct {
+	outcomes []*outcome
+	more     bool  // new mail was left for the next chunk
+	err      error // the fetch's, nil or errSkipped when it was stopped by a failure
+}
+
+// chunks fetches and handles folder's new mail after cp, a chunk at a
+// time. Chunks overlap: while the workers finish one, the next is fetched,
+// and the first is moved and checkpointed once the second is fetched. So
+// the workers are not left idle while a chunk's last messages are
+// processed and its mail is moved, which took a tenth of the time.
+func (s *IMAPSource) chunks(ctx context.Context, conn *IMAPConn, folder string, cp Checkpoint, p Processor) error {
+	w := s.startWorkers(ctx, p)
+	defer w.stop()
+	var prev *chunk
+	from := cp // where the next fetch starts; the checkpoint follows behind
+	for {
+		// A probe (one message, after the processor failed) is finished
+		// before more is fetched.
+		probing := s.probe
+		cur := s.fetchChunk(ctx, conn, folder, from, w)
+		if prev != nil {
+			var err error
+			cp, err = s.finishChunk(ctx, conn, folder, cp, prev, p)
+			if err != nil && (ctx.Err() == nil || !errors.Is(err, ctx.Err())) {
+				// cur's messages are processed or skipped by w.stop; what
+				// is done of them is answered from the records next time.
+				return err
+			}
+			prev = nil
+		}
+		if cur.err != nil || !cur.more || ctx.Err() != nil || w.failed.Load() || probing {
+			var err error
+			cp, err = s.finishChunk(ctx, conn, folder, cp, cur, p)
+			if err != nil || !cur.more || !probing {
+				return err
+			}
+			from = cp // the probe passed: all of it is handled
+			continue
+		}
+		last := cur.outcomes[len(cur.outcomes)-1].m
+		from = Checkpoint{UIDValidity: last.UIDValidity, UID: last.UID}
+		prev = cur
+	}
+}
+
+// fetchChunk fetches up to ChunkSize new messages after from and gives
+// them to the workers.
+func (s *IMAPSource) fetchChunk(ctx context.Context, conn *IMAPConn, folder string, from Checkpoint, w *workers) *chunk {
+	c := &chunk{}
 	limit := s.opts.ChunkSize
 	if s.probe {
 		limit = 1
 	}
-	more, ferr := conn.fetchNew(ctx, folder, cp, limit, func(m *Message) error {
-		if failed.Load() {
+	c.more, c.err = conn.fetchNew(ctx, folder, from, limit, func(m *Message) error {
+		if w.failed.Load() {
 			return errSkipped // stop fetching; the pass ends with the first error
 		}
 		// The fetcher removes its spool file (and may reuse *m) when we
@@ -228,9 +285,9 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 			m.Path = owned
 		}
 		o := &outcome{m: m, done: make(chan struct{})}
-		outcomes = append(outcomes, o)
+		c.outcomes = append(c.outcomes, o)
 		select {
-		case jobs <- o:
+		case w.jobs <- o:
 			return nil
 		case <-ctx.Done():
 			o.err = ctx.Err()
@@ -239,13 +296,20 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 			return ctx.Err()
 		}
 	})
-	close(jobs)
-	wg.Wait()
+	if c.err == nil && c.more && len(c.outcomes) == 0 {
+		c.more = false // cannot happen; but never loop on an empty chunk
+	}
+	return c
+}
 
+// finishChunk waits for the workers to finish c, moves its handled prefix
+// and saves the checkpoint after it. It returns the new checkpoint and the
+// first failure: the processor's, the fetch's, or ctx's.
+func (s *IMAPSource) finishChunk(ctx context.Context, conn *IMAPConn, folder string, cp Checkpoint, c *chunk, p Processor) (Checkpoint, error) {
 	// The handled prefix, in UID order, up to the first failure.
 	var handled []*outcome
 	var perr error
-	for _, o := range outcomes {
+	for _, o := range c.outcomes {
 		<-o.done
 		if o.err != nil {
 			if !errors.Is(o.err, errSkipped) {
@@ -265,31 +329,31 @@ func (s *IMAPSource) chunk(ctx context.Context, conn *IMAPConn, folder string, c
 		// move back, and past the checkpoint it would stay for good.
 		// Work in hand finishes when ctx ends, moves included.
 		if err := p.Sync(context.WithoutCancel(ctx)); err != nil {
-			return cp, false, &handlerError{err}
+			return cp, &handlerError{err}
 		}
 		s.pending[folder] = append(s.pending[folder], handled...)
 		if err := s.flushMoves(context.WithoutCancel(ctx), conn, folder, p); err != nil {
-			return cp, false, err
+			return cp, err
 		}
 		last := handled[len(handled)-1].m
 		next := Checkpoint{UIDValidity: last.UIDValidity, UID: last.UID}
 		if err := s.store.SaveCheckpoint(context.WithoutCancel(ctx), s.cfg.Name, folder, next); err != nil {
-			return cp, false, fmt.Errorf("ingest: mailbox %q: save checkpoint of %s: %w", s.cfg.Name, folder, err)
+			return cp, fmt.Errorf("ingest: mailbox %q: save checkpoint of %s: %w", s.cfg.Name, folder, err)
 		}
 		cp = next
 	}
 	switch {
 	case perr != nil:
-		return cp, false, perr
-	case ferr != nil && !errors.Is(ferr, errSkipped):
-		return cp, false, ferr
+		return cp, perr
+	case c.err != nil && !errors.Is(c.err, errSkipped):
+		return cp, c.err
 	case ctx.Err() != nil:
-		return cp, false, ctx.Err()
+		return cp, ctx.Err()
 	}
 	if len(handled) > 0 {
 		s.probe = false
 	}
-	return cp, more, nil
+	return cp, nil
 }
 
 // errSkipped marks messages not processed because an earlier one failed.
