@@ -37,15 +37,14 @@ import (
 //
 // CLAIMTRAIL_BENCH_MAILS sets the number of mails (default 10,000),
 // CLAIMTRAIL_BENCH_ROUNDS how often each side runs (default 2, best kept),
-// CLAIMTRAIL_BENCH_WORKERS claimtrail's --workers (default 4, the
-// baseline's number);
+// CLAIMTRAIL_BENCH_WORKERS claimtrail's --workers (default: run's default);
 // CLAIMTRAIL_BENCH_CPUPROFILE=FILE runs claimtrail in the test process and
 // writes its CPU profile there.
 // TestIngestMixedSmall runs the same code on 50 mails, so it cannot rot.
 
 const (
 	benchDefaultMails = 10000
-	benchWorkers      = 4
+	benchWorkers      = 4 // the baseline's
 	baselineUser      = "baseline@partner.test"
 	// baselineChildEnv carries the baseline child's job (JSON).
 	baselineChildEnv = "CLAIMTRAIL_BENCH_BASELINE"
@@ -216,7 +215,7 @@ func TestIngestMixedSmall(t *testing.T) {
 }
 
 // ingestBench loads n generated mails into Dovecot, then runs the baseline
-// and `claimtrail run --once --workers 4`, each into a fresh bucket,
+// and `claimtrail run --once` (its default workers), each into a fresh bucket,
 // rounds times in turn, and returns the best figures of each: the machine
 // is shared, and the best run is the least disturbed one. The baseline
 // only reads, so it reads one user's INBOX every round; claimtrail moves
@@ -286,7 +285,7 @@ func ingestBench(tb testing.TB, n, rounds int) (base, ct ingestFigures) {
 func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ingesttest.Dovecot, mailUser string, total int64) ingestFigures {
 	tb.Helper()
 	p := newPollerSetup(tb, d, mailUser, m.Config(m.NewBucket()))
-	args := []string{"run", "--config", p.config, "--once", "--workers", strconv.Itoa(benchEnvInt(tb, "CLAIMTRAIL_BENCH_WORKERS", benchWorkers))}
+	args := []string{"run", "--config", p.config, "--once", "--workers", strconv.Itoa(benchEnvInt(tb, "CLAIMTRAIL_BENCH_WORKERS", defaultWorkers))}
 	var ct ingestFigures
 	var out string
 	if prof := os.Getenv("CLAIMTRAIL_BENCH_CPUPROFILE"); prof != "" {

@@ -41,8 +41,14 @@ flags:
 const (
 	// memoryBytes: mail up to this size is held in memory between fetch
 	// and store, larger mail is spooled (at most a batch of 100 is held).
-	memoryBytes        = 256 << 10
-	defaultWorkers     = 4
+	memoryBytes = 256 << 10
+	// defaultWorkers: a worker spends much of a message waiting for the
+	// store and the ledger, so more workers than CPUs keep the CPUs busy.
+	// In the ingest benchmark on 2 vCPUs (3,000 mails, best of 2 rounds),
+	// 4 workers reached 162 mails/s with the machine 75-79 % busy, 8
+	// reached 184 (82-87 % busy), and 12 no more than 8, in 30 % more
+	// memory.
+	defaultWorkers     = 8
 	defaultAnchorEvery = 5 * time.Minute
 	expireEvery        = time.Hour
 )
