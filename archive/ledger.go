@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -247,6 +248,12 @@ func (l *Ledger) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 	// lead; either way a leader is first in the queue.
 	if follow && !<-r.done {
 		return r.err
+	}
+	if !follow {
+		// A write that found the ledger idle lets the goroutines ready to
+		// run go first: a worker about to write joins this transaction
+		// instead of waiting for the next.
+		runtime.Gosched()
 	}
 	g.mu.Lock()
 	n := min(len(g.queue), maxGroupWrites)
