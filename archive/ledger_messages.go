@@ -126,9 +126,11 @@ func (l *Ledger) RecordMessage(ctx context.Context, rec MessageRecord) (msg *Mes
 	}
 	err = l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		if created, err = l.insertMessage(ctx, tx, rec); err != nil {
+		id, err := l.insertMessage(ctx, tx, rec)
+		if err != nil {
 			return err
 		}
+		created = id != 0
 		msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256)
 		return err
 	})
@@ -154,13 +156,18 @@ func (l *Ledger) RecordMessageJudgment(ctx context.Context, rec MessageRecord, j
 	}
 	err = l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		if created, err = l.insertMessage(ctx, tx, rec); err != nil {
+		id, err := l.insertMessage(ctx, tx, rec)
+		if err != nil {
 			return err
 		}
-		if msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256); err != nil {
+		created = id != 0
+		if created {
+			// A new row has no judgment; judge needs only its ID and hash,
+			// and the whole row is read once, after it.
+			msg = &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}
+		} else if msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256); err != nil {
 			return err
-		}
-		if msg.Judgment != nil {
+		} else if msg.Judgment != nil {
 			return nil
 		}
 		if _, err := l.judge(ctx, tx, msg, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
@@ -186,8 +193,8 @@ func checkRecord(rec MessageRecord) error {
 }
 
 // insertMessage inserts rec's row with its audit entry, unless a row for
-// the same bytes exists; created reports whether it did.
-func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord) (created bool, err error) {
+// the same bytes exists; id is the new row's, 0 when there was one.
+func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord) (id int64, err error) {
 	now := l.now()
 	res, err := tx.ExecContext(ctx, `INSERT INTO messages
 		(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject)
@@ -195,18 +202,24 @@ func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord) 
 		rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
 		nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil || n != 1 {
-		return false, err
+		return 0, err
+	}
+	if id, err = res.LastInsertId(); err != nil {
+		return 0, err
 	}
 	_, err = appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, messageSubject(rec.SHA256), map[string]any{
 		"sha256": rec.SHA256, "size": rec.Size, "mailbox": rec.Mailbox, "folder": rec.Folder,
 		"uidvalidity": rec.UIDValidity, "uid": rec.UID, "message_id": rec.MessageID,
 		"sender": rec.Sender, "subject": rec.Subject,
 	})
-	return err == nil, err
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
 }
 
 // Message returns the message row with the given ID, or ErrNotFound.
