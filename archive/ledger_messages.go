@@ -399,6 +399,7 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 
 	var atts []Attachment
 	want := map[int64]bool{}
+	touched := map[int64]bool{} // the claims to refresh
 	if j.Verdict == rules.Accepted {
 		tenant, _ := normTenantID(j.TenantID)
 		seen := map[string]bool{}
@@ -420,8 +421,15 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 			if n, err := res.RowsAffected(); err != nil {
 				return nil, err
 			} else if n == 1 {
-				if _, err := noteEvidence(ctx, tx, claimID, m.ID); err != nil {
+				changed, err := noteEvidence(ctx, tx, claimID, m.ID)
+				if err != nil {
 					return nil, err
+				}
+				// The claim's deadline and checklist follow from its
+				// evidence only through the summary noteEvidence keeps:
+				// when that is unchanged, so is the claim.
+				if changed || created {
+					touched[claimID] = true
 				}
 				if _, err := appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), map[string]any{
 					"message": m.SHA256, "tenant_id": tenant, "incident_id": inc,
@@ -436,10 +444,6 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 	old, err := attachmentsOf(ctx, tx, m.ID)
 	if err != nil {
 		return nil, err
-	}
-	touched := map[int64]bool{}
-	for id := range want {
-		touched[id] = true
 	}
 	for _, a := range old {
 		if want[a.ClaimID] {
