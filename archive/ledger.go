@@ -123,8 +123,12 @@ func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 	// pages (the ends of the messages and audit tables) again and again;
 	// checkpointing less often copies each of them fewer times. Ledger
 	// steps ran 17 % faster (BenchmarkRecordJudgeStoreMove4).
+	//
+	// temp_store(MEMORY): keep statement journals in memory. A group
+	// commit's savepoints grew them past SQLite's 64 KiB, and each spill
+	// cost a temporary file: open, writes, close and unlink.
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"+
-		"&_pragma=wal_autocheckpoint(%d)", busyTimeout.Milliseconds(), walAutocheckpointPages)
+		"&_pragma=wal_autocheckpoint(%d)&_pragma=temp_store(MEMORY)", busyTimeout.Milliseconds(), walAutocheckpointPages)
 	w, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("archive: open ledger %s: %w", path, err)
@@ -135,7 +139,8 @@ func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 		w.Close()
 		return nil, fmt.Errorf("archive: open ledger %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(4)
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns) // database/sql keeps 2 by default, and closes the others after use
 	l := &Ledger{path: path, w: w, r: r, now: time.Now, reads: readCache{db: r}}
 	if err := l.migrate(ctx); err != nil {
 		l.Close()
@@ -277,6 +282,9 @@ func (l *Ledger) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 	}
 	return r.err
 }
+
+// readConns is the size of the reader pool.
+const readConns = 4
 
 // maxGroupWrites bounds the writes one transaction takes, and so the
 // wait of the last of them.

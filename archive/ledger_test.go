@@ -131,13 +131,16 @@ func TestOpenLedgerMigratesAndReopens(t *testing.T) {
 		if err := l.w.QueryRow(`PRAGMA busy_timeout`).Scan(&timeout); err != nil {
 			t.Fatal(err)
 		}
-		var ckpt int
+		var ckpt, temp int
 		if err := l.w.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&ckpt); err != nil {
 			t.Fatal(err)
 		}
-		if mode != "wal" || fk != 1 || timeout != int(busyTimeout.Milliseconds()) || ckpt != walAutocheckpointPages {
-			t.Errorf("round %d: journal_mode=%s foreign_keys=%d busy_timeout=%d wal_autocheckpoint=%d, want wal 1 %d %d",
-				round, mode, fk, timeout, ckpt, busyTimeout.Milliseconds(), walAutocheckpointPages)
+		if err := l.w.QueryRow(`PRAGMA temp_store`).Scan(&temp); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || fk != 1 || timeout != int(busyTimeout.Milliseconds()) || ckpt != walAutocheckpointPages || temp != 2 {
+			t.Errorf("round %d: journal_mode=%s foreign_keys=%d busy_timeout=%d wal_autocheckpoint=%d temp_store=%d, want wal 1 %d %d 2",
+				round, mode, fk, timeout, ckpt, temp, busyTimeout.Milliseconds(), walAutocheckpointPages)
 		}
 		if round == 1 {
 			mustRecord(t, l, testRecord(1))
