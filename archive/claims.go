@@ -263,7 +263,7 @@ func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, t
 	if id, err = res.LastInsertId(); err != nil {
 		return 0, false, err
 	}
-	_, err = appendAudit(ctx, tx, now, actor, ActionClaimCreated, claimSubject(id), map[string]any{
+	_, err = l.appendAudit(ctx, tx, now, actor, ActionClaimCreated, claimSubject(id), map[string]any{
 		"tenant_id": tenant, "incident_id": incident, "status": StatusOpen, "opened_by": cause,
 	})
 	return id, true, err
@@ -390,7 +390,7 @@ func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field Field, 
 		if had {
 			details["previous"] = old.Value
 		}
-		if _, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(claimID), details); err != nil {
+		if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(claimID), details); err != nil {
 			return err
 		}
 		return l.refreshClaim(ctx, tx, now, actor, claimID)
@@ -466,7 +466,7 @@ func (l *Ledger) setStatus(ctx context.Context, tx dbtx, now time.Time, actor st
 	if note != "" {
 		details["note"] = note
 	}
-	_, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(id), details)
+	_, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(id), details)
 	return err
 }
 
@@ -539,7 +539,7 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 		if !deadline.IsZero() {
 			details["deadline"] = fmtTime(deadline)
 		}
-		if _, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(id), details); err != nil {
+		if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(id), details); err != nil {
 			return err
 		}
 	}

@@ -59,6 +59,7 @@ type Ledger struct {
 	// reads serves the reader pool's hot queries from prepared statements.
 	reads readCache
 	group writeGroup
+	head  auditHead // of the write transaction in progress
 }
 
 //go:embed migrations/*.sql
@@ -326,17 +327,20 @@ func (l *Ledger) writeGroup(batch []*writeReq) {
 		return
 	}
 	l.group.shared.Add(int64(len(batch)))
+	l.head = auditHead{}
 	var ok []*writeReq
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = dbErr(r.op, err)
 			continue
 		}
+		head := l.head
 		ferr, broken := runSavepoint(tx, r.fn)
 		if ferr == nil {
 			ok = append(ok, r)
 			continue
 		}
+		l.head = head // the savepoint undid the write's entries
 		r.err = dbErr(r.op, ferr)
 		if broken != nil {
 			// SQLite rolled the whole transaction back (an interrupted
@@ -391,6 +395,7 @@ func (l *Ledger) writeOne(ctx context.Context, op string, fn func(tx *sql.Tx) er
 	if err != nil {
 		return dbErr(op, err)
 	}
+	l.head = auditHead{}
 	if err := fn(tx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			err = errors.Join(err, rbErr)

@@ -80,7 +80,7 @@ func BenchmarkVerifyAudit(b *testing.B) {
 	const entries = 20000
 	err := l.write(ctx, "fill", func(stx *sql.Tx) error {
 		for i := range entries {
-			if _, err := appendAudit(ctx, stx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("message:%d", i),
+			if _, err := l.appendAudit(ctx, stx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("message:%d", i),
 				map[string]any{"to": "Processed", "uid": i}); err != nil {
 				return err
 			}

@@ -43,7 +43,7 @@ func testGroupCommit(t *testing.T, kinds []string) {
 					VALUES ('group', ?, 1, 1, 'now')`, fmt.Sprint(i)); err != nil {
 					return err
 				}
-				if _, err := appendAudit(wctx, tx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("message:%d", i), nil); err != nil {
+				if _, err := l.appendAudit(wctx, tx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("message:%d", i), nil); err != nil {
 					return err
 				}
 				// Hold the transaction a little, so that others queue.

@@ -211,7 +211,7 @@ func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord) 
 	if id, err = res.LastInsertId(); err != nil {
 		return 0, err
 	}
-	_, err = appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, messageSubject(rec.SHA256), map[string]any{
+	_, err = l.appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, messageSubject(rec.SHA256), map[string]any{
 		"sha256": rec.SHA256, "size": rec.Size, "mailbox": rec.Mailbox, "folder": rec.Folder,
 		"uidvalidity": rec.UIDValidity, "uid": rec.UID, "message_id": rec.MessageID,
 		"sender": rec.Sender, "subject": rec.Subject,
@@ -393,7 +393,7 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 		details["previous_rules_version"] = m.RulesVersion
 	}
 	subject := messageSubject(m.SHA256)
-	if _, err := appendAudit(ctx, tx, now, actor, action, subject, details); err != nil {
+	if _, err := l.appendAudit(ctx, tx, now, actor, action, subject, details); err != nil {
 		return nil, err
 	}
 
@@ -431,7 +431,7 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 				if changed || created {
 					touched[claimID] = true
 				}
-				if _, err := appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), map[string]any{
+				if _, err := l.appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), map[string]any{
 					"message": m.SHA256, "tenant_id": tenant, "incident_id": inc,
 				}); err != nil {
 					return nil, err
@@ -456,7 +456,7 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 		if s := Status(status); s != StatusOpen && s != StatusReady {
 			// What was submitted stays the claim's evidence; the trail
 			// says the new judgment disagrees.
-			if _, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
+			if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
 				"evidence_kept": m.SHA256, "why": fmt.Sprintf("the message's new judgment no longer supports this claim, but the claim is %s", s),
 			}); err != nil {
 				return nil, err
@@ -470,7 +470,7 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 		if err := recomputeEvidenceSummary(ctx, tx, a.ClaimID); err != nil {
 			return nil, err
 		}
-		if _, err := appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
+		if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
 			"evidence_removed": m.SHA256, "why": "the message's new judgment no longer supports this claim",
 		}); err != nil {
 			return nil, err
@@ -554,7 +554,7 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 			key, bundleSHA256, fmtTime(now), id); err != nil {
 			return err
 		}
-		if _, err := appendAudit(ctx, tx, now, ActorSystem, ActionBundleStored, messageSubject(sha), map[string]any{
+		if _, err := l.appendAudit(ctx, tx, now, ActorSystem, ActionBundleStored, messageSubject(sha), map[string]any{
 			"key": key, "bundle_sha256": bundleSHA256,
 		}); err != nil {
 			return err
@@ -691,7 +691,7 @@ func (l *Ledger) markMoved(ctx context.Context, tx dbtx, m *moveState, folder st
 	if _, err := tx.ExecContext(ctx, `UPDATE messages SET moved_to = ?, moved_at = ? WHERE id = ?`, folder, fmtTime(now), m.id); err != nil {
 		return err
 	}
-	_, err := appendAudit(ctx, tx, now, ActorSystem, ActionMoved, messageSubject(m.sha256), map[string]any{
+	_, err := l.appendAudit(ctx, tx, now, ActorSystem, ActionMoved, messageSubject(m.sha256), map[string]any{
 		"mailbox": m.mailbox, "from": m.folder, "to": folder, "uid": m.uid, "uidvalidity": m.uidValidity,
 	})
 	return err

@@ -109,7 +109,7 @@ func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (
 		if r.Note != "" {
 			details["note"] = r.Note
 		}
-		if _, err := appendAudit(ctx, tx, now, r.Actor, ActionBundleStored, messageSubject(m.SHA256), details); err != nil {
+		if _, err := l.appendAudit(ctx, tx, now, r.Actor, ActionBundleStored, messageSubject(m.SHA256), details); err != nil {
 			return err
 		}
 		atts, err = l.judge(ctx, tx, m, r.Judgment, r.RulesVersion, r.Actor, ActionReprocessed)

@@ -160,7 +160,7 @@ func (l *Ledger) AddUser(ctx context.Context, name string, role Role, hash Passw
 			return fmt.Errorf("archive: %s: user %q %w; use passwd to change the password", op, n, ErrExists)
 		}
 		u = User{Name: n, Role: role, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
-		_, err = appendAudit(ctx, tx, now, actor, ActionUserAdded, userSubject(n), map[string]any{"role": role})
+		_, err = l.appendAudit(ctx, tx, now, actor, ActionUserAdded, userSubject(n), map[string]any{"role": role})
 		return err
 	})
 	return u, err
@@ -190,7 +190,7 @@ func (l *Ledger) SetPassword(ctx context.Context, name string, hash PasswordHash
 		if err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, now, actor, ActionPasswordChanged, userSubject(n), map[string]any{"sessions_ended": ended})
+		_, err = l.appendAudit(ctx, tx, now, actor, ActionPasswordChanged, userSubject(n), map[string]any{"sessions_ended": ended})
 		return err
 	})
 }
@@ -226,7 +226,7 @@ func (l *Ledger) SetRole(ctx context.Context, name string, role Role, actor stri
 		if err := updateUser(ctx, tx, n, `role = ?, updated_at = ?`, string(role), fmtTime(now)); err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, now, actor, ActionRoleChanged, userSubject(n), map[string]any{"from": u.Role, "to": role})
+		_, err = l.appendAudit(ctx, tx, now, actor, ActionRoleChanged, userSubject(n), map[string]any{"from": u.Role, "to": role})
 		return err
 	})
 }
@@ -257,7 +257,7 @@ func (l *Ledger) RemoveUser(ctx context.Context, name, actor string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, n); err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, l.now(), actor, ActionUserRemoved, userSubject(n), map[string]any{"role": u.Role})
+		_, err = l.appendAudit(ctx, tx, l.now(), actor, ActionUserRemoved, userSubject(n), map[string]any{"role": u.Role})
 		return err
 	})
 }
@@ -536,7 +536,7 @@ func (l *Ledger) CreateAPIToken(ctx context.Context, name, label, actor string) 
 			return err
 		}
 		t = APIToken{ID: id, User: n, Label: label, CreatedAt: now.UTC()}
-		_, err = appendAudit(ctx, tx, now, actor, ActionTokenCreated, userSubject(n), map[string]any{"token_id": id, "label": label})
+		_, err = l.appendAudit(ctx, tx, now, actor, ActionTokenCreated, userSubject(n), map[string]any{"token_id": id, "label": label})
 		return err
 	})
 	if err != nil {
@@ -647,7 +647,7 @@ func (l *Ledger) RevokeAPIToken(ctx context.Context, id int64, actor string) err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id); err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, l.now(), actor, ActionTokenRevoked, userSubject(user), map[string]any{"token_id": id})
+		_, err = l.appendAudit(ctx, tx, l.now(), actor, ActionTokenRevoked, userSubject(user), map[string]any{"token_id": id})
 		return err
 	})
 }
