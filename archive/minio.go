@@ -156,20 +156,28 @@ func (m *MinIO) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		defer cleanup()
 		r, sum = body, s
 	}
-	vr := newVerifyingReader(ctxReader{ctx, r}, size, sum)
-	if size == 0 {
+	var in io.Reader = ctxReader{ctx, r}
+	var vr *verifyingReader
+	if !opts.Verified || opts.SHA256 == "" {
+		vr = newVerifyingReader(in, size, sum)
+		in = vr
+	}
+	if size == 0 && vr != nil {
 		// minio-go sends no body at all for size 0: check the input here.
 		if _, err := vr.drain(); err != nil {
 			return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
 		}
 	}
-	body := &handoffReader{r: vr}
+	body := &handoffReader{r: in}
 	info, err := m.put(ctx, key, body, size, sum, opts)
 	if errors.Is(err, errKeyExists) {
 		// Compare what the caller really passed, not what it claimed:
 		// read the rest of the input, once the HTTP client is done with it.
-		if _, err := body.take().(*verifyingReader).drain(); err != nil {
-			return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
+		body.take()
+		if vr != nil {
+			if _, err := vr.drain(); err != nil {
+				return ObjectInfo{}, fmt.Errorf("archive: put %s: %w", key, err)
+			}
 		}
 		return putExisting(ctx, m, key, sum)
 	}

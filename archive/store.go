@@ -83,6 +83,12 @@ type PutOptions struct {
 	// caller that built the bytes knows it and should pass it: MinIO then
 	// need not read the input twice (or spool it) before sending.
 	SHA256 string
+	// Verified tells that SHA256 was computed over the very bytes r yields,
+	// held in memory (a bundle just built): the MinIO store then does not
+	// hash them once more on the way out. The server still checks them
+	// against SHA256 and refuses a mismatch (ErrCorrupt). The directory
+	// store, which has no server to check, ignores it.
+	Verified bool
 	// ContentType is served with the object by MinIO, e.g. application/zip.
 	ContentType string
 	// LegalHold places a legal hold at creation (see Store.SetLegalHold).

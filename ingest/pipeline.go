@@ -250,9 +250,10 @@ var bundleBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // exact size and SHA-256, and returns that SHA-256.
 func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.BundleInput) (string, error) {
 	var (
-		body io.Reader
-		size int64
-		sum  string
+		body     io.Reader
+		size     int64
+		sum      string
+		verified bool
 	)
 	if in.RawSize <= memBundleBytes {
 		buf := bundleBuffers.Get().(*bytes.Buffer)
@@ -267,6 +268,7 @@ func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.Bun
 			return "", err
 		}
 		body, size, sum = bytes.NewReader(buf.Bytes()), int64(buf.Len()), hex.EncodeToString(h.Sum(nil))
+		verified = true // hashed just now, in memory
 	} else {
 		spool, _, err := evidence.SpoolBundle(ctx, p.spoolDir, in)
 		if err != nil {
@@ -277,6 +279,7 @@ func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.Bun
 	}
 	_, err := p.store.Put(ctx, key, body, size, archive.PutOptions{
 		SHA256:      sum,
+		Verified:    verified,
 		ContentType: "application/zip",
 	})
 	if errors.Is(err, archive.ErrExists) {

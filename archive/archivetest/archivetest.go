@@ -488,6 +488,9 @@ func testBadInput(t *testing.T, s archive.Store) {
 		{"empty but not", "bundles/bad/empty", bytes.NewReader(data), 0, archive.PutOptions{}, archive.ErrCorrupt},
 		{"wrong SHA256", "bundles/bad/sha", bytes.NewReader(data), 10_000, archive.PutOptions{SHA256: Sum(data[1:])}, archive.ErrCorrupt},
 		{"wrong SHA256 stream", "bundles/bad/sha-stream", onlyReader{bytes.NewReader(data)}, 10_000, archive.PutOptions{SHA256: Sum(data[1:])}, archive.ErrCorrupt},
+		// A caller that claims to have hashed the bytes and is wrong: MinIO
+		// skips its own hash, and the server catches it.
+		{"wrong SHA256 verified", "bundles/bad/sha-verified", bytes.NewReader(data), 10_000, archive.PutOptions{SHA256: Sum(data[1:]), Verified: true}, archive.ErrCorrupt},
 		{"SHA256 not hex", "bundles/bad/notsha", bytes.NewReader(data), 10_000, archive.PutOptions{SHA256: "xyz"}, nil},
 		{"SHA256 upper case", "bundles/bad/uppersha", bytes.NewReader(data), 10_000, archive.PutOptions{SHA256: strings.ToUpper(Sum(data))}, nil},
 		{"negative size", "bundles/bad/negative", bytes.NewReader(data), -1, archive.PutOptions{}, nil},
@@ -506,6 +509,13 @@ func testBadInput(t *testing.T, s archive.Store) {
 	}
 	if got, _ := get(t, s, existing); !bytes.Equal(got, data) {
 		t.Errorf("Get(%s) after bad Puts has SHA-256 %s, want %s", existing, Sum(got), Sum(data))
+	}
+	// A verified Put that is right stores the bytes as any other.
+	good := "bundles/good/verified"
+	if _, err := s.Put(ctx, good, bytes.NewReader(data), int64(len(data)), archive.PutOptions{SHA256: Sum(data), Verified: true}); err != nil {
+		t.Errorf("Put(%s, verified) = %v", good, err)
+	} else if got, info := get(t, s, good); !bytes.Equal(got, data) || info.SHA256 != Sum(data) {
+		t.Errorf("Get(%s) after a verified Put: SHA-256 %s, info %s; want %s", good, Sum(got), info.SHA256, Sum(data))
 	}
 }
 
