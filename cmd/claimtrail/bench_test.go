@@ -426,7 +426,8 @@ func TestIngestBaselineChild(t *testing.T) {
 			defer wg.Done()
 			for msg := range jobs {
 				sum := sha256Hex(msg)
-				_, err := store.Put(ctx, "raw/"+sum, bytes.NewReader(msg), int64(len(msg)), archive.PutOptions{SHA256: sum})
+				// Verified, as claimtrail's bundles: hashed just now, in memory.
+				_, err := store.Put(ctx, "raw/"+sum, bytes.NewReader(msg), int64(len(msg)), archive.PutOptions{SHA256: sum, Verified: true})
 				if err != nil {
 					errs <- err
 					return
