@@ -33,21 +33,40 @@ func isSecretKey(key string) bool {
 
 const redacted = "<redacted>"
 
-// envName is the variable that overrides the key at path.
-func envName(path string) string {
-	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(path))
+// envName is the variable that overrides the key at envPath, a YAML path
+// whose list entries are named by their name key ("mailboxes.shared.password"):
+// CLAIMTRAIL_ and the path in upper case, each run of other characters than
+// letters and digits an underscore.
+func envName(envPath string) string {
+	var b strings.Builder
+	b.WriteString(envPrefix)
+	sep := false
+	for _, r := range strings.ToUpper(envPath) {
+		if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			if sep {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r)
+			sep = false
+		} else {
+			sep = b.Len() > len(envPrefix)
+		}
+	}
+	return b.String()
 }
 
 // applyEnv overrides the scalar keys of out (a pointer to a struct) from
-// the environment: top-level keys and the keys of sections (nested
-// structs), not the entries of lists or maps. A list takes comma-separated
-// values; a duration (time.Duration or a type with UnmarshalText, such as
-// ingest.Duration) takes Go's syntax, "90s", as in the file. A secret key also has a _FILE variable naming a file to read it
-// from. Variables win over the file.
+// the environment: top-level keys, the keys of sections (nested structs),
+// and the keys of list entries that have a name key, by that name:
+// CLAIMTRAIL_MAILBOXES_SHARED_PASSWORD is the password of the mailbox named
+// shared. A list takes comma-separated values; a duration (time.Duration
+// or a type with UnmarshalText, such as ingest.Duration) takes Go's syntax,
+// "90s", as in the file. A secret key also has a _FILE variable naming a
+// file to read it from. Variables win over the file.
 func applyEnv(out any, pos *positions, lookup func(string) (string, bool), readFile func(string) ([]byte, error)) error {
 	var errs []error
-	walkScalars(reflect.ValueOf(out).Elem(), "", func(v reflect.Value, path string) {
-		name := envName(path)
+	walkScalars(reflect.ValueOf(out).Elem(), "", "", func(v reflect.Value, path, envPath string) {
+		name := envName(envPath)
 		val, ok := lookup(name)
 		if isSecretKey(path[strings.LastIndex(path, ".")+1:]) {
 			if file, fok := lookup(name + "_FILE"); fok {
@@ -76,36 +95,65 @@ func applyEnv(out any, pos *positions, lookup func(string) (string, bool), readF
 	return errors.Join(errs...)
 }
 
-// walkScalars calls fn for each settable scalar or string list in v and in
-// its nested structs, with its YAML path. A type that parses its own text
-// (encoding.TextUnmarshaler) and time.Duration count as scalars, whatever
-// their kind.
-func walkScalars(v reflect.Value, path string, fn func(reflect.Value, string)) {
+// walkScalars calls fn for each settable scalar or string list in v, in its
+// nested structs and in the entries of its lists of structs that have a
+// name, with its YAML path ("mailboxes[0].password") and the path its
+// variable is named by ("mailboxes.shared.password"). A type that parses
+// its own text (encoding.TextUnmarshaler) and time.Duration count as
+// scalars, whatever their kind.
+func walkScalars(v reflect.Value, path, envPath string, fn func(v reflect.Value, path, envPath string)) {
 	for key, f := range yamlFields(v.Type()) {
 		fv := v.FieldByIndex(f.index)
-		p := joinPath(path, key)
+		p, e := joinPath(path, key), joinPath(envPath, key)
 		if parsesText(fv) {
-			fn(fv, p)
+			fn(fv, p, e)
 			continue
 		}
 		switch fv.Kind() {
 		case reflect.Struct:
-			walkScalars(fv, p, fn)
+			walkScalars(fv, p, e, fn)
 		case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64:
-			fn(fv, p)
+			fn(fv, p, e)
 		case reflect.Pointer:
 			// An optional scalar (dkim.verify, a *bool): set only when
 			// its variable is.
 			switch fv.Type().Elem().Kind() {
 			case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64:
-				fn(fv, p)
+				fn(fv, p, e)
 			}
 		case reflect.Slice:
-			if fv.Type().Elem().Kind() == reflect.String {
-				fn(fv, p)
+			switch fv.Type().Elem().Kind() {
+			case reflect.String:
+				fn(fv, p, e)
+			case reflect.Struct:
+				for i := range fv.Len() {
+					entry := fv.Index(i)
+					name := entryName(entry)
+					if name == "" {
+						continue
+					}
+					ep := fmt.Sprintf("%s[%d]", p, i)
+					walkScalars(entry, ep, joinPath(e, name), func(v reflect.Value, path, envPath string) {
+						if path != ep+".name" { // the name names the variables
+							fn(v, path, envPath)
+						}
+					})
+				}
 			}
 		}
 	}
+}
+
+// entryName is the value of a list entry's name key, "" if it has none.
+func entryName(entry reflect.Value) string {
+	f, ok := yamlFields(entry.Type())["name"]
+	if !ok {
+		return ""
+	}
+	if v := entry.FieldByIndex(f.index); v.Kind() == reflect.String {
+		return v.String()
+	}
+	return ""
 }
 
 var (

@@ -151,10 +151,10 @@ func TestEnvDKIMTimeout(t *testing.T) {
 func FuzzEnvValue(f *testing.F) {
 	var paths []string
 	var c Config
-	walkScalars(reflect.ValueOf(&c).Elem(), "", func(_ reflect.Value, p string) { paths = append(paths, p) })
+	walkScalars(reflect.ValueOf(&c).Elem(), "", "", func(_ reflect.Value, _, e string) { paths = append(paths, e) })
 	var typed []string
 	var et envTyped
-	walkScalars(reflect.ValueOf(&et).Elem(), "", func(_ reflect.Value, p string) { typed = append(typed, p) })
+	walkScalars(reflect.ValueOf(&et).Elem(), "", "", func(_ reflect.Value, _, e string) { typed = append(typed, e) })
 	for i, seed := range []string{"90s", "-5s", "1e9", "true", "a,b,,c", "", " 12 ", "9223372036854775807ns", "low", "\x00"} {
 		f.Add(uint8(i), seed)
 	}
@@ -171,4 +171,76 @@ func FuzzEnvValue(f *testing.F) {
 			t.Errorf("$%s=%q: error %q does not start with the variable", name, value, err)
 		}
 	})
+}
+
+// The keys of a list entry with a name are overridden by that name: the
+// password of the mailbox named "second-box" is
+// CLAIMTRAIL_MAILBOXES_SECOND_BOX_PASSWORD. The name itself is not.
+func TestEnvReachesNamedListEntries(t *testing.T) {
+	const doc = goodRules + goodTenant + `mailboxes:
+  - name: shared
+    host: imap.example.com
+    username: claims@adatum-csp.com
+    password: in-the-file
+  - name: second-box
+    host: imap2.example.com
+    username: more@adatum-csp.com
+    password_file: secrets/imap2
+`
+	env := map[string]string{
+		"CLAIMTRAIL_MAILBOXES_SHARED_PASSWORD":        "from-env",
+		"CLAIMTRAIL_MAILBOXES_SECOND_BOX_HOST":        "imap3.example.com",
+		"CLAIMTRAIL_MAILBOXES_SECOND_BOX_OAUTH_SCOPE": "https://outlook.office365.com/.default",
+		"CLAIMTRAIL_MAILBOXES_SHARED_NAME":            "renamed",
+		"CLAIMTRAIL_MAILBOXES_0_PASSWORD":             "ignored: entries are named, not numbered",
+	}
+	files := map[string]string{"cfg/secrets/imap2": "second-pa55\n"}
+	cfg, err := parseConfig("cfg/config.yaml", []byte(doc), &loader{lookupEnv: fakeEnv(env), readFile: fakeFS(files)})
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	first, second := cfg.Mailboxes[0], cfg.Mailboxes[1]
+	if first.Name != "shared" || string(first.Password) != "from-env" {
+		t.Errorf("mailboxes[0] = %q with password %q, want shared with the password from the environment", first.Name, first.Password)
+	}
+	if second.Host != "imap3.example.com" || string(second.Password) != "second-pa55" || second.OAuth.Scope != env["CLAIMTRAIL_MAILBOXES_SECOND_BOX_OAUTH_SCOPE"] {
+		t.Errorf("mailboxes[1] = host %q, password %q, oauth.scope %q; want the host and scope from the environment, the password from its file",
+			second.Host, second.Password, second.OAuth.Scope)
+	}
+	for key, want := range map[string]string{
+		"mailboxes[0].password": "$CLAIMTRAIL_MAILBOXES_SHARED_PASSWORD",
+		"mailboxes[1].host":     "$CLAIMTRAIL_MAILBOXES_SECOND_BOX_HOST",
+	} {
+		if got := cfg.where(key); got != want {
+			t.Errorf("where(%q) = %q, want %q", key, got, want)
+		}
+	}
+	if out := redactedYAML(cfg); strings.Contains(out, "from-env") || strings.Contains(out, "second-pa55") {
+		t.Errorf("redactedYAML shows a mailbox password:\n%s", out)
+	}
+	// The _FILE variable of a secret in an entry.
+	env = map[string]string{"CLAIMTRAIL_MAILBOXES_SHARED_PASSWORD_FILE": "/run/secrets/imap"}
+	files["/run/secrets/imap"] = "pa55-from-file"
+	cfg, err = parseConfig("cfg/config.yaml", []byte(doc), &loader{lookupEnv: fakeEnv(env), readFile: fakeFS(files)})
+	if err != nil {
+		t.Fatalf("parseConfig with a _FILE variable: %v", err)
+	}
+	if got := string(cfg.Mailboxes[0].Password); got != "pa55-from-file" {
+		t.Errorf("mailboxes[0].password = %q, want the file's", got)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for path, want := range map[string]string{
+		"store.secret_key":              "CLAIMTRAIL_STORE_SECRET_KEY",
+		"mailboxes.second-box.password": "CLAIMTRAIL_MAILBOXES_SECOND_BOX_PASSWORD",
+		"tenants.Contoso Ltd..domains":  "CLAIMTRAIL_TENANTS_CONTOSO_LTD_DOMAINS",
+		"mailboxes.-odd name-.oauth.x":  "CLAIMTRAIL_MAILBOXES_ODD_NAME_OAUTH_X",
+		"mailboxes.ünïcode.password":    "CLAIMTRAIL_MAILBOXES_N_CODE_PASSWORD",
+		"web.port":                      "CLAIMTRAIL_WEB_PORT",
+	} {
+		if got := envName(path); got != want {
+			t.Errorf("envName(%q) = %q, want %q", path, got, want)
+		}
+	}
 }
