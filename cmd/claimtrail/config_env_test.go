@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,9 +150,17 @@ func TestEnvDKIMTimeout(t *testing.T) {
 // and one of envTyped, to any text: the loader must answer with a value or
 // an error that names where the bad value came from, never panic.
 func FuzzEnvValue(f *testing.F) {
+	// The variables of the configuration the targets load, its tenant
+	// entry's included.
+	c, err := parseConfig("cfg/config.yaml", []byte(goodRules+goodTenant), &loader{lookupEnv: fakeEnv(nil), readFile: fakeFS(nil)})
+	if err != nil {
+		f.Fatal(err)
+	}
 	var paths []string
-	var c Config
-	walkScalars(reflect.ValueOf(&c).Elem(), "", "", func(_ reflect.Value, _, e string) { paths = append(paths, e) })
+	walkScalars(reflect.ValueOf(c).Elem(), "", "", func(_ reflect.Value, _, e string) { paths = append(paths, e) })
+	if !slices.Contains(paths, "tenants.Contoso Ltd.domains") {
+		f.Fatalf("the variables %q miss the tenant entry's", paths)
+	}
 	var typed []string
 	var et envTyped
 	walkScalars(reflect.ValueOf(&et).Elem(), "", "", func(_ reflect.Value, _, e string) { typed = append(typed, e) })
