@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -97,7 +98,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		id, err := s.authenticate(r)
 		if err != nil {
-			s.log.Warn("web: authentication failed", "path", r.URL.Path, "remote", clientIP(r), "err", err)
+			s.log.Warn("web: authentication failed", "path", r.URL.Path, "remote", s.clientIP(r), "err", err)
 		}
 		if id == nil {
 			if rt.access == accessAPI || strings.HasPrefix(r.URL.Path, "/api/") || r.Header.Get("Authorization") != "" {
@@ -118,7 +119,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			return
 		}
 		if id.session != "" && unsafeMethod(r.Method) && !validCSRF(r, id) {
-			s.log.Warn("web: CSRF token missing or wrong", "path", r.URL.Path, "user", id.user.Name, "remote", clientIP(r))
+			s.log.Warn("web: CSRF token missing or wrong", "path", r.URL.Path, "user", id.user.Name, "remote", s.clientIP(r))
 			s.fail(w, r, http.StatusForbidden, "the form was stale or came from another site; reload the page and try again")
 			return
 		}
@@ -254,7 +255,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusForbidden, v)
 		return
 	}
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	userKey := strings.ToLower(v.User)
 	okIP, waitIP := s.loginIP.allow(ip)
 	okUser, waitUser := s.loginUser.allow(userKey)
@@ -321,15 +322,50 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// clientIP is the address the request came from. Behind a reverse proxy
-// every client shares the proxy's address, so the per-address limit then
-// acts as a global one; the per-user limit is unaffected.
-func clientIP(r *http.Request) string {
+// clientIP is the address the request came from: the peer's, or when the
+// peer is a trusted proxy, the last address in X-Forwarded-For that is not
+// one (the ones before it are the client's to write). Without trusted
+// proxies, every client behind a proxy shares its address, so the
+// per-address login limit then acts as a global one; the per-user limit is
+// unaffected.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(peer, trusted) {
+		return host
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a garbled hop: trust nothing before it
+		}
+		client = a
+		if !isTrusted(a, trusted) {
+			break
+		}
+	}
+	return client.Unmap().String()
+}
+
+// clientIP is clientIP with the configured proxies.
+func (s *Server) clientIP(r *http.Request) string { return clientIP(r, s.proxies) }
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // apiMe tells a script who its token acts as.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -24,6 +25,13 @@ type Config struct {
 	// SessionTTL is how long a login lasts, as a Go duration ("12h");
 	// DefaultSessionTTL when empty.
 	SessionTTL string `yaml:"session_ttl"`
+	// TrustedProxies are the addresses (IPs or CIDR ranges) of the reverse
+	// proxies in front of the app. A request from one of them is taken to
+	// come from the last address in its X-Forwarded-For that is not a
+	// trusted proxy; the login rate limit counts attempts per client by
+	// it. Empty: the header is ignored, and behind a proxy every client
+	// shares the proxy's address and so its login limit.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Defaults of Config.
@@ -61,6 +69,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("base_url: %q is not an http(s) URL like https://claims.example.com", c.BaseURL))
 		}
 	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted_proxies: %w", err))
+	}
 	d, err := time.ParseDuration(strings.TrimSpace(c.SessionTTL))
 	switch {
 	case err != nil:
@@ -78,4 +89,26 @@ func (c Config) sessionTTL() time.Duration {
 		return DefaultSessionTTL
 	}
 	return d
+}
+
+// parseProxies reads trusted_proxies: IPs ("10.0.0.5") and CIDR ranges
+// ("10.0.0.0/24").
+func parseProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%q is not an IP address or a CIDR range such as 10.0.0.0/24", s))
+			continue
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, errors.Join(errs...)
 }

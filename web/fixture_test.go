@@ -156,6 +156,8 @@ type fixture struct {
 	raw map[string][]byte
 	// bundle holds each stored bundle's bytes by mail name.
 	bundle map[string][]byte
+	// forwardedFor is the X-Forwarded-For header login sends, if set.
+	forwardedFor string
 }
 
 // fixtureOptions change the app a fixture builds.

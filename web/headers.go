@@ -20,7 +20,7 @@ const downloadPolicy = "sandbox; default-src 'none'"
 func (s *Server) secure(h http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.log.Warn("web: cross-origin request refused", "method", r.Method, "path", r.URL.Path, "remote", clientIP(r))
+		s.log.Warn("web: cross-origin request refused", "method", r.Method, "path", r.URL.Path, "remote", s.clientIP(r))
 		s.fail(w, r, http.StatusForbidden, "cross-site requests are refused; use the app's own pages")
 	}))
 	inner := cop.Handler(h)

@@ -20,6 +20,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -133,6 +134,7 @@ type Server struct {
 	routes  []route
 	handler http.Handler
 
+	proxies   []netip.Prefix // web.trusted_proxies
 	loginIP   *limiter
 	loginUser *limiter
 
@@ -168,6 +170,7 @@ func New(opts Options) (*Server, error) {
 		s.metrics = NewMetrics()
 	}
 	s.metrics.watch(opts.Ledger)
+	s.proxies, _ = parseProxies(s.cfg.TrustedProxies) // checked by Validate
 	s.loginIP = newLimiter(loginIPBurst, loginIPEvery, s.now)
 	s.loginUser = newLimiter(loginUserBurst, loginUserEvery, s.now)
 	var err error

@@ -14,6 +14,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -277,6 +278,9 @@ func (f *fixture) login(user, password, addr string) *httptest.ResponseRecorder 
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(&http.Cookie{Name: loginCookie, Value: token})
 	req.RemoteAddr = addr
+	if f.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", f.forwardedFor)
+	}
 	return f.do(req)
 }
 
@@ -382,6 +386,64 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 	if refused != 3 {
 		t.Errorf("%d of %d guesses from one address refused, want 3", refused, loginIPBurst+3)
+	}
+}
+
+// Behind a trusted proxy, the per-address limit counts each client by its
+// X-Forwarded-For address, so one guesser does not lock everyone out.
+func TestLoginRateLimitBehindProxy(t *testing.T) {
+	f := newFixture(t, fixtureOptions{cfg: Config{TrustedProxies: []string{"10.0.0.0/8", "127.0.0.1"}}})
+	proxy := "127.0.0.1:40000"
+	for i := range loginIPBurst + 3 {
+		f.forwardedFor = "198.51.100.66"
+		f.login(fmt.Sprintf("guess%d", i), "x", proxy)
+	}
+	f.forwardedFor = "198.51.100.66, 10.1.2.3" // through a second, inner proxy
+	if rec := f.login("vera", testPassword, proxy); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("the guesser's own login = %d, want 429", rec.Code)
+	}
+	f.forwardedFor = "192.0.2.7"
+	if rec := f.login("vera", testPassword, proxy); rec.Code != http.StatusSeeOther {
+		t.Errorf("another client's login through the same proxy = %d, want 303", rec.Code)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	trusted, err := parseProxies([]string{"10.0.0.0/8", "127.0.0.1", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"no proxy", "203.0.113.5:1000", nil, "203.0.113.5"},
+		{"untrusted peer's header ignored", "203.0.113.5:1000", []string{"192.0.2.1"}, "203.0.113.5"},
+		{"trusted proxy", "127.0.0.1:1000", []string{"192.0.2.1"}, "192.0.2.1"},
+		{"client-written hops before the last untrusted one", "127.0.0.1:1000", []string{"6.6.6.6, 192.0.2.1"}, "192.0.2.1"},
+		{"inner trusted proxies skipped", "127.0.0.1:1000", []string{"192.0.2.1, 10.0.0.9", "10.2.0.1"}, "192.0.2.1"},
+		{"only proxies", "127.0.0.1:1000", []string{"10.0.0.9"}, "10.0.0.9"},
+		{"garbled hop", "127.0.0.1:1000", []string{"192.0.2.1, not-an-ip"}, "127.0.0.1"},
+		{"no header", "127.0.0.1:1000", nil, "127.0.0.1"},
+		{"IPv6 proxy", "[::1]:1000", []string{"2001:db8::7"}, "2001:db8::7"},
+		{"IPv4-mapped", "127.0.0.1:1000", []string{"::ffff:192.0.2.1"}, "192.0.2.1"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.peer
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := clientIP(r, trusted); got != tc.want {
+			t.Errorf("%s: clientIP = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if _, err := parseProxies([]string{"10.0.0.0/33", "proxy.internal"}); err == nil ||
+		!strings.Contains(err.Error(), `"10.0.0.0/33" is not an IP address or a CIDR range`) || !strings.Contains(err.Error(), `"proxy.internal"`) {
+		t.Errorf("parseProxies of bad entries = %v, want both named", err)
+	}
+	if err := (Config{TrustedProxies: []string{"nope"}}).Validate(); err == nil || !strings.HasPrefix(err.Error(), "trusted_proxies: ") {
+		t.Errorf("Validate = %v, want a trusted_proxies error", err)
 	}
 }
 
@@ -993,4 +1055,28 @@ func TestRejudgeTamperedBundle(t *testing.T) {
 	if err != nil || m.BundleKey != evidence.BundleKey(m.SHA256, 1) {
 		t.Errorf("after a refused re-judge the message has bundle %q (%v), want bundle 1", m.BundleKey, err)
 	}
+}
+
+// FuzzClientIP: any X-Forwarded-For from a trusted proxy yields an address,
+// never a panic, and never one of the header's hops that a client could
+// slip before the last untrusted one.
+func FuzzClientIP(f *testing.F) {
+	trusted, _ := parseProxies([]string{"10.0.0.0/8", "127.0.0.1"})
+	for _, seed := range []string{"192.0.2.1", "6.6.6.6, 192.0.2.1", "192.0.2.1, 10.0.0.9", ",,", "::ffff:10.0.0.1", "zz, 192.0.2.1"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, xff string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "127.0.0.1:1000"
+		r.Header.Set("X-Forwarded-For", xff)
+		got := clientIP(r, trusted)
+		if _, err := netip.ParseAddr(got); err != nil {
+			t.Fatalf("clientIP = %q, not an address", got)
+		}
+		hops := strings.Split(xff, ",")
+		last, _ := netip.ParseAddr(strings.TrimSpace(hops[len(hops)-1]))
+		if last.IsValid() && !isTrusted(last, trusted) && got != last.Unmap().String() {
+			t.Fatalf("clientIP = %q, want the last hop %q", got, last)
+		}
+	})
 }
