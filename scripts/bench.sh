@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs issue 4's ingest benchmark: 10,000 mixed mails (70 % 4-12 KB, 25 %
 # 30-200 KB with an attachment, 5 % 1-3 MB) fetched from a private Dovecot
-# into a private MinIO, by claimtrail (`run --once`, 8 workers) and by a
+# into a private MinIO, by claimtrail (`run --once`, 16 workers) and by a
 # baseline measured in the same run (plain UID FETCH, 4 workers PUT the raw
 # bytes, no judging). Prints mails/s, MB/s and peak RSS of both, and the
 # ratio; the goal is 80 % of the baseline's mails/s. Takes a few minutes

@@ -43,12 +43,13 @@ const (
 	// and store, larger mail is spooled (at most a batch of 100 is held).
 	memoryBytes = 256 << 10
 	// defaultWorkers: a worker spends much of a message waiting for the
-	// store and the ledger, so more workers than CPUs keep the CPUs busy.
-	// In the ingest benchmark on 2 vCPUs (3,000 mails, best of 2 rounds),
-	// 4 workers reached 162 mails/s with the machine 75-79 % busy, 8
-	// reached 184 (82-87 % busy), and 12 no more than 8, in 30 % more
-	// memory.
-	defaultWorkers     = 8
+	// store (each MinIO PUT waits for its fsync), the ledger and, with
+	// DKIM on, DNS, so more workers than CPUs keep the CPUs busy. In the
+	// ingest benchmark on 2 vCPUs (10,000 mails, runs alternated), 8
+	// workers reached 180 and 199 mails/s with the machine 84 % busy, 16
+	// reached 193 to 207 (85-86 % busy; peak RSS 214-248 MB against
+	// 150-160); 24 and 32 no more than 16, in 300-390 MB.
+	defaultWorkers     = 16
 	defaultAnchorEvery = 5 * time.Minute
 	expireEvery        = time.Hour
 )
