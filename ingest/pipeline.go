@@ -79,6 +79,7 @@ type Pipeline struct {
 	spoolDir string
 	log      *slog.Logger
 	observe  Observer
+	budget   *memBudget
 }
 
 // PipelineOptions configures a Pipeline; the zero value (or nil) means
@@ -93,7 +94,18 @@ type PipelineOptions struct {
 	SpoolDir string
 	Logger   *slog.Logger
 	Observer Observer // nil: nobody watches
+	// MemoryBudget bounds the bytes of the messages parsed and bundled at
+	// once, whatever the number of workers; DefaultMemoryBudget when 0. A
+	// message counts its size up to the largest one parsed in full (larger
+	// ones are parsed streaming); one larger than the budget waits to be
+	// alone.
+	MemoryBudget int64
 }
+
+// DefaultMemoryBudget: a message parsed in full takes about four times its
+// size in memory, so this keeps the parses' peak near 256 MiB: four of the
+// largest messages parsed in full (16 MiB), or many small ones.
+const DefaultMemoryBudget = 64 << 20
 
 // NewPipeline returns a pipeline judging with policy, storing bundles in
 // store and recording in ledger.
@@ -105,7 +117,12 @@ func NewPipeline(policy *rules.Policy, store BundleStore, ledger Ledger, opts *P
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	budget := opts.MemoryBudget
+	if budget <= 0 {
+		budget = DefaultMemoryBudget
+	}
 	return &Pipeline{
+		budget:   newMemBudget(budget),
 		policy:   policy,
 		store:    store,
 		ledger:   ledger,
@@ -166,6 +183,16 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 	} else if err != nil && !errors.Is(err, archive.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+
+	maxFull := int64(evidence.DefaultMaxBytes)
+	if p.parse != nil && p.parse.MaxBytes > 0 {
+		maxFull = p.parse.MaxBytes
+	}
+	held, err := p.budget.acquire(ctx, min(raw.Size, maxFull))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	defer p.budget.release(held)
 
 	facts, err := evidence.Parse(raw.R, raw.Size, p.parse)
 	if err != nil {

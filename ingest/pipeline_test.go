@@ -6,11 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -356,4 +359,55 @@ type countingProcessor struct {
 func (c countingProcessor) Process(ctx context.Context, m *ingest.Message) (ingest.Destination, error) {
 	*c.n++
 	return c.Pipeline.Process(ctx, m)
+}
+
+// countingStore records how many Puts run at once.
+type countingStore struct {
+	ingest.BundleStore
+	mu             sync.Mutex
+	active, maxNow int
+}
+
+func (s *countingStore) Put(ctx context.Context, key string, r io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error) {
+	s.mu.Lock()
+	s.active++
+	s.maxNow = max(s.maxNow, s.active)
+	s.mu.Unlock()
+	time.Sleep(5 * time.Millisecond) // hold the message, so that others would overlap
+	info, err := s.BundleStore.Put(ctx, key, r, size, opts)
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+	return info, err
+}
+
+// With a memory budget smaller than any message, each message takes all
+// of it: however many workers call Handle, one message is worked on at a
+// time.
+func TestPipelineMemoryBudget(t *testing.T) {
+	e := newPipelineEnv(t)
+	store := &countingStore{BundleStore: e.store}
+	pipe := ingest.NewPipeline(corpusPolicy(t), store, e.ledger, &ingest.PipelineOptions{SpoolDir: t.TempDir(), Logger: quietLogger(), MemoryBudget: 1})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		msg := ingesttest.NewMessage(i, fmt.Sprintf("budget %d", i), 2000)
+		sum := sha256.Sum256(msg)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			raw := ingest.Raw{R: bytes.NewReader(msg), Size: int64(len(msg)), SHA256: hex.EncodeToString(sum[:]),
+				From: evidence.Provenance{Mailbox: "shared", Folder: "INBOX", UIDValidity: 1, UID: uint32(i + 1)}}
+			if _, err := pipe.Handle(ctx, raw); err != nil {
+				t.Errorf("Handle: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if store.maxNow != 1 {
+		t.Errorf("%d messages were stored at once under a 1-byte budget, want 1", store.maxNow)
+	}
+	if n := len(e.objects(t, "bundles/")); n != 8 {
+		t.Errorf("%d bundles stored, want 8", n)
+	}
 }
