@@ -53,7 +53,9 @@ type ParseOptions struct {
 	MaxParts int
 }
 
-func (o *ParseOptions) withDefaults() ParseOptions {
+// WithDefaults returns the options in force: o's, each zero field (or all,
+// for a nil o) set to its default.
+func (o *ParseOptions) WithDefaults() ParseOptions {
 	var r ParseOptions
 	if o != nil {
 		r = *o
@@ -102,7 +104,7 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("evidence: parse: negative size %d", size)
 	}
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	run := &parseRun{opts: o, budget: o.MaxBytes}
 	rec := &recordingReaderAt{r: raw}
 	f := run.parse(rec, size, 0, false)

@@ -80,6 +80,9 @@ type Pipeline struct {
 	log      *slog.Logger
 	observe  Observer
 	budget   *memBudget
+	// fullParse is the largest message parsed in full, and so the most
+	// a message takes from budget.
+	fullParse int64
 }
 
 // PipelineOptions configures a Pipeline; the zero value (or nil) means
@@ -122,15 +125,16 @@ func NewPipeline(policy *rules.Policy, store BundleStore, ledger Ledger, opts *P
 		budget = DefaultMemoryBudget
 	}
 	return &Pipeline{
-		budget:   newMemBudget(budget),
-		policy:   policy,
-		store:    store,
-		ledger:   ledger,
-		resolver: opts.Resolver,
-		parse:    opts.Parse,
-		spoolDir: opts.SpoolDir,
-		log:      log,
-		observe:  opts.Observer,
+		budget:    newMemBudget(budget),
+		fullParse: opts.Parse.WithDefaults().MaxBytes,
+		policy:    policy,
+		store:     store,
+		ledger:    ledger,
+		resolver:  opts.Resolver,
+		parse:     opts.Parse,
+		spoolDir:  opts.SpoolDir,
+		log:       log,
+		observe:   opts.Observer,
 	}
 }
 
@@ -184,11 +188,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 
-	maxFull := int64(evidence.DefaultMaxBytes)
-	if p.parse != nil && p.parse.MaxBytes > 0 {
-		maxFull = p.parse.MaxBytes
-	}
-	held, err := p.budget.acquire(ctx, min(raw.Size, maxFull))
+	held, err := p.budget.acquire(ctx, min(raw.Size, p.fullParse))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
