@@ -144,8 +144,6 @@ type Result struct {
 	Judgment rules.Judgment
 	// New is set when this call recorded the message for the first time.
 	New bool
-
-	stale bool // Message predates the recording of the bundle (handle)
 }
 
 // Raw is one raw message to process: its bytes and where it came from.
@@ -162,19 +160,20 @@ type Raw struct {
 // same message again after an error is always safe.
 func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
 	res, err := p.handle(ctx, raw)
-	if err != nil || !res.stale {
+	if err != nil || res.Message.BundleKey != "" {
 		return res, err
 	}
 	final, err := p.ledger.MessageBySHA256(ctx, raw.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: process %s: %w", shortSHA(raw.SHA256), err)
 	}
-	res.Message, res.stale = final, false
+	res.Message = final
 	return res, nil
 }
 
-// handle is Handle without the last read of the ledger row: the Result's
-// Message is the row before the bundle was recorded when stale is set.
+// handle is Handle without the last read of the ledger row: when it
+// recorded the bundle, the Result's Message is the row from before, without
+// its BundleKey.
 // Process needs only the judgment, and the read was a twentieth of the
 // pipeline's ledger time.
 func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
@@ -237,8 +236,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 	}
 	j := *msg.Judgment
 
-	stale := msg.BundleKey == ""
-	if stale {
+	if msg.BundleKey == "" {
 		// Provenance comes from the ledger's first record of the message,
 		// so a bundle rebuilt after a crash has the same bytes as the one
 		// that may already be stored.
@@ -261,7 +259,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 		p.observe.Judged(j.Verdict)
 	}
 	p.log.Debug("message processed", "sha256", shortSHA(raw.SHA256), "verdict", j.Verdict, "reason", j.Reason, "new", created)
-	return &Result{Message: msg, Judgment: j, New: created, stale: stale}, nil
+	return &Result{Message: msg, Judgment: j, New: created}, nil
 }
 
 // memBundleBytes: the bundle of a message up to this size is built in
