@@ -246,10 +246,11 @@ func (s *IMAPSource) chunks(ctx context.Context, conn *IMAPConn, folder string, 
 			}
 			prev = nil
 		}
-		if cur.err != nil || !cur.more || ctx.Err() != nil || w.failed.Load() || probing {
+		more := cur.more && len(cur.outcomes) > 0 // never loop on an empty chunk
+		if cur.err != nil || !more || ctx.Err() != nil || w.failed.Load() || probing {
 			var err error
 			cp, err = s.finishChunk(ctx, conn, folder, cp, cur, p)
-			if err != nil || !cur.more || !probing {
+			if err != nil || !more || !probing {
 				return err
 			}
 			from = cp // the probe passed: all of it is handled
@@ -296,9 +297,6 @@ func (s *IMAPSource) fetchChunk(ctx context.Context, conn *IMAPConn, folder stri
 			return ctx.Err()
 		}
 	})
-	if c.err == nil && c.more && len(c.outcomes) == 0 {
-		c.more = false // cannot happen; but never loop on an empty chunk
-	}
 	return c
 }
 
