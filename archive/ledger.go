@@ -319,7 +319,7 @@ func (l *Ledger) writeGroup(batch []*writeReq) {
 	}
 	// The transaction is no one caller's: a caller that gives up fails
 	// its own write only.
-	tx, err := l.w.BeginTx(context.Background(), nil)
+	tx, err := l.begin(context.Background())
 	if err != nil {
 		for _, r := range batch {
 			r.err = dbErr(r.op, err)
@@ -327,7 +327,6 @@ func (l *Ledger) writeGroup(batch []*writeReq) {
 		return
 	}
 	l.group.shared.Add(int64(len(batch)))
-	l.head = auditHead{}
 	var ok []*writeReq
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -389,13 +388,19 @@ func runSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) (err, broken error) {
 	return nil, nil
 }
 
+// begin starts a write transaction. The audit head of the last one is
+// forgotten: another process may have written since.
+func (l *Ledger) begin(ctx context.Context) (*sql.Tx, error) {
+	l.head = auditHead{}
+	return l.w.BeginTx(ctx, nil)
+}
+
 // writeOne runs fn in a transaction of its own.
 func (l *Ledger) writeOne(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := l.w.BeginTx(ctx, nil)
+	tx, err := l.begin(ctx)
 	if err != nil {
 		return dbErr(op, err)
 	}
-	l.head = auditHead{}
 	if err := fn(tx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			err = errors.Join(err, rbErr)
