@@ -52,11 +52,9 @@ func OpenDir(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: open dir store %s: %w", path, err)
 	}
+	d := &Dir{root: root}
 	// Find out now, not at the first mail, if the directory is read-only.
-	err = root.Mkdir(dirTempDir, dirDirMode)
-	if errors.Is(err, fs.ErrExist) {
-		err = nil
-	}
+	err = d.mkdirs(dirTempDir)
 	var f *os.File
 	probe := filepath.Join(dirTempDir, "probe-"+randomHex())
 	if err == nil {
@@ -71,7 +69,6 @@ func OpenDir(path string) (*Dir, error) {
 		root.Close()
 		return nil, fmt.Errorf("archive: open dir store %s: %w", path, err)
 	}
-	d := &Dir{root: root}
 	if err := d.sweepTemp(); err != nil {
 		root.Close()
 		return nil, fmt.Errorf("archive: open dir store %s: remove the files of writes cut short: %w", path, err)
@@ -146,7 +143,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, opts
 	f, err := d.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Removed while the store was open: make it again.
-		if err = d.root.Mkdir(dirTempDir, dirDirMode); err == nil || errors.Is(err, fs.ErrExist) {
+		if err = d.mkdirs(dirTempDir); err == nil {
 			f, err = d.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		}
 	}
