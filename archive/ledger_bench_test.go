@@ -12,8 +12,8 @@ import (
 
 // benchmarkIngest runs the ledger's share of ingesting one mail per
 // iteration: RecordMessage and RecordJudgment (which attaches it to its
-// claim), or when full is set the pipeline's steps, RecordMessageJudgment,
-// SetBundle and MarkMoved, from workers goroutines. (The pipeline records
+// claim), or when full is set the pipeline's steps, RecordStoredMessage
+// and MarkMoved, from workers goroutines. (The pipeline records
 // a chunk's moves at once with MarkMovedMany; one MarkMoved a mail is the
 // dearer case.) Mail is spread over claims claims. It reports msgs/s.
 func benchmarkIngest(b *testing.B, workers, claims int, full bool) {
@@ -37,7 +37,8 @@ func benchmarkIngest(b *testing.B, workers, claims int, full bool) {
 				var m *Message
 				var err error
 				if full {
-					m, _, err = l.RecordMessageJudgment(ctx, rec, accepted(tenantA, inc), rules.Version)
+					m, _, err = l.RecordStoredMessage(ctx, rec, accepted(tenantA, inc), rules.Version,
+						StoredBundle{Key: "bundles/" + rec.SHA256 + ".zip", SHA256: rec.SHA256})
 				} else if m, _, err = l.RecordMessage(ctx, rec); err == nil {
 					_, _, err = l.RecordJudgment(ctx, m.ID, accepted(tenantA, inc), rules.Version)
 				}
@@ -46,10 +47,6 @@ func benchmarkIngest(b *testing.B, workers, claims int, full bool) {
 					return
 				}
 				if full {
-					if err := l.SetBundle(ctx, m.ID, "bundles/"+rec.SHA256+".zip", ""); err != nil {
-						done <- err
-						return
-					}
 					if err := l.MarkMoved(ctx, m.ID, "Processed"); err != nil {
 						done <- err
 						return

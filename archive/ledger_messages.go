@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -161,25 +162,92 @@ func (l *Ledger) RecordMessageJudgment(ctx context.Context, rec MessageRecord, j
 			return err
 		}
 		created = id != 0
-		if created {
-			// A new row has no judgment; judge needs only its ID and hash,
-			// and the whole row is read once, after it.
-			msg = &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}
-		} else if msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256); err != nil {
-			return err
-		} else if msg.Judgment != nil {
-			return nil
-		}
-		if _, err := l.judge(ctx, tx, msg, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+		if !created {
+			msg, err = l.judgeOnce(ctx, tx, rec.SHA256, j, rulesVersion)
 			return err
 		}
-		msg, err = messageBy(ctx, tx, "m.id = ?", msg.ID)
+		// A new row has no judgment; judge needs only its ID and hash,
+		// and the whole row is read once, after it.
+		if _, err := l.judge(ctx, tx, &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+			return err
+		}
+		msg, err = messageBy(ctx, tx, "m.id = ?", id)
 		return err
 	})
 	if err != nil {
 		return nil, false, err
 	}
 	return msg, created, nil
+}
+
+// StoredBundle names an evidence bundle already in the store.
+type StoredBundle struct {
+	Key    string
+	SHA256 string // of the bundle object, lowercase hex
+}
+
+// RecordStoredMessage records a new message, its judgment j and its bundle
+// b, which the caller stored first, in one transaction: what
+// RecordMessageJudgment and SetBundle do in two. The audit trail has the
+// message's reception, its bundle, then its judgment and the claims it
+// touches; claims see the evidence stored from the start, so each is
+// brought up to date once.
+//
+// When the ledger holds the message already, it is RecordMessageJudgment
+// and b is not recorded: the row, and any judgment it has, stand, and the
+// caller finishes the row as it finds it (its bundle must show the
+// recorded judgment). created tells the two apart.
+func (l *Ledger) RecordStoredMessage(ctx context.Context, rec MessageRecord, j rules.Judgment, rulesVersion string, b StoredBundle) (msg *Message, created bool, err error) {
+	op := "record stored message " + rec.SHA256
+	if err := checkRecord(rec); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	if err := checkJudgment(j); err != nil {
+		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	if b.Key == "" || !validSHA256(b.SHA256) {
+		return nil, false, fmt.Errorf("archive: %s: a bundle key and its 64-digit lower-case hex SHA-256 are required", op)
+	}
+	err = l.write(ctx, op, func(stx *sql.Tx) error {
+		tx := l.cached(stx)
+		id, err := l.insertMessage(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		created = id != 0
+		if !created {
+			msg, err = l.judgeOnce(ctx, tx, rec.SHA256, j, rulesVersion)
+			return err
+		}
+		now := l.now()
+		if err := l.writeBundle(ctx, tx, now, ActorSystem, id, rec.SHA256, b.Key, b.SHA256, nil); err != nil {
+			return err
+		}
+		fresh := &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}
+		if _, err := l.judge(ctx, tx, fresh, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+			return err
+		}
+		msg, err = messageBy(ctx, tx, "m.id = ?", id)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return msg, created, nil
+}
+
+// judgeOnce judges the recorded message with the given raw SHA-256 j,
+// unless it was judged before, and returns its row: the first judgment
+// stands.
+func (l *Ledger) judgeOnce(ctx context.Context, tx dbtx, sha string, j rules.Judgment, rulesVersion string) (*Message, error) {
+	msg, err := messageBy(ctx, tx, "m.sha256 = ?", sha)
+	if err != nil || msg.Judgment != nil {
+		return msg, err
+	}
+	if _, err := l.judge(ctx, tx, msg, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+		return nil, err
+	}
+	return messageBy(ctx, tx, "m.id = ?", msg.ID)
 }
 
 func checkRecord(rec MessageRecord) error {
@@ -441,9 +509,13 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 			atts = append(atts, Attachment{ClaimID: claimID, TenantID: tenant, IncidentID: inc, ClaimCreated: created})
 		}
 	}
-	old, err := attachmentsOf(ctx, tx, m.ID)
-	if err != nil {
-		return nil, err
+	// Only a judgment makes links: a message judged for the first time
+	// has none to remove.
+	var old []Attachment
+	if m.Judgment != nil {
+		if old, err = attachmentsOf(ctx, tx, m.ID); err != nil {
+			return nil, err
+		}
 	}
 	for _, a := range old {
 		if want[a.ClaimID] {
@@ -550,13 +622,7 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 			return nil
 		}
 		now := l.now()
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET bundle_key = ?, bundle_sha256 = ?, stored_at = ? WHERE id = ?`,
-			key, bundleSHA256, fmtTime(now), id); err != nil {
-			return err
-		}
-		if _, err := l.appendAudit(ctx, tx, now, ActorSystem, ActionBundleStored, messageSubject(sha), map[string]any{
-			"key": key, "bundle_sha256": bundleSHA256,
-		}); err != nil {
+		if err := l.writeBundle(ctx, tx, now, ActorSystem, id, sha, key, bundleSHA256, nil); err != nil {
 			return err
 		}
 		// Readiness counts only evidence whose bundle is stored: a claim
@@ -582,6 +648,20 @@ func (l *Ledger) SetBundle(ctx context.Context, id int64, key, bundleSHA256 stri
 		}
 		return nil
 	})
+}
+
+// writeBundle records that the bundle of message id (whose raw SHA-256 is
+// sha) is stored under key, with the bundle_stored audit entry; details
+// are added to the entry's.
+func (l *Ledger) writeBundle(ctx context.Context, tx dbtx, now time.Time, actor string, id int64, sha, key, bundleSHA256 string, details map[string]any) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET bundle_key = ?, bundle_sha256 = ?, stored_at = ? WHERE id = ?`,
+		key, bundleSHA256, fmtTime(now), id); err != nil {
+		return err
+	}
+	d := map[string]any{"key": key, "bundle_sha256": bundleSHA256}
+	maps.Copy(d, details)
+	_, err := l.appendAudit(ctx, tx, now, actor, ActionBundleStored, messageSubject(sha), d)
+	return err
 }
 
 // queryIDs runs a query of one integer column and returns its values.

@@ -101,15 +101,11 @@ func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (
 
 		changed = true
 		now := l.now()
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET bundle_key = ?, bundle_sha256 = ?, stored_at = ? WHERE id = ?`,
-			r.BundleKey, r.BundleSHA256, fmtTime(now), id); err != nil {
-			return err
-		}
-		details := map[string]any{"key": r.BundleKey, "bundle_sha256": r.BundleSHA256, "previous_key": m.BundleKey}
+		details := map[string]any{"previous_key": m.BundleKey}
 		if r.Note != "" {
 			details["note"] = r.Note
 		}
-		if _, err := l.appendAudit(ctx, tx, now, r.Actor, ActionBundleStored, messageSubject(m.SHA256), details); err != nil {
+		if err := l.writeBundle(ctx, tx, now, r.Actor, id, m.SHA256, r.BundleKey, r.BundleSHA256, details); err != nil {
 			return err
 		}
 		atts, err = l.judge(ctx, tx, m, r.Judgment, r.RulesVersion, r.Actor, ActionReprocessed)
