@@ -41,6 +41,10 @@ type Ledger interface {
 	// RecordMessageJudgment records the message and its judgment in one
 	// step; a judgment recorded before stands and is the one returned.
 	RecordMessageJudgment(ctx context.Context, rec archive.MessageRecord, j rules.Judgment, rulesVersion string) (*archive.Message, bool, error)
+	// RecordStoredMessage records a new message with its judgment and its
+	// stored bundle in one step; for a message recorded before it is
+	// RecordMessageJudgment, and the bundle is not recorded.
+	RecordStoredMessage(ctx context.Context, rec archive.MessageRecord, j rules.Judgment, rulesVersion string, b archive.StoredBundle) (*archive.Message, bool, error)
 	SetBundle(ctx context.Context, id int64, key, bundleSHA256 string) error
 	// RecordRejudgment records a new judgment with its bundle n+1 (see
 	// Rejudge); a number already taken is archive.ErrExists.
@@ -172,18 +176,22 @@ func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
 }
 
 // handle is Handle without the last read of the ledger row: when it
-// recorded the bundle, the Result's Message is the row from before, without
-// its BundleKey.
+// finished a row an earlier call left without a bundle, the Result's
+// Message is the row from before, without its BundleKey.
 // Process needs only the judgment, and the read was a twentieth of the
 // pipeline's ledger time.
 func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 	start := time.Now()
 	op := "ingest: process " + shortSHA(raw.SHA256)
-	if m, err := p.ledger.MessageBySHA256(ctx, raw.SHA256); err == nil && m.Judgment != nil && m.BundleKey != "" {
+	known, err := p.ledger.MessageBySHA256(ctx, raw.SHA256)
+	switch {
+	case err == nil && known.Judgment != nil && known.BundleKey != "":
 		// Done before (a duplicate, or offered again after a crash before
 		// the checkpoint): nothing to redo but the move.
-		return &Result{Message: m, Judgment: *m.Judgment}, nil
-	} else if err != nil && !errors.Is(err, archive.ErrNotFound) {
+		return &Result{Message: known, Judgment: *known.Judgment}, nil
+	case errors.Is(err, archive.ErrNotFound):
+		known = nil
+	case err != nil:
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 
@@ -226,26 +234,36 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 		Sender:       facts.Sender,
 		Subject:      facts.Subject,
 	}
-	// The first judgment stands: the bundle must show the recorded one.
-	msg, created, err := p.ledger.RecordMessageJudgment(ctx, rec, p.policy.Judge(facts.RulesMessage()), rules.Version)
+	j := p.policy.Judge(facts.RulesMessage())
+	var (
+		msg     *archive.Message
+		created bool
+	)
+	if known == nil {
+		msg, created, err = p.storeNew(ctx, raw, rec, facts, j)
+	} else {
+		// The first judgment stands: the bundle must show the recorded one.
+		msg, created, err = p.ledger.RecordMessageJudgment(ctx, rec, j, rules.Version)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if msg.Judgment == nil {
 		return nil, fmt.Errorf("%s: the ledger returned message %d without its judgment", op, msg.ID)
 	}
-	j := *msg.Judgment
+	j = *msg.Judgment
 
 	if msg.BundleKey == "" {
-		// Provenance comes from the ledger's first record of the message,
-		// so a bundle rebuilt after a crash has the same bytes as the one
-		// that may already be stored.
+		// A row an earlier call (or another worker) recorded without its
+		// bundle. Provenance comes from the ledger's first record of the
+		// message, so a bundle rebuilt after a crash has the same bytes as
+		// the one that may already be stored.
 		in := &evidence.BundleInput{
 			Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256,
 			Facts: facts, Judgment: j, Provenance: provenanceOf(msg),
 		}
 		key := evidence.BundleKey(raw.SHA256, 1)
-		sum, err := p.storeBundle(ctx, key, in)
+		sum, _, err := p.storeBundle(ctx, key, in)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
@@ -262,6 +280,37 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 	return &Result{Message: msg, Judgment: j, New: created}, nil
 }
 
+// storeNew stores the bundle of a message the ledger has not recorded,
+// judged j, then records the message, its judgment and its bundle in one
+// step (one transaction instead of two, and each claim brought up to date
+// once). A crash between the two leaves a stored bundle the ledger does
+// not know: the message is offered again, its bundle has the same bytes
+// and the same key, and storing it again is a no-op. If the bundle stored
+// under the key differs (an earlier attempt judged under other rules, or
+// saw another copy of the message), the stored one is the evidence, and
+// its judgment the one recorded.
+func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRecord, facts *evidence.Facts, j rules.Judgment) (*archive.Message, bool, error) {
+	key := evidence.BundleKey(raw.SHA256, 1)
+	in := &evidence.BundleInput{
+		Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256,
+		Facts: facts, Judgment: j, Provenance: provenanceOf(&archive.Message{MessageRecord: rec}),
+	}
+	sum, kept, err := p.storeBundle(ctx, key, in)
+	if err != nil {
+		return nil, false, err
+	}
+	version := rules.Version
+	if kept {
+		sf, man, err := p.fetchBundle(ctx, key, sum)
+		if err != nil {
+			return nil, false, err
+		}
+		sf.Close()
+		j, version = man.Judgment, man.RulesVersion
+	}
+	return p.ledger.RecordStoredMessage(ctx, rec, j, version, archive.StoredBundle{Key: key, SHA256: sum})
+}
+
 // memBundleBytes: the bundle of a message up to this size is built in
 // memory, larger ones in a spool file. A spool file costs a create, a
 // write, a read and an unlink, and system calls were a third of the
@@ -272,12 +321,13 @@ const memBundleBytes = 4 << 20
 var bundleBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // storeBundle builds the bundle of in, then puts it under key with its
-// exact size and SHA-256, and returns that SHA-256.
-func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.BundleInput) (string, error) {
+// exact size and SHA-256, and returns the SHA-256 of the bundle stored
+// under key. kept says that key held another bundle already, which is kept
+// (write-once) and whose SHA-256 is returned.
+func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.BundleInput) (sum string, kept bool, err error) {
 	var (
 		body     io.Reader
 		size     int64
-		sum      string
 		verified bool
 	)
 	if in.RawSize <= memBundleBytes {
@@ -290,38 +340,39 @@ func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.Bun
 		defer bundleBuffers.Put(buf)
 		h := sha256.New()
 		if _, err := evidence.WriteBundle(ctx, io.MultiWriter(buf, h), in); err != nil {
-			return "", err
+			return "", false, err
 		}
 		body, size, sum = bytes.NewReader(buf.Bytes()), int64(buf.Len()), hex.EncodeToString(h.Sum(nil))
 		verified = true // hashed just now, in memory
 	} else {
 		spool, _, err := evidence.SpoolBundle(ctx, p.spoolDir, in)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		defer spool.Close()
 		body, size, sum = spool.Reader(), spool.Size(), spool.SHA256()
 	}
-	_, err := p.store.Put(ctx, key, body, size, archive.PutOptions{
+	_, err = p.store.Put(ctx, key, body, size, archive.PutOptions{
 		SHA256:      sum,
 		Verified:    verified,
 		ContentType: "application/zip",
 	})
 	if errors.Is(err, archive.ErrExists) {
-		// An earlier attempt stored a bundle of this judgment and died
-		// before the ledger heard of it, with other inputs (a file imported
-		// from another path). Write-once: the stored one is the evidence.
+		// An earlier attempt stored a bundle under this key and died
+		// before the ledger heard of it, with other inputs (another copy
+		// of the message, other rules). Write-once: the stored one is the
+		// evidence.
 		info, serr := p.store.Stat(ctx, key)
 		if serr != nil {
-			return "", errors.Join(err, serr)
+			return "", false, errors.Join(err, serr)
 		}
 		p.log.Warn("evidence bundle already stored with other bytes; keeping the stored one", "key", key)
-		return info.SHA256, nil
+		return info.SHA256, true, nil
 	}
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return sum, nil
+	return sum, false, nil
 }
 
 // ImportMailbox is the ledger's mailbox name for messages imported from

@@ -241,6 +241,57 @@ func TestPipelineFinishesInterruptedWork(t *testing.T) {
 	}
 }
 
+// A bundle stored by an attempt that died before the ledger heard of it,
+// judged under other rules, is the evidence: the ledger records its
+// judgment, not the one the pipeline reaches now.
+func TestPipelineKeepsBundleStoredBeforeACrash(t *testing.T) {
+	e := newPipelineEnv(t)
+	ctx := context.Background()
+	raw, err := os.ReadFile("../testdata/mail/accepted-contoso-outlook-html.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool, err := evidence.Spool(ctx, bytes.NewReader(raw), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	sha := spool.SHA256()
+	facts, err := evidence.Parse(spool, spool.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier := rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonUnknownDomain, Sender: facts.Sender} // the tenant not registered yet
+	var bundle bytes.Buffer
+	if _, err := evidence.WriteBundle(ctx, &bundle, &evidence.BundleInput{
+		Raw: spool, RawSize: spool.Size(), RawSHA256: sha, Facts: facts, Judgment: earlier,
+		Provenance: evidence.Provenance{Mailbox: "shared", Folder: "INBOX", UIDValidity: 7, UID: 41},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key := evidence.BundleKey(sha, 1)
+	stored, err := e.store.Put(ctx, key, bytes.NewReader(bundle.Bytes()), int64(bundle.Len()), archive.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := e.pipe.Handle(ctx, ingest.Raw{R: spool, Size: spool.Size(), SHA256: sha,
+		From: evidence.Provenance{Mailbox: "shared", Folder: "INBOX", UIDValidity: 7, UID: 42}})
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	m := e.checkStored(t, sha)
+	if res.Judgment.Verdict != rules.Rejected || m.Judgment.Verdict != rules.Rejected || m.Judgment.Reason != rules.ReasonUnknownDomain {
+		t.Errorf("judgment: result %s, ledger %+v; want the stored bundle's, rejected (%s)", res.Judgment.Verdict, m.Judgment, rules.ReasonUnknownDomain)
+	}
+	if m.BundleKey != key || m.BundleSHA256 != stored.SHA256 {
+		t.Errorf("ledger records bundle %s (%s), want the stored %s (%s)", m.BundleKey, m.BundleSHA256, key, stored.SHA256)
+	}
+	if n := len(e.objects(t, "bundles/")); n != 1 {
+		t.Errorf("store holds %d bundles, want 1", n)
+	}
+}
+
 // The pipeline behind an IMAP source on a real Dovecot: every message is
 // judged, bundled, recorded, moved to the folder of its verdict and marked
 // moved, with four workers.
