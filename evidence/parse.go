@@ -203,18 +203,14 @@ func (run *parseRun) parse(raw io.ReaderAt, size int64, depth int, stream bool) 
 	case msgSize > run.opts.MaxBytes:
 		reason = fmt.Sprintf("the message is %d bytes, over the %d-byte limit for a full parse", msgSize, run.opts.MaxBytes)
 	default:
-		dashes, multiparts := countMIMEMarkers(body(), msgSize)
-		switch {
-		case dashes > maxFullParseDashLines:
-			reason = fmt.Sprintf("the message has %d boundary-like lines, more than the %d parsed in memory", dashes, maxFullParseDashLines)
-		case multiparts > maxFullParseMultiparts:
-			reason = fmt.Sprintf("the message names more than %d multipart entities", maxFullParseMultiparts)
-		}
-	}
-	if reason == "" {
 		if err := b.full(body(), msgSize); err != nil {
 			b.reset()
-			reason = fmt.Sprintf("the MIME structure could not be parsed (%v)", clip(err.Error(), 200))
+			var tc *tooComplexError
+			if errors.As(err, &tc) {
+				reason = tc.reason
+			} else {
+				reason = fmt.Sprintf("the MIME structure could not be parsed (%v)", clip(err.Error(), 200))
+			}
 		}
 	}
 	if reason != "" {
@@ -243,8 +239,31 @@ var fullParser = enmime.NewParser(
 	enmime.MaxStoredPartErrors(16),
 )
 
+// tooComplexError says why enmime is not given a message: it would take
+// too long over it (see maxFullParseDashLines).
+type tooComplexError struct{ reason string }
+
+func (e *tooComplexError) Error() string { return e.reason }
+
+// checkComplexity refuses input with more MIME markers (see
+// countMIMEMarkers) than enmime is given.
+func checkComplexity(input []byte) error {
+	dashes, multiparts := countMIMEMarkers(bytes.NewReader(input), int64(len(input)))
+	switch {
+	case dashes > maxFullParseDashLines:
+		return &tooComplexError{fmt.Sprintf("the message has %d boundary-like lines, more than the %d parsed in memory", dashes, maxFullParseDashLines)}
+	case multiparts > maxFullParseMultiparts:
+		return &tooComplexError{fmt.Sprintf("the message names more than %d multipart entities", maxFullParseMultiparts)}
+	}
+	return nil
+}
+
 // full parses the message, about size bytes, in memory with enmime, its
 // large attachments elided while enmime splits it (see parse_elide.go).
+// What enmime is given is checked first: a *tooComplexError refuses it.
+// The markers are counted after the elision, which leaves them all (a
+// base64 body holds no '-', and enmime's cost does not depend on what a
+// body holds), so the multi-megabyte bodies need not be scanned.
 func (b *builder) full(r io.Reader, size int64) error {
 	// One allocation of the right size (the header repair may add a line
 	// break): io.ReadAll's doubling cost a tenth of the parse in copies
@@ -255,6 +274,9 @@ func (b *builder) full(r io.Reader, size int64) error {
 	}
 	data := buf.Bytes()
 	if e := elide(data); e != nil {
+		if err := checkComplexity(e.data); err != nil {
+			return err // the whole message has the same markers, and more
+		}
 		before := b.save()
 		b.elided = e
 		err := b.fullFrom(e.data)
@@ -263,6 +285,9 @@ func (b *builder) full(r io.Reader, size int64) error {
 			return nil
 		}
 		b.restore(before) // enmime split it otherwise: parse it as it is
+	}
+	if err := checkComplexity(data); err != nil {
+		return err
 	}
 	return b.fullFrom(data)
 }

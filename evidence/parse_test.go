@@ -1,7 +1,9 @@
 package evidence
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -897,4 +899,58 @@ func TestParseGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The guard that keeps enmime from messages with very many MIME markers
+// counts them in what enmime is given: a large base64 body, elided before
+// enmime sees it, neither hides real markers nor adds its own.
+func TestParseComplexityGuardAfterElision(t *testing.T) {
+	withAttachment := func(body, extraParts string) []byte {
+		return []byte("From: a@contoso.cz\r\nSubject: guard\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n" +
+			"--p\r\nContent-Type: text/plain\r\n\r\nEX315207\r\n" +
+			"--p\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			body + extraParts + "--p--\r\n")
+	}
+	// 400 "multipart/" in 4,200 bytes of valid base64: over the 200 the
+	// guard allows, were the body counted.
+	decoy := strings.Repeat("multipart/multipart/multipart/multipart/\r\n", 100)
+	decoded, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(decoy, "\r\n", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(decoded)
+
+	t.Run("markers inside an elided body", func(t *testing.T) {
+		f := mustParse(t, withAttachment(decoy, ""))
+		if f.Truncated {
+			t.Errorf("Truncated, warnings %q; want a full parse", f.Warnings)
+		}
+		if len(f.Attachments) != 1 || f.Attachments[0].SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("Attachments = %+v, want a.bin of %d bytes", f.Attachments, len(decoded))
+		}
+	})
+	t.Run("markers beside an elided body", func(t *testing.T) {
+		var parts strings.Builder
+		for i := range 3000 {
+			fmt.Fprintf(&parts, "--p\r\nContent-Type: application/octet-stream; name=\"f%d.bin\"\r\n\r\n%d\r\n", i, i)
+		}
+		f := mustParse(t, withAttachment(strings.Repeat("QUJD\r\n", 1000), parts.String()))
+		if !f.Truncated {
+			t.Error("Truncated = false, want the message streamed")
+		}
+		wantWarning(t, f, "boundary-like lines")
+		if len(f.Attachments) != 3001 {
+			t.Errorf("%d attachments, want 3001", len(f.Attachments))
+		}
+	})
+}
+
+func mustParse(t *testing.T, raw []byte) *Facts {
+	t.Helper()
+	f, err := Parse(bytes.NewReader(raw), int64(len(raw)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
