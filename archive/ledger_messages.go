@@ -148,36 +148,7 @@ func (l *Ledger) RecordMessage(ctx context.Context, rec MessageRecord) (msg *Mes
 // transaction instead of two halves the commits of this step and leaves no
 // recorded but unjudged message behind a crash.
 func (l *Ledger) RecordMessageJudgment(ctx context.Context, rec MessageRecord, j rules.Judgment, rulesVersion string) (msg *Message, created bool, err error) {
-	op := "record and judge message " + rec.SHA256
-	if err := checkRecord(rec); err != nil {
-		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
-	}
-	if err := checkJudgment(j); err != nil {
-		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
-	}
-	err = l.write(ctx, op, func(stx *sql.Tx) error {
-		tx := l.cached(stx)
-		id, err := l.insertMessage(ctx, tx, rec)
-		if err != nil {
-			return err
-		}
-		created = id != 0
-		if !created {
-			msg, err = l.judgeOnce(ctx, tx, rec.SHA256, j, rulesVersion)
-			return err
-		}
-		// A new row has no judgment; judge needs only its ID and hash,
-		// and the whole row is read once, after it.
-		if _, err := l.judge(ctx, tx, &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
-			return err
-		}
-		msg, err = messageBy(ctx, tx, "m.id = ?", id)
-		return err
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	return msg, created, nil
+	return l.recordJudged(ctx, "record and judge message "+rec.SHA256, rec, j, rulesVersion, nil)
 }
 
 // StoredBundle names an evidence bundle already in the store.
@@ -199,14 +170,20 @@ type StoredBundle struct {
 // recorded judgment). created tells the two apart.
 func (l *Ledger) RecordStoredMessage(ctx context.Context, rec MessageRecord, j rules.Judgment, rulesVersion string, b StoredBundle) (msg *Message, created bool, err error) {
 	op := "record stored message " + rec.SHA256
+	if b.Key == "" || !validSHA256(b.SHA256) {
+		return nil, false, fmt.Errorf("archive: %s: a bundle key and its 64-digit lower-case hex SHA-256 are required", op)
+	}
+	return l.recordJudged(ctx, op, rec, j, rulesVersion, &b)
+}
+
+// recordJudged is RecordMessageJudgment, and RecordStoredMessage when b is
+// not nil.
+func (l *Ledger) recordJudged(ctx context.Context, op string, rec MessageRecord, j rules.Judgment, rulesVersion string, b *StoredBundle) (msg *Message, created bool, err error) {
 	if err := checkRecord(rec); err != nil {
 		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
 	}
 	if err := checkJudgment(j); err != nil {
 		return nil, false, fmt.Errorf("archive: %s: %w", op, err)
-	}
-	if b.Key == "" || !validSHA256(b.SHA256) {
-		return nil, false, fmt.Errorf("archive: %s: a bundle key and its 64-digit lower-case hex SHA-256 are required", op)
 	}
 	err = l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
@@ -219,12 +196,14 @@ func (l *Ledger) RecordStoredMessage(ctx context.Context, rec MessageRecord, j r
 			msg, err = l.judgeOnce(ctx, tx, rec.SHA256, j, rulesVersion)
 			return err
 		}
-		now := l.now()
-		if err := l.writeBundle(ctx, tx, now, ActorSystem, id, rec.SHA256, b.Key, b.SHA256, nil); err != nil {
-			return err
+		if b != nil {
+			if err := l.writeBundle(ctx, tx, l.now(), ActorSystem, id, rec.SHA256, b.Key, b.SHA256, nil); err != nil {
+				return err
+			}
 		}
-		fresh := &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}
-		if _, err := l.judge(ctx, tx, fresh, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+		// A new row has no judgment; judge needs only its ID and hash,
+		// and the whole row is read once, after it.
+		if _, err := l.judge(ctx, tx, &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
 			return err
 		}
 		msg, err = messageBy(ctx, tx, "m.id = ?", id)

@@ -194,15 +194,7 @@ func TestPipelineImportsCorpus(t *testing.T) {
 func TestPipelineFinishesInterruptedWork(t *testing.T) {
 	e := newPipelineEnv(t)
 	ctx := context.Background()
-	raw, err := os.ReadFile("../testdata/mail/accepted-contoso-outlook-html.eml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spool, err := evidence.Spool(ctx, bytes.NewReader(raw), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spool.Close()
+	spool := spoolCorpusMail(t, "accepted-contoso-outlook-html.eml")
 	sha := spool.SHA256()
 	src := evidence.Provenance{Mailbox: "shared", Folder: "INBOX", UIDValidity: 7, UID: 42}
 
@@ -241,21 +233,28 @@ func TestPipelineFinishesInterruptedWork(t *testing.T) {
 	}
 }
 
+// spoolCorpusMail spools the corpus message name for the test.
+func spoolCorpusMail(t *testing.T, name string) *evidence.SpoolFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("../testdata/mail", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool, err := evidence.Spool(context.Background(), bytes.NewReader(raw), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { spool.Close() })
+	return spool
+}
+
 // A bundle stored by an attempt that died before the ledger heard of it,
 // judged under other rules, is the evidence: the ledger records its
 // judgment, not the one the pipeline reaches now.
 func TestPipelineKeepsBundleStoredBeforeACrash(t *testing.T) {
 	e := newPipelineEnv(t)
 	ctx := context.Background()
-	raw, err := os.ReadFile("../testdata/mail/accepted-contoso-outlook-html.eml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spool, err := evidence.Spool(ctx, bytes.NewReader(raw), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spool.Close()
+	spool := spoolCorpusMail(t, "accepted-contoso-outlook-html.eml")
 	sha := spool.SHA256()
 	facts, err := evidence.Parse(spool, spool.Size(), nil)
 	if err != nil {
