@@ -7,7 +7,8 @@
 # ratio; the goal is 80 % of the baseline's mails/s. Takes a few minutes
 # and about 3 GB of disk under $TMPDIR.
 #
-# Usage: scripts/bench.sh [mails [rounds]]    (default 10000 2; best round kept)
+# Usage: scripts/bench.sh [mails [rounds]]    (default 10000 2, at most 7
+#   rounds reported one by one; the best round of each side is kept)
 #   CLAIMTRAIL_BENCH_CPUPROFILE=FILE also writes a CPU profile of claimtrail
 #   (then run in the test process, without a peak RSS figure);
 #   CLAIMTRAIL_BENCH_WORKERS=N runs claimtrail with --workers N.
