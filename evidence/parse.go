@@ -248,7 +248,7 @@ func (e *tooComplexError) Error() string { return e.reason }
 // checkComplexity refuses input with more MIME markers (see
 // countMIMEMarkers) than enmime is given.
 func checkComplexity(input []byte) error {
-	dashes, multiparts := countMIMEMarkers(bytes.NewReader(input), int64(len(input)))
+	dashes, multiparts := countMIMEMarkers(input)
 	switch {
 	case dashes > maxFullParseDashLines:
 		return &tooComplexError{fmt.Sprintf("the message has %d boundary-like lines, more than the %d parsed in memory", dashes, maxFullParseDashLines)}

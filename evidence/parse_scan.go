@@ -157,49 +157,26 @@ func (lr *lineReader) next() (head []byte, n int64) {
 	}
 }
 
-// countMIMEMarkers counts the lines starting with "--" (boundary
+// countMIMEMarkers counts the lines of msg starting with "--" (boundary
 // delimiters, at most) and the occurrences of "multipart/" in any case
 // (nested multipart entities, at most). enmime's cost grows with the
 // square of the parts of one multipart and its stack with their nesting,
-// so messages with very many are streamed instead. size is about how
-// much r holds: a small message gets a buffer of its size, not 64 KiB.
-func countMIMEMarkers(r io.Reader, size int64) (dashLines, multiparts int) {
-	const keep = len("multipart/") - 1
-	buf := make([]byte, keep+int(max(1, min(size+2, 64<<10))))
-	carry, first := 0, true
-	for {
-		n, err := io.ReadFull(r, buf[carry:])
-		if n == 0 {
-			return dashLines, multiparts
-		}
-		window := buf[:carry+n]
-		if first && bytes.HasPrefix(window, []byte("--")) {
-			dashLines++
-		}
-		first = false
-		dashLines += countAfter(window, carry, "\n--", false)
-		multiparts += countAfter(window, carry, "multipart/", true)
-		if err != nil {
-			return dashLines, multiparts
-		}
-		if len(window) > keep {
-			copy(buf, window[len(window)-keep:])
-			carry = keep
-		} else {
-			carry = len(window)
-		}
+// so messages with very many are streamed instead.
+func countMIMEMarkers(msg []byte) (dashLines, multiparts int) {
+	if bytes.HasPrefix(msg, []byte("--")) {
+		dashLines++
 	}
+	return dashLines + countOf(msg, "\n--", false), countOf(msg, "multipart/", true)
 }
 
-// countAfter counts the occurrences of pat in w that end after position
-// from, so that the overlap carried between windows is not counted twice.
+// countOf counts the occurrences of pat in w.
 // With fold, letters match in either case; pat must then be lower-case
 // ASCII without 'k' or 's', the letters strings.EqualFold also matches
 // with a non-ASCII rune (K, ſ), so that it agrees with EqualFold.
-func countAfter(w []byte, from int, pat string, fold bool) int {
+func countOf(w []byte, pat string, fold bool) int {
 	last := pat[len(pat)-1]
 	count := 0
-	for i := max(from, len(pat)-1); i < len(w); {
+	for i := len(pat) - 1; i < len(w); {
 		j := bytes.IndexByte(w[i:], last)
 		if j < 0 {
 			break
