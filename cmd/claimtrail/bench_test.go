@@ -66,8 +66,12 @@ type ingestFigures struct {
 func (f ingestFigures) mailsPerSec() float64 { return float64(f.mails) / f.elapsed.Seconds() }
 func (f ingestFigures) mbPerSec() float64    { return float64(f.bytes) / 1e6 / f.elapsed.Seconds() }
 
+// perMail is d in milliseconds per mail.
+func (f ingestFigures) perMail(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000 / float64(max(f.mails, 1))
+}
+
 func (f ingestFigures) String() string {
-	perMail := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(f.mails, 1)) }
 	// What the whole machine spent per mail: this side's own CPU time and
 	// Dovecot's and MinIO's for it. On a machine kept busy, throughput
 	// follows this figure.
@@ -75,7 +79,7 @@ func (f ingestFigures) String() string {
 	return fmt.Sprintf("%7.1f mails/s %6.1f MB/s  peak RSS %4d MB  (%s; CPU %.2f ms/mail, %.2f of it system; "+
 		"Dovecot %.2f, MinIO %.2f ms/mail; machine %.0f %% busy, %.2f ms/mail in all processes)",
 		f.mailsPerSec(), f.mbPerSec(), f.peakRSS>>20, f.elapsed.Round(10*time.Millisecond),
-		perMail(f.cpu), perMail(f.sys), perMail(f.dovecot), perMail(f.minio), 100*f.busy, perMail(machine))
+		f.perMail(f.cpu), f.perMail(f.sys), f.perMail(f.dovecot), f.perMail(f.minio), 100*f.busy, f.perMail(machine))
 }
 
 // cpuTicks reads the machine's busy and total CPU time from /proc/stat
@@ -202,8 +206,7 @@ type ingestRound struct{ base, ct ingestFigures }
 func (r ingestRound) String() string {
 	side := func(f ingestFigures) string {
 		return fmt.Sprintf("%.1f mails/s (CPU %.2f ms/mail, MinIO %.2f, machine %.0f %% busy)",
-			f.mailsPerSec(), float64(f.cpu.Microseconds())/1000/float64(max(f.mails, 1)),
-			float64(f.minio.Microseconds())/1000/float64(max(f.mails, 1)), 100*f.busy)
+			f.mailsPerSec(), f.perMail(f.cpu), f.perMail(f.minio), 100*f.busy)
 	}
 	return fmt.Sprintf("baseline %s, claimtrail %s: %.0f %%", side(r.base), side(r.ct), 100*r.ct.mailsPerSec()/r.base.mailsPerSec())
 }
