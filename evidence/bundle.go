@@ -27,6 +27,11 @@ type BundleInput struct {
 	// SpoolFile knows it; WriteBundle checks it while copying. When empty,
 	// Raw is read twice.
 	RawSHA256 string
+	// RawVerified says RawSHA256 was computed over Raw's bytes in memory,
+	// which cannot have changed since: WriteBundle then checks only their
+	// size. Leave it false when Raw is a file (another process could
+	// rewrite it).
+	RawVerified bool
 	// Facts is what the parse of Raw found; nil is read as a message whose
 	// facts are unknown, and noted in the manifest's warnings.
 	Facts      *Facts
@@ -114,7 +119,11 @@ func writeBundle(ctx context.Context, w io.Writer, in *BundleInput, methodFor fu
 		case ManifestName:
 			_, err = fw.Write(manifest)
 		case MessageName:
-			err = copyRaw(ctx, fw, in.Raw, in.RawSize, rawSHA)
+			wantSHA := rawSHA
+			if in.RawVerified && in.RawSHA256 != "" {
+				wantSHA = ""
+			}
+			err = copyRaw(ctx, fw, in.Raw, in.RawSize, wantSHA)
 		default:
 			_, err = fw.Write(small[name])
 		}
@@ -160,15 +169,22 @@ func fileHeader(name string, date time.Time, method uint16) *zip.FileHeader {
 }
 
 // copyRaw streams the raw message into w, checking it still has the size and
-// SHA-256 it had when the manifest was written.
+// (unless wantSHA is empty) the SHA-256 it had when the manifest was written.
 func copyRaw(ctx context.Context, w io.Writer, raw io.ReaderAt, size int64, wantSHA string) error {
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), ctxReader{ctx, io.NewSectionReader(raw, 0, size)})
+	dst := w
+	if wantSHA != "" {
+		dst = io.MultiWriter(w, h)
+	}
+	n, err := io.Copy(dst, ctxReader{ctx, io.NewSectionReader(raw, 0, size)})
 	if err != nil {
 		return err
 	}
 	if n != size {
 		return fmt.Errorf("raw message ended after %d of %d bytes", n, size)
+	}
+	if wantSHA == "" {
+		return nil
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != wantSHA {
 		return &MismatchError{File: MessageName, What: "sha256", Want: wantSHA, Got: got}

@@ -314,6 +314,8 @@ func TestWriteBundleErrors(t *testing.T) {
 		{"raw shorter than said", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)) + 5}, "ended after 20 of 25 bytes"},
 		{"wrong SHA-256 given", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), RawSHA256: strings.Repeat("0", 64)}, "sha256 mismatch"},
 		{"malformed SHA-256 given", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), RawSHA256: "ABC"}, "64 lowercase hex"},
+		{"verified raw shorter than said", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)) + 5, RawSHA256: sha256Hex(raw), RawVerified: true}, "ended after 20 of 25 bytes"},
+		{"verified but malformed SHA-256", &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), RawSHA256: "ABC", RawVerified: true}, "64 lowercase hex"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,6 +331,23 @@ func TestWriteBundleErrors(t *testing.T) {
 	_, err := WriteBundle(ctx, &bytes.Buffer{}, &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw))})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("WriteBundle(canceled) error = %v, want context.Canceled", err)
+	}
+}
+
+// TestWriteBundleRawVerified: a raw message the caller hashed in memory is
+// copied without a second hash, into the same bundle, byte for byte.
+func TestWriteBundleRawVerified(t *testing.T) {
+	raw := []byte("From: a@contoso.com\r\nSubject: EX25194\r\n\r\nbody\r\n")
+	bundle := func(verified bool) []byte {
+		var buf bytes.Buffer
+		in := &BundleInput{Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), RawSHA256: sha256Hex(raw), RawVerified: verified, Facts: &Facts{}}
+		if _, err := WriteBundle(context.Background(), &buf, in); err != nil {
+			t.Fatalf("WriteBundle(RawVerified: %v) = %v", verified, err)
+		}
+		return buf.Bytes()
+	}
+	if checked, trusted := bundle(false), bundle(true); !bytes.Equal(checked, trusted) {
+		t.Errorf("bundle with RawVerified differs from the checked one (%d against %d bytes)", len(trusted), len(checked))
 	}
 }
 

@@ -155,7 +155,11 @@ type Raw struct {
 	R      io.ReaderAt
 	Size   int64
 	SHA256 string // lowercase hex of the bytes
-	From   evidence.Provenance
+	// Verified tells that SHA256 was computed over R's bytes in memory,
+	// which cannot change: the bundle then copies them without hashing
+	// them again. Leave it false for a file.
+	Verified bool
+	From     evidence.Provenance
 }
 
 // Handle judges, bundles, stores and records raw, resuming whatever an
@@ -259,7 +263,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 		// message, so a bundle rebuilt after a crash has the same bytes as
 		// the one that may already be stored.
 		in := &evidence.BundleInput{
-			Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256,
+			Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256, RawVerified: raw.Verified,
 			Facts: facts, Judgment: j, Provenance: provenanceOf(msg),
 		}
 		key := evidence.BundleKey(raw.SHA256, 1)
@@ -292,7 +296,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRecord, facts *evidence.Facts, j rules.Judgment) (*archive.Message, bool, error) {
 	key := evidence.BundleKey(raw.SHA256, 1)
 	in := &evidence.BundleInput{
-		Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256,
+		Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256, RawVerified: raw.Verified,
 		Facts: facts, Judgment: j, Provenance: provenanceOf(&archive.Message{MessageRecord: rec}),
 	}
 	sum, kept, err := p.storeBundle(ctx, key, in)
@@ -440,7 +444,8 @@ func (p *Pipeline) Process(ctx context.Context, m *Message) (Destination, error)
 		defer f.Close()
 		r = f
 	}
-	res, err := p.handle(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, From: evidence.Provenance{
+	// Data was hashed in memory as it arrived (IMAPConn.spool).
+	res, err := p.handle(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, Verified: m.Data != nil, From: evidence.Provenance{
 		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
 	}})
 	if err != nil {
