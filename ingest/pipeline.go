@@ -162,6 +162,15 @@ type Raw struct {
 	From     evidence.Provenance
 }
 
+// firstBundle returns the key and the input of raw's first bundle, the
+// one made when it is recorded: judged j, with facts, from prov.
+func (raw Raw) firstBundle(facts *evidence.Facts, j rules.Judgment, prov evidence.Provenance) (string, *evidence.BundleInput) {
+	return evidence.BundleKey(raw.SHA256, 1), &evidence.BundleInput{
+		Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256, RawVerified: raw.Verified,
+		Facts: facts, Judgment: j, Provenance: prov,
+	}
+}
+
 // Handle judges, bundles, stores and records raw, resuming whatever an
 // earlier, interrupted call left undone. Errors are temporary (a store or
 // the ledger unavailable) unless IsPermanent says otherwise; processing the
@@ -262,11 +271,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 		// bundle. Provenance comes from the ledger's first record of the
 		// message, so a bundle rebuilt after a crash has the same bytes as
 		// the one that may already be stored.
-		in := &evidence.BundleInput{
-			Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256, RawVerified: raw.Verified,
-			Facts: facts, Judgment: j, Provenance: provenanceOf(msg),
-		}
-		key := evidence.BundleKey(raw.SHA256, 1)
+		key, in := raw.firstBundle(facts, j, provenanceOf(msg))
 		sum, _, err := p.storeBundle(ctx, key, in)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
@@ -294,11 +299,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 // saw another copy of the message), the stored one is the evidence, and
 // its judgment the one recorded.
 func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRecord, facts *evidence.Facts, j rules.Judgment) (*archive.Message, bool, error) {
-	key := evidence.BundleKey(raw.SHA256, 1)
-	in := &evidence.BundleInput{
-		Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256, RawVerified: raw.Verified,
-		Facts: facts, Judgment: j, Provenance: provenanceOf(&archive.Message{MessageRecord: rec}),
-	}
+	key, in := raw.firstBundle(facts, j, provenanceOf(&archive.Message{MessageRecord: rec}))
 	sum, kept, err := p.storeBundle(ctx, key, in)
 	if err != nil {
 		return nil, false, err
