@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strconv"
@@ -80,12 +81,19 @@ func writeBundle(ctx context.Context, w io.Writer, in *BundleInput, methodFor fu
 		return nil, fmt.Errorf("evidence: write bundle: raw size %d", in.RawSize)
 	}
 	rawSHA := in.RawSHA256
+	// checkSHA is what the copy of Raw into the bundle must hash to: ""
+	// (not hashed again) when the caller hashed these bytes in memory.
+	checkSHA := rawSHA
+	if in.RawVerified {
+		checkSHA = ""
+	}
 	if rawSHA == "" {
 		h := sha256.New()
 		if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(in.Raw, 0, in.RawSize)}); err != nil {
 			return nil, fmt.Errorf("evidence: write bundle: hash raw message: %w", err)
 		}
 		rawSHA = hex.EncodeToString(h.Sum(nil))
+		checkSHA = rawSHA // read twice: the second read is checked
 	} else if !isSHA256Hex(rawSHA) {
 		return nil, fmt.Errorf("evidence: write bundle: raw SHA-256 %q is not 64 lowercase hex digits", rawSHA)
 	}
@@ -119,11 +127,7 @@ func writeBundle(ctx context.Context, w io.Writer, in *BundleInput, methodFor fu
 		case ManifestName:
 			_, err = fw.Write(manifest)
 		case MessageName:
-			wantSHA := rawSHA
-			if in.RawVerified && in.RawSHA256 != "" {
-				wantSHA = ""
-			}
-			err = copyRaw(ctx, fw, in.Raw, in.RawSize, wantSHA)
+			err = copyRaw(ctx, fw, in.Raw, in.RawSize, checkSHA)
 		default:
 			_, err = fw.Write(small[name])
 		}
@@ -171,19 +175,19 @@ func fileHeader(name string, date time.Time, method uint16) *zip.FileHeader {
 // copyRaw streams the raw message into w, checking it still has the size and
 // (unless wantSHA is empty) the SHA-256 it had when the manifest was written.
 func copyRaw(ctx context.Context, w io.Writer, raw io.ReaderAt, size int64, wantSHA string) error {
-	h := sha256.New()
-	dst := w
+	var h hash.Hash
 	if wantSHA != "" {
-		dst = io.MultiWriter(w, h)
+		h = sha256.New()
+		w = io.MultiWriter(w, h)
 	}
-	n, err := io.Copy(dst, ctxReader{ctx, io.NewSectionReader(raw, 0, size)})
+	n, err := io.Copy(w, ctxReader{ctx, io.NewSectionReader(raw, 0, size)})
 	if err != nil {
 		return err
 	}
 	if n != size {
 		return fmt.Errorf("raw message ended after %d of %d bytes", n, size)
 	}
-	if wantSHA == "" {
+	if h == nil {
 		return nil
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != wantSHA {
