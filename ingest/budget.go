@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -48,11 +49,8 @@ func (b *memBudget) acquire(ctx context.Context, n int64) (int64, error) {
 			b.free += n
 			b.grant()
 		default:
-			for i, o := range b.waiters {
-				if o == w {
-					b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
-					break
-				}
+			if i := slices.Index(b.waiters, w); i >= 0 {
+				b.waiters = slices.Delete(b.waiters, i, i+1)
 			}
 			b.grant() // the next one may fit now
 		}
