@@ -2,8 +2,7 @@ package evidence
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/base64"
+	"encoding/binary"
 	"io"
 	"strconv"
 	"strings"
@@ -186,44 +185,93 @@ func (d *base64Decoder) Read(p []byte) (int, error) {
 
 // decodeRun is the fast path of Read, called at a quantum boundary (no
 // sextets pending, no output held) with input in the buffer: it decodes
-// as much of the buffered input as fits in p with encoding/base64, several
-// times faster than the byte loop, and returns the bytes written.
+// the buffered input into p a quantum at a time, several times faster
+// than the byte loop, and returns the bytes written.
 //
-// The standard decoder is strict: it takes the alphabet, CR and LF (which
-// it skips, as the byte loop does), and padding only where it ends the
-// input, after two or three sextets; anything else is an error. On input
-// it accepts, the byte loop yields the same bytes, counts nothing and ends
-// at a quantum boundary too, so a run may be cut off anywhere the count of
-// sextets and padding is a multiple of four. On input it refuses (bad
-// bytes, other whitespace, padding within, a partial quantum), what it
-// wrote into p counts for nothing (p is scratch space until Read returns)
-// and the run is left to the byte loop, with its lenient handling and its
-// counters: d.slowTo marks the run's end, so that each byte costs at most
-// one refused attempt.
+// It takes only whole quanta of four alphabet characters, and CR and LF
+// between them (where MIME's line breaks fall, lines being a multiple of
+// four characters long), which is what the byte loop yields the same
+// bytes for without counting anything. It stops before anything else
+// (other whitespace, bad bytes, padding, a line break within a quantum),
+// before a quantum cut off by the end of the buffer, and when p has no
+// room for three more bytes. When it cannot take even one quantum, the
+// next stretch is left to the byte loop with its lenient handling and its
+// counters: d.slowTo marks it, and the byte loop comes back here at the
+// first quantum boundary past it.
 func (d *base64Decoder) decodeRun(p []byte) int {
-	run := d.in[d.inPos:d.inLen]
-	if room := len(p) / 3 * 4; len(run) > room {
-		run = run[:room] // DecodedLen(len(run)) <= len(p)
+	n, used := decodeQuanta(p, d.in[d.inPos:d.inLen])
+	if used == 0 {
+		d.slowTo = d.inPos + 4
+		return 0
 	}
-	tried := len(run)
-	// Cut the run after the last whole quantum: what the decoder sees
-	// must hold a multiple of four characters besides line breaks.
-	extra := (len(run) - bytes.Count(run, []byte{'\n'}) - bytes.Count(run, []byte{'\r'})) % 4
-	for extra > 0 {
-		if c := run[len(run)-1]; c != '\r' && c != '\n' {
-			extra--
-		}
-		run = run[:len(run)-1]
-	}
-	if len(run) > 0 {
-		if n, err := base64.StdEncoding.Decode(p, run); err == nil {
-			d.inPos += len(run)
-			return n
-		}
-	}
-	d.slowTo = d.inPos + max(tried, 1)
-	return 0
+	d.inPos += used
+	return n
 }
+
+// decodeQuanta decodes whole quanta of base64 from src into dst, skipping
+// CR and LF between quanta, until a quantum holds anything outside the
+// alphabet, src has less than a quantum left, or dst less than three
+// bytes of room. It returns the bytes written and read.
+func decodeQuanta(dst, src []byte) (n, used int) {
+	i := 0
+	for len(src)-i >= 8 && len(dst)-n >= 8 {
+		// Two quanta at once, stored with one 8-byte write whose last two
+		// bytes the next write overwrites (or the caller ignores).
+		q := src[i : i+8 : i+8]
+		v := b64Quantum[0][q[0]] | b64Quantum[1][q[1]] | b64Quantum[2][q[2]] | b64Quantum[3][q[3]]
+		w := b64Quantum[0][q[4]] | b64Quantum[1][q[5]] | b64Quantum[2][q[6]] | b64Quantum[3][q[7]]
+		if (v | w) > 0xffffff {
+			if c := q[0]; c == '\r' || c == '\n' {
+				i++
+				continue
+			}
+			if v > 0xffffff {
+				break
+			}
+			binary.BigEndian.PutUint32(dst[n:], v<<8)
+			n += 3
+			i += 4
+			continue
+		}
+		binary.BigEndian.PutUint64(dst[n:], uint64(v)<<40|uint64(w)<<16)
+		n += 6
+		i += 8
+	}
+	for len(src)-i >= 4 && len(dst)-n >= 3 {
+		v := b64Quantum[0][src[i]] | b64Quantum[1][src[i+1]] | b64Quantum[2][src[i+2]] | b64Quantum[3][src[i+3]]
+		if v > 0xffffff {
+			if c := src[i]; c == '\r' || c == '\n' {
+				i++
+				continue
+			}
+			break
+		}
+		dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
+		n += 3
+		i += 4
+	}
+	return n, i
+}
+
+// b64Quantum[i][c] is the value of character c in place i of a quantum,
+// shifted to its place in the quantum's 24 bits, or b64Outside for a
+// character outside the alphabet: OR-ing the four places' values gives
+// the quantum's three bytes, or a value above 24 bits.
+var b64Quantum = func() (t [4][256]uint32) {
+	for i := range t {
+		for c, v := range base64Values {
+			if v < 0 {
+				t[i][c] = b64Outside
+			} else {
+				t[i][c] = uint32(v) << (6 * (3 - i))
+			}
+		}
+	}
+	return t
+}()
+
+// b64Outside marks a character outside the alphabet in b64Quantum.
+const b64Outside = 1 << 24
 
 // flush emits the whole bytes held by an incomplete quantum.
 func (d *base64Decoder) flush() {
