@@ -261,6 +261,14 @@ func (l *Ledger) write(ctx context.Context, op string, fn func(tx *sql.Tx) error
 		// instead of waiting for the next.
 		runtime.Gosched()
 	}
+	if d := g.delay.Load(); d > 0 {
+		// Under load, transactions start at most d apart: the writes
+		// that arrive meanwhile share the next one.
+		if wait := time.Duration(g.lastStart.Load() + d - time.Now().UnixNano()); wait > 0 {
+			time.Sleep(wait)
+		}
+		g.lastStart.Store(time.Now().UnixNano())
+	}
 	g.mu.Lock()
 	n := min(len(g.queue), maxGroupWrites)
 	batch := slices.Clone(g.queue[:n])
@@ -303,10 +311,25 @@ type writeReq struct {
 // writeGroup is the state of the group commit: the writes waiting, and
 // whether one of the callers is running transactions.
 type writeGroup struct {
-	mu      sync.Mutex
-	queue   []*writeReq
-	leading bool
-	shared  atomic.Int64 // writes that shared a transaction, for tests
+	mu        sync.Mutex
+	queue     []*writeReq
+	leading   bool
+	shared    atomic.Int64 // writes that shared a transaction, for tests
+	delay     atomic.Int64 // SetCommitDelay's, in nanoseconds
+	lastStart atomic.Int64 // when the last transaction started, in Unix nanoseconds
+}
+
+// SetCommitDelay makes write transactions start at least d apart: a
+// write that comes less than d after the last transaction started waits
+// for the rest of d, and the writes that arrive meanwhile share its
+// transaction. 0, the default, never waits; a write after a quiet spell
+// of d does not either. A commit writes every page the transaction
+// changed, and concurrent mails change many of the same pages: the
+// ledger's CPU time per mail falls by a quarter from one write per
+// transaction to eight. Worth it where writers do not wait for their
+// commits one by one (claimtrail run's workers hand them on).
+func (l *Ledger) SetCommitDelay(d time.Duration) {
+	l.group.delay.Store(int64(max(d, 0)))
 }
 
 // writeGroup runs batch in one transaction, each write in a savepoint,

@@ -107,3 +107,38 @@ func testGroupCommit(t *testing.T, kinds []string) {
 		t.Errorf("VerifyAudit = %+v, %v; want no problems", rep, err)
 	}
 }
+
+// TestCommitDelay: with a commit delay, writes that come one after another
+// within it share a transaction. The first, after a quiet spell, does not
+// wait: had it waited, the others would have joined its transaction.
+func TestCommitDelay(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	l.SetCommitDelay(time.Second)
+	const writes = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, writes)
+	for i := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- l.SetCheckpoint(ctx, "delay", fmt.Sprint(i), 1, uint32(i+1))
+		}()
+		// Each write has begun, or queued behind a waiting one, before
+		// the next comes; all come well within the delay.
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l.group.shared.Load(); got != writes-1 {
+		t.Errorf("%d writes shared a transaction, want %d: the first alone, then all the others", got, writes-1)
+	}
+	if got := countRows(t, l, `SELECT COUNT(*) FROM checkpoints WHERE mailbox = 'delay'`); got != writes {
+		t.Errorf("%d checkpoints recorded, want %d", got, writes)
+	}
+}
