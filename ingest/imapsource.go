@@ -173,9 +173,10 @@ type outcome struct {
 
 // workers is the pool processing the messages of one pass.
 type workers struct {
-	jobs   chan *outcome
-	wg     sync.WaitGroup
-	failed atomic.Bool // set at the first failure: the rest is skipped
+	jobs    chan *outcome
+	wg      sync.WaitGroup
+	commits sync.WaitGroup // deferred commits still running
+	failed  atomic.Bool    // set at the first failure: the rest is skipped
 }
 
 // startWorkers starts the pass's pool. Work in hand finishes even when ctx
@@ -189,29 +190,52 @@ func (s *IMAPSource) startWorkers(ctx context.Context, p Processor) *workers {
 		go func() {
 			defer w.wg.Done()
 			for o := range w.jobs {
-				if w.failed.Load() || ctx.Err() != nil {
+				// A Pipeline hands back the commit of a new message's
+				// records (processDeferred): it runs on a goroutine of
+				// its own while the worker takes the next message. Any
+				// other Processor, a wrapper of a Pipeline included, is
+				// waited for.
+				var commit func() (Destination, error)
+				switch pipe, ok := p.(*Pipeline); {
+				case w.failed.Load() || ctx.Err() != nil:
 					o.err = errSkipped
-				} else {
+				case ok:
+					o.dest, commit, o.err = pipe.processDeferred(workCtx, o.m)
+				default:
 					o.dest, o.err = p.Process(workCtx, o.m)
-					if o.err != nil {
-						w.failed.Store(true)
-					}
+				}
+				if o.err != nil {
+					w.failed.Store(true)
 				}
 				if o.m.Path != "" {
 					os.Remove(o.m.Path)
 				}
 				o.m.Data = nil // the outcome waits for its move; the bytes need not
-				close(o.done)
+				if commit == nil {
+					close(o.done)
+					continue
+				}
+				w.commits.Add(1)
+				go func() {
+					defer w.commits.Done()
+					o.dest, o.err = commit()
+					if o.err != nil {
+						w.failed.Store(true)
+					}
+					close(o.done)
+				}()
 			}
 		}()
 	}
 	return w
 }
 
-// stop lets the workers finish what they were given and waits for them.
+// stop lets the workers finish what they were given, commits included,
+// and waits for them.
 func (w *workers) stop() {
 	close(w.jobs)
 	w.wg.Wait()
+	w.commits.Wait()
 }
 
 // chunk is the mail of one fetch: up to ChunkSize messages.

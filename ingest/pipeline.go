@@ -194,6 +194,19 @@ func (p *Pipeline) Handle(ctx context.Context, raw Raw) (*Result, error) {
 // Process needs only the judgment, and the read was a twentieth of the
 // pipeline's ledger time.
 func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
+	res, commit, err := p.prepare(ctx, raw)
+	if err != nil || commit == nil {
+		return res, err
+	}
+	return commit()
+}
+
+// prepare is handle up to the ledger's record of a new message, which it
+// returns as commit, to be called once; when commit is nil, res is
+// final. commit reads none of raw's bytes: the IMAP source's workers
+// leave it to a goroutine of its own and take the next message, so that
+// many messages' records share a transaction (see processDeferred).
+func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit func() (*Result, error), err error) {
 	start := time.Now()
 	op := "ingest: process " + shortSHA(raw.SHA256)
 	known, err := p.ledger.MessageBySHA256(ctx, raw.SHA256)
@@ -201,28 +214,28 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 	case err == nil && known.Judgment != nil && known.BundleKey != "":
 		// Done before (a duplicate, or offered again after a crash before
 		// the checkpoint): nothing to redo but the move.
-		return &Result{Message: known, Judgment: *known.Judgment}, nil
+		return &Result{Message: known, Judgment: *known.Judgment}, nil, nil
 	case errors.Is(err, archive.ErrNotFound):
 		known = nil
 	case err != nil:
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
 
 	held, err := p.budget.acquire(ctx, min(raw.Size, p.fullParse))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer p.budget.release(held)
 
 	facts, err := evidence.Parse(raw.R, raw.Size, p.parse)
 	if err != nil {
-		return nil, fmt.Errorf("%s: parse: %w", op, err)
+		return nil, nil, fmt.Errorf("%s: parse: %w", op, err)
 	}
 	if p.resolver != nil {
 		checks, err := evidence.VerifyDKIM(ctx, io.NewSectionReader(raw.R, 0, raw.Size), p.resolver)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+				return nil, nil, fmt.Errorf("%s: %w", op, ctx.Err())
 			}
 			facts.Warnings = append(facts.Warnings, dkimWarningPrefix+err.Error())
 		} else {
@@ -248,44 +261,60 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 		Subject:      facts.Subject,
 	}
 	j := p.policy.Judge(facts.RulesMessage())
-	var (
-		msg     *archive.Message
-		created bool
-	)
 	if known == nil {
-		msg, created, err = p.storeNew(ctx, raw, rec, facts, j)
-	} else {
-		// The first judgment stands: the bundle must show the recorded one.
-		msg, created, err = p.ledger.RecordMessageJudgment(ctx, rec, j, rules.Version)
+		record, err := p.storeNew(ctx, raw, rec, facts, j)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", op, err)
+		}
+		return nil, func() (*Result, error) {
+			msg, created, err := record()
+			if err == nil && msg.BundleKey == "" {
+				// Another worker recorded the same bytes without their
+				// bundle in the meantime: the message is offered again,
+				// and the known row's path finishes it.
+				err = fmt.Errorf("message %d recorded without its bundle meanwhile; it will be offered again", msg.ID)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			return p.finish(op, start, msg, created)
+		}, nil
 	}
+	// The first judgment stands: the bundle must show the recorded one.
+	msg, created, err := p.ledger.RecordMessageJudgment(ctx, rec, j, rules.Version)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if msg.Judgment == nil {
-		return nil, fmt.Errorf("%s: the ledger returned message %d without its judgment", op, msg.ID)
-	}
-	j = *msg.Judgment
-
-	if msg.BundleKey == "" {
+	if msg.Judgment != nil && msg.BundleKey == "" {
 		// A row an earlier call (or another worker) recorded without its
 		// bundle. Provenance comes from the ledger's first record of the
 		// message, so a bundle rebuilt after a crash has the same bytes as
 		// the one that may already be stored.
-		key, in := raw.firstBundle(facts, j, provenanceOf(msg))
+		key, in := raw.firstBundle(facts, *msg.Judgment, provenanceOf(msg))
 		sum, _, err := p.storeBundle(ctx, key, in)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return nil, nil, fmt.Errorf("%s: %w", op, err)
 		}
 		if err := p.ledger.SetBundle(ctx, msg.ID, key, sum); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return nil, nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
+	res, err = p.finish(op, start, msg, created)
+	return res, nil, err
+}
 
+// finish checks the row the ledger returned for a message handled since
+// start, and reports it.
+func (p *Pipeline) finish(op string, start time.Time, msg *archive.Message, created bool) (*Result, error) {
+	if msg.Judgment == nil {
+		return nil, fmt.Errorf("%s: the ledger returned message %d without its judgment", op, msg.ID)
+	}
+	j := *msg.Judgment
 	if p.observe != nil {
 		p.observe.ObserveJudge(time.Since(start))
 		p.observe.Judged(j.Verdict)
 	}
-	p.log.Debug("message processed", "sha256", shortSHA(raw.SHA256), "verdict", j.Verdict, "reason", j.Reason, "new", created)
+	p.log.Debug("message processed", "sha256", shortSHA(msg.SHA256), "verdict", j.Verdict, "reason", j.Reason, "new", created)
 	return &Result{Message: msg, Judgment: j, New: created}, nil
 }
 
@@ -297,23 +326,26 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 // and the same key, and storing it again is a no-op. If the bundle stored
 // under the key differs (an earlier attempt judged under other rules, or
 // saw another copy of the message), the stored one is the evidence, and
-// its judgment the one recorded.
-func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRecord, facts *evidence.Facts, j rules.Judgment) (*archive.Message, bool, error) {
+// its judgment the one recorded. The record is returned as a function to
+// call once, which reads nothing of raw.
+func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRecord, facts *evidence.Facts, j rules.Judgment) (record func() (*archive.Message, bool, error), err error) {
 	key, in := raw.firstBundle(facts, j, provenanceOf(&archive.Message{MessageRecord: rec}))
 	sum, kept, err := p.storeBundle(ctx, key, in)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	version := rules.Version
 	if kept {
 		sf, man, err := p.fetchBundle(ctx, key, sum)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		sf.Close()
 		j, version = man.Judgment, man.RulesVersion
 	}
-	return p.ledger.RecordStoredMessage(ctx, rec, j, version, archive.StoredBundle{Key: key, SHA256: sum})
+	return func() (*archive.Message, bool, error) {
+		return p.ledger.RecordStoredMessage(ctx, rec, j, version, archive.StoredBundle{Key: key, SHA256: sum})
+	}, nil
 }
 
 // memBundleBytes: the bundle of a message up to this size is built in
@@ -428,11 +460,25 @@ func (p *Pipeline) HandleFile(ctx context.Context, name string, r io.Reader) (*R
 // an IMAPSource drives. Mail the source did not fetch (too large) is logged
 // and left in place.
 func (p *Pipeline) Process(ctx context.Context, m *Message) (Destination, error) {
+	dest, commit, err := p.processDeferred(ctx, m)
+	if err != nil || commit == nil {
+		return dest, err
+	}
+	return commit()
+}
+
+// processDeferred is Process but for its last step, the ledger's record of
+// a new message, which it returns as commit (nil when there is none left:
+// dest is then final). commit reads nothing of m's bytes. The IMAP
+// source's workers run it on a goroutine of its own and take the next
+// message meanwhile: with the ledger's commit delay, records of many
+// messages then share one transaction.
+func (p *Pipeline) processDeferred(ctx context.Context, m *Message) (dest Destination, commit func() (Destination, error), err error) {
 	if m.Skip != "" {
 		p.log.Warn("message left in the mailbox unprocessed", "mailbox", m.Mailbox, "folder", m.Folder,
 			"uid", m.UID, "size", m.Size, "reason", string(m.Skip),
 			"what_to_do", "raise max_message_bytes, or save the message as .eml and run claimtrail import")
-		return LeaveInPlace, nil
+		return LeaveInPlace, nil, nil
 	}
 	var r io.ReaderAt
 	if m.Data != nil {
@@ -440,19 +486,28 @@ func (p *Pipeline) Process(ctx context.Context, m *Message) (Destination, error)
 	} else {
 		f, err := os.Open(m.Path)
 		if err != nil {
-			return "", fmt.Errorf("ingest: open spooled message: %w", err)
+			return "", nil, fmt.Errorf("ingest: open spooled message: %w", err)
 		}
 		defer f.Close()
 		r = f
 	}
 	// Data was hashed in memory as it arrived (IMAPConn.spool).
-	res, err := p.handle(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, Verified: m.Data != nil, From: evidence.Provenance{
+	res, record, err := p.prepare(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, Verified: m.Data != nil, From: evidence.Provenance{
 		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
 	}})
-	if err != nil {
-		return "", err
+	switch {
+	case err != nil:
+		return "", nil, err
+	case record == nil:
+		return Destination(res.Judgment.Verdict), nil, nil
 	}
-	return Destination(res.Judgment.Verdict), nil
+	return "", func() (Destination, error) {
+		res, err := record()
+		if err != nil {
+			return "", err
+		}
+		return Destination(res.Judgment.Verdict), nil
+	}, nil
 }
 
 // Moved records the moves of msgs in the ledger, in one transaction. A
