@@ -214,43 +214,41 @@ func (d *base64Decoder) decodeRun(p []byte) int {
 // bytes of room. It returns the bytes written and read.
 func decodeQuanta(dst, src []byte) (n, used int) {
 	i := 0
-	for len(src)-i >= 8 && len(dst)-n >= 8 {
-		// Two quanta at once, stored with one 8-byte write whose last two
-		// bytes the next write overwrites (or the caller ignores).
-		q := src[i : i+8 : i+8]
-		v := b64Quantum[0][q[0]] | b64Quantum[1][q[1]] | b64Quantum[2][q[2]] | b64Quantum[3][q[3]]
-		w := b64Quantum[0][q[4]] | b64Quantum[1][q[5]] | b64Quantum[2][q[6]] | b64Quantum[3][q[7]]
-		if (v | w) > 0xffffff {
-			if c := q[0]; c == '\r' || c == '\n' {
-				i++
-				continue
-			}
-			if v > 0xffffff {
+	for {
+		// Two quanta at a time, stored with one 8-byte write whose last
+		// two bytes the next write overwrites (or the caller ignores).
+		for len(src)-i >= 8 && len(dst)-n >= 8 {
+			v, w := quantum(src[i:i+4]), quantum(src[i+4:i+8])
+			if (v | w) > 0xffffff {
 				break
 			}
-			binary.BigEndian.PutUint32(dst[n:], v<<8)
-			n += 3
-			i += 4
+			binary.BigEndian.PutUint64(dst[n:], uint64(v)<<40|uint64(w)<<16)
+			n += 6
+			i += 8
+		}
+		// Then one step: a line break, or a single quantum.
+		if len(src)-i < 4 || len(dst)-n < 3 {
+			return n, i
+		}
+		if c := src[i]; c == '\r' || c == '\n' {
+			i++
 			continue
 		}
-		binary.BigEndian.PutUint64(dst[n:], uint64(v)<<40|uint64(w)<<16)
-		n += 6
-		i += 8
-	}
-	for len(src)-i >= 4 && len(dst)-n >= 3 {
-		v := b64Quantum[0][src[i]] | b64Quantum[1][src[i+1]] | b64Quantum[2][src[i+2]] | b64Quantum[3][src[i+3]]
+		v := quantum(src[i : i+4])
 		if v > 0xffffff {
-			if c := src[i]; c == '\r' || c == '\n' {
-				i++
-				continue
-			}
-			break
+			return n, i
 		}
 		dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
 		n += 3
 		i += 4
 	}
-	return n, i
+}
+
+// quantum returns the 24 bits of the quantum q (4 characters), or a value
+// above 24 bits when one of them is outside the alphabet.
+func quantum(q []byte) uint32 {
+	_ = q[3]
+	return b64Quantum[0][q[0]] | b64Quantum[1][q[1]] | b64Quantum[2][q[2]] | b64Quantum[3][q[3]]
 }
 
 // b64Quantum[i][c] is the value of character c in place i of a quantum,
