@@ -185,26 +185,28 @@ type workers struct {
 func (s *IMAPSource) startWorkers(ctx context.Context, p Processor) *workers {
 	w := &workers{jobs: make(chan *outcome, s.opts.BatchSize)}
 	workCtx := context.WithoutCancel(ctx)
+	// A Pipeline hands back the commit of a new message's records
+	// (processDeferred), which runs on a goroutine of its own while the
+	// worker takes the next message. Any other Processor, a wrapper of a
+	// Pipeline included, is waited for.
+	process := func(m *Message) (Destination, func() (Destination, error), error) {
+		dest, err := p.Process(workCtx, m)
+		return dest, nil, err
+	}
+	if pipe, ok := p.(*Pipeline); ok {
+		process = func(m *Message) (Destination, func() (Destination, error), error) {
+			return pipe.processDeferred(workCtx, m)
+		}
+	}
 	for range s.opts.Workers {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
 			for o := range w.jobs {
-				// A Pipeline hands back the commit of a new message's
-				// records (processDeferred): it runs on a goroutine of
-				// its own while the worker takes the next message. Any
-				// other Processor, a wrapper of a Pipeline included, is
-				// waited for.
 				var commit func() (Destination, error)
-				switch pipe, ok := p.(*Pipeline); {
-				case w.failed.Load() || ctx.Err() != nil:
+				if w.failed.Load() || ctx.Err() != nil {
 					o.err = errSkipped
-				case ok:
-					o.dest, commit, o.err = pipe.processDeferred(workCtx, o.m)
-				default:
-					o.dest, o.err = p.Process(workCtx, o.m)
-				}
-				if o.err != nil {
+				} else if o.dest, commit, o.err = process(o.m); o.err != nil {
 					w.failed.Store(true)
 				}
 				if o.m.Path != "" {
