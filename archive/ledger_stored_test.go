@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -25,12 +26,20 @@ func TestRecordStoredMessageMatchesTwoSteps(t *testing.T) {
 	for i, j := range judgments {
 		rec := testRecord(i)
 		rec.InternalDate = rec.InternalDate.Add(-time.Duration(i) * time.Hour) // each the claim's earliest evidence
+		switch i {
+		case 1: // the returned rows must show times as stored
+			rec.InternalDate = rec.InternalDate.Add(123456789 * time.Nanosecond).In(time.FixedZone("", 2*3600))
+			rec.Date = rec.InternalDate.Add(-time.Minute).In(time.FixedZone("", -5*3600))
+		case 2:
+			rec.Date = time.Time{}
+		}
 		b := StoredBundle{Key: "bundles/" + rec.SHA256 + "/1.zip", SHA256: shaOf("bundle " + rec.SHA256)}
 
 		m, _, err := twoSteps.RecordMessageJudgment(ctx, rec, j, rules.Version)
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkReturnedRow(t, twoSteps, fmt.Sprintf("message %d: RecordMessageJudgment", i), m)
 		if err := twoSteps.SetBundle(ctx, m.ID, b.Key, b.SHA256); err != nil {
 			t.Fatal(err)
 		}
@@ -43,6 +52,7 @@ func TestRecordStoredMessageMatchesTwoSteps(t *testing.T) {
 			t.Errorf("message %d: returned row has bundle %q (%q, stored %v), judgment %+v; want %+v and %s",
 				i, got.BundleKey, got.BundleSHA256, got.StoredAt, got.Judgment, b, j.Verdict)
 		}
+		checkReturnedRow(t, oneStep, fmt.Sprintf("message %d: RecordStoredMessage", i), got)
 		wantActions := []Action{ActionMessageReceived, ActionBundleStored, ActionJudged}
 		if acts := auditActions(t, oneStep, messageSubject(rec.SHA256)); !slices.Equal(acts, wantActions) {
 			t.Errorf("message %d: audit actions %v, want %v", i, acts, wantActions)
@@ -113,6 +123,19 @@ func TestRecordStoredMessageKnownMessage(t *testing.T) {
 	}
 	if n := countRows(t, l, `SELECT COUNT(*) FROM audit`); n != before {
 		t.Errorf("audit entries = %d after refused calls, want %d", n, before)
+	}
+}
+
+// checkReturnedRow checks that got, a row a record call returned without
+// reading it back, is the row l holds.
+func checkReturnedRow(t *testing.T, l *Ledger, what string, got *Message) {
+	t.Helper()
+	want, err := l.Message(context.Background(), got.ID)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s returned\n%+v\nthe ledger holds\n%+v", what, got, want)
 	}
 }
 
