@@ -617,6 +617,13 @@ func nullTime(t time.Time) any {
 	return fmtTime(t)
 }
 
+// storedTime is t as the ledger reads it back: at the stored precision,
+// in UTC; the zero time stays zero (NULL).
+func storedTime(t time.Time) time.Time {
+	st, _ := parseTime(sql.NullString{String: fmtTime(t), Valid: !t.IsZero()})
+	return st
+}
+
 func parseTime(s sql.NullString) (time.Time, error) {
 	if !s.Valid || s.String == "" {
 		return time.Time{}, nil

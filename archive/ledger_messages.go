@@ -127,12 +127,13 @@ func (l *Ledger) RecordMessage(ctx context.Context, rec MessageRecord) (msg *Mes
 	}
 	err = l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		id, err := l.insertMessage(ctx, tx, rec)
+		msg, err = l.insertMessage(ctx, tx, rec, nil, "", nil)
 		if err != nil {
 			return err
 		}
-		created = id != 0
-		msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256)
+		if created = msg != nil; !created {
+			msg, err = messageBy(ctx, tx, "m.sha256 = ?", rec.SHA256)
+		}
 		return err
 	})
 	if err != nil {
@@ -187,7 +188,7 @@ func (l *Ledger) recordJudged(ctx context.Context, op string, rec MessageRecord,
 	}
 	err = l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		msg, err = l.insertJudged(ctx, tx, rec, j, rulesVersion, b)
+		msg, err = l.insertMessage(ctx, tx, rec, &j, rulesVersion, b)
 		if err != nil {
 			return err
 		}
@@ -216,29 +217,35 @@ func (l *Ledger) judgeOnce(ctx context.Context, tx dbtx, sha string, j rules.Jud
 	return messageBy(ctx, tx, "m.id = ?", msg.ID)
 }
 
-// insertJudged inserts rec's row already judged j (and stored as b, when
-// not nil), with the audit entries of its reception, its bundle and its
-// judgment, and returns the row; nil when a row for the same bytes exists.
-// One INSERT instead of an INSERT and two UPDATEs, and no reading the row
-// back, took a quarter to a third off this step's CPU time.
-func (l *Ledger) insertJudged(ctx context.Context, tx dbtx, rec MessageRecord, j rules.Judgment, rulesVersion string, b *StoredBundle) (*Message, error) {
+// insertMessage inserts rec's row with the audit entry of its reception,
+// unless a row for the same bytes exists, and returns the row (nil when
+// there was one). When j is not nil the row is inserted judged j, and
+// stored as b when b is not nil, with the audit entries of its bundle and
+// its judgment after the reception's. One INSERT instead of an INSERT and
+// two UPDATEs, and no reading the row back, took a quarter to a third off
+// recording a new mail.
+func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord, j *rules.Judgment, rulesVersion string, b *StoredBundle) (*Message, error) {
 	now := l.now()
-	cols, err := judgmentColumns(j)
-	if err != nil {
-		return nil, err
+	var cols judgmentRow
+	judged := make([]any, 7) // NULL until judged
+	if j != nil {
+		var err error
+		if cols, err = judgmentColumns(*j); err != nil {
+			return nil, err
+		}
+		judged = []any{cols.verdict, cols.reason, cols.tenant, cols.incidents, cols.judgment, rulesVersion, fmtTime(now)}
 	}
-	var key, bundleSHA, storedAt any // NULL without a bundle
+	stored := make([]any, 3) // NULL until stored
 	if b != nil {
-		key, bundleSHA, storedAt = b.Key, b.SHA256, fmtTime(now)
+		stored = []any{b.Key, b.SHA256, fmtTime(now)}
 	}
+	args := append([]any{rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
+		nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject},
+		append(judged, stored...)...)
 	res, err := tx.ExecContext(ctx, `INSERT INTO messages
 		(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject,
 		verdict, reason, tenant_id, incident_ids, judgment, rules_version, judged_at, bundle_key, bundle_sha256, stored_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
-		rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
-		nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject,
-		cols.verdict, cols.reason, cols.tenant, cols.incidents, cols.judgment, rulesVersion, fmtTime(now),
-		key, bundleSHA, storedAt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -258,30 +265,28 @@ func (l *Ledger) insertJudged(ctx context.Context, tx dbtx, rec MessageRecord, j
 			return nil, err
 		}
 	}
+
+	// The row as messageBy would read it.
+	m := &Message{ID: id, MessageRecord: rec, RecordedAt: storedTime(now)}
+	m.InternalDate, m.Date = storedTime(rec.InternalDate), storedTime(rec.Date)
+	if b != nil {
+		m.BundleKey, m.BundleSHA256, m.StoredAt = b.Key, b.SHA256, storedTime(now)
+	}
+	if j == nil {
+		return m, nil
+	}
 	// A new row has no judgment before this one: only its ID and hash
 	// count.
-	if _, err := l.applyJudgment(ctx, tx, now, &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+	if _, err := l.applyJudgment(ctx, tx, now, &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}, *j, rulesVersion, ActorSystem, ActionJudged); err != nil {
 		return nil, err
 	}
-
-	// The row as messageBy would read it: times at the precision stored,
-	// the judgment as decoded from its JSON.
-	stored := func(t time.Time) time.Time {
-		if t.IsZero() {
-			return t
-		}
-		st, _ := time.Parse(time.RFC3339Nano, fmtTime(t))
-		return st
-	}
-	m := &Message{ID: id, MessageRecord: rec, RecordedAt: stored(now),
-		Judgment: new(rules.Judgment), RulesVersion: rulesVersion, JudgedAt: stored(now)}
-	m.InternalDate, m.Date = stored(rec.InternalDate), stored(rec.Date)
+	// Decoded from its stored JSON, not j itself: encoding replaces
+	// invalid UTF-8, which hostile mail can put in the sender.
+	m.Judgment = new(rules.Judgment)
 	if err := json.Unmarshal([]byte(cols.judgment), m.Judgment); err != nil {
 		return nil, err
 	}
-	if b != nil {
-		m.BundleKey, m.BundleSHA256, m.StoredAt = b.Key, b.SHA256, stored(now)
-	}
+	m.RulesVersion, m.JudgedAt = rulesVersion, storedTime(now)
 	return m, nil
 }
 
@@ -293,31 +298,6 @@ func checkRecord(rec MessageRecord) error {
 		return errors.New("mailbox, folder and a size >= 0 are required")
 	}
 	return nil
-}
-
-// insertMessage inserts rec's row with its audit entry, unless a row for
-// the same bytes exists; id is the new row's, 0 when there was one.
-func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord) (id int64, err error) {
-	now := l.now()
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages
-		(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
-		rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
-		nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject)
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil || n != 1 {
-		return 0, err
-	}
-	if id, err = res.LastInsertId(); err != nil {
-		return 0, err
-	}
-	if _, err = l.appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, messageSubject(rec.SHA256), receivedDetails(rec)); err != nil {
-		return 0, err
-	}
-	return id, nil
 }
 
 // receivedDetails are the details of rec's message_received entry.
@@ -492,18 +472,22 @@ type judgmentRow struct {
 	incidents, judgment     string // JSON
 }
 
-// judgmentColumns is j as the messages table stores it; incident_ids is
-// "[]", never null, for a judgment without any.
+// incidentList is j's incident IDs, empty rather than nil: the ledger
+// stores and audits "[]", never null.
+func incidentList(j rules.Judgment) []string {
+	if j.IncidentIDs == nil {
+		return []string{}
+	}
+	return j.IncidentIDs
+}
+
+// judgmentColumns is j as the messages table stores it.
 func judgmentColumns(j rules.Judgment) (judgmentRow, error) {
 	jb, err := json.Marshal(j)
 	if err != nil {
 		return judgmentRow{}, err
 	}
-	incs := j.IncidentIDs
-	if incs == nil {
-		incs = []string{}
-	}
-	ib, err := json.Marshal(incs)
+	ib, err := json.Marshal(incidentList(j))
 	if err != nil {
 		return judgmentRow{}, err
 	}
@@ -515,12 +499,8 @@ func judgmentColumns(j rules.Judgment) (judgmentRow, error) {
 // the judgment and makes the evidence links it implies, removing those it
 // does not. m carries the message's previous judgment, if any.
 func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *Message, j rules.Judgment, rulesVersion, actor string, action Action) ([]Attachment, error) {
-	incs := j.IncidentIDs
-	if incs == nil {
-		incs = []string{}
-	}
 	details := map[string]any{
-		"verdict": j.Verdict, "reason": j.Reason, "tenant_id": j.TenantID, "incident_ids": incs,
+		"verdict": j.Verdict, "reason": j.Reason, "tenant_id": j.TenantID, "incident_ids": incidentList(j),
 		"authentication": j.Authentication, "rules_version": rulesVersion,
 	}
 	if action == ActionReprocessed && m.Judgment != nil {

@@ -88,6 +88,7 @@ func TestRecordStoredMessageKnownMessage(t *testing.T) {
 
 	// Recorded by an interrupted older step, not judged: judged now.
 	plain := mustRecord(t, l, testRecord(1))
+	checkReturnedRow(t, l, "RecordMessage", plain)
 	m, created, err := l.RecordStoredMessage(ctx, testRecord(1), accepted(tenantA, "EX315207"), rules.Version, b)
 	if err != nil || created || m.ID != plain.ID {
 		t.Fatalf("RecordStoredMessage of a recorded message = id %d, created %v, %v; want id %d, not created", m.ID, created, err, plain.ID)
