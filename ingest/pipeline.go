@@ -262,12 +262,12 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 	}
 	j := p.policy.Judge(facts.RulesMessage())
 	if known == nil {
-		record, err := p.storeNew(ctx, raw, rec, facts, j)
+		j, version, b, err := p.storeNew(ctx, raw, rec, facts, j)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", op, err)
 		}
 		return nil, func() (*Result, error) {
-			msg, created, err := record()
+			msg, created, err := p.ledger.RecordStoredMessage(ctx, rec, j, version, b)
 			if err == nil && msg.BundleKey == "" {
 				// Another worker recorded the same bytes without their
 				// bundle in the meantime: the message is offered again,
@@ -319,33 +319,32 @@ func (p *Pipeline) finish(op string, start time.Time, msg *archive.Message, crea
 }
 
 // storeNew stores the bundle of a message the ledger has not recorded,
-// judged j, then records the message, its judgment and its bundle in one
-// step (one transaction instead of two, and each claim brought up to date
+// judged j, and returns what the ledger's record of it needs: the
+// judgment and rules version the stored bundle shows, and the bundle. The
+// caller records the message, its judgment and its bundle in one step
+// (one transaction instead of two, and each claim brought up to date
 // once). A crash between the two leaves a stored bundle the ledger does
 // not know: the message is offered again, its bundle has the same bytes
 // and the same key, and storing it again is a no-op. If the bundle stored
 // under the key differs (an earlier attempt judged under other rules, or
 // saw another copy of the message), the stored one is the evidence, and
-// its judgment the one recorded. The record is returned as a function to
-// call once, which reads nothing of raw.
-func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRecord, facts *evidence.Facts, j rules.Judgment) (record func() (*archive.Message, bool, error), err error) {
+// its judgment the one to record.
+func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRecord, facts *evidence.Facts, j rules.Judgment) (rules.Judgment, string, archive.StoredBundle, error) {
 	key, in := raw.firstBundle(facts, j, provenanceOf(&archive.Message{MessageRecord: rec}))
 	sum, kept, err := p.storeBundle(ctx, key, in)
 	if err != nil {
-		return nil, err
+		return rules.Judgment{}, "", archive.StoredBundle{}, err
 	}
 	version := rules.Version
 	if kept {
 		sf, man, err := p.fetchBundle(ctx, key, sum)
 		if err != nil {
-			return nil, err
+			return rules.Judgment{}, "", archive.StoredBundle{}, err
 		}
 		sf.Close()
 		j, version = man.Judgment, man.RulesVersion
 	}
-	return func() (*archive.Message, bool, error) {
-		return p.ledger.RecordStoredMessage(ctx, rec, j, version, archive.StoredBundle{Key: key, SHA256: sum})
-	}, nil
+	return j, version, archive.StoredBundle{Key: key, SHA256: sum}, nil
 }
 
 // memBundleBytes: the bundle of a message up to this size is built in
