@@ -25,7 +25,10 @@ import (
 const (
 	crashMessages = 500 // distinct raw messages
 	crashDups     = 10  // of them appended a second time, byte for byte
-	crashKills    = 12  // runs 3, 7 and 11 live 1-2.5 s, the last 50-300 ms, the others 50-800 ms
+	// crashHugeEvery: every so many generated messages is one of 5 MiB,
+	// which run spools to a file rather than holding it (memoryBytes).
+	crashHugeEvery = 100
+	crashKills     = 12 // runs 3, 7 and 11 live 1-2.5 s, the last 50-300 ms, the others 50-800 ms
 	// crashWaves: the mail arrives over the restarts, as it would, so
 	// that the kills land while there is work in hand.
 	crashWaves = crashKills
@@ -75,6 +78,12 @@ func crashMail(t *testing.T, rng *rand.Rand) [][]byte {
 	}
 	run := strconv.FormatUint(rng.Uint64(), 36)
 	for n := len(msgs); n < crashMessages; n++ {
+		if n%crashHugeEvery == 0 {
+			// Larger than run holds in memory: spooled to a file, and
+			// bundled in one.
+			msgs = append(msgs, evidencetest.MailOfSize(rng, run, n, evidencetest.Large, memoryBytes+1<<20))
+			continue
+		}
 		msgs = append(msgs, evidencetest.Mail(rng, run, n, evidencetest.PickClass(rng)))
 	}
 	for range crashDups {

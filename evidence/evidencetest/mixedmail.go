@@ -57,6 +57,12 @@ func Mail(rng *rand.Rand, run string, n int, c Class) []byte {
 	return mixedMail(rng, run, n, c, classSize(rng, c))
 }
 
+// MailOfSize is Mail of about size bytes, for mail outside the mix's
+// sizes (larger than what is held in memory, say).
+func MailOfSize(rng *rand.Rand, run string, n int, c Class, size int) []byte {
+	return mixedMail(rng, run, n, c, size)
+}
+
 // mixSender is who a generated mail comes from.
 type mixSender struct {
 	name, addr, domain string
