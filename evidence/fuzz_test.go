@@ -6,6 +6,7 @@ import (
 	"mime/quotedprintable"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -22,6 +23,8 @@ func seedCorpus(f *testing.F) {
 				f.Fatal(err)
 			}
 			f.Add(b)
+			// The same after an mbox "From " line, which the parse skips.
+			f.Add(append([]byte("From sender@example.com Mon Mar  3 09:15:00 2025\r\n"), b...))
 		}
 	}
 	f.Add(manyPartsMessage(3))
@@ -35,13 +38,25 @@ func seedCorpus(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	seedCorpus(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		orig := bytes.Clone(raw)
 		for _, opts := range []*ParseOptions{nil, {MaxBytes: 1 + int64(len(raw))/2, MaxDepth: 3, MaxOriginals: 4, MaxParts: 50}} {
 			facts, err := ParseBytes(raw, opts)
 			if err != nil {
 				t.Fatalf("ParseBytes(%+v) error = %v; want nil for bytes in memory", opts, err)
 			}
+			if !bytes.Equal(raw, orig) {
+				t.Fatalf("ParseBytes(%+v) changed the message it was given", opts)
+			}
 			checkFacts(t, facts, 0)
 			_ = facts.RulesMessage()
+			// ParseBytes reads the bytes in place, Parse a copy of them.
+			copied, err := Parse(bytes.NewReader(raw), int64(len(raw)), opts)
+			if err != nil {
+				t.Fatalf("Parse(%+v) error = %v", opts, err)
+			}
+			if !reflect.DeepEqual(facts, copied) {
+				t.Fatalf("ParseBytes(%+v) and Parse differ:\n%+v\n%+v", opts, facts, copied)
+			}
 		}
 	})
 }

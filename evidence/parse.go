@@ -107,16 +107,20 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 	o := opts.WithDefaults()
 	run := &parseRun{opts: o, budget: o.MaxBytes}
 	rec := &recordingReaderAt{r: raw}
-	f := run.parse(rec, size, 0, false)
+	f := run.parse(rec, nil, size, 0, false)
 	if rec.err != nil {
 		return nil, fmt.Errorf("evidence: parse: read message: %w", rec.err)
 	}
 	return f, nil
 }
 
-// ParseBytes is Parse for a message held in memory.
+// ParseBytes is Parse for a message held in memory. It reads b in place,
+// where Parse would copy the message into memory first, and does not
+// change it; b must not change during the call.
 func ParseBytes(b []byte, opts *ParseOptions) (*Facts, error) {
-	return Parse(bytes.NewReader(b), int64(len(b)), opts)
+	o := opts.WithDefaults()
+	run := &parseRun{opts: o, budget: o.MaxBytes}
+	return run.parse(bytes.NewReader(b), b, int64(len(b)), 0, false), nil
 }
 
 // recordingReaderAt keeps the first real read error, which the parsers
@@ -178,7 +182,10 @@ func (b *builder) warnOnce(key, s string) {
 
 // parse parses one message (the top level or an original) at the given
 // depth; stream forces the streaming parse.
-func (run *parseRun) parse(raw io.ReaderAt, size int64, depth int, stream bool) *Facts {
+//
+// mem, when not nil, holds raw's bytes in memory: a full parse then reads
+// them in place instead of a copy.
+func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, stream bool) *Facts {
 	b := &builder{run: run, f: &Facts{}, depth: depth}
 	defer func() {
 		if r := recover(); r != nil {
@@ -203,7 +210,13 @@ func (run *parseRun) parse(raw io.ReaderAt, size int64, depth int, stream bool) 
 	case msgSize > run.opts.MaxBytes:
 		reason = fmt.Sprintf("the message is %d bytes, over the %d-byte limit for a full parse", msgSize, run.opts.MaxBytes)
 	default:
-		if err := b.full(body(), msgSize); err != nil {
+		var err error
+		if mem != nil && hs.sepAt < 0 {
+			err = b.fullBytes(mem[hs.start:])
+		} else {
+			err = b.full(body(), msgSize)
+		}
+		if err != nil {
 			b.reset()
 			var tc *tooComplexError
 			if errors.As(err, &tc) {
@@ -272,7 +285,11 @@ func (b *builder) full(r io.Reader, size int64) error {
 	if _, err := buf.ReadFrom(r); err != nil {
 		return err
 	}
-	data := buf.Bytes()
+	return b.fullBytes(buf.Bytes())
+}
+
+// fullBytes is full for a message in memory; it does not change data.
+func (b *builder) fullBytes(data []byte) error {
 	if e := elide(data); e != nil {
 		if err := checkComplexity(e.data); err != nil {
 			return err // the whole message has the same markers, and more
@@ -627,9 +644,9 @@ func (run *parseRun) parseNested(raw []byte, depth int) *Facts {
 	n := int64(len(raw))
 	if n <= run.budget {
 		run.budget -= n
-		return run.parse(bytes.NewReader(raw), n, depth, false)
+		return run.parse(bytes.NewReader(raw), raw, n, depth, false)
 	}
-	return run.parse(bytes.NewReader(raw), n, depth, true)
+	return run.parse(bytes.NewReader(raw), raw, n, depth, true)
 }
 
 // finish turns the collected parts into the text facts.

@@ -159,7 +159,10 @@ type Raw struct {
 	// which cannot change: the bundle then copies them without hashing
 	// them again. Leave it false for a file.
 	Verified bool
-	From     evidence.Provenance
+	// Data, when not nil, holds R's bytes in memory: the parse reads them
+	// in place instead of a copy. They must not change while Handle runs.
+	Data []byte
+	From evidence.Provenance
 }
 
 // firstBundle returns the key and the input of raw's first bundle, the
@@ -227,7 +230,12 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 	}
 	defer p.budget.release(held)
 
-	facts, err := evidence.Parse(raw.R, raw.Size, p.parse)
+	var facts *evidence.Facts
+	if raw.Data != nil {
+		facts, err = evidence.ParseBytes(raw.Data, p.parse)
+	} else {
+		facts, err = evidence.Parse(raw.R, raw.Size, p.parse)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: parse: %w", op, err)
 	}
@@ -491,7 +499,7 @@ func (p *Pipeline) processDeferred(ctx context.Context, m *Message) (dest Destin
 		r = f
 	}
 	// Data was hashed in memory as it arrived (IMAPConn.spool).
-	res, record, err := p.prepare(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, Verified: m.Data != nil, From: evidence.Provenance{
+	res, record, err := p.prepare(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, Verified: m.Data != nil, Data: m.Data, From: evidence.Provenance{
 		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
 	}})
 	switch {
