@@ -47,7 +47,8 @@ type IMAPOptions struct {
 	// MemoryBytes: messages up to this size are held in memory
 	// (Message.Data) instead of a spool file, which costs a create, a
 	// write, reads and an unlink each. 0, the default, spools every
-	// message. At most a batch (BatchBytes) is held at once.
+	// message. A fetch holds at most BatchBytes, and an IMAPSource's
+	// messages waiting for its workers as many again.
 	MemoryBytes int64
 	// CommandTimeout is how long the server may stay silent during a
 	// command before the connection is given up; default 1m.

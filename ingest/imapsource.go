@@ -166,14 +166,26 @@ func (s *IMAPSource) pass(ctx context.Context, conn *IMAPConn, folder string, p 
 // outcome is what processing one message came to.
 type outcome struct {
 	m    *Message
+	held int64 // of the workers' queued budget, for m's bytes in memory
 	dest Destination
 	err  error
 	done chan struct{} // closed when dest and err are set
 }
 
+// queuedBatches is how many batches of messages may wait for the workers.
+// One batch is fetched whole before any of it is handed on, and a chunk's
+// moves stop the fetching: the queue must outlast both, or the workers
+// idle. In the ingest benchmark (4,000 mails, 16 workers) the workers'
+// idle time went from 14.4 s in all to 7.6 s when the queue went from one
+// batch to three.
+const queuedBatches = 3
+
 // workers is the pool processing the messages of one pass.
 type workers struct {
-	jobs    chan *outcome
+	jobs chan *outcome
+	// queued bounds the bytes of the messages held in memory (Data) that
+	// wait in jobs or are in hand: BatchBytes, as one fetch.
+	queued  *memBudget
 	wg      sync.WaitGroup
 	commits sync.WaitGroup // deferred commits still running
 	failed  atomic.Bool    // set at the first failure: the rest is skipped
@@ -183,7 +195,10 @@ type workers struct {
 // ends (SIGTERM): a half-stored message would only be redone, but
 // finishing it is cheaper.
 func (s *IMAPSource) startWorkers(ctx context.Context, p Processor) *workers {
-	w := &workers{jobs: make(chan *outcome, s.opts.BatchSize)}
+	w := &workers{
+		jobs:   make(chan *outcome, queuedBatches*s.opts.BatchSize),
+		queued: newMemBudget(s.opts.BatchBytes),
+	}
 	workCtx := context.WithoutCancel(ctx)
 	// A Pipeline hands back the commit of a new message's records
 	// (processDeferred), which runs on a goroutine of its own while the
@@ -213,6 +228,7 @@ func (s *IMAPSource) startWorkers(ctx context.Context, p Processor) *workers {
 					os.Remove(o.m.Path)
 				}
 				o.m.Data = nil // the outcome waits for its move; the bytes need not
+				w.queued.release(o.held)
 				if commit == nil {
 					close(o.done)
 					continue
@@ -311,19 +327,38 @@ func (s *IMAPSource) fetchChunk(ctx context.Context, conn *IMAPConn, folder stri
 			}
 			m.Path = owned
 		}
-		o := &outcome{m: m, done: make(chan struct{})}
+		o, err := w.hand(ctx, m)
 		c.outcomes = append(c.outcomes, o)
-		select {
-		case w.jobs <- o:
-			return nil
-		case <-ctx.Done():
-			o.err = ctx.Err()
-			os.Remove(m.Path)
-			close(o.done)
-			return ctx.Err()
-		}
+		return err
 	})
 	return c
+}
+
+// hand queues m for the workers, once the bytes it holds in memory fit
+// in their queued budget. The outcome is done with ctx's error when ctx
+// ends first.
+func (w *workers) hand(ctx context.Context, m *Message) (*outcome, error) {
+	o := &outcome{m: m, done: make(chan struct{})}
+	fail := func(err error) (*outcome, error) {
+		o.err = err
+		os.Remove(m.Path)
+		w.queued.release(o.held)
+		close(o.done)
+		return o, err
+	}
+	if m.Data != nil {
+		held, err := w.queued.acquire(ctx, int64(len(m.Data)))
+		if err != nil {
+			return fail(err)
+		}
+		o.held = held
+	}
+	select {
+	case w.jobs <- o:
+		return o, nil
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
 }
 
 // finishChunk waits for the workers to finish c, moves its handled prefix

@@ -41,8 +41,9 @@ flags:
 const (
 	// memoryBytes: mail up to this size is held in memory between fetch
 	// and store, larger mail is spooled to a temp file; either way it is
-	// read off the connection whole before it is processed. At most a
-	// batch (100 mails, 64 MiB) is held. It matches the largest bundle
+	// read off the connection whole before it is processed. A fetch holds
+	// at most 64 MiB, and the mail waiting for the workers as much again
+	// (ingest.IMAPOptions.BatchBytes). It matches the largest bundle
 	// built in memory (ingest's memBundleBytes): a spool file costs a
 	// create, a write, two reads, a second SHA-256 and an unlink. In the
 	// ingest benchmark (4,000 mails, runs alternated) 4 MiB took
