@@ -151,25 +151,32 @@ type Result struct {
 }
 
 // Raw is one raw message to process: its bytes and where it came from.
+// The bytes are Data when it is set, else the first Size bytes of R.
 type Raw struct {
-	R      io.ReaderAt
-	Size   int64
+	R    io.ReaderAt
+	Size int64
+	// Data holds the message in memory instead of R and Size, with SHA256
+	// computed over these very bytes as they were read (IMAPConn does):
+	// the parse reads them in place, and the bundle copies them without
+	// hashing them again. They must not change while Handle runs.
+	Data   []byte
 	SHA256 string // lowercase hex of the bytes
-	// Verified tells that SHA256 was computed over R's bytes in memory,
-	// which cannot change: the bundle then copies them without hashing
-	// them again. Leave it false for a file.
-	Verified bool
-	// Data, when not nil, holds R's bytes in memory: the parse reads them
-	// in place instead of a copy. They must not change while Handle runs.
-	Data []byte
-	From evidence.Provenance
+	From   evidence.Provenance
+}
+
+// inMemory returns raw with R and Size set from Data, when it is set.
+func (raw Raw) inMemory() Raw {
+	if raw.Data != nil {
+		raw.R, raw.Size = bytes.NewReader(raw.Data), int64(len(raw.Data))
+	}
+	return raw
 }
 
 // firstBundle returns the key and the input of raw's first bundle, the
 // one made when it is recorded: judged j, with facts, from prov.
 func (raw Raw) firstBundle(facts *evidence.Facts, j rules.Judgment, prov evidence.Provenance) (string, *evidence.BundleInput) {
 	return evidence.BundleKey(raw.SHA256, 1), &evidence.BundleInput{
-		Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256, RawVerified: raw.Verified,
+		Raw: raw.R, RawSize: raw.Size, RawSHA256: raw.SHA256, RawVerified: raw.Data != nil,
 		Facts: facts, Judgment: j, Provenance: prov,
 	}
 }
@@ -211,6 +218,7 @@ func (p *Pipeline) handle(ctx context.Context, raw Raw) (*Result, error) {
 // many messages' records share a transaction (see processDeferred).
 func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit func() (*Result, error), err error) {
 	start := time.Now()
+	raw = raw.inMemory()
 	op := "ingest: process " + shortSHA(raw.SHA256)
 	known, err := p.ledger.MessageBySHA256(ctx, raw.SHA256)
 	switch {
@@ -487,21 +495,19 @@ func (p *Pipeline) processDeferred(ctx context.Context, m *Message) (dest Destin
 			"what_to_do", "raise max_message_bytes, or save the message as .eml and run claimtrail import")
 		return LeaveInPlace, nil, nil
 	}
-	var r io.ReaderAt
-	if m.Data != nil {
-		r = bytes.NewReader(m.Data)
-	} else {
+	// Data was hashed in memory as it arrived (IMAPConn.spool).
+	raw := Raw{Size: m.Size, Data: m.Data, SHA256: m.SHA256, From: evidence.Provenance{
+		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
+	}}
+	if m.Data == nil {
 		f, err := os.Open(m.Path)
 		if err != nil {
 			return "", nil, fmt.Errorf("ingest: open spooled message: %w", err)
 		}
 		defer f.Close()
-		r = f
+		raw.R = f
 	}
-	// Data was hashed in memory as it arrived (IMAPConn.spool).
-	res, record, err := p.prepare(ctx, Raw{R: r, Size: m.Size, SHA256: m.SHA256, Verified: m.Data != nil, Data: m.Data, From: evidence.Provenance{
-		Mailbox: m.Mailbox, Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, InternalDate: m.InternalDate,
-	}})
+	res, record, err := p.prepare(ctx, raw)
 	switch {
 	case err != nil:
 		return "", nil, err
