@@ -104,10 +104,8 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("evidence: parse: negative size %d", size)
 	}
-	o := opts.WithDefaults()
-	run := &parseRun{opts: o, budget: o.MaxBytes}
 	rec := &recordingReaderAt{r: raw}
-	f := run.parse(rec, nil, size, 0, false)
+	f := newParseRun(opts).parse(rec, nil, size, 0, false)
 	if rec.err != nil {
 		return nil, fmt.Errorf("evidence: parse: read message: %w", rec.err)
 	}
@@ -118,9 +116,7 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 // where Parse would copy the message into memory first, and does not
 // change it; b must not change during the call.
 func ParseBytes(b []byte, opts *ParseOptions) (*Facts, error) {
-	o := opts.WithDefaults()
-	run := &parseRun{opts: o, budget: o.MaxBytes}
-	return run.parse(bytes.NewReader(b), b, int64(len(b)), 0, false), nil
+	return newParseRun(opts).parseBytes(b, 0, false), nil
 }
 
 // recordingReaderAt keeps the first real read error, which the parsers
@@ -144,6 +140,12 @@ type parseRun struct {
 	opts      ParseOptions
 	originals int   // originals parsed so far
 	budget    int64 // bytes of originals that may still be parsed in memory
+}
+
+// newParseRun starts the run of one Parse call with opts (nil: defaults).
+func newParseRun(opts *ParseOptions) *parseRun {
+	o := opts.WithDefaults()
+	return &parseRun{opts: o, budget: o.MaxBytes}
 }
 
 // builder collects the facts of one message.
@@ -641,12 +643,16 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // run's budget lasts: each nesting level would otherwise hold another
 // copy of the message.
 func (run *parseRun) parseNested(raw []byte, depth int) *Facts {
-	n := int64(len(raw))
-	if n <= run.budget {
-		run.budget -= n
-		return run.parse(bytes.NewReader(raw), raw, n, depth, false)
+	stream := int64(len(raw)) > run.budget
+	if !stream {
+		run.budget -= int64(len(raw))
 	}
-	return run.parse(bytes.NewReader(raw), raw, n, depth, true)
+	return run.parseBytes(raw, depth, stream)
+}
+
+// parseBytes is parse for a message held in memory, read in place.
+func (run *parseRun) parseBytes(b []byte, depth int, stream bool) *Facts {
+	return run.parse(bytes.NewReader(b), b, int64(len(b)), depth, stream)
 }
 
 // finish turns the collected parts into the text facts.
