@@ -363,11 +363,13 @@ func (p *Pipeline) storeNew(ctx context.Context, raw Raw, rec archive.MessageRec
 	return j, version, archive.StoredBundle{Key: key, SHA256: sum}, nil
 }
 
-// memBundleBytes: the bundle of a message up to this size is built in
+// MemoryBundleBytes: the bundle of a message up to this size is built in
 // memory, larger ones in a spool file. A spool file costs a create, a
 // write, a read and an unlink, and system calls were a third of the
-// pipeline's CPU time in the ingest benchmark.
-const memBundleBytes = 4 << 20
+// pipeline's CPU time in the ingest benchmark. It is also the most worth
+// holding in memory between fetch and store (IMAPOptions.MemoryBytes):
+// beyond it the bundle goes to a file anyway.
+const MemoryBundleBytes = 4 << 20
 
 // bundleBuffers are reused for in-memory bundles.
 var bundleBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -382,7 +384,7 @@ func (p *Pipeline) storeBundle(ctx context.Context, key string, in *evidence.Bun
 		size     int64
 		verified bool
 	)
-	if in.RawSize <= memBundleBytes {
+	if in.RawSize <= MemoryBundleBytes {
 		buf := bundleBuffers.Get().(*bytes.Buffer)
 		buf.Reset()
 		// The bundle is the message plus a few small files (and copies

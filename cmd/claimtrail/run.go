@@ -43,13 +43,13 @@ const (
 	// and store, larger mail is spooled to a temp file; either way it is
 	// read off the connection whole before it is processed. A fetch holds
 	// at most 64 MiB, and the mail waiting for the workers as much again
-	// (ingest.IMAPOptions.BatchBytes). It matches the largest bundle
-	// built in memory (ingest's memBundleBytes): a spool file costs a
-	// create, a write, two reads, a second SHA-256 and an unlink. In the
-	// ingest benchmark (4,000 mails, runs alternated) 4 MiB took
-	// claimtrail's CPU from 2.75-2.96 ms/mail (256 KiB) to 2.30-2.37, and
-	// its peak RSS from about 210 MB to 251-259.
-	memoryBytes = 4 << 20
+	// (ingest.IMAPOptions.BatchBytes). It is the largest bundle built in
+	// memory: a spool file costs a create, a write, two reads, a second
+	// SHA-256 and an unlink. In the ingest benchmark (4,000 mails, runs
+	// alternated) 4 MiB took claimtrail's CPU from 2.75-2.96 ms/mail
+	// (256 KiB) to 2.30-2.37, and its peak RSS from about 210 MB to
+	// 251-259.
+	memoryBytes = ingest.MemoryBundleBytes
 	// defaultWorkers: a worker spends much of a message waiting for the
 	// store (each MinIO PUT waits for its fsync), the ledger and, with
 	// DKIM on, DNS, so more workers than CPUs keep the CPUs busy. In the
