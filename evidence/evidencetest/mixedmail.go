@@ -54,13 +54,7 @@ func classSize(rng *rand.Rand, c Class) int {
 // addresses, one failing DMARC) and one left unmatched (no incident ID),
 // given the tenants of cmd/claimtrail/testdata/config.yaml.
 func Mail(rng *rand.Rand, run string, n int, c Class) []byte {
-	return mixedMail(rng, run, n, c, classSize(rng, c))
-}
-
-// MailOfSize is Mail of about size bytes, for mail outside the mix's
-// sizes (larger than what is held in memory, say).
-func MailOfSize(rng *rand.Rand, run string, n int, c Class, size int) []byte {
-	return mixedMail(rng, run, n, c, size)
+	return MailOfSize(rng, run, n, c, classSize(rng, c))
 }
 
 // mixSender is who a generated mail comes from.
@@ -94,9 +88,10 @@ var mixWords = strings.Fields(`the users of our tenant could not open their mail
 	teams meetings dropped every few minutes calls failed and files did not sync
 	thanks regards best wishes kind`)
 
-// mixedMail is Mail of about size bytes (never less than its headers and
-// text).
-func mixedMail(rng *rand.Rand, run string, n int, c Class, size int) []byte {
+// MailOfSize is Mail of about size bytes (never less than its headers and
+// text), for mail outside the mix's sizes too (larger than what is held in
+// memory, say).
+func MailOfSize(rng *rand.Rand, run string, n int, c Class, size int) []byte {
 	s := mixSenders[n%10]
 	date := time.Date(2026, 2, 2, 8, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Minute)
 	incident := fmt.Sprintf("EX%d", 1100000+n%5000)
