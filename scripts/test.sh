@@ -4,7 +4,10 @@
 # Each test starts its own server on 127.0.0.1 with a random port and
 # credentials; this script only makes sure the programs are there.
 #
-# Usage: scripts/test.sh [go test flags...]     (default: ./...)
+# After the whole suite it fuzzes every target for a few seconds each
+# (scripts/fuzz.sh; about 8 minutes; FUZZTIME=0 skips it).
+#
+# Usage: scripts/test.sh [go test flags...]     (default: ./..., then fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +20,7 @@ echo "== go vet"
 go vet ./...
 echo "== go test $*"
 go test -count=1 -timeout 45m "$@"
+if [ "$*" = "./..." ]; then
+	# Every fuzz target for a bounded time (FUZZTIME=0 skips it).
+	scripts/fuzz.sh
+fi
