@@ -57,11 +57,14 @@ func (o authOutcome) rejects(authors int) bool {
 // DKIM signature whose d= shares its organisational domain; failed
 // signatures alone do not reject, since mailing lists break them.
 //
-// ARC-Authentication-Results (RFC 8617) are not read: an ARC set is only
-// worth what its seals are, and claimtrail does not verify ARC-Seal chains.
-// A receiving server that does writes its conclusion ("arc=pass") into its
-// own Authentication-Results, the stamp read here; an unverified ARC header
-// is as forgeable as an untrusted stamp.
+// ARC-Authentication-Results (RFC 8617) are not read, which treats them as
+// untrusted stamps: an ARC set is worth what its seals are, and claimtrail
+// verifies no ARC-Seal chain, so anyone upstream can write one naming the
+// partner's authserv-id. Nor are they needed: a trusted hop's own
+// Authentication-Results stay in the message when a forwarder passes it on
+// (the forwarder adds its headers above), and a trusted server that does
+// validate ARC writes its conclusion ("arc=pass") into its own stamp, read
+// here.
 func (p *Policy) authenticate(m *Message, authors []author) authOutcome {
 	var out authOutcome
 	stampAt := -1

@@ -25,13 +25,13 @@ const maxForwardDepth = 3
 //     rejects the message no_sender too, and a warning names every address.
 //     More than one From field (RFC 5322 section 3.6 allows one) warns.
 //  3. Partner staff (every author in a Config.PartnerDomains domain or
-//     subdomain): a message that itself is not authenticated by step 5's
-//     rules is rejected sender_not_authenticated (a forged partner message
-//     could carry any "original"); one without
-//     originals (message/rfc822 attachments) is rejected partner_sender,
-//     since an inline forward is not the customer's email. Otherwise each
-//     original is judged by these same steps and the best outcome wins:
-//     accepted, then unmatched, then rejected; the first original on ties.
+//     subdomain): a message that step 5 would reject is rejected
+//     sender_not_authenticated (a forged partner message could carry any
+//     "original"); one without originals (message/rfc822 attachments) is
+//     rejected partner_sender, since an inline forward is not the
+//     customer's email. Otherwise each original is judged by these same
+//     steps and the best outcome wins: accepted, then unmatched, then
+//     rejected; the first original on ties.
 //     Original is its 1-based index and Sender, TenantID and the rest are
 //     the original's. When that original names no incident ID but the
 //     partner's own text does, those IDs are used and the original is
@@ -50,10 +50,10 @@ const maxForwardDepth = 3
 //     unknown_domain.
 //  5. Authentication: rejected, sender_not_authenticated, on a fail, on a
 //     pass for another domain, and, with several authors, when any author
-//     is not covered by a pass (checked in step 4). Only the receiving server's own
-//     Authentication-Results counts: the topmost header whose authserv-id
-//     is in Config.TrustedAuthservIDs or, with Config.ExchangeOnline, the
-//     topmost without an authserv-id. Headers below it may be forged and
+//     is not covered by a pass (checked in step 4). Only the receiving
+//     server's own Authentication-Results counts: the topmost header whose
+//     authserv-id is in Config.TrustedAuthservIDs or, with
+//     Config.ExchangeOnline, the topmost without an authserv-id. Headers below it may be forged and
 //     never override it; untrusted headers never decide (RFC 8601 section
 //     5), and ARC-Authentication-Results are not read (see authenticate).
 //     In it, dmarc=fail or compauth=fail is fail. A dmarc=pass or
