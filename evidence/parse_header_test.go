@@ -198,3 +198,36 @@ func TestAddressesAsWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestReadHeaderFactsAuthors: every address of every From field is an
+// author; Sender stays the first address of the first field.
+func TestReadHeaderFactsAuthors(t *testing.T) {
+	tests := []struct {
+		name    string
+		froms   []string
+		sender  string
+		authors []string
+		fields  int
+	}{
+		{"one From, one mailbox", []string{"Jane <jane@contoso.com>"}, "jane@contoso.com", []string{"jane@contoso.com"}, 1},
+		{"mailbox-list (RFC 5322 3.6.2)", []string{"Jane <jane@contoso.com>, mark@IT.Contoso.com"}, "jane@contoso.com", []string{"jane@contoso.com", "mark@it.contoso.com"}, 1},
+		{"two From fields (RFC 5322 3.6 allows one)", []string{"jane@contoso.com", "ap@contoso-refunds.example"}, "jane@contoso.com", []string{"jane@contoso.com", "ap@contoso-refunds.example"}, 2},
+		{"first field unreadable: no Sender, the second still an author", []string{"undisclosed-recipients:;", "jane@contoso.com"}, "", []string{"undisclosed-recipients:;", "jane@contoso.com"}, 2},
+		{"empty second field names nobody", []string{"jane@contoso.com", " "}, "jane@contoso.com", []string{"jane@contoso.com"}, 2},
+		{"no From", nil, "", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f Facts
+			h := header{"Date": {"Mon, 1 Dec 2025 08:14:48 +0000"}}
+			if tt.froms != nil {
+				h["From"] = tt.froms
+			}
+			readHeaderFacts(h, &f, func(string) {})
+			if f.Sender != tt.sender || !slices.Equal(f.Authors, tt.authors) || f.FromFields != tt.fields {
+				t.Errorf("readHeaderFacts(From %q) = Sender %q, Authors %q, FromFields %d; want %q, %q, %d",
+					tt.froms, f.Sender, f.Authors, f.FromFields, tt.sender, tt.authors, tt.fields)
+			}
+		})
+	}
+}
