@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -442,5 +443,35 @@ func TestBundleHostileFacts(t *testing.T) {
 		if !filepath.IsLocal(name) || strings.ContainsAny(name, `\/`) {
 			t.Errorf("bundle holds %q, want only flat local names", name)
 		}
+	}
+}
+
+// TestDecodeManifestWithoutAuthors: manifests written before rules
+// 2026.12.1 have no authors or from_fields and must still decode.
+func TestDecodeManifestWithoutAuthors(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "bundle", "plain.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	msg := doc["message"].(map[string]any)
+	if _, ok := msg["authors"]; !ok {
+		t.Fatal("the golden manifest has no message.authors; this test would prove nothing")
+	}
+	delete(msg, "authors")
+	delete(msg, "from_fields")
+	old, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decodeManifest(old)
+	if err != nil {
+		t.Fatalf("decodeManifest(manifest without authors) = %v", err)
+	}
+	if m.Message.Authors != nil || m.Message.FromFields != 0 || m.Message.Sender != "jane@contoso.com" {
+		t.Errorf("decodeManifest(manifest without authors).Message = %+v", m.Message)
 	}
 }

@@ -14,6 +14,13 @@ type Facts struct {
 	// lower-cased and in ASCII (IDNA A-labels); empty if none. Of several
 	// From addresses it is the first.
 	Sender string
+	// Authors are the addresses of every From field, every mailbox in
+	// each (RFC 5322 section 3.6.2), in order, normalised as Sender is;
+	// an address that could not be read is kept as written. Sender, when
+	// set, is the first.
+	Authors []string
+	// FromFields counts the From fields (RFC 5322 section 3.6 allows one).
+	FromFields int
 	// ReplyTo are the addr-specs of the Reply-To field, normalised as
 	// Sender is.
 	ReplyTo []string

@@ -152,23 +152,31 @@ func FuzzParseDate(f *testing.F) {
 	})
 }
 
-// FuzzSenderAddress checks From parsing: the result is empty or an
-// addr-spec whose domain is lower-case ASCII.
-func FuzzSenderAddress(f *testing.F) {
-	for _, s := range []string{`"Novák, Jan" <jan@contoso.cz>`, "=?utf-8?q?a=2C_b?= <x@příklad.cz>", "a@b, c@d", "undisclosed-recipients:;"} {
+// FuzzFromAddresses checks From parsing: the sender is empty or an
+// addr-spec whose domain is lower-case ASCII and the first author, and no
+// non-empty field loses its authors.
+func FuzzFromAddresses(f *testing.F) {
+	for _, s := range []string{`"Novák, Jan" <jan@contoso.cz>`, "=?utf-8?q?a=2C_b?= <x@příklad.cz>", "a@b, c@d", "undisclosed-recipients:;",
+		"Jane Doe <jane.doe@contoso.com>, Mark Ellis <mark.ellis@it.contoso.com>", "a@contoso.cz, b@"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		addr := senderAddress(v, func(string) {})
+		authors, addr := fromAddresses(v, func(string) {})
+		if strings.TrimSpace(v) != "" && len(authors) == 0 {
+			t.Fatalf("fromAddresses(%q) = no authors for a non-empty field", v)
+		}
 		if addr == "" {
 			return
 		}
+		if authors[0] != addr {
+			t.Fatalf("fromAddresses(%q) = %q, sender %q is not the first author", v, authors, addr)
+		}
 		at := strings.LastIndexByte(addr, '@')
 		if at <= 0 || at == len(addr)-1 {
-			t.Fatalf("senderAddress(%q) = %q, not an addr-spec", v, addr)
+			t.Fatalf("fromAddresses(%q) = %q, not an addr-spec", v, addr)
 		}
 		if d := addr[at+1:]; d != strings.ToLower(d) {
-			t.Fatalf("senderAddress(%q) = %q, domain not lower-case", v, addr)
+			t.Fatalf("fromAddresses(%q) = %q, domain not lower-case", v, addr)
 		}
 	})
 }

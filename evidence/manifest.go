@@ -61,15 +61,21 @@ type FileDigest struct {
 
 // MessageHeaders are the identifying headers of the message, decoded.
 type MessageHeaders struct {
-	MessageID string    `json:"message_id"`
-	From      string    `json:"from"`
-	Sender    string    `json:"sender"`
-	ReplyTo   []string  `json:"reply_to"`
-	To        []string  `json:"to"`
-	Date      time.Time `json:"date,omitzero"`
-	Subject   string    `json:"subject"`
-	Malformed bool      `json:"malformed,omitempty"`
-	Truncated bool      `json:"truncated,omitempty"`
+	MessageID string `json:"message_id"`
+	From      string `json:"from"`
+	Sender    string `json:"sender"`
+	// Authors are the addresses of every From field (Facts.Authors);
+	// absent from manifests written before rules 2026.12.1.
+	Authors []string `json:"authors,omitempty"`
+	// FromFields counts the From fields; absent when there was none and
+	// from manifests written before rules 2026.12.1.
+	FromFields int       `json:"from_fields,omitempty"`
+	ReplyTo    []string  `json:"reply_to"`
+	To         []string  `json:"to"`
+	Date       time.Time `json:"date,omitzero"`
+	Subject    string    `json:"subject"`
+	Malformed  bool      `json:"malformed,omitempty"`
+	Truncated  bool      `json:"truncated,omitempty"`
 }
 
 // Provenance says where a message was fetched from. Fields that do not apply

@@ -54,15 +54,20 @@ func readHeaderFacts(h header, f *Facts, warn func(string)) {
 	}
 
 	froms := h.values("From")
+	f.FromFields = len(froms)
 	switch {
 	case len(froms) == 0:
 		warn("no From field: the sender is unknown")
 	case len(froms) > 1:
-		warn(fmt.Sprintf("%d From fields; used the first", len(froms)))
+		warn(fmt.Sprintf("%d From fields (RFC 5322 allows one); From and Sender are the first, Authors lists the addresses of all", len(froms)))
 	}
-	if len(froms) > 0 {
-		f.From = decodeHeaderText(froms[0], "From", warn)
-		f.Sender = senderAddress(froms[0], warn)
+	for i, v := range froms {
+		authors, sender := fromAddresses(v, warn)
+		if i == 0 {
+			f.From = decodeHeaderText(v, "From", warn)
+			f.Sender = sender
+		}
+		f.Authors = append(f.Authors, authors...)
 	}
 
 	for _, v := range h.values("Reply-To") {
@@ -234,11 +239,18 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 	if alt, err2 := enmime.ParseAddressList(v); err2 == nil && len(alt) > 0 {
 		return alt, false, nil
 	}
-	for _, m := range angleAddr.FindAllStringSubmatch(v, -1) {
-		list = append(list, &mail.Address{Address: m[1]})
-	}
-	if t := strings.TrimSpace(v); len(list) == 0 && strings.Count(t, "@") == 1 && !strings.ContainsAny(t, " \t<>,;\"") {
-		list = append(list, &mail.Address{Address: t}) // "jan@contoso.cz." and the like
+	// Element by element, so that one broken display name does not hide
+	// the other addresses: every From address is an author.
+	for _, el := range splitAddressList(v) {
+		if ms := angleAddr.FindAllStringSubmatch(el, -1); len(ms) > 0 {
+			for _, m := range ms {
+				list = append(list, &mail.Address{Address: m[1]})
+			}
+			continue
+		}
+		if t := strings.TrimSpace(el); strings.Count(t, "@") == 1 && !strings.ContainsAny(t, " \t<>,;\"") {
+			list = append(list, &mail.Address{Address: t}) // "jan@contoso.cz." and the like
+		}
 	}
 	if len(list) > 0 {
 		return list, true, nil
@@ -246,29 +258,76 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 	return nil, false, err
 }
 
-// senderAddress returns the addr-spec of the first address of a From
-// field, its domain lower-cased and in ASCII (IDNA A-labels), the form
-// DKIM d= and DMARC header.from use; "" when the field holds none.
-func senderAddress(v string, warn func(string)) string {
+// splitAddressList splits an address-list at the commas outside quoted
+// strings, comments and angle brackets.
+func splitAddressList(v string) []string {
+	var out []string
+	start, depth, quoted, angle := 0, 0, false, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && (quoted || depth > 0):
+			i++
+		case c == '"' && depth == 0:
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case c == ',' && !angle:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, v[start:])
+}
+
+// fromAddresses reads a From field, a mailbox-list (RFC 5322 section
+// 3.6.2). authors are all its addresses, each domain lower-cased and in
+// ASCII (IDNA A-labels), the form DKIM d= and DMARC header.from use; an
+// address it cannot read is kept as written, and a field without any gives
+// the field as written, so that the rules see an author they cannot use
+// rather than none. sender is the first address, "" when unreadable.
+func fromAddresses(v string, warn func(string)) (authors []string, sender string) {
 	list, lenient, err := parseAddresses(v)
-	var addr, problem string
-	if err == nil && len(list) > 0 {
-		addr, problem = normalizeAddress(list[0].Address)
-	}
-	if addr == "" {
+	if err != nil || len(list) == 0 {
 		warn(fmt.Sprintf("From field %q holds no readable address", clip(v, 120)))
-		return ""
+		if t := strings.TrimSpace(v); t != "" {
+			authors = []string{clip(t, 320)}
+		}
+		return authors, ""
 	}
-	if lenient {
-		warn(fmt.Sprintf("From field %q is not valid RFC 5322; read the address as %s", clip(v, 120), addr))
+	read := 0
+	for k, a := range list {
+		addr, problem := normalizeAddress(a.Address)
+		switch {
+		case addr == "" && k == 0:
+			warn(fmt.Sprintf("From field %q holds no readable address", clip(v, 120)))
+		case problem != "":
+			warn("From: " + problem)
+		}
+		if addr == "" {
+			authors = append(authors, clip(a.Address, 320))
+			continue
+		}
+		if k == 0 {
+			sender = addr
+		}
+		authors = append(authors, addr)
+		read++
+	}
+	if lenient && read > 0 {
+		warn(fmt.Sprintf("From field %q is not valid RFC 5322; read it as %s", clip(v, 120), strings.Join(authors, ", ")))
 	}
 	if len(list) > 1 {
-		warn(fmt.Sprintf("From field names %d addresses; used the first, %s", len(list), addr))
+		warn(fmt.Sprintf("From field names %d addresses, all authors: %s", len(list), strings.Join(authors, ", ")))
 	}
-	if problem != "" {
-		warn("From: " + problem)
-	}
-	return addr
+	return authors, sender
 }
 
 // addrSpecs returns the normalised addr-specs of an address-list field.

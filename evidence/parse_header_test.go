@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,43 +63,55 @@ func TestParseDate(t *testing.T) {
 	}
 }
 
-func TestSenderAddress(t *testing.T) {
+func TestFromAddresses(t *testing.T) {
 	tests := []struct {
-		name  string
-		in    string
-		want  string
-		warns int
+		name    string
+		in      string
+		want    string   // the sender
+		authors []string // nil: just want
+		warns   int
 	}{
-		{"bare addr-spec", "jana@contoso.cz", "jana@contoso.cz", 0},
-		{"name-addr", "Jana Nováková <jana@contoso.cz>", "jana@contoso.cz", 0},
-		{"domain lower-cased, local part kept", "Jana <Jana.Novakova@Contoso.CZ>", "Jana.Novakova@contoso.cz", 0},
-		{"quoted name with comma", `"Novák, Jan" <jan@contoso.cz>`, "jan@contoso.cz", 0},
-		{"quoted name with address inside", `"ceo@contoso.cz" <mallory@gmail.com>`, "mallory@gmail.com", 0},
-		{"quoted name with escaped quote", `"Jan \"JJ\" Novák" <jan@contoso.cz>`, "jan@contoso.cz", 0},
-		{"encoded-word name with comma (RFC 2047)", "=?utf-8?q?Nov=C3=A1k=2C_Jan?= <jan@contoso.cz>", "jan@contoso.cz", 0},
-		{"comment", "jan@contoso.cz (Jan Novák)", "jan@contoso.cz", 0},
-		{"IDN domain in UTF-8 (RFC 6532)", "Jan <jan@příklad.cz>", "jan@xn--pklad-zsa96e.cz", 0},
-		{"IDN domain as A-label", "Jan <jan@XN--PKLAD-ZSA96E.cz>", "jan@xn--pklad-zsa96e.cz", 0},
-		{"trailing dot in domain", "jan@contoso.cz.", "jan@contoso.cz", 1},
-		{"two addresses", "a@contoso.cz, b@fabrikam.com", "a@contoso.cz", 1},
-		{"missing comma between addresses", "Jan <jan@contoso.cz> Eva <eva@contoso.cz>", "jan@contoso.cz", 1},
-		{"unquoted name with dot", "Jan J. Novák <jan@contoso.cz>", "jan@contoso.cz", 0},
-		{"unquoted comma in name", "Novák, Jan <jan@contoso.cz>", "jan@contoso.cz", 1},
-		{"group without members", "undisclosed-recipients:;", "", 1},
-		{"garbage", "not an address", "", 1},
-		{"empty", "", "", 1},
-		{"only a name", "Jan Novák", "", 1},
-		{"at sign only", "@", "", 1},
+		{"bare addr-spec", "jana@contoso.cz", "jana@contoso.cz", nil, 0},
+		{"name-addr", "Jana Nováková <jana@contoso.cz>", "jana@contoso.cz", nil, 0},
+		{"domain lower-cased, local part kept", "Jana <Jana.Novakova@Contoso.CZ>", "Jana.Novakova@contoso.cz", nil, 0},
+		{"quoted name with comma", `"Novák, Jan" <jan@contoso.cz>`, "jan@contoso.cz", nil, 0},
+		{"quoted name with address inside", `"ceo@contoso.cz" <mallory@gmail.com>`, "mallory@gmail.com", nil, 0},
+		{"quoted name with escaped quote", `"Jan \"JJ\" Novák" <jan@contoso.cz>`, "jan@contoso.cz", nil, 0},
+		{"encoded-word name with comma (RFC 2047)", "=?utf-8?q?Nov=C3=A1k=2C_Jan?= <jan@contoso.cz>", "jan@contoso.cz", nil, 0},
+		{"comment", "jan@contoso.cz (Jan Novák)", "jan@contoso.cz", nil, 0},
+		{"IDN domain in UTF-8 (RFC 6532)", "Jan <jan@příklad.cz>", "jan@xn--pklad-zsa96e.cz", nil, 0},
+		{"IDN domain as A-label", "Jan <jan@XN--PKLAD-ZSA96E.cz>", "jan@xn--pklad-zsa96e.cz", nil, 0},
+		{"trailing dot in domain", "jan@contoso.cz.", "jan@contoso.cz", nil, 1},
+		{"mailbox-list: two authors (RFC 5322 3.6.2)", "a@contoso.cz, B <b@Fabrikam.com>", "a@contoso.cz", []string{"a@contoso.cz", "b@fabrikam.com"}, 1},
+		{"mailbox-list with an IDN second author", "a@contoso.cz, b@příklad.cz", "a@contoso.cz", []string{"a@contoso.cz", "b@xn--pklad-zsa96e.cz"}, 1},
+		{"mailbox-list with an address literal kept as written (RFC 5321 4.1.3)", "a@contoso.cz, b@[192.0.2.1]", "a@contoso.cz", []string{"a@contoso.cz", "b@[192.0.2.1]"}, 2},
+		{"mailbox-list with a broken address keeps it as written", "a@contoso.cz, b@", "a@contoso.cz", []string{"a@contoso.cz", "b@"}, 3},
+		{"mailbox-list with an undecodable display name loses no address", "=?x-alien?q?Zorg?= <zorg@contoso.cz>, second@contoso.cz", "zorg@contoso.cz", []string{"zorg@contoso.cz", "second@contoso.cz"}, 2},
+		{"missing comma between addresses", "Jan <jan@contoso.cz> Eva <eva@contoso.cz>", "jan@contoso.cz", []string{"jan@contoso.cz", "eva@contoso.cz"}, 1},
+		{"unquoted name with dot", "Jan J. Novák <jan@contoso.cz>", "jan@contoso.cz", nil, 0},
+		{"unquoted comma in name", "Novák, Jan <jan@contoso.cz>", "jan@contoso.cz", nil, 1},
+		{"group without members", "undisclosed-recipients:;", "", []string{"undisclosed-recipients:;"}, 1},
+		{"garbage", "not an address", "", []string{"not an address"}, 1},
+		{"empty", "", "", []string{}, 1},
+		{"only a name", "Jan Novák", "", []string{"Jan Novák"}, 1},
+		{"at sign only", "@", "", []string{"@"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var warnings []string
-			got := senderAddress(tt.in, func(w string) { warnings = append(warnings, w) })
+			authors, got := fromAddresses(tt.in, func(w string) { warnings = append(warnings, w) })
 			if got != tt.want {
-				t.Errorf("senderAddress(%q) = %q, want %q", tt.in, got, tt.want)
+				t.Errorf("fromAddresses(%q) sender = %q, want %q", tt.in, got, tt.want)
+			}
+			want := tt.authors
+			if want == nil {
+				want = []string{tt.want}
+			}
+			if !slices.Equal(authors, want) {
+				t.Errorf("fromAddresses(%q) authors = %q, want %q", tt.in, authors, want)
 			}
 			if len(warnings) != tt.warns {
-				t.Errorf("senderAddress(%q) warnings = %q, want %d", tt.in, warnings, tt.warns)
+				t.Errorf("fromAddresses(%q) warnings = %q, want %d", tt.in, warnings, tt.warns)
 			}
 		})
 	}
@@ -181,6 +194,39 @@ func TestAddressesAsWritten(t *testing.T) {
 			}
 			if len(warnings) != tt.warns {
 				t.Errorf("addressesAsWritten(%q) warnings = %q, want %d", tt.in, warnings, tt.warns)
+			}
+		})
+	}
+}
+
+// TestReadHeaderFactsAuthors: every address of every From field is an
+// author; Sender stays the first address of the first field.
+func TestReadHeaderFactsAuthors(t *testing.T) {
+	tests := []struct {
+		name    string
+		froms   []string
+		sender  string
+		authors []string
+		fields  int
+	}{
+		{"one From, one mailbox", []string{"Jane <jane@contoso.com>"}, "jane@contoso.com", []string{"jane@contoso.com"}, 1},
+		{"mailbox-list (RFC 5322 3.6.2)", []string{"Jane <jane@contoso.com>, mark@IT.Contoso.com"}, "jane@contoso.com", []string{"jane@contoso.com", "mark@it.contoso.com"}, 1},
+		{"two From fields (RFC 5322 3.6 allows one)", []string{"jane@contoso.com", "ap@contoso-refunds.example"}, "jane@contoso.com", []string{"jane@contoso.com", "ap@contoso-refunds.example"}, 2},
+		{"first field unreadable: no Sender, the second still an author", []string{"undisclosed-recipients:;", "jane@contoso.com"}, "", []string{"undisclosed-recipients:;", "jane@contoso.com"}, 2},
+		{"empty second field names nobody", []string{"jane@contoso.com", " "}, "jane@contoso.com", []string{"jane@contoso.com"}, 2},
+		{"no From", nil, "", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f Facts
+			h := header{"Date": {"Mon, 1 Dec 2025 08:14:48 +0000"}}
+			if tt.froms != nil {
+				h["From"] = tt.froms
+			}
+			readHeaderFacts(h, &f, func(string) {})
+			if f.Sender != tt.sender || !slices.Equal(f.Authors, tt.authors) || f.FromFields != tt.fields {
+				t.Errorf("readHeaderFacts(From %q) = Sender %q, Authors %q, FromFields %d; want %q, %q, %d",
+					tt.froms, f.Sender, f.Authors, f.FromFields, tt.sender, tt.authors, tt.fields)
 			}
 		})
 	}

@@ -17,6 +17,8 @@ func (f *Facts) RulesMessage() *rules.Message {
 	m := &rules.Message{
 		From:                  f.Sender,
 		FromHeader:            f.From,
+		Authors:               slices.Clone(f.Authors),
+		FromFields:            f.FromFields,
 		ReplyTo:               slices.Clone(f.ReplyTo),
 		Subject:               f.Subject,
 		Text:                  f.Text,

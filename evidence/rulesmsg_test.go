@@ -11,6 +11,8 @@ func TestRulesMessage(t *testing.T) {
 	f := &Facts{
 		From:                  "Jana <jana@contoso.cz>",
 		Sender:                "jana@contoso.cz",
+		Authors:               []string{"jana@contoso.cz", "petr@contoso.cz"},
+		FromFields:            2,
 		ReplyTo:               []string{"jana.private@gmail.com"},
 		Subject:               "EX315207",
 		Text:                  "text",
@@ -28,6 +30,8 @@ func TestRulesMessage(t *testing.T) {
 	want := &rules.Message{
 		From:                  "jana@contoso.cz",
 		FromHeader:            "Jana <jana@contoso.cz>",
+		Authors:               []string{"jana@contoso.cz", "petr@contoso.cz"},
+		FromFields:            2,
 		ReplyTo:               []string{"jana.private@gmail.com"},
 		Subject:               "EX315207",
 		Text:                  "text",
@@ -49,6 +53,10 @@ func TestRulesMessage(t *testing.T) {
 	got.URLs[0] = "changed"
 	if f.URLs[0] != "https://x.example/" {
 		t.Error("RulesMessage shares URLs with the facts")
+	}
+	got.Authors[1] = "changed"
+	if f.Authors[1] != "petr@contoso.cz" {
+		t.Error("RulesMessage shares Authors with the facts")
 	}
 }
 

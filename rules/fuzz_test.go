@@ -170,3 +170,35 @@ func FuzzJudge(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAuthenticate feeds arbitrary stamps, authors and DKIM results through
+// authenticate and Judge: they must never panic, a pass must cover every
+// author, and several authors are accepted only when authenticated.
+func FuzzAuthenticate(f *testing.F) {
+	f.Add(stamp("pass", "contoso.com"), "jane@contoso.com", "mark@it.contoso.com", "contoso.com", true, 1)
+	f.Add(exoStamp("pass", "pass", "other-domain.example"), "jane@contoso.com", "billing@other-domain.example", "", false, 2)
+	f.Add(exoStamp("bestguesspass", "pass", "Bäckerei-München.DE."), "hans@xn--bckerei-mnchen-5hb60b.de", "hans@fabrikam.co.uk", "fabrikam.co.uk", true, 1)
+	f.Add(mx+`; dmarc=pass header.from="contoso.com"; compauth=pass`, "jane@contoso.com", "x@gmail.com", "gmail.com", true, 2)
+	f.Add(mx+"; compauth=pass reason=100", "a@b", "@", "\xff", false, 0)
+	for _, s := range corpusHeaders(f, "Authentication-Results") {
+		f.Add(s, "jane.doe@contoso.com", "mark.ellis@it.contoso.com", "contoso.com", true, 1)
+	}
+	p := newTestPolicy(f)
+	f.Fuzz(func(t *testing.T, authres, a1, a2, dkim string, pass bool, fields int) {
+		m := &Message{From: a1, Authors: []string{a1, a2}, FromFields: fields, Subject: "EX1187453",
+			AuthenticationResults: []string{authres}, DKIM: []DKIMResult{{Domain: dkim, Pass: pass}}}
+		j := p.Judge(m)
+		first, problem := readAuthor(a1)
+		if problem != "" {
+			return
+		}
+		authors, _ := readAuthors(m, first)
+		o := p.authenticate(m, authors)
+		if o.auth == AuthPass && (o.mismatch || len(o.uncovered) > 0) {
+			t.Fatalf("authenticate(%q, %q) = pass with mismatch %v, uncovered %q", authres, m.Authors, o.mismatch, o.uncovered)
+		}
+		if len(authors) > 1 && j.Verdict == Accepted && j.Authentication != AuthPass {
+			t.Fatalf("Judge(authors %q) accepted several authors with authentication %s: %q", m.Authors, j.Authentication, j.Warnings)
+		}
+	})
+}

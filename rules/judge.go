@@ -20,33 +20,55 @@ const maxForwardDepth = 3
 //  1. m is nil or Malformed: rejected, malformed.
 //  2. From has no usable addr-spec (missing, no "@", an invalid domain):
 //     rejected, no_sender. Only From counts as the author (RFC 5322
-//     section 3.6.2); Sender and Reply-To never do.
-//  3. Partner staff (a Config.PartnerDomains domain or subdomain): a message
-//     that itself fails authentication is rejected sender_not_authenticated
-//     (a forged partner message could carry any "original"); one without
-//     originals (message/rfc822 attachments) is rejected partner_sender,
-//     since an inline forward is not the customer's email. Otherwise each
-//     original is judged by these same steps and the best outcome wins:
-//     accepted, then unmatched, then rejected; the first original on ties.
+//     section 3.6.2); Sender and Reply-To never do. Every mailbox of every
+//     From field (Message.Authors) is an author; one that is unusable
+//     rejects the message no_sender too, and a warning names every address.
+//     More than one From field (RFC 5322 section 3.6 allows one) warns.
+//  3. Partner staff (every author in a Config.PartnerDomains domain or
+//     subdomain): a message that step 5 would reject is rejected
+//     sender_not_authenticated (a forged partner message could carry any
+//     "original"); one without originals (message/rfc822 attachments) is
+//     rejected partner_sender, since an inline forward is not the
+//     customer's email. Otherwise each original is judged by these same
+//     steps and the best outcome wins: accepted, then unmatched, then
+//     rejected; the first original on ties.
 //     Original is its 1-based index and Sender, TenantID and the rest are
 //     the original's. When that original names no incident ID but the
 //     partner's own text does, those IDs are used and the original is
 //     accepted, with a warning saying so: the customer's email is the
 //     evidence, the partner's note only says which incident it is about.
-//  4. The sender domain: a tenant's domain or subdomain sets TenantID;
-//     else a personal provider (IsPersonalDomain) is rejected
-//     personal_address; else rejected unknown_domain.
-//  5. Authentication fail: rejected, sender_not_authenticated. Only the
-//     receiving server's own Authentication-Results counts: the topmost
-//     header whose authserv-id is in Config.TrustedAuthservIDs or, with
-//     Config.ExchangeOnline, the topmost without an authserv-id. Headers
-//     below it may be forged and never override it; untrusted headers never
-//     decide (RFC 8601 section 5). In it, dmarc=fail or compauth=fail is
-//     fail; else dmarc=pass (for this From domain) or compauth=pass is pass.
-//     Without either, a verified DKIM signature whose d= shares the From
-//     domain's organisational domain is pass (RFC 7489 relaxed alignment);
-//     else none, which does not reject. Failed DKIM signatures only warn,
-//     since mailing lists break them.
+//  4. The sender domain (the first author's): a tenant's domain or
+//     subdomain sets TenantID. Several authors are judged only when each is
+//     authenticated (step 5's rules; else rejected sender_not_authenticated
+//     here, before their domains, since a forged extra From is the usual
+//     cause) and all belong to that one tenant; otherwise rejected, with a
+//     warning naming every address, as personal_address when one is
+//     personal, else unknown_domain when one is in no tenant, else
+//     partner_sender when one is partner staff, else tenant_mismatch (two
+//     tenants). A single author that is a personal provider's
+//     (IsPersonalDomain) is rejected personal_address; one in no tenant,
+//     unknown_domain.
+//  5. Authentication: rejected, sender_not_authenticated, on a fail, on a
+//     pass for another domain, and, with several authors, when any author
+//     is not covered by a pass (checked in step 4). Only the receiving
+//     server's own Authentication-Results counts: the topmost header whose
+//     authserv-id is in Config.TrustedAuthservIDs or, with
+//     Config.ExchangeOnline, the topmost without an authserv-id. Headers below it may be forged and
+//     never override it; untrusted headers never decide (RFC 8601 section
+//     5), and ARC-Authentication-Results are not read (see authenticate).
+//     In it, dmarc=fail or compauth=fail is fail. A dmarc=pass or
+//     compauth=pass counts only for the domain the stamp names in
+//     header.from, and covers the authors in that domain's organisational
+//     domain (RFC 7489 relaxed alignment: a pass for contoso.com covers
+//     it.contoso.com and the other way round); a pass without any
+//     header.from is not counted (a warning says so), and a pass whose
+//     header.from is outside every author's organisation rejects, with a
+//     warning naming both domains. An author the stamp does not cover is
+//     covered by a verified DKIM signature whose d= shares its
+//     organisational domain. Authentication is pass when every author is
+//     covered, fail on a fail, else none; none does not reject a single
+//     author (many tenants publish no DMARC record). Failed DKIM signatures
+//     only warn, since mailing lists break them.
 //  6. A registered tenant's GUID other than the sender's tenant's in the
 //     subject, text or links: rejected, tenant_mismatch. Unregistered GUIDs
 //     are ignored.
@@ -70,43 +92,69 @@ func (p *Policy) judge(m *Message, depth int) Judgment {
 	if m == nil || m.Malformed {
 		return reject(j, ReasonMalformed)
 	}
-	addr := strings.TrimSpace(m.From)
-	if addr == "" {
-		j.Warnings = append(j.Warnings, "the message has no From address")
+	first, problem := readAuthor(m.From)
+	if problem != "" {
+		j.Warnings = append(j.Warnings, problem)
 		return reject(j, ReasonNoSender)
 	}
-	local, domain, ok := splitAddress(addr)
-	if !ok {
-		j.Warnings = append(j.Warnings, fmt.Sprintf("the From address %q has no domain", addr))
+	j.Sender, j.SenderDomain = first.addr, first.domain
+	authors, problems := readAuthors(m, first)
+	if m.FromFields > 1 {
+		j.Warnings = append(j.Warnings, fmt.Sprintf("the message has %d From fields (RFC 5322 section 3.6 allows one); every address in them was judged as an author: %s", m.FromFields, authorList(authors, problems)))
+	} else if len(authors)+len(problems) > 1 {
+		j.Warnings = append(j.Warnings, fmt.Sprintf("the From field names %d authors, each judged: %s", len(authors)+len(problems), authorList(authors, problems)))
+	}
+	if len(problems) > 0 {
+		for _, pr := range problems {
+			j.Warnings = append(j.Warnings, pr.warning)
+		}
 		return reject(j, ReasonNoSender)
 	}
-	d, err := NormalizeDomain(domain)
-	if err != nil {
-		j.Warnings = append(j.Warnings, fmt.Sprintf("the From address %q: %v", addr, err))
-		return reject(j, ReasonNoSender)
-	}
-	j.Sender, j.SenderDomain = local+"@"+d, d
+	d := first.domain
 	j.Warnings = append(j.Warnings, headerWarnings(m, j.Sender, d)...)
-	auth, authWarnings := p.authenticate(m, d)
-	j.Authentication = auth
-	j.Warnings = append(j.Warnings, authWarnings...)
+	auth := p.authenticate(m, authors)
+	j.Authentication = auth.auth
+	j.Warnings = append(j.Warnings, auth.warn...)
 
-	if p.isPartner(d) {
-		return p.judgeForward(m, j, depth)
+	if p.allPartner(authors) {
+		return p.judgeForward(m, j, auth.rejects(len(authors)), depth)
 	}
 
 	texts := messageTexts(m)
 	j.IncidentIDs = nonNil(p.IncidentIDs(texts...))
 	j.Warnings = append(j.Warnings, p.looseWarnings(texts, j.IncidentIDs)...)
 
-	if i := p.tenantIndex(d); i >= 0 {
+	i := p.tenantIndex(d)
+	if i >= 0 {
 		j.TenantID = p.tenants[i].ID
-	} else if isPersonal(d) {
+	}
+	if len(authors) > 1 {
+		// Authentication first: an extra From is how a forger borrows a
+		// tenant's name, and the reason should say the mail is not
+		// authenticated rather than that a stranger co-signed it.
+		r, w := p.severalAuthors(authors)
+		if auth.rejects(len(authors)) {
+			if len(auth.uncovered) > 0 && auth.auth != AuthFail {
+				j.Warnings = append(j.Warnings, fmt.Sprintf("with several authors each must be authenticated (a trusted DMARC or compauth pass for its organisation, or an aligned DKIM signature); not authenticated: %s", strings.Join(auth.uncovered, ", ")))
+			}
+			if w != "" {
+				j.Warnings = append(j.Warnings, w)
+			}
+			return reject(j, ReasonSenderNotAuthenticated)
+		}
+		if r != "" {
+			j.Warnings = append(j.Warnings, w)
+			return reject(j, r)
+		}
+	}
+	switch {
+	case i >= 0:
+	case isPersonal(d):
 		return reject(j, ReasonPersonalAddress)
-	} else {
+	default:
 		return reject(j, ReasonUnknownDomain)
 	}
-	if j.Authentication == AuthFail {
+	if auth.rejects(len(authors)) {
 		return reject(j, ReasonSenderNotAuthenticated)
 	}
 	if other := p.otherTenants(texts, j.TenantID); len(other) > 0 {
@@ -119,6 +167,110 @@ func (p *Policy) judge(m *Message, depth int) Judgment {
 	}
 	j.Verdict = Accepted
 	return j
+}
+
+// readAuthor reads one From addr-spec; problem, when not empty, is a
+// warning saying why it is not usable.
+func readAuthor(addr string) (a author, problem string) {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return author{}, "the message has no From address"
+	}
+	local, domain, ok := splitAddress(addr)
+	if !ok {
+		return author{}, fmt.Sprintf("the From address %q has no domain", addr)
+	}
+	d, err := NormalizeDomain(domain)
+	if err != nil {
+		return author{}, fmt.Sprintf("the From address %q: %v", addr, err)
+	}
+	return author{addr: local + "@" + d, domain: d, org: OrganizationalDomain(d)}, ""
+}
+
+// badAuthor is an author address that readAuthor could not use.
+type badAuthor struct {
+	addr, warning string
+}
+
+// readAuthors returns the authors of m, first (From) first, without
+// repeats, and those it could not read.
+func readAuthors(m *Message, first author) ([]author, []badAuthor) {
+	authors := []author{first}
+	var bad []badAuthor
+	for _, raw := range m.Authors {
+		a, problem := readAuthor(raw)
+		switch {
+		case problem != "":
+			bad = append(bad, badAuthor{addr: strings.TrimSpace(raw), warning: problem})
+		case !slices.ContainsFunc(authors, func(b author) bool { return b.addr == a.addr }):
+			authors = append(authors, a)
+		}
+	}
+	return authors, bad
+}
+
+// authorList names every author address for a warning.
+func authorList(authors []author, bad []badAuthor) string {
+	names := make([]string, 0, len(authors)+len(bad))
+	for _, a := range authors {
+		names = append(names, a.addr)
+	}
+	for _, b := range bad {
+		names = append(names, fmt.Sprintf("%q", b.addr))
+	}
+	return strings.Join(names, ", ")
+}
+
+// allPartner reports whether every author is partner staff.
+func (p *Policy) allPartner(authors []author) bool {
+	for _, a := range authors {
+		if !p.isPartner(a.domain) {
+			return false
+		}
+	}
+	return true
+}
+
+// severalAuthors checks that several authors all belong to one registered
+// tenant. When they do not, it returns the reason to reject and a warning
+// naming every address with what it belongs to. The reason names the worst
+// kind of address found, in the order of step 4: a personal address, then
+// an unknown domain, then partner staff, else (registered tenants only)
+// tenant_mismatch.
+func (p *Policy) severalAuthors(authors []author) (Reason, string) {
+	tenant := p.tenantIndex(authors[0].domain)
+	one := tenant >= 0
+	var personal, unknown, partner bool
+	labels := make([]string, len(authors))
+	for k, a := range authors {
+		i := p.tenantIndex(a.domain)
+		switch {
+		case i >= 0:
+			labels[k] = fmt.Sprintf("%s (tenant %s)", a.addr, tenantLabel(&p.tenants[i].Tenant))
+		case p.isPartner(a.domain):
+			labels[k], partner = a.addr+" (partner staff)", true
+		case isPersonal(a.domain):
+			labels[k], personal = a.addr+" (personal address)", true
+		default:
+			labels[k], unknown = a.addr+" (unknown domain)", true
+		}
+		if i != tenant {
+			one = false
+		}
+	}
+	if one {
+		return "", ""
+	}
+	w := fmt.Sprintf("the authors do not all belong to one tenant: %s; a message with several authors is judged only when they do", strings.Join(labels, ", "))
+	switch {
+	case personal:
+		return ReasonPersonalAddress, w
+	case unknown:
+		return ReasonUnknownDomain, w
+	case partner:
+		return ReasonPartnerSender, w
+	}
+	return ReasonTenantMismatch, w
 }
 
 func reject(j Judgment, r Reason) Judgment {
@@ -139,9 +291,10 @@ func messageTexts(m *Message) []string {
 }
 
 // judgeForward judges mail from partner staff (j holds the wrapper's
-// facts) by the customer originals it carries.
-func (p *Policy) judgeForward(m *Message, j Judgment, depth int) Judgment {
-	if j.Authentication == AuthFail {
+// facts) by the customer originals it carries; notAuthenticated says the
+// wrapper's own authentication rejects it.
+func (p *Policy) judgeForward(m *Message, j Judgment, notAuthenticated bool, depth int) Judgment {
+	if notAuthenticated {
 		j.Warnings = append(j.Warnings, "the partner staff message itself failed authentication, so the originals it carries cannot be trusted")
 		return reject(j, ReasonSenderNotAuthenticated)
 	}

@@ -170,9 +170,10 @@ func TestJudge(t *testing.T) {
 		{name: "trusted authserv-id in another case", m: with(func(m *Message) {
 			m.AuthenticationResults = []string{strings.Replace(stamp("fail", "contoso.com"), mx, strings.ToUpper(mx), 1)}
 		}), verdict: Rejected, reason: ReasonSenderNotAuthenticated, tenant: contosoID, auth: AuthFail, ids: []string{"EX1187453"}},
-		{name: "DMARC pass for another From domain is not counted", m: with(func(m *Message) {
+		{name: "DMARC pass for another From domain rejects (RFC 7489 11.2 header.from)", m: with(func(m *Message) {
 			m.AuthenticationResults = []string{stamp("pass", "evil.example")}
-		}), verdict: Accepted, tenant: contosoID, auth: AuthNone, ids: []string{"EX1187453"}, warn: []string{`DMARC pass is for "evil.example"`}},
+		}), verdict: Rejected, reason: ReasonSenderNotAuthenticated, tenant: contosoID, auth: AuthNone, ids: []string{"EX1187453"},
+			warn: []string{"pass is for header.from evil.example, but the author is at contoso.com"}},
 		{name: "aligned DKIM pass, relaxed (RFC 7489 3.1.1)", m: with(func(m *Message) {
 			m.AuthenticationResults = nil
 			m.DKIM = []DKIMResult{{Domain: "mail.contoso.com", Pass: true}}
@@ -197,6 +198,84 @@ func TestJudge(t *testing.T) {
 		{name: "unreadable header ignored, the stamp below it decides", m: with(func(m *Message) {
 			m.AuthenticationResults = []string{"", "(((", stamp("pass", "contoso.com")}
 		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}},
+
+		// several authors (RFC 5322 3.6.2 mailbox-list, or two From fields against 3.6)
+		{name: "two authors of one tenant, both covered by the stamp's organisation", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "mark.ellis@it.contoso.com"}
+		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"names 2 authors, each judged: jane.doe@contoso.com, mark.ellis@it.contoso.com"}},
+		{name: "two authors of one tenant, the second covered by aligned DKIM (RFC 7489 3.1.1)", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "ops@contoso.onmicrosoft.com"}
+			m.DKIM = []DKIMResult{{Domain: "contoso.onmicrosoft.com", Pass: true}}
+		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}},
+		{name: "two authors of one tenant, the second only under a DKIM d= of another organisation", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "ops@contoso.onmicrosoft.com"}
+			m.DKIM = []DKIMResult{{Domain: "sendgrid.net", Pass: true}}
+		}), verdict: Rejected, reason: ReasonSenderNotAuthenticated, tenant: contosoID, auth: AuthNone, ids: []string{"EX1187453"},
+			warn: []string{"not authenticated: ops@contoso.onmicrosoft.com"}},
+		{name: "two authors, no stamp at all: a single author would pass with none, several do not", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "mark.ellis@it.contoso.com"}
+			m.AuthenticationResults = nil
+		}), verdict: Rejected, reason: ReasonSenderNotAuthenticated, tenant: contosoID, auth: AuthNone, ids: []string{"EX1187453"},
+			warn: []string{"not authenticated: jane.doe@contoso.com, mark.ellis@it.contoso.com"}},
+		{name: "two authors of two tenants, both covered", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "hans@fabrikam.co.uk"}
+			m.AuthenticationResults = []string{mx + "; dmarc=pass header.from=contoso.com; dmarc=pass header.from=fabrikam.co.uk"}
+		}), verdict: Rejected, reason: ReasonTenantMismatch, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"jane.doe@contoso.com (tenant Contoso Ltd), hans@fabrikam.co.uk (tenant Fabrikam)"}},
+		{name: "a personal co-author, covered", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "jane.doe.1984@gmail.com"}
+			m.AuthenticationResults = []string{mx + "; dmarc=pass header.from=contoso.com; dmarc=pass header.from=gmail.com"}
+		}), verdict: Rejected, reason: ReasonPersonalAddress, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"jane.doe.1984@gmail.com (personal address)"}},
+		{name: "a personal co-author the stamp does not cover", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "jane.doe.1984@gmail.com"}
+		}), verdict: Rejected, reason: ReasonSenderNotAuthenticated, tenant: contosoID, auth: AuthNone, ids: []string{"EX1187453"},
+			warn: []string{"not authenticated: jane.doe.1984@gmail.com", "jane.doe.1984@gmail.com (personal address)"}},
+		{name: "a partner co-author", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "olivia.chen@northwind-partners.com"}
+			m.AuthenticationResults = []string{mx + "; dmarc=pass header.from=contoso.com; dmarc=pass header.from=northwind-partners.com"}
+		}), verdict: Rejected, reason: ReasonPartnerSender, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"olivia.chen@northwind-partners.com (partner staff)"}},
+		{name: "partner staff first, a customer second, is not a partner forward", m: func() *Message {
+			f := forward("", customer())
+			f.Authors = []string{"olivia.chen@northwind-partners.com", "jane.doe@contoso.com"}
+			f.AuthenticationResults = []string{mx + "; dmarc=pass header.from=contoso.com; dmarc=pass header.from=northwind-partners.com"}
+			return f
+		}(), verdict: Rejected, reason: ReasonPartnerSender, auth: AuthPass, ids: []string{}},
+		{name: "an unknown co-author", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "it@evilcontoso.com"}
+			m.AuthenticationResults = []string{mx + "; dmarc=pass header.from=contoso.com; dmarc=pass header.from=evilcontoso.com"}
+		}), verdict: Rejected, reason: ReasonUnknownDomain, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}},
+		{name: "an unreadable co-author", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "undisclosed-recipients"}
+		}), verdict: Rejected, reason: ReasonNoSender, auth: AuthNone, ids: []string{},
+			warn: []string{`each judged: jane.doe@contoso.com, "undisclosed-recipients"`, "has no domain"}},
+		{name: "the same author twice is one author", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "jane.doe@CONTOSO.com"}
+		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}},
+		{name: "two From fields, the stamp for the second's domain (the issue's shape)", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "billing@other-domain.example"}
+			m.FromFields = 2
+			m.AuthenticationResults = []string{exoStamp("pass", "pass", "other-domain.example")}
+		}), verdict: Rejected, reason: ReasonSenderNotAuthenticated, tenant: contosoID, auth: AuthNone, ids: []string{"EX1187453"},
+			warn: []string{"2 From fields (RFC 5322 section 3.6 allows one)", "not authenticated: jane.doe@contoso.com", "billing@other-domain.example (unknown domain)"}},
+		{name: "two From fields of one tenant, both covered, still warn", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "mark.ellis@it.contoso.com"}
+			m.FromFields = 2
+		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"2 From fields"}},
+		{name: "two partner authors forwarding an original", m: func() *Message {
+			f := forward("", customer())
+			f.Authors = []string{"olivia.chen@northwind-partners.com", "desk@support.northwind-partners.com"}
+			return f
+		}(), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, original: 1},
+		{name: "two partner authors, the stamp for another domain", m: func() *Message {
+			f := forward("", customer())
+			f.Authors = []string{"olivia.chen@northwind-partners.com", "desk@support.northwind-partners.com"}
+			f.AuthenticationResults = []string{stamp("pass", "other-domain.example")}
+			return f
+		}(), verdict: Rejected, reason: ReasonSenderNotAuthenticated, auth: AuthNone, ids: []string{}, warn: []string{"cannot be trusted"}},
 
 		// 6. tenant GUIDs
 		{name: "names another registered tenant", m: with(func(m *Message) { m.Text += " Our tenant is " + fabrikamID + "." }),
@@ -317,8 +396,8 @@ func TestJudgeFacts(t *testing.T) {
 		SenderDomain:   "it.contoso.com",
 		TenantID:       contosoID,
 		IncidentIDs:    []string{"EX1187453"},
-		Authentication: AuthNone,
-		Warnings:       []string{`the receiving server's DMARC pass is for "contoso.com", not the From domain it.contoso.com; not counted`},
+		Authentication: AuthPass, // the stamp's pass for contoso.com covers its organisation
+		Warnings:       []string{},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Judge(%q) =\n%+v\nwant\n%+v", m.From, got, want)

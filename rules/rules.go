@@ -80,6 +80,13 @@ type Message struct {
 	From string
 	// FromHeader is the From header as received, for warnings.
 	FromHeader string
+	// Authors are the addr-specs of every mailbox in every From field, in
+	// order, From first. RFC 5322 section 3.6.2 allows a mailbox-list in
+	// From (with a Sender field); each of them is an author, and Judge
+	// judges them all. Nil means From alone.
+	Authors []string
+	// FromFields counts the From fields; RFC 5322 section 3.6 allows one.
+	FromFields int
 	// ReplyTo are the addr-specs of the Reply-To header, for warnings; they
 	// never decide who the author is (RFC 5322 section 3.6.2).
 	ReplyTo  []string
@@ -124,4 +131,4 @@ type Judgment struct {
 // Version identifies this rule set; it is recorded in every evidence bundle
 // so a later re-judgment can tell which rules decided. Bump it whenever a
 // change can alter a verdict.
-const Version = "2026.11.1"
+const Version = "2026.12.1"
