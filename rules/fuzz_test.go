@@ -170,3 +170,27 @@ func FuzzJudge(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAutomated feeds arbitrary field values through Automated and its
+// hints: they must never panic, and Auto-Submitted "no" alone must never
+// mark a message automatic (RFC 3834 section 5).
+func FuzzAutomated(f *testing.F) {
+	f.Add("auto-replied (vacation); owner-email=x", "bulk", "<>", "Automatic reply: EX1187453", "delivery-status")
+	f.Add("no", "list", "<jane@contoso.com>", "RE: Automatische Antwort: EX1187453", "")
+	f.Add("((\\", "\xff", "< >", "Réponse automatique : ", "disposition-notification")
+	f.Fuzz(func(t *testing.T, autoSubmitted, precedence, returnPath, subject, reportType string) {
+		fields := map[string]string{}
+		for i, name := range AutomationFields() {
+			fields[name] = []string{autoSubmitted, precedence, returnPath}[i%3]
+		}
+		m := &Message{From: "jane@contoso.com", Subject: subject, ReportType: reportType, AutoFields: fields}
+		_ = Automated(m)
+		_ = automationHints(m)
+		if firstToken(autoSubmitted) == "no" {
+			only := &Message{From: "jane@contoso.com", AutoFields: map[string]string{"Auto-Submitted": autoSubmitted}}
+			if got := Automated(only); got != "" {
+				t.Fatalf("Automated(Auto-Submitted: %q) = %q, want not automatic", autoSubmitted, got)
+			}
+		}
+	})
+}
