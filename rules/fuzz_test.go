@@ -178,10 +178,10 @@ func FuzzAutomated(f *testing.F) {
 	f.Add("auto-replied (vacation); owner-email=x", "bulk", "<>", "Automatic reply: EX1187453", "delivery-status")
 	f.Add("no", "list", "<jane@contoso.com>", "RE: Automatische Antwort: EX1187453", "")
 	f.Add("((\\", "\xff", "< >", "Réponse automatique : ", "disposition-notification")
-	f.Fuzz(func(t *testing.T, autoSubmitted, precedence, returnPath, subject, reportType string) {
+	f.Fuzz(func(t *testing.T, autoSubmitted, precedence, xAutoreply, subject, reportType string) {
 		fields := map[string]string{}
 		for i, name := range AutomationFields() {
-			fields[name] = []string{autoSubmitted, precedence, returnPath}[i%3]
+			fields[name] = []string{autoSubmitted, precedence, xAutoreply}[i%3]
 		}
 		m := &Message{From: "jane@contoso.com", Subject: subject, ReportType: reportType, AutoFields: fields}
 		_ = Automated(m)
