@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,6 +224,7 @@ func buildManifest(in *BundleInput, rawSHA string) (*Manifest, map[string][]byte
 		s := OriginalSummary{File: name}
 		if of := o.Facts; of != nil {
 			s.MessageID, s.From, s.Sender, s.Date, s.Subject = of.MessageID, of.From, of.Sender, of.Date, of.Subject
+			s.Automation, s.ReportType = maps.Clone(of.Automation), of.ReportType
 		}
 		originals = append(originals, s)
 	}
@@ -244,15 +246,17 @@ func buildManifest(in *BundleInput, rawSHA string) (*Manifest, map[string][]byte
 		Raw:          FileDigest{Size: in.RawSize, SHA256: rawSHA},
 		Files:        files,
 		Message: MessageHeaders{
-			MessageID: f.MessageID,
-			From:      f.From,
-			Sender:    f.Sender,
-			ReplyTo:   nonNil(f.ReplyTo),
-			To:        nonNil(f.To),
-			Date:      f.Date,
-			Subject:   f.Subject,
-			Malformed: f.Malformed,
-			Truncated: f.Truncated,
+			MessageID:  f.MessageID,
+			From:       f.From,
+			Sender:     f.Sender,
+			ReplyTo:    nonNil(f.ReplyTo),
+			To:         nonNil(f.To),
+			Date:       f.Date,
+			Subject:    f.Subject,
+			Automation: maps.Clone(f.Automation),
+			ReportType: f.ReportType,
+			Malformed:  f.Malformed,
+			Truncated:  f.Truncated,
 		},
 		Provenance: in.Provenance,
 		Judgment:   j,
