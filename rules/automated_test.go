@@ -35,6 +35,11 @@ func TestAutomated(t *testing.T) {
 		{name: "RFC 8098 disposition-notification", m: func() Message { m := customer(); m.ReportType = "disposition-notification"; return m }(), marker: "read receipt, RFC 8098"},
 		{name: "RFC 6533 global-delivery-status", m: func() Message { m := customer(); m.ReportType = "global-delivery-status"; return m }(), marker: "RFC 3464"},
 		{name: "RFC 5965 feedback-report", m: func() Message { m := customer(); m.ReportType = "feedback-report"; return m }(), marker: "RFC 5965"},
+		{name: "a report goes before Auto-Submitted", m: func() Message {
+			m := auto(map[string]string{"Auto-Submitted": "auto-replied"})
+			m.ReportType = "delivery-status"
+			return m
+		}(), marker: "report-type=delivery-status"},
 		{name: "RFC 6522 unknown report-type", m: func() Message { m := customer(); m.ReportType = "unknown"; return m }(), marker: "RFC 6522"},
 		// Precedence (RFC 2076 section 3.9): list alone carries people's mail.
 		{name: "Precedence bulk", m: auto(map[string]string{"Precedence": "bulk"}), marker: "Precedence: bulk"},
