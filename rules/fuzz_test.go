@@ -178,6 +178,17 @@ func FuzzAutomated(f *testing.F) {
 	f.Add("auto-replied (vacation); owner-email=x", "bulk", "<>", "Automatic reply: EX1187453", "delivery-status")
 	f.Add("no", "list", "<jane@contoso.com>", "RE: Automatische Antwort: EX1187453", "")
 	f.Add("((\\", "\xff", "< >", "Réponse automatique : ", "disposition-notification")
+	// Real values from the corpus, each in the place it came from.
+	subjects := corpusHeaders(f, "Subject")
+	for i, v := range corpusHeaders(f, "Auto-Submitted") {
+		f.Add(v, "", "", subjects[i%len(subjects)], "")
+	}
+	for _, v := range corpusHeaders(f, "Precedence") {
+		f.Add("", v, "", "", "")
+	}
+	for _, v := range corpusHeaders(f, "X-Auto-Response-Suppress") {
+		f.Add("", "", v, "", "")
+	}
 	f.Fuzz(func(t *testing.T, autoSubmitted, precedence, xAutoreply, subject, reportType string) {
 		fields := map[string]string{}
 		for i, name := range AutomationFields() {
