@@ -74,6 +74,9 @@ func Automated(m *Message) (marker string) {
 			switch t := firstToken(v); t {
 			case "no", "false", "0":
 			default:
+				if v == "" {
+					return name + " (present, empty)"
+				}
 				return name + ": " + clipValue(v)
 			}
 		}
@@ -99,8 +102,9 @@ func Automated(m *Message) (marker string) {
 //     X-MS-Exchange-Generated-Message-Source are also written on a
 //     person's mail that an inbox rule redirected or forwarded.
 //   - A subject starting "Automatic reply:" and its translations is
-//     typed text: every automatic responder also writes a header marker,
-//     and a customer's own mail may begin that way.
+//     typed text, and a customer's own mail may begin that way; Exchange,
+//     Gmail, Sieve vacation, Postfix and Exim write a header marker or a
+//     report besides, which decides.
 //   - postmaster and no-reply senders are sometimes a person or a
 //     ticketing system relaying one.
 func automationHints(m *Message) []string {
