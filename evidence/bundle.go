@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,6 +224,7 @@ func buildManifest(in *BundleInput, rawSHA string) (*Manifest, map[string][]byte
 		s := OriginalSummary{File: name}
 		if of := o.Facts; of != nil {
 			s.MessageID, s.From, s.Sender, s.Date, s.Subject = of.MessageID, of.From, of.Sender, of.Date, of.Subject
+			s.Automation, s.ReportType = maps.Clone(of.Automation), of.ReportType
 		}
 		originals = append(originals, s)
 	}
@@ -253,6 +255,8 @@ func buildManifest(in *BundleInput, rawSHA string) (*Manifest, map[string][]byte
 			To:         nonNil(f.To),
 			Date:       f.Date,
 			Subject:    f.Subject,
+			Automation: maps.Clone(f.Automation),
+			ReportType: f.ReportType,
 			Malformed:  f.Malformed,
 			Truncated:  f.Truncated,
 		},

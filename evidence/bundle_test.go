@@ -112,6 +112,18 @@ var bundleCases = []bundleCase{
 		prov: Provenance{Path: "testdata/bundle/attachment.eml"},
 	},
 	{
+		// A Postfix bounce (RFC 3464): its manifest records the facts that
+		// made it automatic.
+		name:  "automatic",
+		facts: parsed([]DKIMCheck{}),
+		judgment: rules.Judgment{
+			Verdict: rules.Rejected, Reason: rules.ReasonAutomatedMessage, Sender: "MAILER-DAEMON@mail.contoso.com", SenderDomain: "mail.contoso.com",
+			TenantID: "6f1c2a9e-3b7d-4e2f-9a61-0c5d8e7f4b21", IncidentIDs: []string{}, Authentication: rules.AuthNone,
+			Warnings: []string{"an automatic message, not the customer's own request: Auto-Submitted: auto-replied (RFC 3834)"},
+		},
+		prov: Provenance{Mailbox: "claims@partner.example", Folder: "INBOX", UIDValidity: 1740000000, UID: 58},
+	},
+	{
 		name:  "nodate",
 		facts: parsed(nil),
 		judgment: rules.Judgment{

@@ -36,6 +36,16 @@ type Facts struct {
 	// AuthenticationResults are the raw Authentication-Results header
 	// values, topmost (newest) first.
 	AuthenticationResults []string
+	// Automation holds the first value of each header field named by
+	// rules.AutomationFields that the message has (Auto-Submitted,
+	// Precedence, Return-Path, ...), as written, unfolded; nil when it has
+	// none. The rules decide whether they make it automatic mail.
+	Automation map[string]string
+	// ReportType is the report-type parameter of a top-level
+	// multipart/report (RFC 6522), lower-cased: "delivery-status" for a
+	// bounce, "disposition-notification" for a read receipt; "unknown"
+	// when the parameter is missing; empty when the message is no report.
+	ReportType string
 	// Attachments are the parts that are not body text: files, inline
 	// images, and message/rfc822 parts (which are in Originals too).
 	Attachments []Attachment

@@ -83,6 +83,14 @@ func checkFacts(t *testing.T, f *Facts, depth int) {
 	if f.Sender != "" && !strings.Contains(f.Sender, "@") {
 		t.Errorf("Sender = %q, want an addr-spec or empty", f.Sender)
 	}
+	for name, v := range f.Automation {
+		if len(v) > maxAutomationValue+len("...") {
+			t.Errorf("Automation[%s] is %d bytes, want at most %d", name, len(v), maxAutomationValue+3)
+		}
+	}
+	if strings.HasPrefix(f.ReportType, " ") || len(f.ReportType) > 64+len("...") {
+		t.Errorf("ReportType = %q, want a trimmed report-type of at most 64 bytes", f.ReportType)
+	}
 	for _, a := range f.Attachments {
 		if a.Size < 0 || len(a.SHA256) != 64 {
 			t.Errorf("attachment %+v: bad size or digest", a)

@@ -74,8 +74,13 @@ type MessageHeaders struct {
 	To         []string  `json:"to"`
 	Date       time.Time `json:"date,omitzero"`
 	Subject    string    `json:"subject"`
-	Malformed  bool      `json:"malformed,omitempty"`
-	Truncated  bool      `json:"truncated,omitempty"`
+	// Automation and ReportType are the facts the rules read to tell
+	// automatic mail (see Facts); omitted when empty, so manifests
+	// written before they existed read the same.
+	Automation map[string]string `json:"automation,omitempty"`
+	ReportType string            `json:"report_type,omitempty"`
+	Malformed  bool              `json:"malformed,omitempty"`
+	Truncated  bool              `json:"truncated,omitempty"`
 }
 
 // Provenance says where a message was fetched from. Fields that do not apply
@@ -108,6 +113,9 @@ type OriginalSummary struct {
 	Sender    string    `json:"sender"`
 	Date      time.Time `json:"date,omitzero"`
 	Subject   string    `json:"subject"`
+	// Automation and ReportType are as in MessageHeaders.
+	Automation map[string]string `json:"automation,omitempty"`
+	ReportType string            `json:"report_type,omitempty"`
 }
 
 // maxManifestSize bounds what ReadManifest reads: a manifest of a message

@@ -11,8 +11,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/claimtrail/claimtrail/rules"
 	"github.com/emersion/go-message/charset"
 	"github.com/jhillyerd/enmime/v2"
+	"github.com/jhillyerd/enmime/v2/mediatype"
 	"golang.org/x/net/idna"
 )
 
@@ -92,6 +94,43 @@ func readHeaderFacts(h header, f *Facts, warn func(string)) {
 	}
 
 	f.AuthenticationResults = append([]string(nil), h.values("Authentication-Results")...)
+
+	for _, name := range rules.AutomationFields() {
+		if v := h.values(name); len(v) > 0 {
+			if f.Automation == nil {
+				f.Automation = map[string]string{}
+			}
+			f.Automation[name] = clip(strings.Join(strings.Fields(v[0]), " "), maxAutomationValue)
+		}
+	}
+	f.ReportType = reportType(h.get("Content-Type"))
+}
+
+// maxAutomationValue bounds a recorded automation field: the markers are
+// short words, and a hostile header must not bloat the manifest.
+const maxAutomationValue = 200
+
+// reportType returns the report-type of a multipart/report Content-Type
+// (RFC 6522 section 3), lower-cased, or "unknown" when it names none; ""
+// for any other Content-Type.
+func reportType(ct string) string {
+	ct = strings.TrimSpace(ct)
+	first, _, _ := strings.Cut(ct, ";")
+	if !strings.EqualFold(strings.TrimSpace(first), "multipart/report") {
+		return ""
+	}
+	t := ""
+	if _, params, _, err := mediatype.Parse(ct); err == nil {
+		t = params["report-type"]
+	} else if _, after, ok := strings.Cut(strings.ToLower(ct), "report-type="); ok {
+		// Parameters mediatype cannot read must not hide the report.
+		t, _, _ = strings.Cut(after, ";")
+	}
+	t = strings.ToLower(strings.Trim(strings.TrimSpace(t), `"`))
+	if t == "" {
+		return "unknown"
+	}
+	return clip(t, 64)
 }
 
 // messageID returns the msg-id of a Message-ID field without its angle

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -229,5 +230,53 @@ func TestReadHeaderFactsAuthors(t *testing.T) {
 					tt.froms, f.Sender, f.Authors, f.FromFields, tt.sender, tt.authors, tt.fields)
 			}
 		})
+	}
+}
+
+// TestAutomationFacts: the header facts the rules read to tell automatic
+// mail are recorded as written, in the full and in the streaming parse.
+func TestAutomationFacts(t *testing.T) {
+	tests := []struct {
+		name   string
+		header string
+		auto   map[string]string
+		report string
+	}{
+		{name: "a person's mail", header: "Content-Type: text/plain; charset=utf-8\r\n"},
+		{name: "RFC 3834 Sieve vacation, folded, with a comment",
+			header: "Auto-Submitted: auto-replied\r\n (vacation)\r\nPrecedence: bulk\r\nX-Autoreply: yes\r\n",
+			auto:   map[string]string{"Auto-Submitted": "auto-replied (vacation)", "Precedence": "bulk", "X-Autoreply": "yes"}},
+		{name: "field names in any case; the first of two values",
+			header: "auto-submitted: auto-generated\r\nAUTO-SUBMITTED: no\r\n",
+			auto:   map[string]string{"Auto-Submitted": "auto-generated"}},
+		{name: "Exchange NDR marker with an empty value",
+			header: "X-MS-Exchange-Message-Is-Ndr:\r\nX-Auto-Response-Suppress: All\r\n",
+			auto:   map[string]string{"X-MS-Exchange-Message-Is-Ndr": "", "X-Auto-Response-Suppress": "All"}},
+		{name: "RFC 3464 bounce", header: "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"b1\"\r\n", report: "delivery-status"},
+		{name: "RFC 8098 read receipt, quoted and upper case", header: "Content-Type: Multipart/Report; Report-Type=\"Disposition-Notification\"; boundary=b1\r\n", report: "disposition-notification"},
+		{name: "RFC 6522 report without report-type", header: "Content-Type: multipart/report; boundary=b1\r\n", report: "unknown"},
+		{name: "report with a broken parameter list", header: "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\r\n", report: "delivery-status"},
+		{name: "report-type on another media type is no report", header: "Content-Type: multipart/mixed; report-type=delivery-status; boundary=b1\r\n"},
+		{name: "a hostile long value is clipped", header: "Precedence: " + strings.Repeat("bulk", 200) + "\r\n",
+			auto: map[string]string{"Precedence": strings.Repeat("bulk", 50) + "..."}},
+	}
+	for _, tt := range tests {
+		raw := []byte("From: Jane <jane.doe@contoso.com>\r\nSubject: EX1187453\r\nDate: Mon, 17 Feb 2025 09:30:00 +0100\r\n" +
+			tt.header + "\r\n--b1\r\nContent-Type: text/plain\r\n\r\nI am out of the office.\r\n--b1--\r\n")
+		for _, opts := range []*ParseOptions{nil, {MaxBytes: 16}} {
+			f, err := ParseBytes(raw, opts)
+			if err != nil {
+				t.Fatalf("%s: ParseBytes: %v", tt.name, err)
+			}
+			if opts != nil && !f.Truncated {
+				t.Fatalf("%s: ParseBytes with MaxBytes %d did not stream", tt.name, opts.MaxBytes)
+			}
+			if !reflect.DeepEqual(f.Automation, tt.auto) || f.ReportType != tt.report {
+				t.Errorf("%s (streamed %v): Automation, ReportType = %q, %q; want %q, %q", tt.name, f.Truncated, f.Automation, f.ReportType, tt.auto, tt.report)
+			}
+			if m := f.RulesMessage(); !reflect.DeepEqual(m.AutoFields, tt.auto) || m.ReportType != tt.report {
+				t.Errorf("%s: RulesMessage() AutoFields, ReportType = %q, %q; want %q, %q", tt.name, m.AutoFields, m.ReportType, tt.auto, tt.report)
+			}
+		}
 	}
 }

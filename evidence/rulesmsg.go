@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/claimtrail/claimtrail/rules"
@@ -25,6 +26,8 @@ func (f *Facts) RulesMessage() *rules.Message {
 		HTMLText:              f.HTMLText,
 		URLs:                  slices.Clone(f.URLs),
 		AuthenticationResults: slices.Clone(f.AuthenticationResults),
+		AutoFields:            maps.Clone(f.Automation),
+		ReportType:            f.ReportType,
 		Malformed:             f.Malformed,
 	}
 	if f.DKIM != nil {

@@ -19,6 +19,8 @@ func TestRulesMessage(t *testing.T) {
 		HTMLText:              "html",
 		URLs:                  []string{"https://x.example/"},
 		AuthenticationResults: []string{"mx; dmarc=pass"},
+		Automation:            map[string]string{"Auto-Submitted": "auto-replied"},
+		ReportType:            "delivery-status",
 		DKIM:                  []DKIMCheck{{Domain: "contoso.cz", Selector: "s1", Pass: true, Result: "pass"}, {Domain: "x.example", Error: "bad sig"}},
 		Originals: []Original{
 			{Raw: []byte("From: a@b.example\r\n\r\nx"), Facts: &Facts{Sender: "a@b.example", Originals: []Original{{Facts: &Facts{Sender: "deep@c.example"}}}}},
@@ -38,6 +40,8 @@ func TestRulesMessage(t *testing.T) {
 		HTMLText:              "html",
 		URLs:                  []string{"https://x.example/"},
 		AuthenticationResults: []string{"mx; dmarc=pass"},
+		AutoFields:            map[string]string{"Auto-Submitted": "auto-replied"},
+		ReportType:            "delivery-status",
 		DKIM:                  []rules.DKIMResult{{Domain: "contoso.cz", Pass: true}, {Domain: "x.example", Error: "bad sig"}},
 		Originals: []rules.Message{
 			{From: "a@b.example", Originals: []rules.Message{{From: "deep@c.example"}}},
@@ -57,6 +61,10 @@ func TestRulesMessage(t *testing.T) {
 	got.Authors[1] = "changed"
 	if f.Authors[1] != "petr@contoso.cz" {
 		t.Error("RulesMessage shares Authors with the facts")
+	}
+	got.AutoFields["Auto-Submitted"] = "no"
+	if f.Automation["Auto-Submitted"] != "auto-replied" {
+		t.Error("RulesMessage shares Automation with the facts")
 	}
 }
 

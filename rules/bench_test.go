@@ -100,3 +100,19 @@ func BenchmarkLoadPersonalDomains(b *testing.B) {
 		loadPersonalDomains()
 	}
 }
+
+// BenchmarkAutomated is the check every message from a tenant now
+// passes: a person's mail with the fields an Exchange server leaves.
+func BenchmarkAutomated(b *testing.B) {
+	m := typicalMessage()
+	m.AutoFields = map[string]string{"X-MS-Exchange-Generated-Message-Source": "Mailbox Rules Agent", "Precedence": "list"}
+	m.Subject = "RE: Automatic reply: " + m.Subject
+	if got := Automated(m); got != "" {
+		b.Fatalf("Automated(typical) = %q, want not automatic", got)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Automated(m)
+		automationHints(m)
+	}
+}

@@ -202,3 +202,38 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAutomated feeds arbitrary field values through Automated and its
+// hints: they must never panic, and Auto-Submitted "no" alone must never
+// mark a message automatic (RFC 3834 section 5).
+func FuzzAutomated(f *testing.F) {
+	f.Add("auto-replied (vacation); owner-email=x", "bulk", "<>", "Automatic reply: EX1187453", "delivery-status")
+	f.Add("no", "list", "<jane@contoso.com>", "RE: Automatische Antwort: EX1187453", "")
+	f.Add("((\\", "\xff", "< >", "Réponse automatique : ", "disposition-notification")
+	// Real values from the corpus, each in the place it came from.
+	subjects := corpusHeaders(f, "Subject")
+	for i, v := range corpusHeaders(f, "Auto-Submitted") {
+		f.Add(v, "", "", subjects[i%len(subjects)], "")
+	}
+	for _, v := range corpusHeaders(f, "Precedence") {
+		f.Add("", v, "", "", "")
+	}
+	for _, v := range corpusHeaders(f, "X-Auto-Response-Suppress") {
+		f.Add("", "", v, "", "")
+	}
+	f.Fuzz(func(t *testing.T, autoSubmitted, precedence, xAutoreply, subject, reportType string) {
+		fields := map[string]string{}
+		for i, name := range AutomationFields() {
+			fields[name] = []string{autoSubmitted, precedence, xAutoreply}[i%3]
+		}
+		m := &Message{From: "jane@contoso.com", Subject: subject, ReportType: reportType, AutoFields: fields}
+		_ = Automated(m)
+		_ = automationHints(m)
+		if firstToken(autoSubmitted) == "no" {
+			only := &Message{From: "jane@contoso.com", AutoFields: map[string]string{"Auto-Submitted": autoSubmitted}}
+			if got := Automated(only); got != "" {
+				t.Fatalf("Automated(Auto-Submitted: %q) = %q, want not automatic", autoSubmitted, got)
+			}
+		}
+	})
+}

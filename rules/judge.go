@@ -53,9 +53,10 @@ const maxForwardDepth = 3
 //     is not covered by a pass (checked in step 4). Only the receiving
 //     server's own Authentication-Results counts: the topmost header whose
 //     authserv-id is in Config.TrustedAuthservIDs or, with
-//     Config.ExchangeOnline, the topmost without an authserv-id. Headers below it may be forged and
-//     never override it; untrusted headers never decide (RFC 8601 section
-//     5), and ARC-Authentication-Results are not read (see authenticate).
+//     Config.ExchangeOnline, the topmost without an authserv-id. Headers
+//     below it may be forged and never override it; untrusted headers
+//     never decide (RFC 8601 section 5), and ARC-Authentication-Results
+//     are not read (see authenticate).
 //     In it, dmarc=fail or compauth=fail is fail. A dmarc=pass or
 //     compauth=pass counts only for the domain the stamp names in
 //     header.from, and covers the authors in that domain's organisational
@@ -69,20 +70,26 @@ const maxForwardDepth = 3
 //     covered, fail on a fail, else none; none does not reject a single
 //     author (many tenants publish no DMARC record). Failed DKIM signatures
 //     only warn, since mailing lists break them.
-//  6. A registered tenant's GUID other than the sender's tenant's in the
+//  6. The message says a machine sent it on its own (Automated: an
+//     automatic reply, a bounce, a read receipt): rejected,
+//     automated_message, with a warning naming the marker that decided.
+//     It comes after the tenant is known so an analyst who finds a person
+//     wrote it after all can attach it. Weaker signs (an "Automatic
+//     reply:" subject alone, X-Auto-Response-Suppress) only warn.
+//  7. A registered tenant's GUID other than the sender's tenant's in the
 //     subject, text or links: rejected, tenant_mismatch. Unregistered GUIDs
 //     are ignored.
-//  7. No incident ID (IncidentIDs over subject, text, HTML text and links):
+//  8. No incident ID (IncidentIDs over subject, text, HTML text and links):
 //     unmatched, no_incident_id.
-//  8. Otherwise accepted.
+//  9. Otherwise accepted.
 //
 // The facts are filled in as far as they were established, also for
 // rejected mail: Sender, SenderDomain, TenantID, Authentication and
 // IncidentIDs. Warnings tell an analyst what did not decide but matters:
 // Reply-To in another organisation, a display name showing another address,
 // DKIM failures, headers that may be forged, incident IDs written with a
-// separator, IDs only in the partner's text. IncidentIDs and Warnings are
-// never nil.
+// separator, IDs only in the partner's text, signs of automatic mail that
+// did not decide. IncidentIDs and Warnings are never nil.
 func (p *Policy) Judge(m *Message) Judgment {
 	return p.judge(m, 0)
 }
@@ -157,6 +164,11 @@ func (p *Policy) judge(m *Message, depth int) Judgment {
 	if auth.rejects(len(authors)) {
 		return reject(j, ReasonSenderNotAuthenticated)
 	}
+	if marker := Automated(m); marker != "" {
+		j.Warnings = append(j.Warnings, "an automatic message, not the customer's own request: "+marker)
+		return reject(j, ReasonAutomatedMessage)
+	}
+	j.Warnings = append(j.Warnings, automationHints(m)...)
 	if other := p.otherTenants(texts, j.TenantID); len(other) > 0 {
 		j.Warnings = append(j.Warnings, other...)
 		return reject(j, ReasonTenantMismatch)

@@ -278,6 +278,47 @@ func TestJudge(t *testing.T) {
 		}(), verdict: Rejected, reason: ReasonSenderNotAuthenticated, auth: AuthNone, ids: []string{}, warn: []string{"cannot be trusted"}},
 
 		// 6. tenant GUIDs
+		// 6. automatic mail (RFC 3834, RFC 3464, RFC 8098)
+		{name: "Exchange Online automatic reply quoting the partner's subject", m: with(func(m *Message) {
+			m.Subject, m.Text = "Automatic reply: SLA credit for EX1187453", "I am out of the office until Monday."
+			m.AutoFields = map[string]string{"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+		}), verdict: Rejected, reason: ReasonAutomatedMessage, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"not the customer's own request: Auto-Submitted: auto-generated (RFC 3834)"}},
+		{name: "bounce naming no incident is rejected, not unmatched", m: with(func(m *Message) {
+			m.Subject, m.Text, m.ReportType = "Undelivered Mail Returned to Sender", "This is the mail system at host mail.contoso.com.", "delivery-status"
+		}), verdict: Rejected, reason: ReasonAutomatedMessage, tenant: contosoID, auth: AuthPass, ids: []string{}, warn: []string{"RFC 3464"}},
+		{name: "read receipt", m: with(func(m *Message) { m.Subject, m.ReportType = "Read: EX1187453", "disposition-notification" }),
+			verdict: Rejected, reason: ReasonAutomatedMessage, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, warn: []string{"RFC 8098"}},
+		{name: "automatic and failing authentication: authentication decides first", m: with(func(m *Message) {
+			m.AuthenticationResults = []string{stamp("fail", "contoso.com")}
+			m.AutoFields = map[string]string{"Auto-Submitted": "auto-replied"}
+		}), verdict: Rejected, reason: ReasonSenderNotAuthenticated, tenant: contosoID, auth: AuthFail, ids: []string{"EX1187453"}},
+		{name: "automatic from a personal address: the address decides first", m: func() *Message {
+			m := gmail
+			m.AutoFields = map[string]string{"Auto-Submitted": "auto-replied"}
+			return &m
+		}(), verdict: Rejected, reason: ReasonPersonalAddress, auth: AuthPass, ids: []string{"EX1187453"}},
+		{name: "automatic and naming another tenant: automatic decides first", m: with(func(m *Message) {
+			m.Text += " " + fabrikamID
+			m.AutoFields = map[string]string{"Precedence": "bulk"}
+		}), verdict: Rejected, reason: ReasonAutomatedMessage, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, warn: []string{"Precedence: bulk"}},
+		{name: "RFC 3834 Auto-Submitted: no is a person", m: with(func(m *Message) { m.AutoFields = map[string]string{"Auto-Submitted": "no"} }),
+			verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, noWarn: true},
+		{name: "mailing list (Precedence: list) carries a person's mail", m: with(func(m *Message) { m.AutoFields = map[string]string{"Precedence": "list"} }),
+			verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, noWarn: true},
+		{name: "an OOF subject alone only warns", m: with(func(m *Message) { m.Subject = "Out of Office: EX1187453" }),
+			verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, warn: []string{`starts "Out of Office:"`}},
+		{name: "a person answering an automatic reply", m: with(func(m *Message) { m.Subject = "RE: Automatic reply: SLA credit for EX1187453" }),
+			verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, noWarn: true},
+		{name: "partner forward of an automatic reply", m: forward("Customer replied, see attached.", *with(func(m *Message) {
+			m.AutoFields = map[string]string{"Auto-Submitted": "auto-replied"}
+		})), verdict: Rejected, reason: ReasonAutomatedMessage, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, original: 1, warn: []string{"auto-replied"}},
+		{name: "partner forward: the person's original beats the automatic one", m: forward("", *with(func(m *Message) {
+			m.AutoFields = map[string]string{"X-Autoreply": "yes"}
+		}), customer()), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, original: 2,
+			warn: []string{`attached original 1 from "jane.doe@contoso.com": rejected automated_message`}},
+
+		// 7. tenant GUIDs
 		{name: "names another registered tenant", m: with(func(m *Message) { m.Text += " Our tenant is " + fabrikamID + "." }),
 			verdict: Rejected, reason: ReasonTenantMismatch, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}, warn: []string{"names tenant " + fabrikamID + " (Fabrikam)"}},
 		{name: "names another tenant, braced upper case, in HTML", m: with(func(m *Message) { m.HTMLText = "Tenant: {" + strings.ToUpper(fabrikamID) + "}" }),
@@ -296,7 +337,7 @@ func TestJudge(t *testing.T) {
 			m.Subject, m.Text = "Credit", fabrikamID
 		}), verdict: Rejected, reason: ReasonTenantMismatch, tenant: contosoID, auth: AuthPass, ids: []string{}},
 
-		// 7. incident IDs
+		// 8. incident IDs
 		{name: "no incident ID", m: &noID, verdict: Unmatched, reason: ReasonNoIncidentID, tenant: contosoID, auth: AuthPass, ids: []string{}},
 		{name: "only a Message Center ID", m: with(func(m *Message) { m.Subject, m.Text = "About MC1187220", "See MC1187220." }),
 			verdict: Unmatched, reason: ReasonNoIncidentID, tenant: contosoID, auth: AuthPass, ids: []string{}},

@@ -20,8 +20,8 @@ const (
 // Reason says why a message was not accepted. It is empty for accepted mail.
 type Reason string
 
-// The reasons. Rejected mail carries one of the first seven; unmatched mail
-// carries ReasonNoIncidentID.
+// The reasons. Rejected mail carries one of them but ReasonNoIncidentID,
+// which unmatched mail carries.
 const (
 	ReasonPersonalAddress        Reason = "personal_address"
 	ReasonUnknownDomain          Reason = "unknown_domain"
@@ -30,7 +30,10 @@ const (
 	ReasonSenderNotAuthenticated Reason = "sender_not_authenticated"
 	ReasonNoSender               Reason = "no_sender"
 	ReasonMalformed              Reason = "malformed"
-	ReasonNoIncidentID           Reason = "no_incident_id"
+	// ReasonAutomatedMessage is an automatic reply, bounce or read receipt
+	// (see Automated): not the customer's own request.
+	ReasonAutomatedMessage Reason = "automated_message"
+	ReasonNoIncidentID     Reason = "no_incident_id"
 )
 
 // Authentication summarises how the sender was authenticated.
@@ -102,6 +105,14 @@ type Message struct {
 	DKIM []DKIMResult
 	// Originals are the messages attached as message/rfc822, in order.
 	Originals []Message
+	// AutoFields holds the first value of each field named by
+	// AutomationFields that the message has, under that name; a field
+	// present with an empty value has an empty string. Automated reads it.
+	AutoFields map[string]string
+	// ReportType is the report-type parameter of a top-level
+	// multipart/report (RFC 6522), e.g. "delivery-status"; empty when the
+	// message is not a report.
+	ReportType string
 	// Malformed is set when the header block could not be parsed at all.
 	Malformed bool
 }

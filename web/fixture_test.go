@@ -66,6 +66,8 @@ type fixtureMail struct {
 	received time.Time
 	judgment rules.Judgment
 	attach   *fixtureAttachment
+	// headers are extra header fields ("Auto-Submitted: auto-replied").
+	headers []string
 }
 
 type fixtureAttachment struct {
@@ -82,6 +84,9 @@ func (m fixtureMail) raw() []byte {
 	w("Subject: %s", m.subject)
 	w("Date: %s", m.received.Format(time.RFC1123Z))
 	w("Message-ID: <%s@fixture.example>", m.name)
+	for _, h := range m.headers {
+		w("%s", h)
+	}
 	w("MIME-Version: 1.0")
 	if m.attach == nil {
 		w("Content-Type: text/plain; charset=utf-8")

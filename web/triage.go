@@ -32,6 +32,8 @@ func reasonText(r rules.Reason) string {
 		return "The message could not be read as an email."
 	case rules.ReasonNoIncidentID:
 		return "From the right customer, but it names no incident ID."
+	case rules.ReasonAutomatedMessage:
+		return "An automatic reply (out-of-office, bounce or read receipt), not the customer's request."
 	}
 	return string(r)
 }
@@ -53,6 +55,8 @@ func reasonTodo(r rules.Reason) string {
 		return "Ask the customer to send it again from their usual mail program."
 	case rules.ReasonNoIncidentID:
 		return "Attach it to the incident it is about, or ask the customer for the incident ID from Service Health (e.g. EX315207)."
+	case rules.ReasonAutomatedMessage:
+		return "Ask the customer to write to the claims mailbox themselves. If a person did write it (the warnings say which header decided), attach it to its incident."
 	}
 	return ""
 }
@@ -71,9 +75,25 @@ type triageItem struct {
 	TenantName     string               `json:"tenant_name,omitempty"`
 	Authentication rules.Authentication `json:"authentication"`
 	Warnings       []string             `json:"warnings"`
+	// Attachable says an analyst may attach the message to an incident
+	// (see attachable).
+	Attachable bool `json:"attachable"`
 	// Incidents are the tenant's claims' incident IDs, offered when
-	// attaching an unmatched message.
+	// attaching the message.
 	Incidents []string `json:"-"`
+}
+
+// attachable reports whether an analyst may attach mail judged j to an
+// incident of its tenant: unmatched mail, which names no incident, and
+// automated mail, which a person may have written after all. Both come
+// from a tenant's domain and passed authentication; the other rejections
+// fail what Microsoft requires of the customer's email.
+func attachable(j *rules.Judgment) bool {
+	if j == nil || j.TenantID == "" {
+		return false
+	}
+	return j.Verdict == rules.Unmatched ||
+		j.Verdict == rules.Rejected && j.Reason == rules.ReasonAutomatedMessage
 }
 
 // triageVerdicts are the verdicts that put a message in triage.
@@ -120,8 +140,8 @@ func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
 		if it.Warnings == nil {
 			it.Warnings = []string{}
 		}
-		if j.Verdict == rules.Unmatched {
-			it.Incidents = incidents[j.TenantID]
+		if attachable(j) {
+			it.Attachable, it.Incidents = true, incidents[j.TenantID]
 		}
 		items = append(items, it)
 	}
@@ -173,11 +193,12 @@ var incidentPattern = regexp.MustCompile(`^[A-Z]{2,4}[0-9]{3,10}$`)
 // write the bundle such a judgment needs.
 var errNoRejudge = badRequest("re-judging and attaching are not available: this claimtrail was started without the re-judging path; use claimtrail reprocess")
 
-// attach attaches an unmatched message to the tenant's claim for
-// incident, opening the claim if needed: it records an analyst's judgment
-// that accepts the message for that incident, with the bundle that shows
-// it. Rejected mail cannot be attached: it fails what Microsoft requires
-// of the customer's email.
+// attach attaches an unmatched or automated message (see attachable) to
+// the tenant's claim for incident, opening the claim if needed: it records
+// an analyst's judgment that accepts the message for that incident, with
+// the bundle that shows it and a warning saying who decided. Other
+// rejected mail cannot be attached: it fails what Microsoft requires of
+// the customer's email.
 func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archive.Message, error) {
 	if s.rejudgeFn == nil {
 		return nil, errNoRejudge
@@ -196,13 +217,17 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 		return nil, badRequest("the message is not judged and stored yet; wait for the poller")
 	case j.Verdict == rules.Accepted:
 		return nil, badRequest("the message is already accepted as evidence")
-	case j.Verdict != rules.Unmatched || j.TenantID == "":
-		return nil, badRequest("only unmatched mail from a tenant's domain can be attached; this one was rejected: %s", reasonText(j.Reason))
+	case !attachable(j):
+		return nil, badRequest("only unmatched or automatic mail from a tenant's domain can be attached; this one was rejected: %s", reasonText(j.Reason))
+	}
+	why := "the message names no incident ID itself"
+	if j.Reason == rules.ReasonAutomatedMessage {
+		why = "the analyst judged that a person wrote it, though it looked automatic"
 	}
 	nj := *j
 	nj.Verdict, nj.Reason = rules.Accepted, ""
 	nj.IncidentIDs = []string{incident}
-	nj.Warnings = append(slices.Clone(j.Warnings), fmt.Sprintf("attached to incident %s by %s on the triage page: the message names no incident ID itself", incident, user))
+	nj.Warnings = append(slices.Clone(j.Warnings), fmt.Sprintf("attached to incident %s by %s on the triage page: %s", incident, user, why))
 	if _, err := s.rejudgeFn(ctx, nil, m.SHA256, user, &nj); err != nil {
 		return nil, err
 	}

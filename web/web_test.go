@@ -1080,3 +1080,88 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+// TestTriageAutomated: an automatic reply from a tenant's domain is in
+// triage in plain words, stays rejected when re-judged, and an analyst
+// who decides a person wrote it can attach it; other rejections cannot
+// be attached (issue 16).
+func TestTriageAutomated(t *testing.T) {
+	f := newFixture(t, fixtureOptions{rejudge: true})
+	ctx := context.Background()
+	oofJudgment := rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonAutomatedMessage, Sender: "petr@contoso.com", SenderDomain: "contoso.com",
+		TenantID: contosoID, IncidentIDs: []string{"TM1112332"}, Authentication: rules.AuthPass,
+		Warnings: []string{"an automatic message, not the customer's own request: Auto-Submitted: auto-replied (RFC 3834)"}}
+	mails := []fixtureMail{
+		// RFC 3834 section 5: a vacation reply quoting the partner's subject.
+		{name: "oof", from: "petr@contoso.com", subject: "Automatic reply: TM1112332 credit request",
+			body: "I am out of the office until Monday.", received: time.Date(2026, 2, 19, 8, 0, 0, 0, time.UTC),
+			headers: []string{"Auto-Submitted: auto-replied"}, judgment: oofJudgment},
+		// Judged automatic without a tenant: nothing to attach it to.
+		{name: "oof-no-tenant", from: "petr@contoso.com", subject: "Automatic reply",
+			body: "Out of office.", received: time.Date(2026, 2, 19, 9, 0, 0, 0, time.UTC),
+			headers:  []string{"Auto-Submitted: auto-replied"},
+			judgment: rules.Judgment{Verdict: rules.Rejected, Reason: rules.ReasonAutomatedMessage, Authentication: rules.AuthPass, IncidentIDs: []string{}}},
+	}
+	for i, m := range mails {
+		f.record(ctx, m, uint32(len(fixtureMails)+i+1))
+	}
+	token := f.apiToken("anna")
+
+	items := decode[struct{ Messages []triageItem }](t, f.apiCall("GET", "/api/v1/triage", token, "")).Messages
+	var oof *triageItem
+	for i := range items {
+		if items[i].SHA256 == f.sha["oof"] {
+			oof = &items[i]
+		}
+	}
+	switch {
+	case oof == nil:
+		t.Fatalf("triage = %+v, want the automatic reply in it", items)
+	case oof.Reason != rules.ReasonAutomatedMessage || !strings.Contains(oof.ReasonText, "not the customer's request") ||
+		!strings.Contains(oof.Todo, "attach") || !oof.Attachable || oof.TenantID != contosoID:
+		t.Errorf("triage item of the automatic reply = %+v, want automated_message in plain words, attachable, for Contoso", *oof)
+	}
+
+	// Re-judging the stored message decides the same: the rules read its
+	// Auto-Submitted field again.
+	rec := f.apiCall("POST", "/api/v1/triage/"+f.sha["oof"]+"/rejudge", token, "")
+	if r := decode[rejudged](t, rec); r.After != rules.Rejected || r.Changed {
+		t.Errorf("re-judge of the automatic reply = %+v (%s), want still rejected, unchanged", r, rec.Body.String())
+	}
+
+	for _, tc := range []struct{ name, mail string }{
+		{"personal address", "gmail"},
+		{"unknown domain", "northwind"},
+		{"automatic without a tenant", "oof-no-tenant"},
+	} {
+		if rec := f.apiCall("POST", "/api/v1/triage/"+f.sha[tc.mail]+"/attach", token, `{"incident_id": "TM1112332"}`); rec.Code != http.StatusBadRequest {
+			t.Errorf("attach %s = %d, want 400: %s", tc.name, rec.Code, rec.Body.String())
+		}
+	}
+	page := f.get("/triage", func() *http.Cookie { c, _ := f.session("anna"); return c }()).Body.String()
+	if n := strings.Count(page, `action="/triage/`+f.sha["oof"]+`/attach"`); n != 1 {
+		t.Errorf("triage page offers attaching the automatic reply %d times, want once", n)
+	}
+	if strings.Contains(page, `action="/triage/`+f.sha["gmail"]+`/attach"`) {
+		t.Error("triage page offers attaching personal-address mail")
+	}
+
+	// The analyst decides a person wrote it.
+	rec = f.apiCall("POST", "/api/v1/triage/"+f.sha["oof"]+"/attach", token, `{"incident_id": "TM1112332"}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("attach the automatic reply = %d: %s", rec.Code, rec.Body.String())
+	}
+	c, err := f.ledger.ClaimFor(ctx, contosoID, "TM1112332")
+	if err != nil || len(c.Evidence) != 1 {
+		t.Fatalf("Contoso's TM1112332 claim after attaching = %+v (%v), want it opened with the message", c, err)
+	}
+	man := f.checkBundles(f.sha["oof"], "oof", 2)
+	warnings := strings.Join(man.Judgment.Warnings, "\n")
+	if man.Judgment.Verdict != rules.Accepted || !slices.Equal(man.Judgment.IncidentIDs, []string{"TM1112332"}) ||
+		!strings.Contains(warnings, "by anna") || !strings.Contains(warnings, "a person wrote it") || !strings.Contains(warnings, "Auto-Submitted: auto-replied") {
+		t.Errorf("bundle 2 of the attached automatic reply judges %+v, want accepted for TM1112332 by anna, keeping why it looked automatic", man.Judgment)
+	}
+	if audit := strings.Join(f.auditActions(), "\n"); !strings.Contains(audit, "anna reprocessed message:"+f.sha["oof"]) {
+		t.Errorf("audit trail lacks anna's attach of the automatic reply:\n%s", audit)
+	}
+}

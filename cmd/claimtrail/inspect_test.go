@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -159,9 +160,10 @@ type expectation struct {
 	line                                                int
 }
 
-func readExpected(t *testing.T) map[string]expectation {
+// readExpected reads dir/EXPECTED.tsv, keyed by file name.
+func readExpected(t *testing.T, dir string) map[string]expectation {
 	t.Helper()
-	const path = corpusDir + "/EXPECTED.tsv"
+	path := dir + "/EXPECTED.tsv"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -184,13 +186,26 @@ func readExpected(t *testing.T) map[string]expectation {
 	return out
 }
 
+// corpusSummary is the count line that import and run --once print for
+// the corpus in dir, derived from its EXPECTED.tsv: "81 messages: 36
+// accepted, 42 rejected, 3 unmatched".
+func corpusSummary(t *testing.T, dir string) (total int, line string) {
+	t.Helper()
+	n := map[string]int{}
+	for _, e := range readExpected(t, dir) {
+		n[e.verdict]++
+		total++
+	}
+	return total, fmt.Sprintf("%d messages: %d accepted, %d rejected, %d unmatched", total, n["accepted"], n["rejected"], n["unmatched"])
+}
+
 // TestInspectExpected asserts the hand-written intent in EXPECTED.tsv:
 // verdict, reason, tenant, authentication and incident IDs ("*" skips a
 // column, "-" means empty).
 func TestInspectExpected(t *testing.T) {
 	t.Chdir("../..")
 	files := corpusFiles(t)
-	expected := readExpected(t)
+	expected := readExpected(t, corpusDir)
 	cfg, err := loadConfig("testdata/config.yaml")
 	if err != nil {
 		t.Fatal(err)
