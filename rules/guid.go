@@ -10,13 +10,16 @@ import (
 // case is accepted, with or without braces, also percent-encoded in links.
 // A GUID is found wherever its 8-4-4-4-12 hex pattern stands, even run
 // together with other text: the caller only acts on GUIDs of registered
-// tenants, and a registered GUID is no coincidence.
+// tenants, and a registered GUID is no coincidence. So the word boundaries
+// of IncidentIDs do not apply, but its reading does (foldForMatch):
+// full-width forms count, invisible characters are ignored.
 func TenantIDs(texts ...string) []string {
 	var ids []string
 	for _, t := range texts {
+		t = foldForMatch(t)
 		ids = appendGUIDs(ids, t)
 		for _, d := range percentDecodings(t) {
-			ids = appendGUIDs(ids, d)
+			ids = appendGUIDs(ids, foldForMatch(d))
 		}
 	}
 	if len(ids) == 0 {

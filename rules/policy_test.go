@@ -259,6 +259,9 @@ func TestTenantIDs(t *testing.T) {
 		{"run together with text", []string{"x" + contosoID + "y"}, []string{contosoID}},
 		{"dashes everywhere", []string{"--------" + contosoID + "--------"}, []string{contosoID}},
 		{"short", []string{"72f988bf-86f1-41af-91ab-2d7cd011db4"}, nil},
+		{"between Japanese text", []string{"テナントID" + contosoID + "です"}, []string{contosoID}},
+		{"full-width", []string{"７２ｆ９８８ｂｆ－８６ｆ１－４１ａｆ－９１ａｂ－２ｄ７ｃｄ０１１ｄｂ４７"}, []string{contosoID}},
+		{"zero-width spaces where it wraps", []string{"72f988bf-\u200b86f1-41af-\u00ad91ab-2d7cd011db47"}, []string{contosoID}},
 		{"none", []string{"no ids here - really"}, nil},
 		{"empty", nil, nil},
 	}

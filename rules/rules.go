@@ -124,4 +124,4 @@ type Judgment struct {
 // Version identifies this rule set; it is recorded in every evidence bundle
 // so a later re-judgment can tell which rules decided. Bump it whenever a
 // change can alter a verdict.
-const Version = "2026.11.1"
+const Version = "2026.12.1"
