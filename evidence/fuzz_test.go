@@ -172,3 +172,38 @@ func FuzzSenderAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRenderHTML: rendering never panics, stays linear in size and valid
+// UTF-8, and text without markup renders as itself with its white space
+// collapsed.
+func FuzzRenderHTML(f *testing.F) {
+	for _, s := range []string{
+		"<p class=MsoNormal><span>EX315</span><span>207<o:p></o:p></span></p>", "EX<b>315207</b>",
+		"EX315<!-- -->207", "&#69;X315207", "<pre>a  b</pre>", "<head><title>t</title></head><body>x</body>",
+		"<!--[if !mso]><!--><p>EX315207</p><!--<![endif]-->", "<script>x", "<template><p>", "<a href=",
+		strings.Repeat("<div>", 600) + "EX315207", "  a \t\r\n b ", "",
+	} {
+		f.Add(s)
+	}
+	paths, _ := filepath.Glob("../testdata/mail/*.eml")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(bytes.ToLower(b), []byte("<html")) {
+			f.Add(string(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := renderHTML(s, func(string) {})
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("renderHTML(%q) = %q, not valid UTF-8", s, got)
+		}
+		if len(got) > 2*len(s) {
+			t.Fatalf("renderHTML(%q) = %d bytes from %d", s, len(got), len(s))
+		}
+		if !strings.ContainsAny(s, "<&\r\x00") && utf8.ValidString(s) {
+			want := strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r < utf8.RuneSelf && isHTMLSpace(byte(r)) }), " ")
+			if got != want {
+				t.Fatalf("renderHTML(%q) = %q, want %q: text without markup is itself", s, got, want)
+			}
+		}
+	})
+}
