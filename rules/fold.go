@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"unicode"
 	"unicode/utf8"
 
@@ -78,7 +79,14 @@ func foldRune(c string) (string, bool) {
 	case '\u00ad', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff':
 		return "", true
 	}
-	if unicode.In(r, unicode.No, unicode.Lm, unicode.So) || norm.NFKC.IsNormalString(c) {
+	if unicode.In(r, unicode.No, unicode.Lm, unicode.So) {
+		return "", false
+	}
+	// Only a compatibility mapping changes what c reads as: a canonical
+	// decomposition ("Ü" = "U" + U+0308) leaves the same letter. Comparing
+	// the two decompositions costs no allocation, unlike IsNormalString.
+	k := norm.NFKC.PropertiesString(c).Decomposition()
+	if k == nil || bytes.Equal(k, norm.NFC.PropertiesString(c).Decomposition()) {
 		return "", false
 	}
 	return norm.NFKC.String(c), true
