@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"mime/quotedprintable"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -155,7 +156,8 @@ func FuzzParseDate(f *testing.F) {
 // FuzzSenderAddress checks From parsing: the result is empty or an
 // addr-spec whose domain is lower-case ASCII.
 func FuzzSenderAddress(f *testing.F) {
-	for _, s := range []string{`"Novák, Jan" <jan@contoso.cz>`, "=?utf-8?q?a=2C_b?= <x@příklad.cz>", "a@b, c@d", "undisclosed-recipients:;"} {
+	for _, s := range []string{`"Novák, Jan" <jan@contoso.cz>`, "=?utf-8?q?a=2C_b?= <x@příklad.cz>", "a@b, c@d", "undisclosed-recipients:;",
+		`"jane@contoso.com"@gmail.com`, `"a\"b"@contoso.com`, `<"x y"@contoso.com>`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
@@ -169,6 +171,12 @@ func FuzzSenderAddress(f *testing.F) {
 		}
 		if d := addr[at+1:]; d != strings.ToLower(d) {
 			t.Fatalf("senderAddress(%q) = %q, domain not lower-case", v, addr)
+		}
+		// The address reads back as itself: its quotes are where they must be.
+		if a, err := mail.ParseAddress(addr); err == nil && a.Address != "" {
+			if again, _ := normalizeAddress(a.Address); again != addr {
+				t.Fatalf("senderAddress(%q) = %q, which reads back as %q", v, addr, again)
+			}
 		}
 	})
 }
