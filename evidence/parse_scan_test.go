@@ -106,3 +106,71 @@ func TestIsBase64Lines(t *testing.T) {
 		}
 	}
 }
+
+// TestParseLineBreaks: RFC 5322 section 2.1 lines end in CRLF; LF is the
+// common local convention. Mail whose lines end in a bare CR or in LF CR
+// must still be read as lines, never as one header field "From" holding
+// the whole message.
+func TestParseLineBreaks(t *testing.T) {
+	lines := []string{
+		"From: Jane Doe <jane.doe@contoso.com>",
+		"To: claims@adatum-csp.com",
+		"Date: Mon, 07 Dec 2026 09:14:03 +0100",
+		"Subject: Outage EX315207",
+		"Content-Type: text/plain; charset=utf-8",
+		"",
+		"Hello,",
+		"incident TM1112332 hit us.",
+	}
+	tests := []struct {
+		name     string
+		msg      string
+		warnings int
+	}{
+		{"CRLF (RFC 5322 2.1)", strings.Join(lines, "\r\n"), 0},
+		{"LF", strings.Join(lines, "\n"), 0},
+		{"bare CR (classic Mac OS)", strings.Join(lines, "\r"), 1},
+		{"LF CR", strings.Join(lines, "\n\r"), 1},
+		{"bare CR header, CRLF body", strings.Join(lines[:6], "\r") + "\r" + strings.Join(lines[6:], "\r\n"), 1},
+		{"bare CR header, LF body", strings.Join(lines[:6], "\r") + "\r" + strings.Join(lines[6:], "\n"), 1},
+		{"CRLF header, bare CR body", strings.Join(lines[:6], "\r\n") + "\r\n" + strings.Join(lines[6:], "\r"), 0},
+		{"bare CR, trailing CR", strings.Join(lines, "\r") + "\r", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(tt.msg)
+			f, err := ParseBytes(raw, nil)
+			if err != nil {
+				t.Fatalf("ParseBytes: %v", err)
+			}
+			if f.Malformed || f.Sender != "jane.doe@contoso.com" || f.Subject != "Outage EX315207" {
+				t.Errorf("ParseBytes(%q): Malformed %v, Sender %q, Subject %q; want the header read as lines", tt.msg, f.Malformed, f.Sender, f.Subject)
+			}
+			if !strings.Contains(f.Text, "TM1112332") {
+				t.Errorf("ParseBytes(%q): Text = %q, want it to hold TM1112332", tt.msg, f.Text)
+			}
+			if len(f.Warnings) != tt.warnings {
+				t.Errorf("ParseBytes(%q): warnings %q, want %d", tt.msg, f.Warnings, tt.warnings)
+			}
+			if string(raw) != tt.msg {
+				t.Errorf("ParseBytes changed the message it was given")
+			}
+		})
+	}
+}
+
+func TestBareCRToCRLF(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"a\rb", "a\r\nb"},
+		{"a\r\nb", "a\r\nb"},
+		{"a\nb", "a\nb"},
+		{"a\r\rb\r", "a\r\n\r\nb\r\n"},
+		{"\r\n\r", "\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		if got := string(bareCRToCRLF([]byte(tt.in))); got != tt.want {
+			t.Errorf("bareCRToCRLF(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -41,6 +41,7 @@ const maxURLs = 1000
 // what could not be decoded as declared.
 func decodeBodyText(content []byte, mediaType, charset string, warn func(string)) string {
 	label := strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"'`))
+	content, label = sniffBOM(content, label)
 	if label == "" && mediaType == "text/html" {
 		label = htmlMetaCharset(content)
 	}
@@ -74,6 +75,48 @@ func decodeBodyText(content []byte, mediaType, charset string, warn func(string)
 		return strings.ToValidUTF8(string(root.Content), "\uFFFD")
 	}
 	return string(root.Content)
+}
+
+// sniffBOM drops a byte-order mark from content and returns the charset it
+// names, which wins over the declared one as in a browser (WHATWG Encoding,
+// "decode"): a mail client that writes a BOM wrote that encoding, and the
+// BOM is no part of the text. UTF-16 declared without a BOM, which RFC 2781
+// reads as big-endian but Windows writes little-endian, is read in the
+// byte order its zero bytes show.
+func sniffBOM(content []byte, label string) ([]byte, string) {
+	switch {
+	case bytes.HasPrefix(content, []byte{0xef, 0xbb, 0xbf}):
+		return content[3:], "utf-8"
+	case bytes.HasPrefix(content, []byte{0xff, 0xfe}):
+		return content[2:], "utf-16le"
+	case bytes.HasPrefix(content, []byte{0xfe, 0xff}):
+		return content[2:], "utf-16be"
+	case label == "utf-16" || label == "utf16" || label == "ucs-2":
+		return content, utf16Order(content)
+	}
+	return content, label
+}
+
+// utf16Order guesses the byte order of UTF-16 text from where its zero
+// bytes fall: text in the Latin, Greek and Cyrillic blocks has a zero (or
+// small) high byte in every unit.
+func utf16Order(b []byte) string {
+	if len(b) > 4096 {
+		b = b[:4096]
+	}
+	even, odd := 0, 0
+	for i := 0; i+1 < len(b); i += 2 {
+		if b[i] == 0 {
+			even++
+		}
+		if b[i+1] == 0 {
+			odd++
+		}
+	}
+	if odd > even {
+		return "utf-16le"
+	}
+	return "utf-16be"
 }
 
 // decodeUndeclared decodes text that names no charset. RFC 2045 says that

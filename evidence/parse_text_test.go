@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/jhillyerd/enmime/v2"
 	"golang.org/x/text/encoding/charmap"
@@ -300,6 +301,53 @@ func TestRenderHTMLDeepNesting(t *testing.T) {
 			if n := strings.Count(got, "reply"); n != depth {
 				t.Errorf("renderHTML(%d deep %s) has %d replies, want %d", depth, open, n, depth)
 			}
+		}
+	}
+}
+
+// TestDecodeBodyTextUnicodeForms: UTF-7 (RFC 2152), UTF-16 (RFC 2781) with
+// and without a byte-order mark, and a UTF-8 BOM. A BOM is dropped and
+// names the encoding whatever the label says (WHATWG Encoding, "decode").
+func TestDecodeBodyTextUnicodeForms(t *testing.T) {
+	const want = "障害EX315207が発生 – Grüße"
+	le := func(s string) []byte {
+		var b []byte
+		for _, u := range utf16.Encode([]rune(s)) {
+			b = append(b, byte(u), byte(u>>8))
+		}
+		return b
+	}
+	be := func(s string) []byte {
+		var b []byte
+		for _, u := range utf16.Encode([]rune(s)) {
+			b = append(b, byte(u>>8), byte(u))
+		}
+		return b
+	}
+	ascii := "Outage EX315207 today"
+	tests := []struct {
+		name, charset string
+		body          []byte
+		want          string
+	}{
+		{"UTF-7 (RFC 2152)", "utf-7", []byte("+lpxbsw-EX315207+MEx2enUf +IBM Gr+APwA3w-e"), want},
+		{"UTF-7 label upper case", "UTF-7", []byte("Hi Mom -+Jjo--!"), "Hi Mom -☺-!"},
+		{"UTF-16LE with BOM", "utf-16le", append([]byte{0xff, 0xfe}, le(want)...), want},
+		{"UTF-16 with LE BOM", "utf-16", append([]byte{0xff, 0xfe}, le(want)...), want},
+		{"UTF-16 with BE BOM", "utf-16", append([]byte{0xfe, 0xff}, be(want)...), want},
+		{"UTF-16BE without BOM", "utf-16be", be(want), want},
+		{"UTF-16 without BOM, little-endian (Windows)", "utf-16", le(ascii), ascii},
+		{"UTF-16 without BOM, big-endian (RFC 2781)", "UTF-16", be(ascii), ascii},
+		{"undeclared UTF-16LE with BOM", "", append([]byte{0xff, 0xfe}, le(want)...), want},
+		{"BOM wins over a wrong label", "windows-1252", append([]byte{0xff, 0xfe}, le(want)...), want},
+		{"UTF-8 with BOM", "utf-8", append([]byte{0xef, 0xbb, 0xbf}, want...), want},
+		{"undeclared UTF-8 with BOM", "", append([]byte{0xef, 0xbb, 0xbf}, want...), want},
+	}
+	for _, tt := range tests {
+		var warnings []string
+		got := decodeBodyText(tt.body, "text/plain", tt.charset, func(w string) { warnings = append(warnings, w) })
+		if got != tt.want || len(warnings) > 0 {
+			t.Errorf("%s: decodeBodyText(%q) = %q, warnings %q; want %q, none", tt.name, tt.charset, got, warnings, tt.want)
 		}
 	}
 }
