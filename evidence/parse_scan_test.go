@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"unicode"
@@ -172,5 +173,49 @@ func TestBareCRToCRLF(t *testing.T) {
 		if got := string(bareCRToCRLF([]byte(tt.in))); got != tt.want {
 			t.Errorf("bareCRToCRLF(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// crOnlyReaderAt is a message of the given size whose lines end in bare
+// CRs: a header, then the same body line over and over. It takes no memory.
+type crOnlyReaderAt struct{ size int64 }
+
+const crOnlyHeader = "From: jane.doe@contoso.com\rSubject: EX315207\r\r"
+
+func (r crOnlyReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	const line = "body line\r"
+	n := 0
+	for ; n < len(p) && off+int64(n) < r.size; n++ {
+		o := off + int64(n)
+		if o < int64(len(crOnlyHeader)) {
+			p[n] = crOnlyHeader[o]
+		} else {
+			p[n] = line[(o-int64(len(crOnlyHeader)))%int64(len(line))]
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestLineBreaksTooLargeIsMalformed: a bare-CR message too large to be
+// rewritten for the parsers is judged malformed, with a warning saying why,
+// not read as one header field.
+func TestLineBreaksTooLargeIsMalformed(t *testing.T) {
+	for _, size := range []int64{maxLineBreakRewrite + 1, 4 * maxLineBreakRewrite} {
+		f, err := Parse(crOnlyReaderAt{size}, size, &ParseOptions{MaxBytes: 8 * maxLineBreakRewrite})
+		if err != nil {
+			t.Fatalf("Parse(%d bytes): %v", size, err)
+		}
+		if !f.Malformed || f.Sender != "" || len(f.Warnings) != 1 || !strings.Contains(f.Warnings[0], "bare CR") {
+			t.Errorf("Parse(%d bytes of bare-CR lines): Malformed %v, Sender %q, warnings %q; want malformed with one warning about bare CRs", size, f.Malformed, f.Sender, f.Warnings)
+		}
+	}
+	// Just under the limit it is read as lines.
+	size := int64(64 << 10)
+	f, err := Parse(crOnlyReaderAt{size}, size, nil)
+	if err != nil || f.Malformed || f.Sender != "jane.doe@contoso.com" || f.Subject != "EX315207" {
+		t.Errorf("Parse(%d bytes of bare-CR lines) = Malformed %v, Sender %q, Subject %q, err %v; want it read as lines", size, f.Malformed, f.Sender, f.Subject, err)
 	}
 }
