@@ -1,13 +1,17 @@
 package rules
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // corpusHeaders returns the values of the named header in the shared .eml
@@ -63,6 +67,9 @@ func FuzzIncidentIDs(f *testing.F) {
 			t.Fatalf("IncidentIDs(%q) = %q, want sorted and unique", s, ids)
 		}
 		folded := foldForMatch(s)
+		if want := foldSlow(s); folded != want {
+			t.Fatalf("foldForMatch(%q) = %q, the plain per-character fold gives %q", s, folded, want)
+		}
 		if again := foldForMatch(folded); again != folded {
 			t.Fatalf("foldForMatch(foldForMatch(%q)) = %q, want %q: folding twice must change nothing", s, again, folded)
 		}
@@ -178,4 +185,28 @@ func FuzzJudge(f *testing.F) {
 			t.Fatalf("Judge = %+v: verdict and reason disagree", j)
 		}
 	})
+}
+
+// foldSlow is foldForMatch without its fast paths (the ASCII runs, the
+// stable ranges): one character at a time, NFKC's own answer.
+func foldSlow(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		c := s[i : i+n]
+		i += n
+		switch {
+		case r == utf8.RuneError && n <= 1, r < utf8.RuneSelf:
+			b.WriteString(c)
+		case r == '\u00ad', r == '\u200b', r == '\u200c', r == '\u200d', r == '\u2060', r == '\ufeff':
+		case unicode.In(r, unicode.No, unicode.Lm, unicode.So):
+			b.WriteString(c)
+		case norm.NFKC.PropertiesString(c).Decomposition() != nil &&
+			!bytes.Equal(norm.NFKC.PropertiesString(c).Decomposition(), norm.NFC.PropertiesString(c).Decomposition()):
+			b.WriteString(norm.NFKC.String(c))
+		default:
+			b.WriteString(c)
+		}
+	}
+	return b.String()
 }

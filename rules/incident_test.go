@@ -1,9 +1,13 @@
 package rules
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // newTestPolicy is the policy most tests judge with: two tenants, a partner,
@@ -179,6 +183,24 @@ func TestFoldForMatchKeepsUnchangedText(t *testing.T) {
 	for _, s := range []string{"", "plain ASCII EX315207", "Ünïcödé text", "障害が発生", "EX①②③", "\xff\xfe"} {
 		if got := foldForMatch(s); got != s {
 			t.Errorf("foldForMatch(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
+
+// TestFoldStable checks foldStable's ranges against NFKC itself: no
+// character it calls stable is changed by foldRune's general path.
+func TestFoldStable(t *testing.T) {
+	for r := rune(0x80); r < 0x10000; r++ {
+		if !foldStable(r) {
+			continue
+		}
+		c := string(r)
+		if unicode.In(r, unicode.No, unicode.Lm, unicode.So) {
+			continue
+		}
+		k := norm.NFKC.PropertiesString(c).Decomposition()
+		if k != nil && !bytes.Equal(k, norm.NFC.PropertiesString(c).Decomposition()) {
+			t.Errorf("foldStable(%U %q) = true, but NFKC maps it to %q", r, c, norm.NFKC.String(c))
 		}
 	}
 }
