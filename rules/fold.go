@@ -94,6 +94,9 @@ func foldRune(c string) (string, bool) {
 	if foldStable(r) {
 		return "", false
 	}
+	if 0xff01 <= r && r <= 0xff5e { // full-width ASCII, as NFKC maps it
+		return asciiStrings[r-0xfee0], true
+	}
 	if unicode.In(r, unicode.No, unicode.Lm, unicode.So) {
 		return "", false
 	}
@@ -106,6 +109,15 @@ func foldRune(c string) (string, bool) {
 	}
 	return norm.NFKC.String(c), true
 }
+
+// asciiStrings holds each ASCII character as a string, so that folding a
+// full-width character allocates nothing.
+var asciiStrings = func() (t [utf8.RuneSelf]string) {
+	for c := range t {
+		t[c] = string(rune(c))
+	}
+	return t
+}()
 
 // foldStable reports whether r lies in a range of the common scripts
 // (accented Latin, Cyrillic, CJK ideographs, kana, Hangul syllables) where
@@ -150,10 +162,14 @@ func isWordRune(r rune) bool {
 	if !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)) {
 		return false
 	}
-	// The prolonged sound mark ー is Common script but only ever written
-	// in kana.
-	if r == '\u30fc' || unicode.In(r, unspacedScripts...) {
+	// Ranges first: most text of these scripts is there, and the script
+	// tables are long. The prolonged sound mark ー (U+30FC) is Common
+	// script but only ever written in kana.
+	switch {
+	case 0x4e00 <= r && r < 0xa000, 0x3040 <= r && r < 0x3100, 0xac00 <= r && r < 0xd7a4:
 		return false
+	case r < 0x0e00: // below Thai: Latin, Greek, Cyrillic, Arabic, Indic, ...
+		return true
 	}
-	return true
+	return !unicode.In(r, unspacedScripts...)
 }
