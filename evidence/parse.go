@@ -198,7 +198,7 @@ func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, s
 		}
 	}()
 
-	if conv, note, ok := lineBreaksForParsing(raw, size); note != "" {
+	if conv, note, ok := lineBreaksForParsing(raw, size, run.opts.MaxBytes); note != "" {
 		if !ok {
 			b.warn(note)
 			b.f.Malformed = true

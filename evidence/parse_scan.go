@@ -95,11 +95,6 @@ func scanHeaderBlock(raw io.ReaderAt, size int64) headerScan {
 	return hs
 }
 
-// maxLineBreakRewrite bounds the messages whose line breaks are rewritten
-// in memory for the parsers; larger ones with bare-CR line breaks are
-// judged malformed. Such mail comes from old Mac OS tools and is small.
-const maxLineBreakRewrite = 32 << 20
-
 // lineBreaksForParsing looks at the first line break of a message. Lines
 // ending in CRLF or LF are what the parsers read, and it returns an empty
 // note. Lines ending in a bare CR (classic Mac OS) or in LF CR (a CRLF
@@ -107,8 +102,10 @@ const maxLineBreakRewrite = 32 << 20
 // "From" that swallows the message; it returns the message rewritten for
 // parsing only, each such line break made CRLF, with a note saying so. The
 // evidence bundle keeps the bytes as received. ok is false, with a note,
-// when the message is too large to rewrite: it is then malformed.
-func lineBreaksForParsing(raw io.ReaderAt, size int64) (conv []byte, note string, ok bool) {
+// when the message is larger than limit, the most a parse holds in memory
+// (ParseOptions.MaxBytes): it is then malformed. Such mail comes from old
+// Mac OS tools and is small.
+func lineBreaksForParsing(raw io.ReaderAt, size, limit int64) (conv []byte, note string, ok bool) {
 	head := make([]byte, min(size, 64<<10))
 	n, _ := raw.ReadAt(head, 0)
 	head = head[:n]
@@ -125,7 +122,7 @@ func lineBreaksForParsing(raw io.ReaderAt, size int64) (conv []byte, note string
 	default:
 		return nil, "", true
 	}
-	if size > maxLineBreakRewrite {
+	if size > limit {
 		return nil, fmt.Sprintf("lines end in %s, not CRLF, and the message is too large (%d bytes) to be read as lines: malformed", style, size), false
 	}
 	msg := make([]byte, size)

@@ -199,12 +199,17 @@ func (r crOnlyReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// TestLineBreaksTooLargeIsMalformed: a bare-CR message too large to be
-// rewritten for the parsers is judged malformed, with a warning saying why,
+// TestLineBreaksTooLargeIsMalformed: a bare-CR message larger than a parse
+// holds in memory (ParseOptions.MaxBytes) is judged malformed, with a warning saying why,
 // not read as one header field.
 func TestLineBreaksTooLargeIsMalformed(t *testing.T) {
-	for _, size := range []int64{maxLineBreakRewrite + 1, 4 * maxLineBreakRewrite} {
-		f, err := Parse(crOnlyReaderAt{size}, size, &ParseOptions{MaxBytes: 8 * maxLineBreakRewrite})
+	const limit = 1 << 20
+	for _, size := range []int64{limit + 1, 4 * limit, DefaultMaxBytes + 1} {
+		opts := &ParseOptions{MaxBytes: limit}
+		if size > DefaultMaxBytes {
+			opts = nil
+		}
+		f, err := Parse(crOnlyReaderAt{size}, size, opts)
 		if err != nil {
 			t.Fatalf("Parse(%d bytes): %v", size, err)
 		}
@@ -212,9 +217,9 @@ func TestLineBreaksTooLargeIsMalformed(t *testing.T) {
 			t.Errorf("Parse(%d bytes of bare-CR lines): Malformed %v, Sender %q, warnings %q; want malformed with one warning about bare CRs", size, f.Malformed, f.Sender, f.Warnings)
 		}
 	}
-	// Just under the limit it is read as lines.
-	size := int64(64 << 10)
-	f, err := Parse(crOnlyReaderAt{size}, size, nil)
+	// Within the limit it is read as lines.
+	size := int64(limit)
+	f, err := Parse(crOnlyReaderAt{size}, size, &ParseOptions{MaxBytes: limit})
 	if err != nil || f.Malformed || f.Sender != "jane.doe@contoso.com" || f.Subject != "EX315207" {
 		t.Errorf("Parse(%d bytes of bare-CR lines) = Malformed %v, Sender %q, Subject %q, err %v; want it read as lines", size, f.Malformed, f.Sender, f.Subject, err)
 	}
