@@ -282,7 +282,10 @@ func renderHTML(s string, warn func(string)) string {
 				inHead = tt == html.StartTagToken
 			case tagHidden:
 				switch {
-				case tt == html.StartTagToken:
+				case tt != html.EndTagToken:
+					// "<script/>" opens a script too: HTML ignores the
+					// slash on elements that are not void, and the
+					// tokenizer reads what follows as its raw text.
 					hidden++
 				case tt == html.EndTagToken && hidden > 0:
 					hidden--

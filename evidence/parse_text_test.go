@@ -259,6 +259,7 @@ func TestRenderHTMLAsSeen(t *testing.T) {
 		{"head and title", "<html><head><title>EX111111</title><meta charset=utf-8><style>p{color:red}</style></head><body>EX315207</body></html>", "EX315207"},
 		{"script and style", "<script>var id='EX111111';</script><style>.EX222222{}</style>EX315207", "EX315207"},
 		{"script holding tags", "<script>document.write('<p>EX111111</p>')</script>EX315207", "EX315207"},
+		{"self-closing script", "<script/>var id='EX111111';</script>EX315207", "EX315207"},
 		{"template", "<template><p>EX111111</p></template><p>EX315207</p>", "EX315207"},
 		{"text in head ends it", "<head><meta x>EX315207", "EX315207"},
 		// Broken HTML still yields its text.
