@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/net/html"
 )
 
 // seedCorpus adds every .eml of the shared corpus and of this package's
@@ -200,6 +202,17 @@ func FuzzRenderHTML(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// rawTagKind reads a tag's name as the tokenizer does.
+		z := html.NewTokenizer(strings.NewReader(s))
+		for tt := z.Next(); tt != html.ErrorToken; tt = z.Next() {
+			if tt == html.StartTagToken || tt == html.EndTagToken || tt == html.SelfClosingTagToken {
+				raw := bytes.Clone(z.Raw())
+				name, _ := z.TagName()
+				if got, want := rawTagKind(raw), htmlKinds[string(name)]; got != want {
+					t.Fatalf("rawTagKind(%q) = %d, want %d (TagName %q)", raw, got, want, name)
+				}
+			}
+		}
 		got := renderHTML(s, func(string) {})
 		if utf8.ValidString(s) && !utf8.ValidString(got) {
 			t.Fatalf("renderHTML(%q) = %q, not valid UTF-8", s, got)

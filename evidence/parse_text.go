@@ -271,8 +271,7 @@ func renderHTML(s string, warn func(string)) string {
 			}
 			w.text(t, pre > 0)
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
-			name, _ := z.TagName()
-			kind := htmlKinds[string(name)] // no allocation for a map index
+			kind := rawTagKind(z.Raw())
 			if kind != tagHead && kind != tagHidden && !(inHead && kind == tagHeadOnly) &&
 				(tt != html.EndTagToken || kind != tagOther) {
 				inHead = false // as in a browser, a body element ends the head
@@ -306,6 +305,34 @@ func renderHTML(s string, warn func(string)) string {
 			}
 		}
 	}
+}
+
+// rawTagKind returns the kind of the tag token raw ("<DIV class=x>",
+// "</p>"). It reads the name from the raw bytes as the tokenizer does (up
+// to white space, "/" or ">"), because Tokenizer.TagName allocates a copy
+// for every tag, which doubled the cost of rendering.
+func rawTagKind(raw []byte) tagKind {
+	i := 1 // after "<"
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	var name [10]byte // longer than any name in htmlKinds
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if isHTMLSpace(c) || c == '/' || c == '>' {
+			break
+		}
+		if n == len(name) {
+			return tagOther
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		name[n] = c
+		n++
+	}
+	return htmlKinds[string(name[:n])] // no allocation for a map index
 }
 
 // tagKind is how renderHTML treats an element.
