@@ -210,3 +210,31 @@ func foldSlow(s string) string {
 	}
 	return b.String()
 }
+
+// FuzzTenantIDs: every GUID found is canonical, stands alone in the text
+// as read, and is found again when written plainly.
+func FuzzTenantIDs(f *testing.F) {
+	for _, s := range []string{
+		"tenant " + contosoID, "{" + strings.ToUpper(fabrikamID) + "}", "id=%7B" + contosoID + "%7D",
+		"x" + contosoID + "y", "テナント" + contosoID + "です", "Ж" + contosoID, "--------" + contosoID + "--------",
+		"７２ｆ９８８ｂｆ－８６ｆ１－４１ａｆ－９１ａｂ－２ｄ７ｃｄ０１１ｄｂ４７", "72f988bf-\u200b86f1-41af-91ab-2d7cd011db47", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ids := TenantIDs(s)
+		if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Fatalf("TenantIDs(%q) = %q, want sorted and unique", s, ids)
+		}
+		for _, id := range ids {
+			if canon, ok := ParseTenantID(id); !ok || canon != id {
+				t.Fatalf("TenantIDs(%q) includes %q, not a canonical GUID", s, id)
+			}
+		}
+		if len(ids) > 0 {
+			if again := TenantIDs(strings.Join(ids, " ")); !slices.Equal(again, ids) {
+				t.Fatalf("TenantIDs(%q) = %q, want %q", strings.Join(ids, " "), again, ids)
+			}
+		}
+	})
+}

@@ -233,6 +233,28 @@ func forEachWord(s string, fn func(start, end int)) {
 	}
 }
 
+// standsAlone reports whether s[start:end] is a token of its own: no
+// character that belongs in a word (wordRuneAt) touches it on either side.
+// It is the boundary rule of forEachWord, for patterns such as GUIDs that
+// hold separators themselves.
+func standsAlone(s string, start, end int) bool {
+	if start > 0 {
+		if c := s[start-1]; c < utf8.RuneSelf {
+			if asciiWord[c] {
+				return false
+			}
+		} else if r, n := utf8.DecodeLastRuneInString(s[:start]); !(r == utf8.RuneError && n <= 1) && isWordRune(r) {
+			return false
+		}
+	}
+	if end < len(s) {
+		if ok, _ := wordRuneAt(s, end); ok {
+			return false
+		}
+	}
+	return true
+}
+
 // asciiWord marks the ASCII letters and digits.
 var asciiWord = func() (t [utf8.RuneSelf]bool) {
 	for c := range t {
