@@ -163,10 +163,12 @@ func isWordRune(r rune) bool {
 		return false
 	}
 	// Ranges first: most text of these scripts is there, and the script
-	// tables are long. The prolonged sound mark ー (U+30FC) is Common
-	// script but only ever written in kana.
+	// tables are long. The prolonged sound mark ー (U+30FC), its
+	// half-width form and the half-width voiced marks are Common script
+	// but only ever written in kana.
 	switch {
-	case 0x4e00 <= r && r < 0xa000, 0x3040 <= r && r < 0x3100, 0xac00 <= r && r < 0xd7a4:
+	case 0x4e00 <= r && r < 0xa000, 0x3040 <= r && r < 0x3100, 0xac00 <= r && r < 0xd7a4,
+		r == 0xff70, r == 0xff9e, r == 0xff9f:
 		return false
 	case r < 0x0e00: // below Thai: Latin, Greek, Cyrillic, Arabic, Indic, ...
 		return true

@@ -132,6 +132,7 @@ func TestIncidentIDsAsSeen(t *testing.T) {
 		{"Korean with particle", "EX315207이 해결되었습니다", []string{"EX315207"}},
 		{"Thai", "เหตุขัดข้องEX315207แล้ว", []string{"EX315207"}},
 		{"half-width katakana", "ｼｮｳｶﾞｲEX315207ﾊｯｾｲ", []string{"EX315207"}},
+		{"half-width prolonged and voiced marks", "ﾃﾞｰﾀｰEX315207ｰﾞ", []string{"EX315207"}},
 		{"ideographic space and full stop", "障害　EX315207。", []string{"EX315207"}},
 		// Letters of spaced scripts still join the token.
 		{"Latin letters before", "ABEX315207", nil},
