@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"io"
 	"mime/quotedprintable"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/net/html"
 )
 
 // seedCorpus adds every .eml of the shared corpus and of this package's
@@ -165,7 +168,8 @@ func FuzzParseDate(f *testing.F) {
 // non-empty field loses its authors.
 func FuzzFromAddresses(f *testing.F) {
 	for _, s := range []string{`"Novák, Jan" <jan@contoso.cz>`, "=?utf-8?q?a=2C_b?= <x@příklad.cz>", "a@b, c@d", "undisclosed-recipients:;",
-		"Jane Doe <jane.doe@contoso.com>, Mark Ellis <mark.ellis@it.contoso.com>", "a@contoso.cz, b@"} {
+		"Jane Doe <jane.doe@contoso.com>, Mark Ellis <mark.ellis@it.contoso.com>", "a@contoso.cz, b@",
+		`"jane@contoso.com"@gmail.com`, `"a\"b"@contoso.com`, `<"x y"@contoso.com>`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
@@ -185,6 +189,58 @@ func FuzzFromAddresses(f *testing.F) {
 		}
 		if d := addr[at+1:]; d != strings.ToLower(d) {
 			t.Fatalf("fromAddresses(%q) = %q, domain not lower-case", v, addr)
+		}
+		// The address reads back as itself: its quotes are where they must be.
+		if a, err := mail.ParseAddress(addr); err == nil && a.Address != "" {
+			if again, _ := normalizeAddress(a.Address); again != addr {
+				t.Fatalf("fromAddresses(%q) = %q, which reads back as %q", v, addr, again)
+			}
+		}
+	})
+}
+
+// FuzzRenderHTML: rendering never panics, stays linear in size and valid
+// UTF-8, and text without markup renders as itself with its white space
+// collapsed.
+func FuzzRenderHTML(f *testing.F) {
+	for _, s := range []string{
+		"<p class=MsoNormal><span>EX315</span><span>207<o:p></o:p></span></p>", "EX<b>315207</b>",
+		"EX315<!-- -->207", "&#69;X315207", "<pre>a  b</pre>", "<head><title>t</title></head><body>x</body>",
+		"<!--[if !mso]><!--><p>EX315207</p><!--<![endif]-->", "<script>x", "<template><p>", "<a href=",
+		strings.Repeat("<div>", 600) + "EX315207", "  a \t\r\n b ", "",
+	} {
+		f.Add(s)
+	}
+	paths, _ := filepath.Glob("../testdata/mail/*.eml")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(bytes.ToLower(b), []byte("<html")) {
+			f.Add(string(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// rawTagKind reads a tag's name as the tokenizer does.
+		z := html.NewTokenizer(strings.NewReader(s))
+		for tt := z.Next(); tt != html.ErrorToken; tt = z.Next() {
+			if tt == html.StartTagToken || tt == html.EndTagToken || tt == html.SelfClosingTagToken {
+				raw := bytes.Clone(z.Raw())
+				name, _ := z.TagName()
+				if got, want := rawTagKind(raw), htmlKinds[string(name)]; got != want {
+					t.Fatalf("rawTagKind(%q) = %d, want %d (TagName %q)", raw, got, want, name)
+				}
+			}
+		}
+		got := renderHTML(s, func(string) {})
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("renderHTML(%q) = %q, not valid UTF-8", s, got)
+		}
+		if len(got) > 2*len(s) {
+			t.Fatalf("renderHTML(%q) = %d bytes from %d", s, len(got), len(s))
+		}
+		if !strings.ContainsAny(s, "<&\r\x00") && utf8.ValidString(s) {
+			want := strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r < utf8.RuneSelf && isHTMLSpace(byte(r)) }), " ")
+			if got != want {
+				t.Fatalf("renderHTML(%q) = %q, want %q: text without markup is itself", s, got, want)
+			}
 		}
 	})
 }

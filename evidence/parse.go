@@ -198,6 +198,15 @@ func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, s
 		}
 	}()
 
+	if conv, note, ok := lineBreaksForParsing(raw, size, run.opts.MaxBytes); note != "" {
+		if !ok {
+			b.warn(note)
+			b.f.Malformed = true
+			return b.f
+		}
+		b.warn(note)
+		raw, mem, size = bytes.NewReader(conv), conv, int64(len(conv))
+	}
 	hs := scanHeaderBlock(raw, size)
 	for _, n := range hs.notes {
 		b.warn(n)

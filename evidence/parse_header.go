@@ -283,7 +283,7 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 	for _, el := range splitAddressList(v) {
 		if ms := angleAddr.FindAllStringSubmatch(el, -1); len(ms) > 0 {
 			for _, m := range ms {
-				list = append(list, &mail.Address{Address: m[1]})
+				list = append(list, &mail.Address{Address: unquoteLocal(m[1])})
 			}
 			continue
 		}
@@ -392,14 +392,16 @@ func addrSpecs(v, field string, warn func(string)) []string {
 }
 
 // normalizeAddress lower-cases the domain of an addr-spec and converts it
-// to ASCII. The local part is left alone: only the receiving server may
-// interpret it.
+// to ASCII. The local part is left alone, only quoted again where it must
+// be (quoteLocal): only the receiving server may interpret it. a is an
+// address as net/mail returns it, its local part unquoted, so its last
+// "@" is the one before the domain (a domain holds none).
 func normalizeAddress(a string) (string, string) {
 	at := strings.LastIndexByte(a, '@')
 	if at <= 0 || at == len(a)-1 {
 		return "", fmt.Sprintf("%q is not an addr-spec", clip(a, 120))
 	}
-	local, domain := a[:at], strings.ToLower(strings.TrimSuffix(a[at+1:], "."))
+	local, domain := quoteLocal(a[:at]), strings.ToLower(strings.TrimSuffix(a[at+1:], "."))
 	if domain == "" {
 		return "", fmt.Sprintf("%q is not an addr-spec", clip(a, 120))
 	}
@@ -411,6 +413,69 @@ func normalizeAddress(a string) (string, string) {
 		return local + "@" + domain, fmt.Sprintf("domain %q is not a valid IDNA name: %v", clip(domain, 80), err)
 	}
 	return local + "@" + ascii, ""
+}
+
+// quoteLocal writes a local part as RFC 5322 section 3.4.1 requires: as it
+// is when it is a dot-atom, else as a quoted-string, so that
+// "jane@contoso.com"@gmail.com is not shown as jane@contoso.com@gmail.com,
+// an address at gmail.com that reads as one at contoso.com.
+func quoteLocal(local string) string {
+	if isDotAtom(local) {
+		return local
+	}
+	var b strings.Builder
+	b.Grow(len(local) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(local); i++ {
+		if c := local[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\') // quoted-pair
+		}
+		b.WriteByte(local[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// unquoteLocal returns addr with its local part unquoted, as net/mail
+// returns addresses, for the lenient parse that takes an address as
+// written: `"a b"@x` -> `a b@x`.
+func unquoteLocal(addr string) string {
+	if !strings.HasPrefix(addr, `"`) {
+		return addr
+	}
+	var b strings.Builder
+	for i := 1; i < len(addr); i++ {
+		switch c := addr[i]; c {
+		case '\\':
+			if i+1 < len(addr) {
+				i++
+				b.WriteByte(addr[i])
+			}
+		case '"':
+			b.WriteString(addr[i+1:])
+			return b.String()
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return addr // never closed: keep it as written
+}
+
+// isDotAtom reports whether s is an RFC 5322 dot-atom: atext runs joined
+// by single dots. UTF-8 counts as atext (RFC 6532 section 3.2).
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // addressesAsWritten returns each address of an address-list as a reader

@@ -96,6 +96,13 @@ func TestFromAddresses(t *testing.T) {
 		{"empty", "", "", []string{}, 1},
 		{"only a name", "Jan Novák", "", []string{"Jan Novák"}, 1},
 		{"at sign only", "@", "", []string{"@"}, 1},
+		// RFC 5322 section 3.4.1: a quoted local part keeps its quotes.
+		{"quoted local part holding an address", `"jane@contoso.com"@gmail.com`, `"jane@contoso.com"@gmail.com`, nil, 0},
+		{"quoted local part in name-addr", `Jane <"jane@contoso.com"@gmail.com>`, `"jane@contoso.com"@gmail.com`, nil, 0},
+		{"quoted local part with space", `"jane doe"@contoso.com`, `"jane doe"@contoso.com`, nil, 0},
+		{"quoted local part with escaped quote", `"a\"b"@contoso.com`, `"a\"b"@contoso.com`, nil, 0},
+		{"quoted dot-atom loses needless quotes", `"jane.doe"@contoso.com`, "jane.doe@contoso.com", nil, 0},
+		{"quoted local part with two dots", `"jane..doe"@contoso.com`, `"jane..doe"@contoso.com`, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

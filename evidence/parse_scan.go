@@ -3,6 +3,7 @@ package evidence
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -92,6 +93,61 @@ func scanHeaderBlock(raw io.ReaderAt, size int64) headerScan {
 		return hs
 	}
 	return hs
+}
+
+// lineBreaksForParsing looks at the first line break of a message. Lines
+// ending in CRLF or LF are what the parsers read, and it returns an empty
+// note. Lines ending in a bare CR (classic Mac OS) or in LF CR (a CRLF
+// conversion applied backwards) would be read as one long header field
+// "From" that swallows the message; it returns the message rewritten for
+// parsing only, each such line break made CRLF, with a note saying so. The
+// evidence bundle keeps the bytes as received. ok is false, with a note,
+// when the message is larger than limit, the most a parse holds in memory
+// (ParseOptions.MaxBytes): it is then malformed. Such mail comes from old
+// Mac OS tools and is small.
+func lineBreaksForParsing(raw io.ReaderAt, size, limit int64) (conv []byte, note string, ok bool) {
+	head := make([]byte, min(size, 64<<10))
+	n, _ := raw.ReadAt(head, 0)
+	head = head[:n]
+	i := bytes.IndexAny(head, "\r\n")
+	if i < 0 {
+		return nil, "", true
+	}
+	var style string
+	switch {
+	case head[i] == '\r' && (i+1 >= len(head) || head[i+1] != '\n'):
+		style = "a bare CR"
+	case head[i] == '\n' && i+1 < len(head) && head[i+1] == '\r' && (i+2 >= len(head) || head[i+2] != '\n'):
+		style = "LF CR"
+	default:
+		return nil, "", true
+	}
+	if size > limit {
+		return nil, fmt.Sprintf("lines end in %s, not CRLF, and the message is too large (%d bytes) to be read as lines: malformed", style, size), false
+	}
+	msg := make([]byte, size)
+	if n, err := raw.ReadAt(msg, 0); int64(n) != size {
+		return nil, fmt.Sprintf("lines end in %s, not CRLF, and the message could not be read again: %v: malformed", style, err), false
+	}
+	if style == "LF CR" {
+		conv = bytes.ReplaceAll(msg, []byte("\n\r"), []byte("\r\n"))
+	} else {
+		conv = bareCRToCRLF(msg)
+	}
+	return conv, fmt.Sprintf("lines end in %s, not CRLF: read with CRLF line breaks (the stored message is unchanged)", style), true
+}
+
+// bareCRToCRLF makes each CR that no LF follows a CRLF; CRLF and LF line
+// breaks are left as they are.
+func bareCRToCRLF(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/32)
+	for i, c := range b {
+		out = append(out, c)
+		if c == '\r' && (i+1 == len(b) || b[i+1] != '\n') {
+			out = append(out, '\n')
+		}
+	}
+	return out
 }
 
 // isBlankLine reports whether a line is empty apart from its line break.

@@ -83,7 +83,7 @@ Content-Type: text/html; charset=utf-8
 <html><body><p>Incident <b>EX315207</b>: see <a href="https://admin.microsoft.com/#/servicehealth">Service health</a>.</p></body></html>
 `),
 		text:       "",
-		htmlText:   "Incident *EX315207* : see Service health.",
+		htmlText:   "Incident EX315207: see Service health.",
 		urls:       []string{"https://admin.microsoft.com/#/servicehealth"},
 		noWarnings: true,
 	},

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gogs/chardet"
-	"github.com/inbucket/html2text"
 	"github.com/jhillyerd/enmime/v2"
 	"golang.org/x/net/html"
 	"golang.org/x/text/encoding/charmap"
@@ -26,9 +25,8 @@ var textParser = enmime.NewParser(
 	enmime.MaxStoredPartErrors(8),
 )
 
-// maxHTMLRender bounds the HTML rendered to text per part: the HTML
-// parser's cost grows faster than linearly with nesting, and text facts
-// need only the start of a mail. BenchmarkRenderHTML measures it.
+// maxHTMLRender bounds the HTML rendered to text per part: text facts need
+// only the start of a mail. BenchmarkRenderHTML measures the cost.
 const maxHTMLRender = 2 << 20
 
 // maxDetectSample is how much of an undeclared text part the charset
@@ -43,6 +41,7 @@ const maxURLs = 1000
 // what could not be decoded as declared.
 func decodeBodyText(content []byte, mediaType, charset string, warn func(string)) string {
 	label := strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"'`))
+	content, label = sniffBOM(content, label)
 	if label == "" && mediaType == "text/html" {
 		label = htmlMetaCharset(content)
 	}
@@ -76,6 +75,48 @@ func decodeBodyText(content []byte, mediaType, charset string, warn func(string)
 		return strings.ToValidUTF8(string(root.Content), "\uFFFD")
 	}
 	return string(root.Content)
+}
+
+// sniffBOM drops a byte-order mark from content and returns the charset it
+// names, which wins over the declared one as in a browser (WHATWG Encoding,
+// "decode"): a mail client that writes a BOM wrote that encoding, and the
+// BOM is no part of the text. UTF-16 declared without a BOM, which RFC 2781
+// reads as big-endian but Windows writes little-endian, is read in the
+// byte order its zero bytes show.
+func sniffBOM(content []byte, label string) ([]byte, string) {
+	switch {
+	case bytes.HasPrefix(content, []byte{0xef, 0xbb, 0xbf}):
+		return content[3:], "utf-8"
+	case bytes.HasPrefix(content, []byte{0xff, 0xfe}):
+		return content[2:], "utf-16le"
+	case bytes.HasPrefix(content, []byte{0xfe, 0xff}):
+		return content[2:], "utf-16be"
+	case label == "utf-16" || label == "utf16" || label == "ucs-2":
+		return content, utf16Order(content)
+	}
+	return content, label
+}
+
+// utf16Order guesses the byte order of UTF-16 text from where its zero
+// bytes fall: text in the Latin, Greek and Cyrillic blocks has a zero (or
+// small) high byte in every unit.
+func utf16Order(b []byte) string {
+	if len(b) > 4096 {
+		b = b[:4096]
+	}
+	even, odd := 0, 0
+	for i := 0; i+1 < len(b); i += 2 {
+		if b[i] == 0 {
+			even++
+		}
+		if b[i+1] == 0 {
+			odd++
+		}
+	}
+	if odd > even {
+		return "utf-16le"
+	}
+	return "utf-16be"
 }
 
 // decodeUndeclared decodes text that names no charset. RFC 2045 says that
@@ -187,28 +228,218 @@ func htmlMetaCharset(b []byte) string {
 	return ""
 }
 
-// renderHTML renders an HTML part to plain text for the rules to read.
-func renderHTML(s string, warn func(string)) (text string) {
+// renderHTML renders an HTML part to plain text for the rules to read, as
+// a browser shows it: inline elements ("EX315</span><span>207",
+// "EX<b>315207</b>") and comments leave words whole; block elements, table
+// cells and <br> separate them; <head>, <script>, <style> and the like show
+// nothing; entities are decoded; runs of white space outside <pre> become
+// one space. Links are left out: htmlLinks records them.
+//
+// It reads tokens, not a tree: html.Parse builds none deeper than 512 open
+// elements and fails on deeper nesting, which long help-desk threads reach,
+// and its cost grows with the nesting. The tokenizer is linear in the
+// input (BenchmarkRenderHTML) and nests nothing, so a 5,000-deep thread
+// keeps its first paragraph.
+func renderHTML(s string, warn func(string)) string {
 	if len(s) > maxHTMLRender {
 		warn(fmt.Sprintf("HTML part of %d bytes: only the first %d rendered to text", len(s), maxHTMLRender))
 		s = strings.ToValidUTF8(s[:maxHTMLRender], "")
 	}
-	defer func() {
-		// html2text is third-party code run on hostile input: a bug in
-		// it must cost this part's text, not the process.
-		if r := recover(); r != nil {
-			warn(fmt.Sprintf("%s rendering HTML: %v", panicWarning, r))
-			text = ""
+	var w htmlTextWriter
+	w.b.Grow(len(s) / 2)
+	z := html.NewTokenizer(strings.NewReader(s))
+	hidden, pre := 0, 0 // open elements whose text is not shown, open <pre>s
+	inHead := false
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			if err := z.Err(); err != io.EOF {
+				warn(fmt.Sprintf("rendering HTML to text: %v", err))
+			}
+			return w.String()
+		case html.TextToken:
+			if hidden > 0 {
+				continue
+			}
+			t := z.Text()
+			if inHead {
+				if len(bytes.TrimSpace(t)) == 0 {
+					continue
+				}
+				inHead = false // as in a browser, text ends the head
+			}
+			w.text(t, pre > 0)
+		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
+			kind := rawTagKind(z.Raw())
+			if kind != tagHead && kind != tagHidden && !(inHead && kind == tagHeadOnly) &&
+				(tt != html.EndTagToken || kind != tagOther) {
+				inHead = false // as in a browser, a body element ends the head
+			}
+			switch kind {
+			case tagHead:
+				inHead = tt == html.StartTagToken
+			case tagHidden:
+				switch {
+				case tt != html.EndTagToken:
+					// "<script/>" opens a script too: HTML ignores the
+					// slash on elements that are not void, and the
+					// tokenizer reads what follows as its raw text.
+					hidden++
+				case tt == html.EndTagToken && hidden > 0:
+					hidden--
+				}
+			case tagBreak:
+				w.lineBreak()
+			case tagPre:
+				w.block()
+				if tt == html.StartTagToken {
+					pre++
+				} else if tt == html.EndTagToken && pre > 0 {
+					pre--
+				}
+			case tagBlock:
+				w.block()
+			case tagSeparate:
+				w.separate()
+			}
 		}
-	}()
-	// Links are left out: they are recorded in URLs. TextOnly would be
-	// tidier but turns "<b>EX315207</b>" into "EX315207.".
-	out, err := html2text.FromString(s, html2text.Options{OmitLinks: true})
-	if err != nil {
-		warn(fmt.Sprintf("rendering HTML to text: %v", err))
-		return ""
 	}
-	return out
+}
+
+// rawTagKind returns the kind of the tag token raw ("<DIV class=x>",
+// "</p>"). It reads the name from the raw bytes as the tokenizer does (up
+// to white space, "/" or ">"), because Tokenizer.TagName allocates a copy
+// for every tag, which doubled the cost of rendering.
+func rawTagKind(raw []byte) tagKind {
+	i := 1 // after "<"
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	var name [10]byte // longer than any name in htmlKinds
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if isHTMLSpace(c) || c == '/' || c == '>' {
+			break
+		}
+		if n == len(name) {
+			return tagOther
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		name[n] = c
+		n++
+	}
+	return htmlKinds[string(name[:n])] // no allocation for a map index
+}
+
+// tagKind is how renderHTML treats an element.
+type tagKind uint8
+
+const (
+	tagOther    tagKind = iota // inline: its text runs on with the text beside it
+	tagHead                    // <head>: its text is not shown
+	tagHeadOnly                // may stand in <head> without ending it
+	tagHidden                  // its content is not shown
+	tagBreak                   // <br>
+	tagPre                     // keeps white space
+	tagBlock                   // starts a new line
+	tagSeparate                // inline, but not run together with the text beside it
+)
+
+// htmlKinds sorts the elements renderHTML does not treat as inline.
+//   - Blocks are those a browser lays out as blocks (WHATWG HTML section
+//     15.3), <body> included.
+//   - Separate are table cells, which sit in boxes of their own, form
+//     controls and images, and <sup>/<sub>, which hold footnote marks and
+//     indices: "EX315207<sup>1</sup>" names EX315207, not EX3152071.
+//   - Hidden are the elements whose content a browser does not show. Those
+//     the tokenizer reads as raw text (script, style, ...) end at their end
+//     tag whatever they hold.
+var htmlKinds = func() map[string]tagKind {
+	m := map[string]tagKind{"head": tagHead, "br": tagBreak, "pre": tagPre, "listing": tagPre, "xmp": tagPre}
+	for k, names := range map[tagKind][]string{
+		tagHeadOnly: {"meta", "link", "base", "basefont", "bgsound"},
+		tagHidden:   {"script", "style", "title", "template", "noscript", "iframe", "noembed", "noframes"},
+		tagSeparate: {"td", "th", "sup", "sub", "img", "input", "select", "textarea", "button"},
+		tagBlock: {"address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
+			"dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form",
+			"h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "html", "legend", "li", "main",
+			"menu", "nav", "ol", "option", "p", "section", "summary", "table", "tbody", "tfoot", "thead",
+			"tr", "ul"},
+	} {
+		for _, n := range names {
+			m[n] = k
+		}
+	}
+	return m
+}()
+
+// htmlTextWriter collects rendered text, collapsing white space as a
+// browser does: a separator is written only when text follows it.
+type htmlTextWriter struct {
+	b     strings.Builder
+	space bool // a space is due before the next text
+	line  bool // a line break is due before the next text
+}
+
+// text writes a text token; white space collapses unless pre.
+func (w *htmlTextWriter) text(t []byte, pre bool) {
+	if pre {
+		if len(t) > 0 {
+			w.flush()
+			w.b.Write(t)
+		}
+		return
+	}
+	for len(t) > 0 {
+		i := 0
+		for i < len(t) && isHTMLSpace(t[i]) {
+			i++
+		}
+		if i > 0 {
+			w.space = true
+			t = t[i:]
+			continue
+		}
+		for i < len(t) && !isHTMLSpace(t[i]) {
+			i++
+		}
+		w.flush()
+		w.b.Write(t[:i])
+		t = t[i:]
+	}
+}
+
+func (w *htmlTextWriter) flush() {
+	if w.b.Len() > 0 {
+		switch {
+		case w.line:
+			w.b.WriteByte('\n')
+		case w.space:
+			w.b.WriteByte(' ')
+		}
+	}
+	w.space, w.line = false, false
+}
+
+func (w *htmlTextWriter) block()    { w.line = true }
+func (w *htmlTextWriter) separate() { w.space = true }
+
+// lineBreak writes <br>'s line break at once: two <br>s make a blank line.
+func (w *htmlTextWriter) lineBreak() {
+	w.b.WriteByte('\n')
+	w.space, w.line = false, false
+}
+
+func (w *htmlTextWriter) String() string { return w.b.String() }
+
+// isHTMLSpace reports ASCII white space as HTML defines it; a
+// non-breaking space is text.
+func isHTMLSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
 }
 
 // htmlLinks returns the href targets of the <a> and <area> elements of an

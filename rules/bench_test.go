@@ -116,3 +116,25 @@ func BenchmarkAutomated(b *testing.B) {
 		automationHints(m)
 	}
 }
+
+// BenchmarkIncidentIDs1MBJapanese measures IncidentIDs on text that is
+// almost all non-ASCII, where every character is folded (foldForMatch)
+// and checked for its script.
+func BenchmarkIncidentIDs1MBJapanese(b *testing.B) {
+	p := newTestPolicy(b)
+	const para = "お世話になっております。昨日の障害EX1187453により、東京オフィスの全員がメールを送受信できませんでした。" +
+		"全角のＴＭ１１９１０２７も同じ障害です。ご確認をお願いいたします。\n"
+	var sb strings.Builder
+	for sb.Len() < 1<<20 {
+		sb.WriteString(para)
+	}
+	s := sb.String()
+	if ids := p.IncidentIDs(s); len(ids) != 2 {
+		b.Fatalf("IncidentIDs(1 MiB Japanese) = %q, want EX1187453 and TM1191027", ids)
+	}
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p.IncidentIDs(s)
+	}
+}

@@ -124,11 +124,24 @@ func isPublicSuffix(d string) bool {
 	return ps == d
 }
 
-// splitAddress splits an addr-spec at its last "@" (a quoted local part may
-// hold another) into local part and domain.
+// splitAddress splits an addr-spec into local part and domain at its last
+// "@" outside a quoted string (RFC 5322 section 3.4.1: a quoted local part
+// may hold "@", spaces and backslash-escaped quotes, as in
+// `"jane@contoso.com"@gmail.com`). An address whose only "@" is quoted
+// has no domain; so has one whose quote is never closed.
 func splitAddress(addr string) (local, domain string, ok bool) {
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 || at == len(addr)-1 {
+	at, quoted := -1, false
+	for i := 0; i < len(addr); i++ {
+		switch c := addr[i]; {
+		case quoted && c == '\\':
+			i++ // quoted-pair: the next byte is literal
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == '@':
+			at = i
+		}
+	}
+	if quoted || at <= 0 || at == len(addr)-1 {
 		return "", "", false
 	}
 	return addr[:at], addr[at+1:], true

@@ -106,3 +106,29 @@ func TestHasDomainSuffix(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitAddress(t *testing.T) {
+	tests := []struct {
+		name, addr    string
+		local, domain string
+		ok            bool
+	}{
+		{"plain", "jane@contoso.com", "jane", "contoso.com", true},
+		{"RFC 5322 3.4.1 quoted local part with @", `"jane@contoso.com"@gmail.com`, `"jane@contoso.com"`, "gmail.com", true},
+		{"RFC 5322 3.4.1 quoted local part with space", `"jane doe"@contoso.com`, `"jane doe"`, "contoso.com", true},
+		{"RFC 5322 3.2.4 quoted-pair quote", `"a\"@b"@gmail.com`, `"a\"@b"`, "gmail.com", true},
+		{"RFC 5322 3.2.4 quoted-pair backslash", `"a\\"@contoso.com`, `"a\\"`, "contoso.com", true},
+		{"only @ is quoted", `"jane@contoso.com"`, "", "", false},
+		{"unclosed quote", `"jane@contoso.com`, "", "", false},
+		{"obsolete route-like local part", "a@b@contoso.com", "a@b", "contoso.com", true},
+		{"no local part", "@contoso.com", "", "", false},
+		{"no domain", "jane@", "", "", false},
+		{"empty", "", "", "", false},
+	}
+	for _, tt := range tests {
+		local, domain, ok := splitAddress(tt.addr)
+		if local != tt.local || domain != tt.domain || ok != tt.ok {
+			t.Errorf("%s: splitAddress(%s) = %q, %q, %v, want %q, %q, %v", tt.name, tt.addr, local, domain, ok, tt.local, tt.domain, tt.ok)
+		}
+	}
+}

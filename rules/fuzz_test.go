@@ -1,13 +1,17 @@
 package rules
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // corpusHeaders returns the values of the named header in the shared .eml
@@ -48,6 +52,8 @@ func FuzzIncidentIDs(f *testing.F) {
 		"XEX251945Z INV25194 EX251945Z EX25 EX123456789 MC123456 SP2019",
 		"EX 1234567 EX-1234567 IT-00100", "EX12345.67", "éEX1234567", "EX1234567\u0301",
 		"\xffEX1234567\xfe", "TM1112332,OD1234569;CP1203317", "",
+		"障害EX315207が発生", "장애EX315207발생", "ЖEX315207", "αEX315207", "ＥＸ３１５２０７",
+		"EX315\u200b207", "EX315\u00ad207", "EX①②③④⑤⑥", "EX315207¹", "EX٣١٥٢٠٧", "𝐄𝐗𝟑𝟏𝟓𝟐𝟎𝟕",
 	} {
 		f.Add(s)
 	}
@@ -60,14 +66,24 @@ func FuzzIncidentIDs(f *testing.F) {
 		if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
 			t.Fatalf("IncidentIDs(%q) = %q, want sorted and unique", s, ids)
 		}
-		upper := strings.ToUpper(s)
-		decoded := strings.ToUpper(strings.Join(percentDecodings(s), "\n"))
+		folded := foldForMatch(s)
+		if want := foldSlow(s); folded != want {
+			t.Fatalf("foldForMatch(%q) = %q, the plain per-character fold gives %q", s, folded, want)
+		}
+		if again := foldForMatch(folded); again != folded {
+			t.Fatalf("foldForMatch(foldForMatch(%q)) = %q, want %q: folding twice must change nothing", s, again, folded)
+		}
+		upper := strings.ToUpper(folded)
+		var decoded strings.Builder
+		for _, d := range percentDecodings(folded) {
+			decoded.WriteString(strings.ToUpper(foldForMatch(d)) + "\n")
+		}
 		for _, id := range ids {
 			if !idShape.MatchString(id) || p.Service(id) == "" || strings.HasPrefix(id, "MC") {
 				t.Fatalf("IncidentIDs(%q) includes %q, not a known-prefix incident ID", s, id)
 			}
-			if !strings.Contains(upper, id) && !strings.Contains(decoded, id) {
-				t.Fatalf("IncidentIDs(%q) includes %q, which the text does not contain", s, id)
+			if !strings.Contains(upper, id) && !strings.Contains(decoded.String(), id) {
+				t.Fatalf("IncidentIDs(%q) includes %q, which the text as read does not contain", s, id)
 			}
 		}
 		// The IDs found, written plainly, are found again and nothing more.
@@ -233,6 +249,58 @@ func FuzzAutomated(f *testing.F) {
 			only := &Message{From: "jane@contoso.com", AutoFields: map[string]string{"Auto-Submitted": autoSubmitted}}
 			if got := Automated(only); got != "" {
 				t.Fatalf("Automated(Auto-Submitted: %q) = %q, want not automatic", autoSubmitted, got)
+			}
+		}
+	})
+}
+
+// foldSlow is foldForMatch without its fast paths (the ASCII runs, the
+// stable ranges): one character at a time, NFKC's own answer.
+func foldSlow(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		c := s[i : i+n]
+		i += n
+		switch {
+		case r == utf8.RuneError && n <= 1, r < utf8.RuneSelf:
+			b.WriteString(c)
+		case r == '\u00ad', r == '\u200b', r == '\u200c', r == '\u200d', r == '\u2060', r == '\ufeff':
+		case unicode.In(r, unicode.No, unicode.Lm, unicode.So):
+			b.WriteString(c)
+		case norm.NFKC.PropertiesString(c).Decomposition() != nil &&
+			!bytes.Equal(norm.NFKC.PropertiesString(c).Decomposition(), norm.NFC.PropertiesString(c).Decomposition()):
+			b.WriteString(norm.NFKC.String(c))
+		default:
+			b.WriteString(c)
+		}
+	}
+	return b.String()
+}
+
+// FuzzTenantIDs: every GUID found is canonical, stands alone in the text
+// as read, and is found again when written plainly.
+func FuzzTenantIDs(f *testing.F) {
+	for _, s := range []string{
+		"tenant " + contosoID, "{" + strings.ToUpper(fabrikamID) + "}", "id=%7B" + contosoID + "%7D",
+		"x" + contosoID + "y", "テナント" + contosoID + "です", "Ж" + contosoID, "--------" + contosoID + "--------",
+		"７２ｆ９８８ｂｆ－８６ｆ１－４１ａｆ－９１ａｂ－２ｄ７ｃｄ０１１ｄｂ４７", "72f988bf-\u200b86f1-41af-91ab-2d7cd011db47", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ids := TenantIDs(s)
+		if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Fatalf("TenantIDs(%q) = %q, want sorted and unique", s, ids)
+		}
+		for _, id := range ids {
+			if canon, ok := ParseTenantID(id); !ok || canon != id {
+				t.Fatalf("TenantIDs(%q) includes %q, not a canonical GUID", s, id)
+			}
+		}
+		if len(ids) > 0 {
+			if again := TenantIDs(strings.Join(ids, " ")); !slices.Equal(again, ids) {
+				t.Fatalf("TenantIDs(%q) = %q, want %q", strings.Join(ids, " "), again, ids)
 			}
 		}
 	})

@@ -8,15 +8,20 @@ import (
 // TenantIDs returns the GUIDs that texts name, in canonical tenant-ID form
 // (lower case, no braces), unique and sorted; nil when there are none. Any
 // case is accepted, with or without braces, also percent-encoded in links.
-// A GUID is found wherever its 8-4-4-4-12 hex pattern stands, even run
-// together with other text: the caller only acts on GUIDs of registered
-// tenants, and a registered GUID is no coincidence.
+// A GUID is its 8-4-4-4-12 hex pattern standing as a token of its own, by
+// the boundaries of IncidentIDs (standsAlone): letters and digits of
+// spaced scripts on either side make it part of a longer token
+// ("a72f988bf-...", "ЖGUID"), while punctuation, spaces and the characters
+// of unspaced scripts ("テナントID<GUID>です") end it. Texts are read as
+// IncidentIDs reads them (foldForMatch): full-width forms count, invisible
+// characters are ignored.
 func TenantIDs(texts ...string) []string {
 	var ids []string
 	for _, t := range texts {
+		t = foldForMatch(t)
 		ids = appendGUIDs(ids, t)
 		for _, d := range percentDecodings(t) {
-			ids = appendGUIDs(ids, d)
+			ids = appendGUIDs(ids, foldForMatch(d))
 		}
 	}
 	if len(ids) == 0 {
@@ -40,7 +45,7 @@ func appendGUIDs(ids []string, s string) []string {
 		if start < 0 || start+36 > len(s) {
 			continue
 		}
-		if id, ok := ParseTenantID(s[start : start+36]); ok {
+		if id, ok := ParseTenantID(s[start : start+36]); ok && standsAlone(s, start, start+36) {
 			ids = append(ids, id)
 			k = start + 36
 		}

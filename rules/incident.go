@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -81,12 +80,21 @@ const (
 // IncidentIDs returns the Service Health incident IDs that texts name, upper
 // case, unique and sorted; nil when there are none.
 //
+// Texts are read as a browser shows them (foldForMatch): full-width and
+// other compatibility forms count as the ASCII they stand for
+// ("ＥＸ３１５２０７"), invisible characters (soft hyphens, zero-width
+// spaces) are ignored.
+//
 // An ID is a known prefix (IncidentPrefixes) and 5 to 8 digits, in any case,
-// standing as a word of its own: letters and digits (of any script) on
-// either side make it part of a longer token ("XEX251945Z", "INV25194",
-// "EX251945Z", "EX123456789"), while punctuation, spaces, "_", "/", "=", "#"
-// and apostrophes end it, so "(EX1234567)", "#EX1234567", "ID: ex1234567",
-// "EX1234567's" and ".../alerts/EX1234567" all count. A number fragment
+// standing as a word of its own: letters and digits of spaced scripts
+// (Latin, Greek, Cyrillic, ...) on either side make it part of a longer
+// token ("XEX251945Z", "INV25194", "EX251945Z", "EX123456789", "ЖEX315207"),
+// while punctuation, spaces, "_", "/", "=", "#", apostrophes and the
+// characters of scripts written without spaces (Han, kana, Hangul, Thai)
+// end it, so "(EX1234567)", "#EX1234567", "ID: ex1234567", "EX1234567's",
+// "障害EX315207が発生" and ".../alerts/EX1234567" all count. Digits of an ID
+// are ASCII digits (or their full-width forms); Arabic-Indic and other
+// digits join the token like letters. A number fragment
 // such as "EX12345.67" does not. Percent-encoded text (links rewritten by
 // Safe Links) is also searched decoded. Spaced or hyphenated forms
 // ("EX 1234567", "EX-1234567") do not count: written that way the prefixes
@@ -100,8 +108,10 @@ func (p *Policy) IncidentIDs(texts ...string) []string {
 		}
 	}
 	for _, t := range texts {
+		t = foldForMatch(t)
 		forEachWord(t, func(start, end int) { add(t, start, end) })
 		for _, d := range percentDecodings(t) {
+			d = foldForMatch(d) // a link may encode full-width text
 			forEachWord(d, func(start, end int) { add(d, start, end) })
 		}
 	}
@@ -153,6 +163,7 @@ type looseID struct {
 func (p *Policy) looseIncidentIDs(texts ...string) []looseID {
 	var out []looseID
 	for _, t := range texts {
+		t = foldForMatch(t)
 		prevStart, prevEnd := -1, -1
 		forEachWord(t, func(start, end int) {
 			if prevStart >= 0 && end-start >= minIDDigits && end-start <= maxIDDigits &&
@@ -192,8 +203,9 @@ func looseGap(g string) bool {
 }
 
 // forEachWord calls fn with the bounds of each maximal run of letters,
-// digits and combining marks, of any script, in s. Everything else
-// (punctuation, spaces, symbols, "_", invalid UTF-8) separates words.
+// digits and combining marks in s (isWordRune). Everything else
+// (punctuation, spaces, symbols, "_", invalid UTF-8, the characters of
+// scripts written without spaces) separates words.
 func forEachWord(s string, fn func(start, end int)) {
 	i := 0
 	for i < len(s) {
@@ -221,6 +233,28 @@ func forEachWord(s string, fn func(start, end int)) {
 	}
 }
 
+// standsAlone reports whether s[start:end] is a token of its own: no
+// character that belongs in a word (wordRuneAt) touches it on either side.
+// It is the boundary rule of forEachWord, for patterns such as GUIDs that
+// hold separators themselves.
+func standsAlone(s string, start, end int) bool {
+	if start > 0 {
+		if c := s[start-1]; c < utf8.RuneSelf {
+			if asciiWord[c] {
+				return false
+			}
+		} else if r, n := utf8.DecodeLastRuneInString(s[:start]); !(r == utf8.RuneError && n <= 1) && isWordRune(r) {
+			return false
+		}
+	}
+	if end < len(s) {
+		if ok, _ := wordRuneAt(s, end); ok {
+			return false
+		}
+	}
+	return true
+}
+
 // asciiWord marks the ASCII letters and digits.
 var asciiWord = func() (t [utf8.RuneSelf]bool) {
 	for c := range t {
@@ -239,7 +273,7 @@ func wordRuneAt(s string, i int) (bool, int) {
 	if r == utf8.RuneError {
 		return false, n
 	}
-	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r), n
+	return isWordRune(r), n
 }
 
 // percentDecodings returns s percent-decoded once, twice and three times

@@ -1,9 +1,13 @@
 package rules
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // newTestPolicy is the policy most tests judge with: two tenants, a partner,
@@ -95,8 +99,6 @@ func TestIncidentIDs(t *testing.T) {
 		{"Italian postcode", []string{"IT-00100 Roma"}, nil},
 		{"decimal fragment", []string{"EX12345.67", "EX12345,6"}, nil},
 		{"order number", []string{"Order 2025-12345678"}, nil},
-		{"full-width digits", []string{"EX１２３４５６７"}, nil},
-		{"prefix split by zero-width space", []string{"EX\u200b1234567"}, nil},
 		{"empty", []string{""}, nil},
 		{"no texts", nil, nil},
 		{"invalid UTF-8 around", []string{"\xffEX1234567\xfe"}, []string{"EX1234567"}},
@@ -105,6 +107,101 @@ func TestIncidentIDs(t *testing.T) {
 		got := p.IncidentIDs(tt.texts...)
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: IncidentIDs(%q) = %q, want %q", tt.name, tt.texts, got, tt.want)
+		}
+	}
+}
+
+// TestIncidentIDsAsSeen pins the reading of IncidentIDs: IDs a person sees
+// in a rendered mail are found, whatever the script around them and the
+// forms of their characters (Unicode UAX #15 for NFKC, UAX #24 for scripts).
+func TestIncidentIDsAsSeen(t *testing.T) {
+	p := newTestPolicy(t)
+	tests := []struct {
+		name string
+		text string
+		want []string
+	}{
+		// Scripts written without spaces end an ID as a space does.
+		{"Japanese kanji and kana around", "障害EX315207が発生しました", []string{"EX315207"}},
+		{"katakana before, kanji after", "インシデントTM1112332対応", []string{"TM1112332"}},
+		{"hiragana both sides", "これはsp1234567です", []string{"SP1234567"}},
+		{"prolonged sound mark after", "EX315207ー", []string{"EX315207"}},
+		{"Chinese", "事件编号EX315207已解决", []string{"EX315207"}},
+		{"Chinese traditional", "事件編號EX315207，影響郵件", []string{"EX315207"}},
+		{"Korean Hangul", "장애EX315207발생", []string{"EX315207"}},
+		{"Korean with particle", "EX315207이 해결되었습니다", []string{"EX315207"}},
+		{"Thai", "เหตุขัดข้องEX315207แล้ว", []string{"EX315207"}},
+		{"half-width katakana", "ｼｮｳｶﾞｲEX315207ﾊｯｾｲ", []string{"EX315207"}},
+		{"half-width prolonged and voiced marks", "ﾃﾞｰﾀｰEX315207ｰﾞ", []string{"EX315207"}},
+		{"ideographic space and full stop", "障害　EX315207。", []string{"EX315207"}},
+		// Letters of spaced scripts still join the token.
+		{"Latin letters before", "ABEX315207", nil},
+		{"Cyrillic letter before", "ЖEX315207", nil},
+		{"Cyrillic letter after", "EX315207д", nil},
+		{"Greek letter before", "αEX315207", nil},
+		{"Arabic letter before", "عEX315207", nil},
+		{"Hebrew letter after", "EX315207ש", nil},
+		{"Han inside the number", "EX315障207", nil},
+		// Full-width and other compatibility forms read as ASCII (NFKC).
+		{"full-width ID", "ＥＸ３１５２０７", []string{"EX315207"}},
+		{"full-width lower case", "ｅｘ３１５２０７", []string{"EX315207"}},
+		{"full-width digits, ASCII prefix", "EX１２３４５６７", []string{"EX1234567"}},
+		{"full-width prefix, ASCII digits", "ＥＸ315207", []string{"EX315207"}},
+		{"full-width mix inside the number", "EX３15２07", []string{"EX315207"}},
+		{"full-width in Japanese", "障害ＥＸ３１５２０７が発生", []string{"EX315207"}},
+		{"full-width letter joins", "ＡＥＸ３１５２０７", nil},
+		{"full-width parentheses", "（ＥＸ３１５２０７）", []string{"EX315207"}},
+		{"mathematical bold", "𝐄𝐗𝟑𝟏𝟓𝟐𝟎𝟕", []string{"EX315207"}},
+		// NFKC maps these to digits, but they are no part of an ID.
+		{"superscript footnote after", "EX315207¹", []string{"EX315207"}},
+		{"superscript digits", "EX³¹⁵²⁰⁷", nil},
+		{"circled digits", "EX①②③④⑤⑥", nil},
+		{"parenthesised digit after", "EX315207⑴", []string{"EX315207"}},
+		{"circled letters", "ⒺⓍ315207", nil},
+		{"Arabic-Indic digits", "EX٣١٥٢٠٧", nil},
+		{"Arabic-Indic digit after", "EX315207٣", nil},
+		{"Devanagari digits", "EX३१५२०७", nil},
+		// Invisible characters are ignored, as a browser shows none.
+		{"zero-width space inside", "EX315\u200b207", []string{"EX315207"}},
+		{"zero-width space after prefix", "EX\u200b1234567", []string{"EX1234567"}},
+		{"soft hyphen inside", "EX315\u00ad207", []string{"EX315207"}},
+		{"zero-width joiner and non-joiner", "E\u200dX315\u200c207", []string{"EX315207"}},
+		{"word joiner and BOM", "\ufeffEX\u2060315207", []string{"EX315207"}},
+		{"zero-width space does not separate", "AB\u200bEX315207", nil},
+		// Spaces of every width separate.
+		{"non-breaking spaces", "\u00a0EX315207\u00a0", []string{"EX315207"}},
+		{"narrow no-break space", "ID\u202fEX315207\u202f.", []string{"EX315207"}},
+		{"percent-encoded full-width", "u=%EF%BC%A5%EF%BC%B8315207", []string{"EX315207"}},
+	}
+	for _, tt := range tests {
+		if got := p.IncidentIDs(tt.text); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: IncidentIDs(%q) = %q, want %q", tt.name, tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestFoldForMatchKeepsUnchangedText(t *testing.T) {
+	for _, s := range []string{"", "plain ASCII EX315207", "Ünïcödé text", "障害が発生", "EX①②③", "\xff\xfe"} {
+		if got := foldForMatch(s); got != s {
+			t.Errorf("foldForMatch(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
+
+// TestFoldStable checks foldStable's ranges against NFKC itself: no
+// character it calls stable is changed by foldRune's general path.
+func TestFoldStable(t *testing.T) {
+	for r := rune(0x80); r < 0x10000; r++ {
+		if !foldStable(r) {
+			continue
+		}
+		c := string(r)
+		if unicode.In(r, unicode.No, unicode.Lm, unicode.So) {
+			continue
+		}
+		k := norm.NFKC.PropertiesString(c).Decomposition()
+		if k != nil && !bytes.Equal(k, norm.NFC.PropertiesString(c).Decomposition()) {
+			t.Errorf("foldStable(%U %q) = true, but NFKC maps it to %q", r, c, norm.NFKC.String(c))
 		}
 	}
 }
@@ -123,6 +220,8 @@ func TestLooseIncidentIDs(t *testing.T) {
 		{"two hyphens", "EX--1234567", nil},
 		{"unknown prefix", "AB 1234567", nil},
 		{"strict form is not loose", "EX1234567", nil},
+		{"full-width space", "ＥＸ　１２３４５６７", []looseID{{"EX 1234567", "EX1234567"}}},
+		{"after Japanese text", "障害EX 1234567", []looseID{{"EX 1234567", "EX1234567"}}},
 	}
 	for _, tt := range tests {
 		if got := p.looseIncidentIDs(tt.text); !reflect.DeepEqual(got, tt.want) {

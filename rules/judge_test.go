@@ -115,6 +115,12 @@ func TestJudge(t *testing.T) {
 			m.AuthenticationResults = []string{stamp("pass", "gmail.com")}
 		}), verdict: Rejected, reason: ReasonPersonalAddress, auth: AuthPass, ids: []string{"EX1187453"},
 			warn: []string{`display name shows the address "ceo@contoso.com"`}},
+		{name: "personal: quoted local part holding a tenant address (RFC 5322 3.4.1)", m: with(func(m *Message) {
+			m.From = `"jane@contoso.com"@gmail.com`
+			m.AuthenticationResults = []string{stamp("pass", "gmail.com")}
+		}), verdict: Rejected, reason: ReasonPersonalAddress, auth: AuthPass, ids: []string{"EX1187453"}},
+		{name: "From whose only @ is quoted", m: with(func(m *Message) { m.From = `"jane@contoso.com"` }),
+			verdict: Rejected, reason: ReasonNoSender, auth: AuthNone, ids: []string{}, warn: []string{"has no domain"}},
 		{name: "personal: Reply-To in the tenant does not make the author (RFC 5322 3.6.2)", m: with(func(m *Message) {
 			m.From = "jane.doe.1984@gmail.com"
 			m.ReplyTo = []string{"jane.doe@contoso.com"}

@@ -355,9 +355,15 @@ func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[str
 }
 
 // fitAddress cuts the local part of an address that does not fit in n
-// runes, keeping the domain, which is what the verdict turns on.
+// runes, keeping the domain, which is what the verdict turns on. The domain
+// follows the last "@": a quoted local part may hold another
+// ("\"jane@contoso.com\"@gmail.com" must not show as "...@contoso.com...").
 func fitAddress(s string, n int) string {
-	local, domain, ok := strings.Cut(s, "@")
+	at := strings.LastIndexByte(s, '@')
+	local, domain, ok := s, "", at >= 0
+	if ok {
+		local, domain = s[:at], s[at+1:]
+	}
 	room := n - utf8.RuneCountInString(domain) - 2 // "…@"
 	if utf8.RuneCountInString(s) <= n {
 		return s

@@ -394,6 +394,7 @@ func TestFit(t *testing.T) {
 		{"file keeps its end", fitStart, "testdata/mail/a.eml", 10, "…ail/a.eml"},
 		{"address keeps its domain", fitAddress, "carlos.mendes@fabrikam.com", 20, "carlos…@fabrikam.com"},
 		{"address that fits", fitAddress, "k.huber@gmx.de", 20, "k.huber@gmx.de"},
+		{"quoted local part holding an @ (RFC 5322 3.4.1)", fitAddress, `"jane@contoso.com"@gmail.com`, 20, `"jane@con…@gmail.com`},
 		{"long domain is cut at the end", fitAddress, "billing@contoso.com.evil.example.net", 20, "billing@contoso.com…"},
 		{"list shows the first item and a count", fitList, "CP1203317,EX1195012,TM1191027", 12, "CP1203317 +2"},
 		{"list that fits", fitList, "EX315207,SP1176630", 20, "EX315207,SP1176630"},
