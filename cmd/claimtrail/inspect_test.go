@@ -186,17 +186,19 @@ func readExpected(t *testing.T, dir string) map[string]expectation {
 	return out
 }
 
-// corpusSummary is the count line that import and run --once print for
-// the corpus in dir, derived from its EXPECTED.tsv: "81 messages: 36
-// accepted, 42 rejected, 3 unmatched".
-func corpusSummary(t *testing.T, dir string) (total int, line string) {
+// corpusCounts counts the messages of the corpus in dir by intended
+// verdict, from its EXPECTED.tsv, and gives the count line that import and
+// run --once print for it: "81 messages: 36 accepted, 42 rejected, 3
+// unmatched".
+func corpusCounts(t *testing.T, dir string) (byVerdict map[string]int, total int, line string) {
 	t.Helper()
-	n := map[string]int{}
+	byVerdict = map[string]int{}
 	for _, e := range readExpected(t, dir) {
-		n[e.verdict]++
+		byVerdict[e.verdict]++
 		total++
 	}
-	return total, fmt.Sprintf("%d messages: %d accepted, %d rejected, %d unmatched", total, n["accepted"], n["rejected"], n["unmatched"])
+	return byVerdict, total, fmt.Sprintf("%d messages: %d accepted, %d rejected, %d unmatched",
+		total, byVerdict["accepted"], byVerdict["rejected"], byVerdict["unmatched"])
 }
 
 // TestInspectExpected asserts the hand-written intent in EXPECTED.tsv:
