@@ -529,7 +529,7 @@ var isoDate = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2}
 // as written; otherwise it says what was assumed, or that the date could
 // not be read (and t is zero).
 func parseDate(v string) (t time.Time, problem string) {
-	s := stripComments(v)
+	s := rules.StripComments(v)
 	s = strings.Join(strings.Fields(strings.ReplaceAll(s, ",", " ")), " ")
 	if s == "" {
 		return time.Time{}, "Date field is empty"
@@ -636,26 +636,6 @@ func dateFromParts(v string, year, month, day int, hh, mm, ss, zone string) (tim
 		return time.Time{}, bad
 	}
 	return t, problem
-}
-
-// stripComments removes RFC 5322 comments (parenthesised, possibly
-// nested) from a structured field value.
-func stripComments(v string) string {
-	var b strings.Builder
-	depth := 0
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '\\' && depth > 0:
-			i++
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth == 0:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 func isKnownZone(name string) bool {

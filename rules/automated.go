@@ -170,16 +170,17 @@ func field(m *Message, name string) (string, bool) {
 // comments or parameters: "Auto-Replied (vacation); owner-email=x" gives
 // "auto-replied" (RFC 3834 section 5 allows both).
 func firstToken(v string) string {
-	v = strings.TrimSpace(stripParens(v))
+	v = strings.TrimSpace(StripComments(v))
 	if i := strings.IndexAny(v, "; \t\r\n"); i >= 0 {
 		v = v[:i]
 	}
 	return strings.ToLower(v)
 }
 
-// stripParens removes RFC 5322 comments, nested or not; an unclosed one
-// runs to the end.
-func stripParens(v string) string {
+// StripComments removes the comments (RFC 5322 section 3.2.2:
+// parenthesised, possibly nested, with quoted-pairs) from a structured
+// header field value; an unclosed comment runs to the end.
+func StripComments(v string) string {
 	var b strings.Builder
 	depth := 0
 	for i := 0; i < len(v); i++ {
