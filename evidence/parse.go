@@ -270,6 +270,9 @@ func checkComplexity(input []byte) error {
 	case multiparts > maxFullParseMultiparts:
 		return &tooComplexError{fmt.Sprintf("the message names more than %d multipart entities", maxFullParseMultiparts)}
 	}
+	if field, bound := overMediaTypeBound(input); field != "" {
+		return &tooComplexError{fmt.Sprintf("a %s field is %s, more than is given to the in-memory parser", field, bound)}
+	}
 	return nil
 }
 
@@ -372,7 +375,7 @@ func (b *builder) walkTree(p *enmime.Part, mdepth int, defaultType string) (plai
 	for _, w := range partWarnings {
 		b.warn(w)
 	}
-	pi := describePart(header(p.Header), defaultType)
+	pi := describePart(header(p.Header), defaultType, b.warnOnce)
 	if p.FirstChild == nil && strings.HasPrefix(pi.mediaType, "multipart/") {
 		// No boundary, or none found: enmime leaves the body in Content
 		// or, having looked for parts, in Epilogue.
@@ -435,18 +438,31 @@ type partInfo struct {
 }
 
 // describePart reads a part's Content-* fields. A missing or unreadable
-// Content-Type means defaultType (RFC 2045 section 5.2).
-func describePart(h header, defaultType string) partInfo {
+// Content-Type means defaultType (RFC 2045 section 5.2). A media-type
+// field over the bounds of boundMediaType is read up to them, and
+// bounded is called with a warning naming the bound.
+func describePart(h header, defaultType string, bounded func(key, warning string)) partInfo {
 	pi := partInfo{mediaType: defaultType, cte: h.get("Content-Transfer-Encoding")}
+	ctField, cdField := h.get("Content-Type"), h.get("Content-Disposition")
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"Content-Type", &ctField}, {"Content-Disposition", &cdField}} {
+		read, bound := boundMediaType(*f.v)
+		if bound != "" {
+			*f.v = read
+			bounded(f.name+bound, fmt.Sprintf("%s field %s: only what comes before the bound was read", f.name, bound))
+		}
+	}
 	var params map[string]string
-	if ct := strings.TrimSpace(h.get("Content-Type")); ct != "" {
+	if ct := strings.TrimSpace(ctField); ct != "" {
 		if mt, p, _, err := mediatype.Parse(ct); err == nil && strings.Contains(mt, "/") {
 			pi.mediaType, params = strings.ToLower(mt), p
 		}
 	}
 	pi.charset, pi.boundary = params["charset"], params["boundary"]
 	var dparams map[string]string
-	if cd := strings.TrimSpace(h.get("Content-Disposition")); cd != "" {
+	if cd := strings.TrimSpace(cdField); cd != "" {
 		if d, p, _, err := mediatype.Parse(cd); err == nil {
 			pi.disposition, dparams = strings.ToLower(d), p
 		} else if i := strings.IndexByte(cd, ';'); i > 0 {
@@ -455,12 +471,12 @@ func describePart(h header, defaultType string) partInfo {
 			pi.disposition = strings.ToLower(cd)
 		}
 	}
-	name := rfc2231Param(h.get("Content-Disposition"), "filename")
+	name := rfc2231Param(cdField, "filename")
 	if name == "" {
 		name = dparams["filename"]
 	}
 	if name == "" {
-		name = rfc2231Param(h.get("Content-Type"), "name")
+		name = rfc2231Param(ctField, "name")
 	}
 	if name == "" {
 		name = params["name"]

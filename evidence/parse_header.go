@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"mime"
@@ -639,4 +640,103 @@ func percentDecode(s string) []byte {
 		out = append(out, s[i])
 	}
 	return out
+}
+
+// Bounds on a media-type field (Content-Type, Content-Disposition) read
+// as such. enmime's repair of a mangled media type, and its parameter
+// handling, cost the square of the field's length: a 1 MB Content-Type
+// of 100,000 parameters kept one message busy for minutes. Real fields
+// stay far below: a long file name split into RFC 2231 segments needs a
+// few dozen parameters and a few kilobytes.
+const (
+	maxMediaTypeLen    = 16 << 10 // bytes of an unfolded field value
+	maxMediaTypeParams = 64       // parameters, each RFC 2231 segment counting as one
+)
+
+// boundMediaType returns the part of a media-type field value that is
+// read: at most maxMediaTypeParams parameters in at most maxMediaTypeLen
+// bytes. bound names the bound v exceeded, "" when none; the cost is
+// linear in len(v).
+func boundMediaType(v string) (read string, bound string) {
+	if len(v) > maxMediaTypeLen {
+		v, bound = v[:maxMediaTypeLen], fmt.Sprintf("longer than %d bytes", maxMediaTypeLen)
+	}
+	params := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] != ';' {
+			continue
+		}
+		if params++; params > maxMediaTypeParams {
+			v = v[:i]
+			if bound == "" {
+				bound = fmt.Sprintf("more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+			}
+			break
+		}
+	}
+	return v, bound
+}
+
+// overMediaTypeBound reports the first Content-Type or
+// Content-Disposition field in any header block of msg (or what looks
+// like one, in a body: the check must cost no more than a scan) that
+// boundMediaType would cut, and the bound it exceeds. enmime reads every
+// part's media type itself, so a message with such a field is not given
+// to it. The scan is linear in len(msg).
+func overMediaTypeBound(msg []byte) (field, bound string) {
+	for off := 0; off < len(msg); {
+		line := msg[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		next := off + len(line)
+		name := ""
+		switch {
+		case hasPrefixFold(line, "content-type:"):
+			name = "Content-Type"
+		case hasPrefixFold(line, "content-disposition:"):
+			name = "Content-Disposition"
+		}
+		if name == "" {
+			off = next
+			continue
+		}
+		// The field with its continuation lines.
+		length, params := len(line), bytes.Count(line, []byte{';'})
+		for next < len(msg) && (msg[next] == ' ' || msg[next] == '\t') && length <= maxMediaTypeLen && params <= maxMediaTypeParams {
+			cont := msg[next:]
+			if i := bytes.IndexByte(cont, '\n'); i >= 0 {
+				cont = cont[:i+1]
+			}
+			length += len(cont)
+			params += bytes.Count(cont, []byte{';'})
+			next += len(cont)
+		}
+		switch {
+		case length > maxMediaTypeLen:
+			return name, fmt.Sprintf("longer than %d bytes", maxMediaTypeLen)
+		case params > maxMediaTypeParams:
+			return name, fmt.Sprintf("more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+		}
+		off = next
+	}
+	return "", ""
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII
+// prefix, in any case.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }

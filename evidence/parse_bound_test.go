@@ -1,0 +1,70 @@
+package evidence
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// params is a Content-Disposition of n parameters, or of n RFC 2231
+// segments of one filename.
+func params(n int, seg bool) string {
+	var b strings.Builder
+	b.WriteString("attachment")
+	for i := range n {
+		if seg {
+			b.WriteString("; filename*" + strconv.Itoa(i) + "*=%41")
+		} else {
+			b.WriteString("; p" + strconv.Itoa(i) + "=v")
+		}
+	}
+	return b.String()
+}
+
+func TestBoundMediaType(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		wantBound string // substring; "" for none
+		wantLen   int    // -1: unchanged
+	}{
+		{"plain RFC 2045 field", "text/plain; charset=utf-8", "", -1},
+		{"64 parameters are read", params(64, false), "", -1},
+		{"65 parameters are cut before the 65th", params(65, false), "more than 64 parameters", len(params(64, false))},
+		{"RFC 2231 section 3 segments count as parameters", params(100, true), "RFC 2231 segments", len(params(64, true))},
+		{"a long value is cut at the length bound", "text/plain; name=\"" + strings.Repeat("a", 20000) + "\"", "longer than 16384 bytes", maxMediaTypeLen},
+		{"empty", "", "", -1},
+	}
+	for _, tt := range tests {
+		got, bound := boundMediaType(tt.in)
+		if tt.wantBound == "" && bound != "" || !strings.Contains(bound, tt.wantBound) {
+			t.Errorf("%s: bound = %q, want it to contain %q", tt.name, bound, tt.wantBound)
+		}
+		want := len(tt.in)
+		if tt.wantLen >= 0 {
+			want = tt.wantLen
+		}
+		if len(got) != want {
+			t.Errorf("%s: read %d bytes, want %d", tt.name, len(got), want)
+		}
+	}
+}
+
+func TestOverMediaTypeBound(t *testing.T) {
+	fold := func(v string) string { return strings.ReplaceAll(v, "; ", ";\r\n ") }
+	tests := []struct {
+		name, msg, wantField string
+	}{
+		{"ordinary message", "From: a@contoso.com\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n", ""},
+		{"folded Content-Type of 65 parameters (RFC 5322 section 2.2.3 folding)", "Content-Type: " + fold(params(65, false)) + "\r\n\r\n", "Content-Type"},
+		{"lower-case field name in a part header", "Subject: x\r\n\r\n--b\r\ncontent-disposition: " + fold(params(100, true)) + "\r\n\r\n", "Content-Disposition"},
+		{"64 folded parameters pass", "Content-Type: " + fold(params(64, false)) + "\r\nX: y\r\n\r\n", ""},
+		{"parameters of the next field do not count", "Content-Type: text/plain\r\nX-Other: " + strings.Repeat(";", 100) + "\r\n\r\n", ""},
+	}
+	for _, tt := range tests {
+		field, bound := overMediaTypeBound([]byte(tt.msg))
+		if field != tt.wantField {
+			t.Errorf("%s: overMediaTypeBound = %q (%s), want %q", tt.name, field, bound, tt.wantField)
+		}
+	}
+}
