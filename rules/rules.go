@@ -20,8 +20,10 @@ const (
 // Reason says why a message was not accepted. It is empty for accepted mail.
 type Reason string
 
-// The reasons. Rejected mail carries one of the first seven; unmatched mail
-// carries ReasonNoIncidentID.
+// The reasons. Rejected mail carries any but ReasonNoIncidentID, which
+// unmatched mail carries. ReasonTooComplex is for a message whose parse ran
+// out of its budget: it is worth re-judging later, as its verdict is not
+// about the message itself.
 const (
 	ReasonPersonalAddress        Reason = "personal_address"
 	ReasonUnknownDomain          Reason = "unknown_domain"
@@ -31,6 +33,7 @@ const (
 	ReasonNoSender               Reason = "no_sender"
 	ReasonMalformed              Reason = "malformed"
 	ReasonNoIncidentID           Reason = "no_incident_id"
+	ReasonTooComplex             Reason = "too_complex"
 )
 
 // Authentication summarises how the sender was authenticated.
@@ -97,6 +100,9 @@ type Message struct {
 	Originals []Message
 	// Malformed is set when the header block could not be parsed at all.
 	Malformed bool
+	// TooComplex is set when the parse ran out of its budget (time or
+	// steps): the facts above may be missing anything.
+	TooComplex bool
 }
 
 // DKIMResult is the outcome of verifying one DKIM-Signature.
@@ -124,4 +130,4 @@ type Judgment struct {
 // Version identifies this rule set; it is recorded in every evidence bundle
 // so a later re-judgment can tell which rules decided. Bump it whenever a
 // change can alter a verdict.
-const Version = "2026.11.1"
+const Version = "2026.12.1"
