@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jhillyerd/enmime/v2"
 	"github.com/jhillyerd/enmime/v2/mediatype"
@@ -31,7 +32,13 @@ const (
 	// the message and all the originals inside it together.
 	DefaultMaxOriginals = 100
 	// DefaultMaxParts is how many MIME entities of one message are read.
+	// Extract walks as many, so that it accepts whatever Parse read.
 	DefaultMaxParts = 20000
+	// DefaultBudget is how long one Parse call may take, originals
+	// included. Every hostile shape of issue 16 parses in well under a
+	// second on two cores; the budget is for the quadratic path not yet
+	// found, which should cost one message seconds, not the poller hours.
+	DefaultBudget = 5 * time.Second
 )
 
 // ParseOptions tunes Parse. A nil *ParseOptions, or a zero field, means
@@ -51,6 +58,10 @@ type ParseOptions struct {
 	// them) read per message, in either parse. Further ones are skipped
 	// with a warning.
 	MaxParts int
+	// Budget bounds the time one Parse call takes. A parse that runs out
+	// of it stops where it is and sets Facts.TooComplex; re-judging the
+	// message later parses it afresh.
+	Budget time.Duration
 }
 
 // WithDefaults returns the options in force: o's, each zero field (or all,
@@ -71,6 +82,9 @@ func (o *ParseOptions) WithDefaults() ParseOptions {
 	}
 	if r.MaxParts <= 0 {
 		r.MaxParts = DefaultMaxParts
+	}
+	if r.Budget <= 0 {
+		r.Budget = DefaultBudget
 	}
 	return r
 }
@@ -105,10 +119,12 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 		return nil, fmt.Errorf("evidence: parse: negative size %d", size)
 	}
 	rec := &recordingReaderAt{r: raw}
-	f := newParseRun(opts).parse(rec, nil, size, 0, false)
+	run := newParseRun(opts)
+	f := run.parse(rec, nil, size, 0, false)
 	if rec.err != nil {
 		return nil, fmt.Errorf("evidence: parse: read message: %w", rec.err)
 	}
+	run.finish(f)
 	return f, nil
 }
 
@@ -116,7 +132,11 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 // where Parse would copy the message into memory first, and does not
 // change it; b must not change during the call.
 func ParseBytes(b []byte, opts *ParseOptions) (*Facts, error) {
-	return newParseRun(opts).parseBytes(b, 0, false), nil
+	run := newParseRun(opts)
+	run.borrowed = b
+	f := run.parseBytes(b, 0, false)
+	run.finish(f)
+	return f, nil
 }
 
 // recordingReaderAt keeps the first real read error, which the parsers
@@ -140,12 +160,34 @@ type parseRun struct {
 	opts      ParseOptions
 	originals int   // originals parsed so far
 	budget    int64 // bytes of originals that may still be parsed in memory
+	deadline  time.Time
+	expired   bool   // the deadline passed: the parse stopped early
+	borrowed  []byte // the caller's memory, which the parse reads in place
 }
 
 // newParseRun starts the run of one Parse call with opts (nil: defaults).
 func newParseRun(opts *ParseOptions) *parseRun {
 	o := opts.WithDefaults()
-	return &parseRun{opts: o, budget: o.MaxBytes}
+	return &parseRun{opts: o, budget: o.MaxBytes, deadline: time.Now().Add(o.Budget)}
+}
+
+// over reports whether the run is out of time. It is checked between
+// steps whose cost is bounded (a part, an original, a header block), so
+// a parse overruns its budget by one step at most; enmime's one big step
+// is cut off by readParts.
+func (run *parseRun) over() bool {
+	if !run.expired && time.Now().After(run.deadline) {
+		run.expired = true
+	}
+	return run.expired
+}
+
+// finish marks the facts of a run that ran out of time.
+func (run *parseRun) finish(f *Facts) {
+	if run.expired {
+		f.TooComplex = true
+		f.Warnings = append(f.Warnings, fmt.Sprintf("the parse ran out of its %v budget: the message is too complex to read in full; re-judge it later, or read the bundle by hand", run.opts.Budget))
+	}
 }
 
 // builder collects the facts of one message.
@@ -198,6 +240,9 @@ func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, s
 		}
 	}()
 
+	if run.over() {
+		return b.f // Parse's caller marks the facts TooComplex
+	}
 	hs := scanHeaderBlock(raw, size)
 	for _, n := range hs.notes {
 		b.warn(n)
@@ -217,6 +262,12 @@ func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, s
 			err = b.fullBytes(mem[hs.start:])
 		} else {
 			err = b.full(body(), msgSize)
+		}
+		if errors.Is(err, errBudget) {
+			// No time left for a streamed read either.
+			b.reset()
+			b.finish()
+			return b.f
 		}
 		if err != nil {
 			b.reset()
@@ -336,7 +387,7 @@ func (b *builder) restore(s builderState) {
 // fullFrom parses input: the message, or the message with elided
 // attachments.
 func (b *builder) fullFrom(input []byte) error {
-	root, err := fullParser.ReadParts(bytes.NewReader(input))
+	root, err := b.run.readParts(input)
 	if err != nil {
 		return err
 	}
@@ -357,6 +408,9 @@ func (b *builder) walkTree(p *enmime.Part, mdepth int, defaultType string) (plai
 	}
 	if b.parts >= b.run.opts.MaxParts {
 		b.warnOnce("parts", fmt.Sprintf("more than %d MIME parts: the rest were not read", b.run.opts.MaxParts))
+		return nil, nil
+	}
+	if b.run.over() {
 		return nil, nil
 	}
 	b.parts++
@@ -698,7 +752,7 @@ func (b *builder) finish() {
 	add(textURLs(f.Text))
 	add(textURLs(f.HTMLText))
 	f.URLs = urls
-	if b.headers == 0 {
+	if b.headers == 0 && !b.run.expired {
 		f.Malformed = true
 		b.warn("no header fields could be read: not an email message")
 	}

@@ -1,9 +1,11 @@
 package evidence
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // params is a Content-Disposition of n parameters, or of n RFC 2231
@@ -66,5 +68,53 @@ func TestOverMediaTypeBound(t *testing.T) {
 		if field != tt.wantField {
 			t.Errorf("%s: overMediaTypeBound = %q (%s), want %q", tt.name, field, bound, tt.wantField)
 		}
+	}
+}
+
+func TestParseBudget(t *testing.T) {
+	plain := []byte("From: Tom Baker <tom.baker@contoso.com>\r\nSubject: EX315207\r\nDate: Mon, 23 Nov 2026 09:12:38 +0000\r\n\r\nhello\r\n")
+	var parts strings.Builder
+	parts.WriteString("From: tom.baker@contoso.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+	for range 1500 {
+		parts.WriteString("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n")
+	}
+	parts.WriteString("--b--\r\n")
+	tests := []struct {
+		name   string
+		msg    []byte
+		budget time.Duration
+		want   bool // TooComplex
+	}{
+		{"default budget reads a plain message", plain, 0, false},
+		{"no time at all: too complex, not malformed", plain, time.Nanosecond, true},
+		{"1,500 parts in a microsecond: cut off", []byte(parts.String()), time.Microsecond, true},
+		{"1,500 parts with the default budget", []byte(parts.String()), 0, false},
+	}
+	for _, tt := range tests {
+		f, err := ParseBytes(tt.msg, &ParseOptions{Budget: tt.budget})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if f.TooComplex != tt.want || f.Malformed {
+			t.Errorf("%s: TooComplex = %v, Malformed = %v; want %v, false (warnings %q)", tt.name, f.TooComplex, f.Malformed, tt.want, f.Warnings)
+		}
+		if m := f.RulesMessage(); m.TooComplex != tt.want {
+			t.Errorf("%s: RulesMessage().TooComplex = %v, want %v", tt.name, m.TooComplex, tt.want)
+		}
+		if tt.want && !strings.Contains(strings.Join(f.Warnings, "\n"), "budget") {
+			t.Errorf("%s: warnings %q name no budget", tt.name, f.Warnings)
+		}
+	}
+}
+
+// TestAliases: a tail of the caller's message is copied before enmime,
+// which may outlive the call, is given it; the parse's own copies are not.
+func TestAliases(t *testing.T) {
+	b := []byte("From: a@contoso.com\r\n\r\nhi")
+	if !aliases(b[5:], b) || !aliases(b, b) {
+		t.Error("aliases missed a tail of the caller's memory")
+	}
+	if aliases(bytes.Clone(b), b) || aliases(nil, b) {
+		t.Error("aliases took a copy for the caller's memory")
 	}
 }

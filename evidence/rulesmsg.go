@@ -24,6 +24,7 @@ func (f *Facts) RulesMessage() *rules.Message {
 		URLs:                  slices.Clone(f.URLs),
 		AuthenticationResults: slices.Clone(f.AuthenticationResults),
 		Malformed:             f.Malformed,
+		TooComplex:            f.TooComplex,
 	}
 	if f.DKIM != nil {
 		// nil means "not verified"; an empty list means "no signatures".

@@ -96,6 +96,9 @@ func (b *builder) walkStream(h header, r io.Reader, id string, mdepth int, defau
 			b.warnOnce("parts", fmt.Sprintf("more than %d MIME parts: the rest were not read", b.run.opts.MaxParts))
 			return
 		}
+		if b.run.over() {
+			return
+		}
 		guard.startHeader(maxStreamPartHeader)
 		part, err := mr.NextPart()
 		guard.endHeader()

@@ -32,6 +32,8 @@ func reasonText(r rules.Reason) string {
 		return "The message could not be read as an email."
 	case rules.ReasonNoIncidentID:
 		return "From the right customer, but it names no incident ID."
+	case rules.ReasonTooComplex:
+		return "The message is too complex to read within the time allowed: its structure may be hostile or broken, so nothing was decided about the sender."
 	}
 	return string(r)
 }
@@ -53,6 +55,8 @@ func reasonTodo(r rules.Reason) string {
 		return "Ask the customer to send it again from their usual mail program."
 	case rules.ReasonNoIncidentID:
 		return "Attach it to the incident it is about, or ask the customer for the incident ID from Service Health (e.g. EX315207)."
+	case rules.ReasonTooComplex:
+		return "Re-judge it later, when the server is less busy; if it is still too complex, read the bundle by hand (claimtrail bundle extract) and attach it to the incident yourself."
 	}
 	return ""
 }
