@@ -3,6 +3,7 @@ package evidence
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -18,12 +20,13 @@ import (
 )
 
 // Limits on what Extract walks; a message beyond them is hostile or broken,
-// and Extract stops with an error naming the limit.
+// and Extract stops with an error naming the limit. They are the parse's:
+// Extract accepts whatever Parse read.
 const (
 	// maxExtractParts bounds the files one Extract writes.
-	maxExtractParts = 1000
+	maxExtractParts = DefaultMaxParts
 	// maxPartDepth bounds multipart nesting (real mail nests 3 or 4 deep).
-	maxPartDepth = 32
+	maxPartDepth = maxMultipartDepth
 	// maxMessageHeader bounds the top-level header block, as go-message's
 	// default does, but with room for the 1 MB lines some mailers write.
 	maxMessageHeader = 4 << 20
@@ -89,7 +92,7 @@ func extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 	x := &extractor{root: root, used: used}
 	lr := &headerLimitReader{r: rc, n: maxMessageHeader}
 	br := bufio.NewReader(lr)
-	h, err := textproto.ReadHeader(br)
+	h, err := readHeaderLenient(br)
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", MessageName, err)
 	}
@@ -267,4 +270,59 @@ func (l *headerLimitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	return n, err
+}
+
+// readHeaderLenient reads a header block as textproto.ReadHeader does, but
+// skips a field whose name holds a byte RFC 5322 section 2.2 does not allow
+// (a space, a non-ASCII letter), with its continuation lines, where
+// ReadHeader fails: Parse reads past such a field, so Extract must too.
+// The block is read once and copied once: linear in its size.
+func readHeaderLenient(br *bufio.Reader) (textproto.Header, error) {
+	var (
+		block []byte
+		skip  = true // the field being read is skipped; so are indented lines before the first
+		ended bool
+	)
+	for !ended {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A long line: the next read reuses the buffer line is in.
+			long := slices.Clone(line)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil && err != io.EOF {
+			return textproto.Header{}, err
+		}
+		switch {
+		case len(bytes.TrimRight(line, "\r\n")) == 0:
+			ended = true
+		case line[0] == ' ' || line[0] == '\t':
+			// a continuation: it goes with its field
+		default:
+			colon := bytes.IndexByte(line, ':')
+			skip = colon > 0 && !validFieldName(bytes.Trim(line[:colon], " \t"))
+		}
+		if !skip || ended {
+			block = append(block, line...)
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	return textproto.ReadHeader(bufio.NewReader(bytes.NewReader(block)))
+}
+
+// validFieldName reports whether name is an RFC 5322 field-name: printable
+// ASCII but the colon.
+func validFieldName(name []byte) bool {
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }

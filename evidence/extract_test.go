@@ -154,10 +154,24 @@ func TestExtract(t *testing.T) {
 			wantErr: "header block larger",
 		},
 		{
-			name:      "10,000 parts",
-			raw:       manyParts(10_000),
+			name:      "one part more than the parse reads",
+			raw:       manyParts(DefaultMaxParts + 1),
 			want:      nil, // checked below: the first maxExtractParts
 			wantLimit: true,
+		},
+		{
+			// RFC 5322 section 2.2 field names are printable ASCII; the
+			// parse reads past one that is not, and so must Extract.
+			name: "field names with a space and a non-ASCII letter",
+			raw: "X Mailer Name: Outlook\r\n  continued\r\n\xc3\x9cbersetzt: ja\r\n" + mixed(
+				[2]string{"Content-Type: application/pdf; name=a.pdf", "x"},
+			),
+			want: map[string]string{"a.pdf": "x"},
+		},
+		{
+			name: "indented line before the first field (RFC 5322 section 2.2.3 has nothing to continue)",
+			raw:  "  stray\r\n" + mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}),
+			want: map[string]string{"a.pdf": "x"},
 		},
 		{
 			name: "message/rfc822 nested 20 deep",
