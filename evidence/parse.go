@@ -322,7 +322,7 @@ func checkComplexity(input []byte) error {
 		return &tooComplexError{fmt.Sprintf("the message names more than %d multipart entities", maxFullParseMultiparts)}
 	}
 	if field, bound := overMediaTypeBound(input); field != "" {
-		return &tooComplexError{fmt.Sprintf("a %s field is %s, more than is given to the in-memory parser", field, bound)}
+		return &tooComplexError{fmt.Sprintf("a %s field %s, over what is given to the in-memory parser", field, bound)}
 	}
 	return nil
 }

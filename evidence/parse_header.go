@@ -669,7 +669,7 @@ func boundMediaType(v string) (read string, bound string) {
 		if params++; params > maxMediaTypeParams {
 			v = v[:i]
 			if bound == "" {
-				bound = fmt.Sprintf("more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+				bound = fmt.Sprintf("with more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
 			}
 			break
 		}
@@ -716,7 +716,7 @@ func overMediaTypeBound(msg []byte) (field, bound string) {
 		case length > maxMediaTypeLen:
 			return name, fmt.Sprintf("longer than %d bytes", maxMediaTypeLen)
 		case params > maxMediaTypeParams:
-			return name, fmt.Sprintf("more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+			return name, fmt.Sprintf("with more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
 		}
 		off = next
 	}
