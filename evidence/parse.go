@@ -203,6 +203,16 @@ type builder struct {
 	gotText bool // streaming: the first text part has been read
 	headers int  // header fields read
 	elided  *elision
+	copyBuf []byte // see copyBuffer
+}
+
+// copyBuffer is the buffer the attachments are hashed through: io.Copy
+// would allocate 32 KiB per part, 640 MB of garbage for 20,000 parts.
+func (b *builder) copyBuffer() []byte {
+	if b.copyBuf == nil {
+		b.copyBuf = make([]byte, 32<<10)
+	}
+	return b.copyBuf
 }
 
 func (b *builder) warn(s string) {
@@ -608,7 +618,7 @@ func (b *builder) leaf(pi partInfo, id string, content []byte, body io.Reader) {
 		}
 	default:
 		h := sha256.New()
-		n, err := io.Copy(h, dec)
+		n, err := io.CopyBuffer(h, dec, b.copyBuffer())
 		if err != nil {
 			b.warn(fmt.Sprintf("%s: reading: %v", label, err))
 		}
