@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"mime"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,28 +97,41 @@ func extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 	}
 	lr.n = math.MaxInt64
 	walkErr := x.walk(h, br, 0)
-	return x.written, errors.Join(append([]error{walkErr}, x.skipped...)...)
+	return x.written, errors.Join(append([]error{walkErr, x.limit}, x.skipped...)...)
 }
 
 type extractor struct {
-	root    *os.Root
-	used    map[string]int
-	written []string
-	parts   int     // leaf parts seen, for attachment-N names and the limit
-	skipped []error // parts that could not be decoded
+	root     *os.Root
+	used     map[string]int
+	written  []string
+	parts    int     // leaf parts seen, for attachment-N names
+	entities int     // parts of multiparts seen, counted as the parse counts them
+	skipped  []error // parts that could not be decoded
+	limit    error   // the limit that stopped the walk, as the parse stops
 }
 
 // walk visits one entity: multipart bodies part by part, leaves as possible
-// attachments.
+// attachments. A part's Content-* fields are read as the parse reads them
+// (describePart), so that Extract writes the files the manifest lists. At a
+// limit it stops as the parse does, keeping what it wrote, and records
+// the limit.
 func (x *extractor) walk(h textproto.Header, body io.Reader, depth int) error {
 	mh := message.Header{Header: h}
-	mediaType, params, _ := mh.ContentType()
-	if strings.HasPrefix(mediaType, "multipart/") {
+	pi := describePart(header(h.Map()), "text/plain", func(string, string) {})
+	if strings.HasPrefix(pi.mediaType, "multipart/") {
 		if depth >= maxPartDepth {
-			return fmt.Errorf("multipart nested more than %d deep: %w", maxPartDepth, ErrExtractLimit)
+			x.limit = fmt.Errorf("multipart nested more than %d deep: %w", maxPartDepth, ErrExtractLimit)
+			return nil
 		}
-		mr := textproto.NewMultipartReader(body, params["boundary"])
+		if pi.boundary == "" {
+			return errors.New("multipart: boundary is empty")
+		}
+		mr := textproto.NewMultipartReader(body, pi.boundary)
 		for {
+			if x.entities >= maxExtractParts {
+				x.limit = fmt.Errorf("more than %d parts: %w", maxExtractParts, ErrExtractLimit)
+				return nil
+			}
 			p, err := mr.NextPart()
 			if err == io.EOF {
 				return nil
@@ -127,21 +139,19 @@ func (x *extractor) walk(h textproto.Header, body io.Reader, depth int) error {
 			if err != nil {
 				return fmt.Errorf("part %d: %w", x.parts+1, err)
 			}
+			x.entities++
 			if err := x.walk(p.Header, p, depth+1); err != nil {
 				return err
 			}
 		}
 	}
 	x.parts++
-	if x.parts > maxExtractParts {
-		return fmt.Errorf("more than %d parts: %w", maxExtractParts, ErrExtractLimit)
-	}
-	name, ok := attachmentName(mh, mediaType, params)
+	name, ok := attachmentName(pi)
 	if !ok {
 		return nil
 	}
 	if cleanName(name) == "" {
-		name = fmt.Sprintf("attachment-%d%s", x.parts, typeExtension(mediaType))
+		name = fmt.Sprintf("attachment-%d%s", x.parts, typeExtension(pi.mediaType))
 	}
 	return x.write(name, mh, body)
 }
@@ -149,22 +159,11 @@ func (x *extractor) walk(h textproto.Header, body io.Reader, depth int) error {
 // attachmentName says whether a leaf part is an attachment, and the name its
 // sender gave it (possibly empty). The text a person reads (text/plain or
 // text/html without a file name or attachment disposition) is not.
-func attachmentName(h message.Header, mediaType string, params map[string]string) (string, bool) {
-	disp, dparams, _ := h.ContentDisposition()
-	name := dparams["filename"]
-	if name == "" {
-		name = params["name"]
+func attachmentName(pi partInfo) (string, bool) {
+	if pi.filename != "" || pi.disposition == "attachment" {
+		return pi.filename, true
 	}
-	if name != "" {
-		// RFC 2047 words in a quoted parameter are not standard, but common.
-		if dec, err := new(mime.WordDecoder).DecodeHeader(name); err == nil {
-			name = dec
-		}
-	}
-	if name != "" || strings.EqualFold(disp, "attachment") {
-		return name, true
-	}
-	if mediaType == "" || mediaType == "text/plain" || mediaType == "text/html" {
+	if pi.mediaType == "text/plain" || pi.mediaType == "text/html" {
 		return "", false
 	}
 	return "", true
