@@ -253,6 +253,17 @@ func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, s
 	if run.over() {
 		return b.f // Parse's caller marks the facts TooComplex
 	}
+	if crOnlyLines(raw, size) {
+		if size <= run.opts.MaxBytes {
+			data := make([]byte, size)
+			n, _ := raw.ReadAt(data, 0) // a read error is the caller's (recordingReaderAt)
+			mem = crlfLines(data[:n])
+			raw, size = bytes.NewReader(mem), int64(len(mem))
+			b.warn("the message ends its lines with CR alone: read as if each were CRLF (RFC 5322 section 2.1); the bundle keeps it as received")
+		} else {
+			b.warn("the message ends its lines with CR alone and is too large to repair: read as it stands")
+		}
+	}
 	hs := scanHeaderBlock(raw, size)
 	for _, n := range hs.notes {
 		b.warn(n)
@@ -773,6 +784,30 @@ func nonEmpty(list []string) []string {
 	for _, s := range list {
 		if strings.TrimSpace(s) != "" {
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// crOnlyLines reports whether a message ends its lines with a bare CR (old
+// Mac OS mailers, some gateways): its first line break, within 8 KiB, is a
+// CR no LF follows. Every parser here splits lines at LF, so such a
+// message would be one header line and no sender.
+func crOnlyLines(raw io.ReaderAt, size int64) bool {
+	head := make([]byte, min(size, 8<<10))
+	n, _ := raw.ReadAt(head, 0)
+	head = head[:n]
+	i := bytes.IndexAny(head, "\r\n")
+	return i >= 0 && i+1 < len(head) && head[i] == '\r' && head[i+1] != '\n'
+}
+
+// crlfLines returns b with each CR that no LF follows turned into CRLF.
+func crlfLines(b []byte) []byte {
+	out := make([]byte, 0, len(b)+bytes.Count(b, []byte{'\r'}))
+	for i, c := range b {
+		out = append(out, c)
+		if c == '\r' && (i+1 == len(b) || b[i+1] != '\n') {
+			out = append(out, '\n')
 		}
 	}
 	return out

@@ -118,3 +118,31 @@ func TestAliases(t *testing.T) {
 		t.Error("aliases took a copy for the caller's memory")
 	}
 }
+
+// TestCROnlyLines: RFC 5322 section 2.1 ends lines with CRLF; a message
+// ending them with CR alone is read as if it did, with a warning.
+func TestCROnlyLines(t *testing.T) {
+	tests := []struct {
+		name, msg  string
+		wantSender string
+		wantWarn   bool
+	}{
+		{"CR only", "From: Tom Baker <tom.baker@contoso.com>\rSubject: EX315207\r\rhello\r", "tom.baker@contoso.com", true},
+		{"CRLF", "From: Tom Baker <tom.baker@contoso.com>\r\nSubject: EX315207\r\n\r\nhello\r\n", "tom.baker@contoso.com", false},
+		{"LF only", "From: Tom Baker <tom.baker@contoso.com>\nSubject: EX315207\n\nhello\n", "tom.baker@contoso.com", false},
+		{"CR only header, an LF later in the body", "From: tom.baker@contoso.com\r\rline\rline2\n", "tom.baker@contoso.com", true},
+	}
+	for _, tt := range tests {
+		f, err := ParseBytes([]byte(tt.msg), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(strings.Join(f.Warnings, "\n"), "CR alone")
+		if f.Sender != tt.wantSender || warned != tt.wantWarn {
+			t.Errorf("%s: Sender %q, CR warning %v; want %q, %v (warnings %q)", tt.name, f.Sender, warned, tt.wantSender, tt.wantWarn, f.Warnings)
+		}
+	}
+	if got := string(crlfLines([]byte("a\rb\r\nc\r"))); got != "a\r\nb\r\nc\r\n" {
+		t.Errorf("crlfLines = %q, want every line ended by CRLF", got)
+	}
+}
