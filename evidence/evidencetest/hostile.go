@@ -136,7 +136,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"cr-only-line-ends", "", func(w io.Writer) error {
+		{"cr-only-line-ends", "cr alone", func(w io.Writer) error {
 			var sb strings.Builder
 			sb.WriteString(headerText)
 			sb.WriteString("Content-Type: text/plain; charset=utf-8\r\n\r\n")
@@ -204,6 +204,15 @@ func HostileShapes(bodySize int64) []Shape {
 				fmt.Fprintf(bw, "X-Field-%d: %s\r\n", i, strings.Repeat("h", 90))
 			}
 			return bw.Flush()
+		}},
+		{"html-nested-200k", "", func(w io.Writer) error {
+			return hostile(w, func(hw *bufio.Writer) {
+				hw.WriteString("Content-Type: text/html; charset=utf-8\r\n")
+			}, func(bw *bufio.Writer) {
+				bw.WriteString("<html><body><p>Service Health incident EX315207 stopped our mail.</p>")
+				bw.WriteString(strings.Repeat("<div>", 200000) + "x" + strings.Repeat("</div>", 200000))
+				bw.WriteString("</body></html>\r\n")
+			})
 		}},
 		{"boundary-lines-100k", "boundary-like lines", func(w io.Writer) error {
 			// Delimiter lines with no part between them.
