@@ -2,10 +2,14 @@ package evidence
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jhillyerd/enmime/v2"
 )
 
 // params is a Content-Disposition of n parameters, or of n RFC 2231
@@ -144,5 +148,45 @@ func TestCROnlyLines(t *testing.T) {
 	}
 	if got := string(crlfLines([]byte("a\rb\r\nc\r"))); got != "a\r\nb\r\nc\r\n" {
 		t.Errorf("crlfLines = %q, want every line ended by CRLF", got)
+	}
+}
+
+// TestReadPartsAbandoned: an enmime call still running at the deadline is
+// left behind, the message is TooComplex, and while maxAbandoned such
+// calls run no new one starts: the message is streamed instead.
+func TestReadPartsAbandoned(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, maxAbandoned+1)
+	stuck := func(io.Reader) (*enmime.Part, error) {
+		entered <- struct{}{}
+		<-release
+		return nil, errors.New("released")
+	}
+	old := enmimeReadParts
+	enmimeReadParts = stuck
+	defer func() { enmimeReadParts = old }()
+
+	msg := []byte("From: Tom Baker <tom.baker@contoso.com>\r\nSubject: EX315207\r\n\r\nhello\r\n")
+	opts := &ParseOptions{Budget: 200 * time.Millisecond} // ample for the scans before enmime
+	for i := range maxAbandoned {
+		f, _ := ParseBytes(msg, opts)
+		if !f.TooComplex || f.Malformed {
+			t.Fatalf("parse %d with enmime stuck: TooComplex %v, Malformed %v; want true, false", i, f.TooComplex, f.Malformed)
+		}
+	}
+	if n := abandoned.Load(); n != maxAbandoned {
+		t.Fatalf("%d abandoned calls, want %d", n, maxAbandoned)
+	}
+	// No slot left: streamed, not stuck, and read in full.
+	f, _ := ParseBytes(msg, opts)
+	if f.TooComplex || f.Sender != "tom.baker@contoso.com" || !strings.Contains(strings.Join(f.Warnings, "\n"), "still in the in-memory parser") {
+		t.Errorf("parse with every slot taken: TooComplex %v, Sender %q, warnings %q; want a streamed read", f.TooComplex, f.Sender, f.Warnings)
+	}
+	if len(entered) != maxAbandoned {
+		t.Errorf("enmime was called %d times, want %d", len(entered), maxAbandoned)
+	}
+	close(release)
+	for abandoned.Load() != 0 {
+		time.Sleep(time.Millisecond) // the abandoned calls finish and free their slots
 	}
 }

@@ -22,6 +22,9 @@ const maxAbandoned = 2
 // up on them.
 var abandoned atomic.Int32
 
+// enmimeReadParts is enmime's parse; tests put a stuck one in its place.
+var enmimeReadParts = fullParser.ReadParts
+
 // enmimeDone is the outcome of one enmime call.
 type enmimeDone struct {
 	root  *enmime.Part
@@ -59,7 +62,7 @@ func (run *parseRun) readParts(input []byte) (*enmime.Part, error) {
 			}
 			done <- d
 		}()
-		d.root, d.err = fullParser.ReadParts(bytes.NewReader(input))
+		d.root, d.err = enmimeReadParts(bytes.NewReader(input))
 	}()
 	timer := time.NewTimer(time.Until(run.deadline))
 	defer timer.Stop()
