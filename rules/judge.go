@@ -76,15 +76,15 @@ func (p *Policy) Judge(m *Message) Judgment {
 // MaxWarnings is how many warnings a Judgment keeps.
 const MaxWarnings = 50
 
-// CapWarnings returns warnings cut to at most max entries, the last
-// saying how many were dropped; warnings itself when it is short enough.
-// max must be at least 1.
-func CapWarnings(warnings []string, max int) []string {
-	if len(warnings) <= max {
+// CapWarnings returns warnings cut to at most n entries, the last saying
+// how many were dropped; warnings itself when it is short enough. n must
+// be at least 1.
+func CapWarnings(warnings []string, n int) []string {
+	if len(warnings) <= n {
 		return warnings
 	}
-	kept := slices.Clone(warnings[:max-1])
-	return append(kept, fmt.Sprintf("%d more warnings were dropped", len(warnings)-max+1))
+	kept := slices.Clone(warnings[:n-1])
+	return append(kept, fmt.Sprintf("%d more warnings were dropped", len(warnings)-n+1))
 }
 
 func (p *Policy) judge(m *Message, depth int) Judgment {
