@@ -18,11 +18,13 @@ import (
 	"github.com/emersion/go-message/textproto"
 )
 
-// Limits on what Extract walks; a message beyond them is hostile or broken,
-// and Extract stops with an error naming the limit. They are the parse's:
-// Extract accepts whatever Parse read.
+// Limits on what Extract walks; a message beyond them is hostile or broken.
+// The part limits are the parse's, and Extract stops at them as the parse
+// does: what comes before is written, and the error names the limit
+// (ErrExtractLimit). So Extract accepts whatever Parse read.
 const (
-	// maxExtractParts bounds the files one Extract writes.
+	// maxExtractParts bounds the parts of multiparts walked, counted as
+	// the parse counts them.
 	maxExtractParts = DefaultMaxParts
 	// maxPartDepth bounds multipart nesting (real mail nests 3 or 4 deep).
 	maxPartDepth = maxMultipartDepth
@@ -44,8 +46,9 @@ var ErrExtractLimit = errors.New("message exceeds the extraction limits")
 // It returns the names written, relative to dir. A part that cannot be
 // decoded (invalid base64, unknown encoding) is skipped and named in the
 // returned error, the others are still written; a damaged MIME structure
-// stops the walk with an error. Extract does not verify the bundle; call
-// VerifyBundle first.
+// stops the walk with an error, and so does a limit (see maxExtractParts),
+// after the files before it are written. Extract does not verify the
+// bundle; call VerifyBundle first.
 func Extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 	names, err := extract(bundle, size, dir)
 	if err != nil {
