@@ -163,6 +163,7 @@ type parseRun struct {
 	deadline  time.Time
 	expired   bool   // the deadline passed: the parse stopped early
 	borrowed  []byte // the caller's memory, which the parse reads in place
+	refused   string // why an original inside an original was not parsed
 }
 
 // newParseRun starts the run of one Parse call with opts (nil: defaults).
@@ -182,8 +183,12 @@ func (run *parseRun) over() bool {
 	return run.expired
 }
 
-// finish marks the facts of a run that ran out of time.
+// finish marks the facts of a run that ran out of time, and says in them
+// which bound an original deep inside hit.
 func (run *parseRun) finish(f *Facts) {
+	if run.refused != "" {
+		f.Warnings = append(f.Warnings, run.refused)
+	}
 	if run.expired {
 		f.TooComplex = true
 		f.Warnings = append(f.Warnings, fmt.Sprintf("the parse ran out of its %v budget: the message is too complex to read in full; re-judge it later, or read the bundle by hand", run.opts.Budget))
@@ -690,6 +695,10 @@ func (b *builder) original(pi partInfo, label string, content []byte, dec transf
 	}
 	if refuse != "" {
 		b.warnOnce(refuse, label+": "+refuse)
+		if b.depth > 0 && b.run.refused == "" {
+			// Said in the top-level facts too: an analyst reads those.
+			b.run.refused = fmt.Sprintf("an original %d levels down: %s", b.depth, refuse)
+		}
 		if !complete {
 			n, _ := io.Copy(hash, dec)
 			size += n

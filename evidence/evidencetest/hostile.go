@@ -18,8 +18,7 @@ type Shape struct {
 	Name string
 	// Bound is, in lower case, part of the warning about the bound this
 	// shape hits (e.g. "content-type field"); empty when the shape is read
-	// without one, or (rfc822 nesting) the warning is in an original's
-	// facts.
+	// without one.
 	Bound string
 	// Write writes the message with CRLF line ends (unless the shape is
 	// about line ends).
@@ -77,7 +76,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"rfc822-nested-1000", "", func(w io.Writer) error {
+		{"rfc822-nested-1000", "originals nested deeper", func(w io.Writer) error {
 			// Each level is a complete message inside the one before.
 			const depth = 1000
 			bw := bufio.NewWriterSize(w, 64<<10)
