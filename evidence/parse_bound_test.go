@@ -190,3 +190,23 @@ func TestReadPartsAbandoned(t *testing.T) {
 		time.Sleep(time.Millisecond) // the abandoned calls finish and free their slots
 	}
 }
+
+// TestAuthenticationResultsCapped: RFC 8601 section 5 has each server
+// add its stamp at the top; beyond the topmost maxAuthenticationResults
+// the fields are not kept, with a warning.
+func TestAuthenticationResultsCapped(t *testing.T) {
+	for _, n := range []int{1, maxAuthenticationResults, 5000} {
+		var b strings.Builder
+		b.WriteString("Authentication-Results: mx.adatum-csp.com; dmarc=pass header.from=contoso.com\r\n")
+		for range n - 1 {
+			b.WriteString("Authentication-Results: mx.adatum-csp.com; dmarc=fail header.from=contoso.com\r\n")
+		}
+		b.WriteString("From: tom.baker@contoso.com\r\n\r\nEX315207\r\n")
+		f, _ := ParseBytes([]byte(b.String()), nil)
+		want := min(n, maxAuthenticationResults)
+		warned := strings.Contains(strings.Join(f.Warnings, "\n"), "Authentication-Results fields")
+		if len(f.AuthenticationResults) != want || warned != (n > want) || !strings.Contains(f.AuthenticationResults[0], "dmarc=pass") {
+			t.Errorf("%d fields: kept %d (topmost %q), warned %v; want the topmost %d", n, len(f.AuthenticationResults), f.AuthenticationResults[0], warned, want)
+		}
+	}
+}
