@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -54,6 +55,11 @@ func TestPipelineHostile(t *testing.T) {
 		}
 		if n := len(res.Judgment.Warnings); n > rules.MaxWarnings {
 			t.Errorf("%s: %d warnings, want at most %d", name, n, rules.MaxWarnings)
+		}
+		// The judgment is one ledger line: 5,000 forged stamps made it
+		// 434 KB before issue 16.
+		if j, _ := json.Marshal(res.Judgment); len(j) > 32<<10 {
+			t.Errorf("%s: judgment of %d bytes, want at most 32 KiB", name, len(j))
 		}
 		if res.Message.SHA256 != shas[name] {
 			t.Errorf("%s: recorded SHA-256 %s, want the file's %s", name, res.Message.SHA256, shas[name])
