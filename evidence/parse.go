@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"slices"
 	"strings"
 	"time"
@@ -348,7 +349,7 @@ func checkComplexity(input []byte) error {
 		return &tooComplexError{fmt.Sprintf("the message names more than %d multipart entities", maxFullParseMultiparts)}
 	}
 	if field, bound := overMediaTypeBound(input); field != "" {
-		return &tooComplexError{fmt.Sprintf("a %s field %s, over what is given to the in-memory parser", field, bound)}
+		return &tooComplexError{fmt.Sprintf("%s %s, over what is given to the in-memory parser", field, bound)}
 	}
 	return nil
 }
@@ -536,14 +537,22 @@ func describePart(h header, defaultType string, bounded func(key, warning string
 	}
 	var params map[string]string
 	if ct := strings.TrimSpace(ctField); ct != "" {
-		if mt, p, _, err := mediatype.Parse(ct); err == nil && strings.Contains(mt, "/") {
+		mt, p, cut, err := parseMediaType(ct)
+		if cut {
+			bounded("Content-Type repair", fmt.Sprintf("a malformed Content-Type field was repaired over its first %d bytes only", maxRepairLen))
+		}
+		if err == nil && strings.Contains(mt, "/") {
 			pi.mediaType, params = strings.ToLower(mt), p
 		}
 	}
 	pi.charset, pi.boundary = params["charset"], params["boundary"]
 	var dparams map[string]string
 	if cd := strings.TrimSpace(cdField); cd != "" {
-		if d, p, _, err := mediatype.Parse(cd); err == nil {
+		d, p, cut, err := parseMediaType(cd)
+		if cut {
+			bounded("Content-Disposition repair", fmt.Sprintf("a malformed Content-Disposition field was repaired over its first %d bytes only", maxRepairLen))
+		}
+		if err == nil {
 			pi.disposition, dparams = strings.ToLower(d), p
 		} else if i := strings.IndexByte(cd, ';'); i > 0 {
 			pi.disposition = strings.ToLower(strings.TrimSpace(cd[:i]))
@@ -568,6 +577,21 @@ func describePart(h header, defaultType string, bounded func(key, warning string
 	}
 	pi.filename = name
 	return pi
+}
+
+// parseMediaType parses a media-type field: with mime.ParseMediaType,
+// linear in its length, when the field is well formed, else with enmime's
+// repairs over its first maxRepairLen bytes (cut says so), since they
+// cost the length times the parameters.
+func parseMediaType(v string) (mt string, params map[string]string, cut bool, err error) {
+	if mt, params, err := mime.ParseMediaType(v); err == nil {
+		return mt, params, false, nil
+	}
+	if len(v) > maxRepairLen {
+		v, cut = v[:maxRepairLen], true
+	}
+	mt, params, _, err = mediatype.Parse(v)
+	return mt, params, cut, err
 }
 
 func (pi partInfo) isOriginal() bool {

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
-
-	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
 // Attachment elision, which makes the full parse of mail with large
@@ -117,7 +115,7 @@ func (s *elideScan) entity(start, end, depth int, inMultipart bool) bool {
 		if _, bound := boundMediaType(ct[0]); bound != "" {
 			return false // checkComplexity refuses the message
 		}
-		t, p, _, err := mediatype.Parse(ct[0])
+		t, p, _, err := parseMediaType(ct[0])
 		if err != nil {
 			return true
 		}

@@ -654,14 +654,22 @@ func percentDecode(s string) []byte {
 }
 
 // Bounds on a media-type field (Content-Type, Content-Disposition) read
-// as such. enmime's repair of a mangled media type, and its parameter
-// handling, cost the square of the field's length: a 1 MB Content-Type
-// of 100,000 parameters kept one message busy for minutes. Real fields
-// stay far below: a long file name split into RFC 2231 segments needs a
-// few dozen parameters and a few kilobytes.
+// as such. enmime's repair of a mangled media type costs the field's
+// length times its parameters, for every part it reads: a 1 MB
+// Content-Type of 100,000 parameters kept one message busy for minutes.
+// Real fields stay far below: a long non-Latin file name split into
+// RFC 2231 segments needs a few dozen parameters and a kilobyte or two.
 const (
-	maxMediaTypeLen    = 16 << 10 // bytes of an unfolded field value
-	maxMediaTypeParams = 64       // parameters, each RFC 2231 segment counting as one
+	maxMediaTypeLen    = 4 << 10 // bytes of an unfolded field value
+	maxMediaTypeParams = 64      // parameters, each RFC 2231 segment counting as one
+	// maxMediaTypeCost bounds, over all the media-type fields of a message
+	// given to enmime, the sum of each one's length times its parameters:
+	// what enmime's repair, run on every field, costs.
+	maxMediaTypeCost = 16 << 20
+	// maxRepairLen is how much of a malformed field our own parse repairs
+	// (enmime's mediatype.Parse): it runs per part, and a message may
+	// have 20,000 parts.
+	maxRepairLen = 512
 )
 
 // boundMediaType returns the part of a media-type field value that is
@@ -691,10 +699,12 @@ func boundMediaType(v string) (read string, bound string) {
 // overMediaTypeBound reports the first Content-Type or
 // Content-Disposition field in any header block of msg (or what looks
 // like one, in a body: the check must cost no more than a scan) that
-// boundMediaType would cut, and the bound it exceeds. enmime reads every
-// part's media type itself, so a message with such a field is not given
-// to it. The scan is linear in len(msg).
+// boundMediaType would cut, and the bound it exceeds; or that the fields
+// together are past maxMediaTypeCost. enmime reads every part's media
+// type itself, so such a message is not given to it. The scan is linear
+// in len(msg).
 func overMediaTypeBound(msg []byte) (field, bound string) {
+	cost := 0
 	for off := 0; off < len(msg); {
 		line := msg[off:]
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
@@ -725,9 +735,12 @@ func overMediaTypeBound(msg []byte) (field, bound string) {
 		}
 		switch {
 		case length > maxMediaTypeLen:
-			return name, fmt.Sprintf("longer than %d bytes", maxMediaTypeLen)
+			return "a " + name + " field", fmt.Sprintf("longer than %d bytes", maxMediaTypeLen)
 		case params > maxMediaTypeParams:
-			return name, fmt.Sprintf("with more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+			return "a " + name + " field", fmt.Sprintf("with more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+		}
+		if cost += length * max(params, 1); cost > maxMediaTypeCost {
+			return "the Content-Type and Content-Disposition fields", "too many and too long together (their repair costs each one's length times its parameters)"
 		}
 		off = next
 	}
