@@ -88,6 +88,30 @@ func HostileShapes(bodySize int64) []Shape {
 			bw.WriteString("Content-Type: text/plain\r\n\r\n" + plainText + "\r\n")
 			return bw.Flush()
 		}},
+		{"parts-1900-mangled-content-types", "content-type and content-disposition fields", func(w io.Writer) error {
+			// Each field within the bounds; enmime repairs every one at
+			// the cost of its length times its parameters.
+			return multipartMixed(w, func(bw *bufio.Writer) {
+				for i := range 1900 {
+					if i > 0 {
+						bw.WriteString("--hostile\r\n")
+					}
+					writeMangledType(bw)
+					bw.WriteString("\r\nx\r\n")
+				}
+			})
+		}},
+		{"parts-20000-mangled-content-types", "repaired over its first", func(w io.Writer) error {
+			return multipartMixed(w, func(bw *bufio.Writer) {
+				for i := range 20000 {
+					if i > 0 {
+						bw.WriteString("--hostile\r\n")
+					}
+					writeMangledType(bw)
+					bw.WriteString("\r\nx\r\n")
+				}
+			})
+		}},
 		{"parts-20000", "parts", func(w io.Writer) error {
 			return multipartMixed(w, func(bw *bufio.Writer) {
 				for i := range 20000 {
@@ -293,4 +317,15 @@ func writeBase64(bw *bufio.Writer, n int64) {
 	for w := int64(0); w < n; w += int64(len(line)) {
 		bw.WriteString(line)
 	}
+}
+
+// writeMangledType writes a Content-Type field just within the media-type
+// bounds (63 parameters, under 4 KB) and malformed: each parameter opens
+// a quote it never closes.
+func writeMangledType(bw *bufio.Writer) {
+	bw.WriteString("Content-Type: application/octet-stream")
+	for j := range 63 {
+		fmt.Fprintf(bw, " ;x%02d=%s \"q", j, strings.Repeat("v", 50))
+	}
+	bw.WriteString("\r\n")
 }
