@@ -669,7 +669,7 @@ const (
 	// maxRepairLen is how much of a malformed field our own parse repairs
 	// (enmime's mediatype.Parse): it runs per part, and a message may
 	// have 20,000 parts.
-	maxRepairLen = 512
+	maxRepairLen = 256
 )
 
 // boundMediaType returns the part of a media-type field value that is
