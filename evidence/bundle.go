@@ -259,6 +259,7 @@ func buildManifest(in *BundleInput, rawSHA string) (*Manifest, map[string][]byte
 			ReportType: f.ReportType,
 			Malformed:  f.Malformed,
 			Truncated:  f.Truncated,
+			TooComplex: f.TooComplex,
 		},
 		Provenance: in.Provenance,
 		Judgment:   j,

@@ -62,7 +62,9 @@ const maxDKIMSignatures = 8
 
 // maxDKIMHeader bounds the header block VerifyDKIM reads (a 1 MB header line
 // fits). The verifier joins continuation lines by string concatenation, so
-// a field folded into very many lines is also refused (maxDKIMFoldCost).
+// a field folded into very many lines is also refused (maxDKIMFoldCost), in
+// a message with a signature to verify: one without gets no checks, as any
+// message without a signature does.
 const (
 	maxDKIMHeader   = 4 << 20
 	maxDKIMFoldCost = 64 << 20
@@ -195,10 +197,17 @@ type dkimSignature struct {
 // when the message ended before a blank line.
 func readDKIMHeader(br *bufio.Reader) (header []byte, sigs []dkimSignature, complete bool, err error) {
 	var (
-		buf      bytes.Buffer
-		field    []byte // the current field with its continuation lines
-		foldCost int64
+		buf       bytes.Buffer
+		field     []byte // the current field with its continuation lines
+		foldCost  int64
+		tooFolded bool // over maxDKIMFoldCost: only a problem if there is a signature to verify
 	)
+	done := func(complete bool) ([]byte, []dkimSignature, bool, error) {
+		if tooFolded && len(sigs) > 0 {
+			return nil, nil, false, fmt.Errorf("header field folded into too many lines: %w", ErrHeaderTooLarge)
+		}
+		return buf.Bytes(), sigs, complete, nil
+	}
 	flush := func() {
 		name, value, ok := bytes.Cut(field, []byte(":"))
 		if ok && strings.EqualFold(strings.TrimSpace(string(name)), "DKIM-Signature") {
@@ -212,7 +221,7 @@ func readDKIMHeader(br *bufio.Reader) (header []byte, sigs []dkimSignature, comp
 		if err == io.EOF {
 			field = append(field, line...)
 			flush()
-			return buf.Bytes(), sigs, false, nil
+			return done(false)
 		}
 		if err != nil {
 			return nil, nil, false, err
@@ -220,13 +229,11 @@ func readDKIMHeader(br *bufio.Reader) (header []byte, sigs []dkimSignature, comp
 		content := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(content) == 0 {
 			flush()
-			return buf.Bytes(), sigs, true, nil
+			return done(true)
 		}
 		if (content[0] == ' ' || content[0] == '\t') && len(field) > 0 {
 			foldCost += int64(len(field))
-			if foldCost > maxDKIMFoldCost {
-				return nil, nil, false, fmt.Errorf("header field folded into too many lines: %w", ErrHeaderTooLarge)
-			}
+			tooFolded = tooFolded || foldCost > maxDKIMFoldCost
 		} else {
 			flush()
 		}

@@ -286,6 +286,7 @@ func TestVerifyDKIMHostileHeaders(t *testing.T) {
 		name    string
 		msg     string
 		wantErr error // nil: verified, with the signature passing
+		noSig   bool  // the message has no signature: no checks, no error
 	}{
 		{
 			name: "1 MB header line",
@@ -303,6 +304,13 @@ func TestVerifyDKIMHostileHeaders(t *testing.T) {
 			msg:     "X-Junk: a\r\n" + strings.Repeat(" aaaaaaaaaaaaaaa\r\n", 200_000) + signed,
 			wantErr: ErrHeaderTooLarge,
 		},
+		{
+			// Nothing to verify, so nothing to refuse (issue 16: a
+			// 3,000-parameter Content-Type is still judged).
+			name:  "field folded 200,000 times, no signature",
+			msg:   "X-Junk: a\r\n" + strings.Repeat(" aaaaaaaaaaaaaaa\r\n", 200_000) + dkimMessage,
+			noSig: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,6 +324,12 @@ func TestVerifyDKIMHostileHeaders(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("VerifyDKIM() error = %v", err)
+			}
+			if tt.noSig {
+				if got == nil || len(got) != 0 {
+					t.Errorf("VerifyDKIM() = %+v, want no checks (and not nil)", got)
+				}
+				return
 			}
 			if len(got) != 1 || got[0].Result != DKIMPass {
 				t.Errorf("VerifyDKIM() = %+v, want one pass", got)

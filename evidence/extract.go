@@ -3,27 +3,31 @@ package evidence
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math"
-	"mime"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 )
 
-// Limits on what Extract walks; a message beyond them is hostile or broken,
-// and Extract stops with an error naming the limit.
+// Limits on what Extract walks; a message beyond them is hostile or broken.
+// The part limits are the parse's, and Extract stops at them as the parse
+// does: what comes before is written, and the error names the limit
+// (ErrExtractLimit). So Extract accepts whatever Parse read.
 const (
-	// maxExtractParts bounds the files one Extract writes.
-	maxExtractParts = 1000
+	// maxExtractParts bounds the parts of multiparts walked, counted as
+	// the parse counts them.
+	maxExtractParts = DefaultMaxParts
 	// maxPartDepth bounds multipart nesting (real mail nests 3 or 4 deep).
-	maxPartDepth = 32
+	maxPartDepth = maxMultipartDepth
 	// maxMessageHeader bounds the top-level header block, as go-message's
 	// default does, but with room for the 1 MB lines some mailers write.
 	maxMessageHeader = 4 << 20
@@ -42,8 +46,9 @@ var ErrExtractLimit = errors.New("message exceeds the extraction limits")
 // It returns the names written, relative to dir. A part that cannot be
 // decoded (invalid base64, unknown encoding) is skipped and named in the
 // returned error, the others are still written; a damaged MIME structure
-// stops the walk with an error. Extract does not verify the bundle; call
-// VerifyBundle first.
+// stops the walk with an error, and so does a limit (see maxExtractParts),
+// after the files before it are written. Extract does not verify the
+// bundle; call VerifyBundle first.
 func Extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 	names, err := extract(bundle, size, dir)
 	if err != nil {
@@ -89,34 +94,47 @@ func extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 	x := &extractor{root: root, used: used}
 	lr := &headerLimitReader{r: rc, n: maxMessageHeader}
 	br := bufio.NewReader(lr)
-	h, err := textproto.ReadHeader(br)
+	h, err := readHeaderLenient(br)
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", MessageName, err)
 	}
 	lr.n = math.MaxInt64
 	walkErr := x.walk(h, br, 0)
-	return x.written, errors.Join(append([]error{walkErr}, x.skipped...)...)
+	return x.written, errors.Join(append([]error{walkErr, x.limit}, x.skipped...)...)
 }
 
 type extractor struct {
-	root    *os.Root
-	used    map[string]int
-	written []string
-	parts   int     // leaf parts seen, for attachment-N names and the limit
-	skipped []error // parts that could not be decoded
+	root     *os.Root
+	used     map[string]int
+	written  []string
+	parts    int     // leaf parts seen, for attachment-N names
+	entities int     // parts of multiparts seen, counted as the parse counts them
+	skipped  []error // parts that could not be decoded
+	limit    error   // the limit that stopped the walk, as the parse stops
 }
 
 // walk visits one entity: multipart bodies part by part, leaves as possible
-// attachments.
+// attachments. A part's Content-* fields are read as the parse reads them
+// (describePart), so that Extract writes the files the manifest lists. At a
+// limit it stops as the parse does, keeping what it wrote, and records
+// the limit.
 func (x *extractor) walk(h textproto.Header, body io.Reader, depth int) error {
 	mh := message.Header{Header: h}
-	mediaType, params, _ := mh.ContentType()
-	if strings.HasPrefix(mediaType, "multipart/") {
+	pi := describePart(header(h.Map()), "text/plain", func(string, string) {})
+	if strings.HasPrefix(pi.mediaType, "multipart/") {
 		if depth >= maxPartDepth {
-			return fmt.Errorf("multipart nested more than %d deep: %w", maxPartDepth, ErrExtractLimit)
+			x.limit = fmt.Errorf("multipart nested more than %d deep: %w", maxPartDepth, ErrExtractLimit)
+			return nil
 		}
-		mr := textproto.NewMultipartReader(body, params["boundary"])
+		if pi.boundary == "" {
+			return errors.New("multipart: boundary is empty")
+		}
+		mr := textproto.NewMultipartReader(body, pi.boundary)
 		for {
+			if x.entities >= maxExtractParts {
+				x.limit = fmt.Errorf("more than %d parts: %w", maxExtractParts, ErrExtractLimit)
+				return nil
+			}
 			p, err := mr.NextPart()
 			if err == io.EOF {
 				return nil
@@ -124,21 +142,19 @@ func (x *extractor) walk(h textproto.Header, body io.Reader, depth int) error {
 			if err != nil {
 				return fmt.Errorf("part %d: %w", x.parts+1, err)
 			}
+			x.entities++
 			if err := x.walk(p.Header, p, depth+1); err != nil {
 				return err
 			}
 		}
 	}
 	x.parts++
-	if x.parts > maxExtractParts {
-		return fmt.Errorf("more than %d parts: %w", maxExtractParts, ErrExtractLimit)
-	}
-	name, ok := attachmentName(mh, mediaType, params)
+	name, ok := attachmentName(pi)
 	if !ok {
 		return nil
 	}
 	if cleanName(name) == "" {
-		name = fmt.Sprintf("attachment-%d%s", x.parts, typeExtension(mediaType))
+		name = fmt.Sprintf("attachment-%d%s", x.parts, typeExtension(pi.mediaType))
 	}
 	return x.write(name, mh, body)
 }
@@ -146,22 +162,11 @@ func (x *extractor) walk(h textproto.Header, body io.Reader, depth int) error {
 // attachmentName says whether a leaf part is an attachment, and the name its
 // sender gave it (possibly empty). The text a person reads (text/plain or
 // text/html without a file name or attachment disposition) is not.
-func attachmentName(h message.Header, mediaType string, params map[string]string) (string, bool) {
-	disp, dparams, _ := h.ContentDisposition()
-	name := dparams["filename"]
-	if name == "" {
-		name = params["name"]
+func attachmentName(pi partInfo) (string, bool) {
+	if pi.filename != "" || pi.disposition == "attachment" {
+		return pi.filename, true
 	}
-	if name != "" {
-		// RFC 2047 words in a quoted parameter are not standard, but common.
-		if dec, err := new(mime.WordDecoder).DecodeHeader(name); err == nil {
-			name = dec
-		}
-	}
-	if name != "" || strings.EqualFold(disp, "attachment") {
-		return name, true
-	}
-	if mediaType == "" || mediaType == "text/plain" || mediaType == "text/html" {
+	if pi.mediaType == "text/plain" || pi.mediaType == "text/html" {
 		return "", false
 	}
 	return "", true
@@ -267,4 +272,59 @@ func (l *headerLimitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	return n, err
+}
+
+// readHeaderLenient reads a header block as textproto.ReadHeader does, but
+// skips a field whose name holds a byte RFC 5322 section 2.2 does not allow
+// (a space, a non-ASCII letter), with its continuation lines, where
+// ReadHeader fails: Parse reads past such a field, so Extract must too.
+// The block is read once and copied once: linear in its size.
+func readHeaderLenient(br *bufio.Reader) (textproto.Header, error) {
+	var (
+		block []byte
+		skip  = true // the field being read is skipped; so are indented lines before the first
+		ended bool
+	)
+	for !ended {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A long line: the next read reuses the buffer line is in.
+			long := slices.Clone(line)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil && err != io.EOF {
+			return textproto.Header{}, err
+		}
+		switch {
+		case len(bytes.TrimRight(line, "\r\n")) == 0:
+			ended = true
+		case line[0] == ' ' || line[0] == '\t':
+			// a continuation: it goes with its field
+		default:
+			colon := bytes.IndexByte(line, ':')
+			skip = colon > 0 && !validFieldName(bytes.Trim(line[:colon], " \t"))
+		}
+		if !skip || ended {
+			block = append(block, line...)
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	return textproto.ReadHeader(bufio.NewReader(bytes.NewReader(block)))
+}
+
+// validFieldName reports whether name is an RFC 5322 field-name: printable
+// ASCII but the colon.
+func validFieldName(name []byte) bool {
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }

@@ -62,7 +62,12 @@ type Facts struct {
 	// broken to parse in memory): only its header, first text part and
 	// attachment digests were read. Warnings say why.
 	Truncated bool
-	Warnings  []string
+	// TooComplex is set when the parse ran out of its budget
+	// (ParseOptions.Budget) and stopped early: any fact may be missing.
+	// The rules reject such a message as too_complex; a later re-judgment
+	// parses it afresh and may succeed.
+	TooComplex bool
+	Warnings   []string
 }
 
 // Attachment describes one attached file, decoded.

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"mime/quotedprintable"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/html"
 )
 
@@ -243,4 +245,68 @@ func FuzzRenderHTML(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzBoundMediaType: what boundMediaType keeps of a media-type field is
+// a prefix within both bounds, the whole field when it names no bound;
+// overMediaTypeBound, scanning the field as a message line, agrees.
+func FuzzBoundMediaType(f *testing.F) {
+	for _, raw := range seedHeaders(f) {
+		for line := range strings.SplitSeq(string(raw), "\n") {
+			if name, v, ok := strings.Cut(line, ":"); ok && strings.HasPrefix(strings.ToLower(name), "content-") {
+				f.Add(strings.TrimSpace(v))
+			}
+		}
+	}
+	f.Add("attachment" + strings.Repeat("; filename*9*=%41", 70))
+	f.Fuzz(func(t *testing.T, v string) {
+		read, bound := boundMediaType(v)
+		if !strings.HasPrefix(v, read) || len(read) > maxMediaTypeLen || strings.Count(read, ";") > maxMediaTypeParams {
+			t.Fatalf("boundMediaType(%.80q) kept %.80q (bound %q): not a prefix within the bounds", v, read, bound)
+		}
+		if (bound == "") != (read == v) {
+			t.Fatalf("boundMediaType(%.80q): bound %q but kept %d of %d bytes", v, bound, len(read), len(v))
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return // folded: the message scan counts the field's lines differently
+		}
+		if field, _ := overMediaTypeBound([]byte("Content-Type: " + v + "\r\n")); field == "" && strings.Count(v, ";") > maxMediaTypeParams {
+			t.Fatalf("overMediaTypeBound missed %d parameters", strings.Count(v, ";"))
+		}
+	})
+}
+
+// FuzzReadHeaderLenient: Extract's header reader never panics, and reads
+// every field of a header block textproto.ReadHeader reads.
+func FuzzReadHeaderLenient(f *testing.F) {
+	for _, raw := range seedHeaders(f) {
+		f.Add(raw)
+	}
+	f.Add([]byte("X Bad Name: a\r\n continued\r\nFrom: a@contoso.com\r\n\r\nbody"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		h, err := readHeaderLenient(bufio.NewReader(bytes.NewReader(raw)))
+		strict, serr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+		if serr == nil && err == nil && h.Len() < strict.Len() {
+			t.Fatalf("lenient read %d fields, textproto %d", h.Len(), strict.Len())
+		}
+	})
+}
+
+// seedHeaders are the header blocks of the corpus.
+func seedHeaders(f *testing.F) [][]byte {
+	paths, _ := filepath.Glob("../testdata/mail/*.eml")
+	var out [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 && i < 64<<10 {
+			b = b[:i+4]
+		} else if len(b) > 64<<10 {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }

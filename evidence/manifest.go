@@ -81,6 +81,8 @@ type MessageHeaders struct {
 	ReportType string            `json:"report_type,omitempty"`
 	Malformed  bool              `json:"malformed,omitempty"`
 	Truncated  bool              `json:"truncated,omitempty"`
+	// TooComplex: the parse ran out of its budget (Facts.TooComplex).
+	TooComplex bool `json:"too_complex,omitempty"`
 }
 
 // Provenance says where a message was fetched from. Fields that do not apply

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jhillyerd/enmime/v2"
 	"github.com/jhillyerd/enmime/v2/mediatype"
@@ -31,7 +33,13 @@ const (
 	// the message and all the originals inside it together.
 	DefaultMaxOriginals = 100
 	// DefaultMaxParts is how many MIME entities of one message are read.
+	// Extract walks as many, so that it accepts whatever Parse read.
 	DefaultMaxParts = 20000
+	// DefaultBudget is how long one Parse call may take, originals
+	// included. Every hostile shape of issue 16 parses in well under a
+	// second on two cores; the budget is for the quadratic path not yet
+	// found, which should cost one message seconds, not the poller hours.
+	DefaultBudget = 5 * time.Second
 )
 
 // ParseOptions tunes Parse. A nil *ParseOptions, or a zero field, means
@@ -51,6 +59,10 @@ type ParseOptions struct {
 	// them) read per message, in either parse. Further ones are skipped
 	// with a warning.
 	MaxParts int
+	// Budget bounds the time one Parse call takes. A parse that runs out
+	// of it stops where it is and sets Facts.TooComplex; re-judging the
+	// message later parses it afresh.
+	Budget time.Duration
 }
 
 // WithDefaults returns the options in force: o's, each zero field (or all,
@@ -71,6 +83,9 @@ func (o *ParseOptions) WithDefaults() ParseOptions {
 	}
 	if r.MaxParts <= 0 {
 		r.MaxParts = DefaultMaxParts
+	}
+	if r.Budget <= 0 {
+		r.Budget = DefaultBudget
 	}
 	return r
 }
@@ -105,10 +120,12 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 		return nil, fmt.Errorf("evidence: parse: negative size %d", size)
 	}
 	rec := &recordingReaderAt{r: raw}
-	f := newParseRun(opts).parse(rec, nil, size, 0, false)
+	run := newParseRun(opts)
+	f := run.parse(rec, nil, size, 0, false)
 	if rec.err != nil {
 		return nil, fmt.Errorf("evidence: parse: read message: %w", rec.err)
 	}
+	run.finish(f)
 	return f, nil
 }
 
@@ -116,7 +133,11 @@ func Parse(raw io.ReaderAt, size int64, opts *ParseOptions) (*Facts, error) {
 // where Parse would copy the message into memory first, and does not
 // change it; b must not change during the call.
 func ParseBytes(b []byte, opts *ParseOptions) (*Facts, error) {
-	return newParseRun(opts).parseBytes(b, 0, false), nil
+	run := newParseRun(opts)
+	run.borrowed = b
+	f := run.parseBytes(b, 0, false)
+	run.finish(f)
+	return f, nil
 }
 
 // recordingReaderAt keeps the first real read error, which the parsers
@@ -140,12 +161,39 @@ type parseRun struct {
 	opts      ParseOptions
 	originals int   // originals parsed so far
 	budget    int64 // bytes of originals that may still be parsed in memory
+	deadline  time.Time
+	expired   bool   // the deadline passed: the parse stopped early
+	borrowed  []byte // the caller's memory, which the parse reads in place
+	refused   string // why an original inside an original was not parsed
 }
 
 // newParseRun starts the run of one Parse call with opts (nil: defaults).
 func newParseRun(opts *ParseOptions) *parseRun {
 	o := opts.WithDefaults()
-	return &parseRun{opts: o, budget: o.MaxBytes}
+	return &parseRun{opts: o, budget: o.MaxBytes, deadline: time.Now().Add(o.Budget)}
+}
+
+// over reports whether the run is out of time. It is checked between
+// steps whose cost is bounded (a part, an original, a header block), so
+// a parse overruns its budget by one step at most; enmime's one big step
+// is cut off by readParts.
+func (run *parseRun) over() bool {
+	if !run.expired && time.Now().After(run.deadline) {
+		run.expired = true
+	}
+	return run.expired
+}
+
+// finish marks the facts of a run that ran out of time, and says in them
+// which bound an original deep inside hit.
+func (run *parseRun) finish(f *Facts) {
+	if run.refused != "" {
+		f.Warnings = append(f.Warnings, run.refused)
+	}
+	if run.expired {
+		f.TooComplex = true
+		f.Warnings = append(f.Warnings, fmt.Sprintf("the parse ran out of its %v budget: the message is too complex to read in full; re-judge it later, or read the bundle by hand", run.opts.Budget))
+	}
 }
 
 // builder collects the facts of one message.
@@ -161,6 +209,16 @@ type builder struct {
 	gotText bool // streaming: the first text part has been read
 	headers int  // header fields read
 	elided  *elision
+	copyBuf []byte // see copyBuffer
+}
+
+// copyBuffer is the buffer the attachments are hashed through: io.Copy
+// would allocate 32 KiB per part, 640 MB of garbage for 20,000 parts.
+func (b *builder) copyBuffer() []byte {
+	if b.copyBuf == nil {
+		b.copyBuf = make([]byte, 32<<10)
+	}
+	return b.copyBuf
 }
 
 func (b *builder) warn(s string) {
@@ -198,6 +256,9 @@ func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, s
 		}
 	}()
 
+	if run.over() {
+		return b.f // Parse's caller marks the facts TooComplex
+	}
 	if conv, note, ok := lineBreaksForParsing(raw, size, run.opts.MaxBytes); note != "" {
 		if !ok {
 			b.warn(note)
@@ -226,6 +287,12 @@ func (run *parseRun) parse(raw io.ReaderAt, mem []byte, size int64, depth int, s
 			err = b.fullBytes(mem[hs.start:])
 		} else {
 			err = b.full(body(), msgSize)
+		}
+		if errors.Is(err, errBudget) {
+			// No time left for a streamed read either.
+			b.reset()
+			b.finish()
+			return b.f
 		}
 		if err != nil {
 			b.reset()
@@ -278,6 +345,9 @@ func checkComplexity(input []byte) error {
 		return &tooComplexError{fmt.Sprintf("the message has %d boundary-like lines, more than the %d parsed in memory", dashes, maxFullParseDashLines)}
 	case multiparts > maxFullParseMultiparts:
 		return &tooComplexError{fmt.Sprintf("the message names more than %d multipart entities", maxFullParseMultiparts)}
+	}
+	if field, bound := overMediaTypeBound(input); field != "" {
+		return &tooComplexError{fmt.Sprintf("%s %s, over what is given to the in-memory parser", field, bound)}
 	}
 	return nil
 }
@@ -342,7 +412,7 @@ func (b *builder) restore(s builderState) {
 // fullFrom parses input: the message, or the message with elided
 // attachments.
 func (b *builder) fullFrom(input []byte) error {
-	root, err := fullParser.ReadParts(bytes.NewReader(input))
+	root, err := b.run.readParts(input)
 	if err != nil {
 		return err
 	}
@@ -365,6 +435,9 @@ func (b *builder) walkTree(p *enmime.Part, mdepth int, defaultType string) (plai
 		b.warnOnce("parts", fmt.Sprintf("more than %d MIME parts: the rest were not read", b.run.opts.MaxParts))
 		return nil, nil
 	}
+	if b.run.over() {
+		return nil, nil
+	}
 	b.parts++
 	// Sorted: enmime reports some errors in map order (malformed
 	// Content-Type parameters), and the facts must not vary between two
@@ -381,7 +454,7 @@ func (b *builder) walkTree(p *enmime.Part, mdepth int, defaultType string) (plai
 	for _, w := range partWarnings {
 		b.warn(w)
 	}
-	pi := describePart(header(p.Header), defaultType)
+	pi := describePart(header(p.Header), defaultType, b.warnOnce)
 	if p.FirstChild == nil && strings.HasPrefix(pi.mediaType, "multipart/") {
 		// No boundary, or none found: enmime leaves the body in Content
 		// or, having looked for parts, in Epilogue.
@@ -444,19 +517,40 @@ type partInfo struct {
 }
 
 // describePart reads a part's Content-* fields. A missing or unreadable
-// Content-Type means defaultType (RFC 2045 section 5.2).
-func describePart(h header, defaultType string) partInfo {
+// Content-Type means defaultType (RFC 2045 section 5.2). A media-type
+// field over the bounds of boundMediaType is read up to them, and
+// bounded is called with a warning naming the bound.
+func describePart(h header, defaultType string, bounded func(key, warning string)) partInfo {
 	pi := partInfo{mediaType: defaultType, cte: h.get("Content-Transfer-Encoding")}
+	ctField, cdField := h.get("Content-Type"), h.get("Content-Disposition")
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"Content-Type", &ctField}, {"Content-Disposition", &cdField}} {
+		read, bound := boundMediaType(*f.v)
+		if bound != "" {
+			*f.v = read
+			bounded(f.name+bound, fmt.Sprintf("%s field %s: only what comes before the bound was read", f.name, bound))
+		}
+	}
 	var params map[string]string
-	if ct := strings.TrimSpace(h.get("Content-Type")); ct != "" {
-		if mt, p, _, err := mediatype.Parse(ct); err == nil && strings.Contains(mt, "/") {
+	if ct := strings.TrimSpace(ctField); ct != "" {
+		mt, p, cut, err := parseMediaType(ct)
+		if cut {
+			bounded("Content-Type repair", fmt.Sprintf("a malformed Content-Type field was repaired over its first %d bytes only", maxRepairLen))
+		}
+		if err == nil && strings.Contains(mt, "/") {
 			pi.mediaType, params = strings.ToLower(mt), p
 		}
 	}
 	pi.charset, pi.boundary = params["charset"], params["boundary"]
 	var dparams map[string]string
-	if cd := strings.TrimSpace(h.get("Content-Disposition")); cd != "" {
-		if d, p, _, err := mediatype.Parse(cd); err == nil {
+	if cd := strings.TrimSpace(cdField); cd != "" {
+		d, p, cut, err := parseMediaType(cd)
+		if cut {
+			bounded("Content-Disposition repair", fmt.Sprintf("a malformed Content-Disposition field was repaired over its first %d bytes only", maxRepairLen))
+		}
+		if err == nil {
 			pi.disposition, dparams = strings.ToLower(d), p
 		} else if i := strings.IndexByte(cd, ';'); i > 0 {
 			pi.disposition = strings.ToLower(strings.TrimSpace(cd[:i]))
@@ -464,12 +558,12 @@ func describePart(h header, defaultType string) partInfo {
 			pi.disposition = strings.ToLower(cd)
 		}
 	}
-	name := rfc2231Param(h.get("Content-Disposition"), "filename")
+	name := rfc2231Param(cdField, "filename")
 	if name == "" {
 		name = dparams["filename"]
 	}
 	if name == "" {
-		name = rfc2231Param(h.get("Content-Type"), "name")
+		name = rfc2231Param(ctField, "name")
 	}
 	if name == "" {
 		name = params["name"]
@@ -481,6 +575,21 @@ func describePart(h header, defaultType string) partInfo {
 	}
 	pi.filename = name
 	return pi
+}
+
+// parseMediaType parses a media-type field: with mime.ParseMediaType,
+// linear in its length, when the field is well formed, else with enmime's
+// repairs over its first maxRepairLen bytes (cut says so), since they
+// cost the length times the parameters.
+func parseMediaType(v string) (mt string, params map[string]string, cut bool, err error) {
+	if mt, params, err := mime.ParseMediaType(v); err == nil {
+		return mt, params, false, nil
+	}
+	if len(v) > maxRepairLen {
+		v, cut = v[:maxRepairLen], true
+	}
+	mt, params, _, err = mediatype.Parse(v)
+	return mt, params, cut, err
 }
 
 func (pi partInfo) isOriginal() bool {
@@ -547,7 +656,7 @@ func (b *builder) leaf(pi partInfo, id string, content []byte, body io.Reader) {
 		}
 	default:
 		h := sha256.New()
-		n, err := io.Copy(h, dec)
+		n, err := io.CopyBuffer(h, dec, b.copyBuffer())
 		if err != nil {
 			b.warn(fmt.Sprintf("%s: reading: %v", label, err))
 		}
@@ -608,6 +717,10 @@ func (b *builder) original(pi partInfo, label string, content []byte, dec transf
 	}
 	if refuse != "" {
 		b.warnOnce(refuse, label+": "+refuse)
+		if b.depth > 0 && b.run.refused == "" {
+			// Said in the top-level facts too: an analyst reads those.
+			b.run.refused = fmt.Sprintf("an original %d levels down: %s", b.depth, refuse)
+		}
 		if !complete {
 			n, _ := io.Copy(hash, dec)
 			size += n
@@ -691,7 +804,7 @@ func (b *builder) finish() {
 	add(textURLs(f.Text))
 	add(textURLs(f.HTMLText))
 	f.URLs = urls
-	if b.headers == 0 {
+	if b.headers == 0 && !b.run.expired {
 		f.Malformed = true
 		b.warn("no header fields could be read: not an email message")
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
-
-	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
 // Attachment elision, which makes the full parse of mail with large
@@ -114,7 +112,10 @@ func (s *elideScan) entity(start, end, depth int, inMultipart bool) bool {
 	}
 	mt, params := "text/plain", map[string]string(nil)
 	if len(ct) == 1 {
-		t, p, _, err := mediatype.Parse(ct[0])
+		if _, bound := boundMediaType(ct[0]); bound != "" {
+			return false // checkComplexity refuses the message
+		}
+		t, p, _, err := parseMediaType(ct[0])
 		if err != nil {
 			return true
 		}
@@ -176,28 +177,42 @@ func (s *elideScan) multipart(start, end int, boundary string, depth int) bool {
 
 // header reads the header block of the entity at msg[start:end]: the
 // fields by lower-case name, unfolded, and where the body starts.
+//
+// A field is unfolded once it ends, into one builder: appending each
+// continuation line to a string cost the square of a field's folds.
 func (s *elideScan) header(start, end int) (map[string][]string, int, bool) {
 	fields := map[string][]string{}
-	var name string
+	var (
+		name  string
+		value strings.Builder
+	)
+	flush := func() {
+		if name != "" {
+			fields[name] = append(fields[name], value.String())
+			value.Reset()
+		}
+	}
 	for off := start; off < end; {
 		line, next := lineAt(s.msg, off, end)
 		content := bytes.TrimRight(line, "\r\n")
 		switch {
 		case len(content) == 0:
+			flush()
 			return fields, next, true
 		case content[0] == ' ' || content[0] == '\t':
 			if name == "" {
 				return nil, 0, false
 			}
-			vals := fields[name]
-			vals[len(vals)-1] += " " + strings.TrimSpace(string(content))
+			value.WriteByte(' ')
+			value.Write(bytes.TrimSpace(content))
 		default:
 			colon := bytes.IndexByte(content, ':')
 			if colon <= 0 {
 				return nil, 0, false
 			}
+			flush()
 			name = strings.ToLower(strings.TrimSpace(string(content[:colon])))
-			fields[name] = append(fields[name], strings.TrimSpace(string(content[colon+1:])))
+			value.Write(bytes.TrimSpace(content[colon+1:]))
 		}
 		off = next
 	}

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"mime"
@@ -14,7 +15,6 @@ import (
 	"github.com/claimtrail/claimtrail/rules"
 	"github.com/emersion/go-message/charset"
 	"github.com/jhillyerd/enmime/v2"
-	"github.com/jhillyerd/enmime/v2/mediatype"
 	"golang.org/x/net/idna"
 )
 
@@ -93,7 +93,12 @@ func readHeaderFacts(h header, f *Facts, warn func(string)) {
 		f.Subject = decodeHeaderText(subj[0], "Subject", warn)
 	}
 
-	f.AuthenticationResults = append([]string(nil), h.values("Authentication-Results")...)
+	ars := h.values("Authentication-Results")
+	if len(ars) > maxAuthenticationResults {
+		warn(fmt.Sprintf("%d Authentication-Results fields: the topmost %d kept (the receiving server's own stamp is the topmost)", len(ars), maxAuthenticationResults))
+		ars = ars[:maxAuthenticationResults]
+	}
+	f.AuthenticationResults = append([]string(nil), ars...)
 
 	for _, name := range rules.AutomationFields() {
 		if v := h.values(name); len(v) > 0 {
@@ -114,13 +119,14 @@ const maxAutomationValue = 200
 // (RFC 6522 section 3), lower-cased, or "unknown" when it names none; ""
 // for any other Content-Type.
 func reportType(ct string) string {
-	ct = strings.TrimSpace(ct)
+	// Bounded as every media type is, before a parser sees it.
+	ct, _ = boundMediaType(strings.TrimSpace(ct))
 	first, _, _ := strings.Cut(ct, ";")
 	if !strings.EqualFold(strings.TrimSpace(first), "multipart/report") {
 		return ""
 	}
 	t := ""
-	if _, params, _, err := mediatype.Parse(ct); err == nil {
+	if _, params, _, err := parseMediaType(ct); err == nil {
 		t = params["report-type"]
 	} else if _, after, ok := strings.Cut(strings.ToLower(ct), "report-type="); ok {
 		// Parameters mediatype cannot read must not hide the report.
@@ -132,6 +138,12 @@ func reportType(ct string) string {
 	}
 	return clip(t, 64)
 }
+
+// maxAuthenticationResults bounds the Authentication-Results fields kept.
+// Each server on the way adds one at the top, so the receiving server's is
+// among the first few; the rest only make a forged list long: 5,000 gave a
+// 400 KB manifest.
+const maxAuthenticationResults = 100
 
 // messageID returns the msg-id of a Message-ID field without its angle
 // brackets or the comments around it.
@@ -782,4 +794,116 @@ func percentDecode(s string) []byte {
 		out = append(out, s[i])
 	}
 	return out
+}
+
+// Bounds on a media-type field (Content-Type, Content-Disposition) read
+// as such. enmime's repair of a mangled media type costs the field's
+// length times its parameters, for every part it reads: a 1 MB
+// Content-Type of 100,000 parameters kept one message busy for minutes.
+// Real fields stay far below: a long non-Latin file name split into
+// RFC 2231 segments needs a few dozen parameters and a kilobyte or two.
+const (
+	maxMediaTypeLen    = 4 << 10 // bytes of an unfolded field value
+	maxMediaTypeParams = 64      // parameters, each RFC 2231 segment counting as one
+	// maxMediaTypeCost bounds, over all the media-type fields of a message
+	// given to enmime, the sum of each one's length times its parameters:
+	// what enmime's repair, run on every field, costs.
+	maxMediaTypeCost = 16 << 20
+	// maxRepairLen is how much of a malformed field our own parse repairs
+	// (enmime's mediatype.Parse): it runs per part, and a message may
+	// have 20,000 parts.
+	maxRepairLen = 256
+)
+
+// boundMediaType returns the part of a media-type field value that is
+// read: at most maxMediaTypeParams parameters in at most maxMediaTypeLen
+// bytes. bound names the bound v exceeded, "" when none; the cost is
+// linear in len(v).
+func boundMediaType(v string) (read string, bound string) {
+	if len(v) > maxMediaTypeLen {
+		v, bound = v[:maxMediaTypeLen], fmt.Sprintf("longer than %d bytes", maxMediaTypeLen)
+	}
+	params := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] != ';' {
+			continue
+		}
+		if params++; params > maxMediaTypeParams {
+			v = v[:i]
+			if bound == "" {
+				bound = fmt.Sprintf("with more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+			}
+			break
+		}
+	}
+	return v, bound
+}
+
+// overMediaTypeBound reports the first Content-Type or
+// Content-Disposition field in any header block of msg (or what looks
+// like one, in a body: the check must cost no more than a scan) that
+// boundMediaType would cut, and the bound it exceeds; or that the fields
+// together are past maxMediaTypeCost. enmime reads every part's media
+// type itself, so such a message is not given to it. The scan is linear
+// in len(msg).
+func overMediaTypeBound(msg []byte) (field, bound string) {
+	cost := 0
+	for off := 0; off < len(msg); {
+		line := msg[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		next := off + len(line)
+		name := ""
+		switch {
+		case hasPrefixFold(line, "content-type:"):
+			name = "Content-Type"
+		case hasPrefixFold(line, "content-disposition:"):
+			name = "Content-Disposition"
+		}
+		if name == "" {
+			off = next
+			continue
+		}
+		// The field with its continuation lines.
+		length, params := len(line), bytes.Count(line, []byte{';'})
+		for next < len(msg) && (msg[next] == ' ' || msg[next] == '\t') && length <= maxMediaTypeLen && params <= maxMediaTypeParams {
+			cont := msg[next:]
+			if i := bytes.IndexByte(cont, '\n'); i >= 0 {
+				cont = cont[:i+1]
+			}
+			length += len(cont)
+			params += bytes.Count(cont, []byte{';'})
+			next += len(cont)
+		}
+		switch {
+		case length > maxMediaTypeLen:
+			return "a " + name + " field", fmt.Sprintf("longer than %d bytes", maxMediaTypeLen)
+		case params > maxMediaTypeParams:
+			return "a " + name + " field", fmt.Sprintf("with more than %d parameters (RFC 2231 segments count as one each)", maxMediaTypeParams)
+		}
+		if cost += length * max(params, 1); cost > maxMediaTypeCost {
+			return "the Content-Type and Content-Disposition fields", "too many and too long together (their repair costs each one's length times its parameters)"
+		}
+		off = next
+	}
+	return "", ""
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII
+// prefix, in any case.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }

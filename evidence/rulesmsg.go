@@ -29,6 +29,7 @@ func (f *Facts) RulesMessage() *rules.Message {
 		AutoFields:            maps.Clone(f.Automation),
 		ReportType:            f.ReportType,
 		Malformed:             f.Malformed,
+		TooComplex:            f.TooComplex,
 	}
 	if f.DKIM != nil {
 		// nil means "not verified"; an empty list means "no signatures".

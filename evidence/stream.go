@@ -69,7 +69,7 @@ func (b *builder) stream(r io.Reader) {
 
 // walkStream handles one entity whose body r yields.
 func (b *builder) walkStream(h header, r io.Reader, id string, mdepth int, defaultType string) {
-	pi := describePart(h, defaultType)
+	pi := describePart(h, defaultType, b.warnOnce)
 	if !strings.HasPrefix(pi.mediaType, "multipart/") {
 		b.leaf(pi, id, nil, r)
 		return
@@ -94,6 +94,9 @@ func (b *builder) walkStream(h header, r io.Reader, id string, mdepth int, defau
 	for i := 1; ; i++ {
 		if b.parts >= b.run.opts.MaxParts {
 			b.warnOnce("parts", fmt.Sprintf("more than %d MIME parts: the rest were not read", b.run.opts.MaxParts))
+			return
+		}
+		if b.run.over() {
 			return
 		}
 		guard.startHeader(maxStreamPartHeader)

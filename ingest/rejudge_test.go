@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
 	"gopkg.in/yaml.v3"
@@ -558,5 +559,40 @@ func BenchmarkRejudge(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRejudgeTooComplex: a message whose parse ran out of its budget is
+// archived and judged too_complex (issue 16); re-judging parses it
+// afresh from the bundle, and with time to spare it is accepted.
+func TestRejudgeTooComplex(t *testing.T) {
+	e := newRejudgeEnv(t)
+	ctx := context.Background()
+	hurried := ingest.NewPipeline(corpusPolicy(t), e.store, e.ledger, &ingest.PipelineOptions{
+		Resolver: e.dns, SpoolDir: t.TempDir(), Logger: quietLogger(),
+		Parse: &evidence.ParseOptions{Budget: time.Nanosecond},
+	})
+	raw := e.mail(t, "tom.baker@contoso.com", "Exchange outage", "Exchange was down all morning (EX1187453). Please claim the credit.")
+	res, err := hurried.HandleFile(ctx, "hurried.eml", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("HandleFile: %v", err)
+	}
+	if res.Judgment.Verdict != rules.Rejected || res.Judgment.Reason != rules.ReasonTooComplex {
+		t.Fatalf("HandleFile verdict = %s (%s), want rejected (too_complex)", res.Judgment.Verdict, res.Judgment.Reason)
+	}
+	sha := res.Message.SHA256
+	e.checkStored(t, sha)
+	_, man := e.bundle(t, evidence.BundleKey(sha, 1))
+	if !man.Message.TooComplex {
+		t.Errorf("bundle 1 manifest says too_complex = false")
+	}
+
+	r, err := e.pipe.Rejudge(ctx, sha, "cli:tester", nil)
+	if err != nil {
+		t.Fatalf("Rejudge: %v", err)
+	}
+	if !r.Changed || r.Before.Reason != rules.ReasonTooComplex || r.After.Verdict != rules.Accepted {
+		t.Errorf("Rejudge = %s (%s) -> %s (%s), changed %v; want too_complex -> accepted",
+			r.Before.Verdict, r.Before.Reason, r.After.Verdict, r.After.Reason, r.Changed)
 	}
 }

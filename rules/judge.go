@@ -17,7 +17,9 @@ const maxForwardDepth = 3
 // The checks run in this order; the first that decides sets Verdict and
 // Reason:
 //
-//  1. m is nil or Malformed: rejected, malformed.
+//  1. m is nil or Malformed: rejected, malformed. m.TooComplex: rejected,
+//     too_complex (the parse ran out of its budget, so what was read may
+//     be incomplete in any way).
 //  2. From has no usable addr-spec (missing, no "@", an invalid domain):
 //     rejected, no_sender. Only From counts as the author (RFC 5322
 //     section 3.6.2); Sender and Reply-To never do. Every mailbox of every
@@ -90,14 +92,38 @@ const maxForwardDepth = 3
 // DKIM failures, headers that may be forged, incident IDs written with a
 // separator, IDs only in the partner's text, signs of automatic mail that
 // did not decide. IncidentIDs and Warnings are never nil.
+//
+// At most MaxWarnings warnings are kept (see CapWarnings): a message of
+// 5,000 forged Authentication-Results headers would otherwise carry 5,000
+// into its manifest.
 func (p *Policy) Judge(m *Message) Judgment {
-	return p.judge(m, 0)
+	j := p.judge(m, 0)
+	j.Warnings = CapWarnings(j.Warnings, MaxWarnings)
+	return j
+}
+
+// MaxWarnings is how many warnings a Judgment keeps.
+const MaxWarnings = 50
+
+// CapWarnings returns warnings cut to at most n entries, the last saying
+// how many were dropped; warnings itself when it is short enough. n must
+// be at least 1.
+func CapWarnings(warnings []string, n int) []string {
+	if len(warnings) <= n {
+		return warnings
+	}
+	kept := slices.Clone(warnings[:n-1])
+	return append(kept, fmt.Sprintf("%d more warnings were dropped", len(warnings)-n+1))
 }
 
 func (p *Policy) judge(m *Message, depth int) Judgment {
 	j := Judgment{Authentication: AuthNone, IncidentIDs: []string{}, Warnings: []string{}}
 	if m == nil || m.Malformed {
 		return reject(j, ReasonMalformed)
+	}
+	if m.TooComplex {
+		j.Warnings = append(j.Warnings, "the message could not be read within the parse budget; re-judge it later, or read the bundle by hand")
+		return reject(j, ReasonTooComplex)
 	}
 	first, problem := readAuthor(m.From)
 	if problem != "" {

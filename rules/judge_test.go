@@ -77,6 +77,13 @@ func TestJudge(t *testing.T) {
 		{name: "malformed header block", m: with(func(m *Message) { m.Malformed = true }),
 			verdict: Rejected, reason: ReasonMalformed, auth: AuthNone, ids: []string{}},
 
+		{name: "too complex: the parse ran out of its budget", m: with(func(m *Message) { m.TooComplex = true }),
+			verdict: Rejected, reason: ReasonTooComplex, auth: AuthNone, ids: []string{}, warn: []string{"parse budget"}},
+		{name: "malformed outranks too complex", m: with(func(m *Message) { m.TooComplex, m.Malformed = true, true }),
+			verdict: Rejected, reason: ReasonMalformed, auth: AuthNone, ids: []string{}},
+		{name: "too complex original of a partner forward", m: forward("FW", *with(func(m *Message) { m.TooComplex = true })),
+			verdict: Rejected, reason: ReasonTooComplex, auth: AuthNone, ids: []string{}, original: 1},
+
 		// 2. no sender (RFC 5322 3.6.2: From is the author)
 		{name: "no From", m: with(func(m *Message) { m.From = "" }),
 			verdict: Rejected, reason: ReasonNoSender, auth: AuthNone, ids: []string{}, warn: []string{"no From address"}},
@@ -506,5 +513,57 @@ func TestJudgeConcurrent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestCapWarnings(t *testing.T) {
+	list := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("w%d", i)
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		in       []string
+		max      int
+		wantLen  int
+		wantLast string
+	}{
+		{"short list kept", list(3), 5, 3, "w2"},
+		{"exactly max kept", list(5), 5, 5, "w4"},
+		{"one over: two dropped for the note", list(6), 5, 5, "2 more warnings were dropped"},
+		{"5,000 cut to 50", list(5000), 50, 50, "4951 more warnings were dropped"},
+		{"nil stays nil", nil, 5, 0, ""},
+	}
+	for _, tt := range tests {
+		got := CapWarnings(tt.in, tt.max)
+		if len(got) != tt.wantLen {
+			t.Errorf("%s: CapWarnings = %d entries, want %d", tt.name, len(got), tt.wantLen)
+			continue
+		}
+		if len(got) > 0 && got[len(got)-1] != tt.wantLast {
+			t.Errorf("%s: last warning %q, want %q", tt.name, got[len(got)-1], tt.wantLast)
+		}
+	}
+}
+
+// TestJudgeForgedStampsCapped: each lower Authentication-Results header
+// claiming the trusted authserv-id with another result is a warning
+// (RFC 8601 section 5); 5,000 of them must not make 5,000.
+func TestJudgeForgedStampsCapped(t *testing.T) {
+	p := newTestPolicy(t)
+	m := with(func(m *Message) {
+		for range 5000 {
+			m.AuthenticationResults = append(m.AuthenticationResults, stamp("fail", "contoso.com"))
+		}
+	})
+	got := p.Judge(m)
+	if got.Verdict != Accepted || len(got.Warnings) != MaxWarnings {
+		t.Fatalf("Judge = %s with %d warnings, want accepted with %d", got.Verdict, len(got.Warnings), MaxWarnings)
+	}
+	if last := got.Warnings[MaxWarnings-1]; !strings.Contains(last, "were dropped") {
+		t.Errorf("last warning %q, want the count of dropped ones", last)
 	}
 }

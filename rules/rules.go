@@ -20,8 +20,10 @@ const (
 // Reason says why a message was not accepted. It is empty for accepted mail.
 type Reason string
 
-// The reasons. Rejected mail carries one of them but ReasonNoIncidentID,
-// which unmatched mail carries.
+// The reasons. Rejected mail carries any but ReasonNoIncidentID, which
+// unmatched mail carries. ReasonTooComplex is for a message whose parse ran
+// out of its budget: it is worth re-judging later, as its verdict is not
+// about the message itself.
 const (
 	ReasonPersonalAddress        Reason = "personal_address"
 	ReasonUnknownDomain          Reason = "unknown_domain"
@@ -34,6 +36,7 @@ const (
 	// (see Automated): not the customer's own request.
 	ReasonAutomatedMessage Reason = "automated_message"
 	ReasonNoIncidentID     Reason = "no_incident_id"
+	ReasonTooComplex       Reason = "too_complex"
 )
 
 // Authentication summarises how the sender was authenticated.
@@ -115,6 +118,9 @@ type Message struct {
 	ReportType string
 	// Malformed is set when the header block could not be parsed at all.
 	Malformed bool
+	// TooComplex is set when the parse ran out of its budget (time or
+	// steps): the facts above may be missing anything.
+	TooComplex bool
 }
 
 // DKIMResult is the outcome of verifying one DKIM-Signature.

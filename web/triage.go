@@ -34,6 +34,8 @@ func reasonText(r rules.Reason) string {
 		return "From the right customer, but it names no incident ID."
 	case rules.ReasonAutomatedMessage:
 		return "An automatic reply (out-of-office, bounce or read receipt), not the customer's request."
+	case rules.ReasonTooComplex:
+		return "The message is too complex to read within the time allowed: its structure may be hostile or broken, so nothing was decided about the sender."
 	}
 	return string(r)
 }
@@ -57,6 +59,8 @@ func reasonTodo(r rules.Reason) string {
 		return "Attach it to the incident it is about, or ask the customer for the incident ID from Service Health (e.g. EX315207)."
 	case rules.ReasonAutomatedMessage:
 		return "Ask the customer to write to the claims mailbox themselves. If a person did write it (the warnings say which header decided), attach it to its incident."
+	case rules.ReasonTooComplex:
+		return "Re-judge it later, when the server is less busy. If it is still too complex, read the bundle by hand (claimtrail bundle extract) and ask the customer to send the request again as a plain message."
 	}
 	return ""
 }

@@ -3,7 +3,9 @@
 // cmd/claimtrail and the parse benchmarks of evidence. Customers of the
 // tenants in cmd/claimtrail/testdata/config.yaml ask for SLA credits, some
 // from personal addresses, some failing DMARC, some without an incident
-// ID, in the sizes issue 4's benchmark names.
+// ID, in the sizes issue 4's benchmark names; and the hostile mail of
+// issue 16 (HostileShapes), which the hostile tests and BenchmarkHostile
+// run through inspect and the pipeline.
 package evidencetest
 
 import (
