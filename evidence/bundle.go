@@ -136,7 +136,7 @@ func writeBundle(ctx context.Context, w io.Writer, in *BundleInput, methodFor fu
 			return nil, fmt.Errorf("evidence: write bundle: %s: %w", name, err)
 		}
 	}
-	if err := zw.SetComment(manifestComment(manifest)); err != nil {
+	if err := zw.SetComment(manifestComment(ManifestSchema, manifest)); err != nil {
 		return nil, fmt.Errorf("evidence: write bundle: %w", err)
 	}
 	if err := zw.Close(); err != nil {

@@ -15,9 +15,21 @@ import (
 	"github.com/claimtrail/claimtrail/rules"
 )
 
-// ManifestSchema names the version of the manifest format. A reader refuses
-// any other value: a new field or meaning gets a new version.
-const ManifestSchema = "claimtrail.bundle/v1"
+// ManifestSchema names the version of the manifest format that this
+// claimtrail writes. A reader refuses any value it does not know: a new
+// field or meaning gets a new version, so that an older claimtrail says
+// "use a newer claimtrail" instead of misreading it. v2 (rules 2026.12.1)
+// adds the authors, From field count, automation facts, report type and
+// too_complex flag; v1 bundles are read as they are.
+const ManifestSchema = "claimtrail.bundle/v2"
+
+// manifestSchemaV1 is the schema of the bundles written before v2.
+const manifestSchemaV1 = "claimtrail.bundle/v1"
+
+// knownSchema reports whether this claimtrail reads manifests of schema.
+func knownSchema(schema string) bool {
+	return schema == ManifestSchema || schema == manifestSchemaV1
+}
 
 // The names of the fixed files in a bundle. Customer originals are
 // OriginalName(i).
@@ -124,8 +136,9 @@ type OriginalSummary struct {
 // with thousands of attachments is a few MB.
 const maxManifestSize = 32 << 20
 
-// commentPrefix starts the ZIP comment, which carries the manifest's SHA-256.
-const commentPrefix = ManifestSchema + " manifest-sha256="
+// commentSuffix follows the schema at the start of the ZIP comment, which
+// carries the manifest's SHA-256: "claimtrail.bundle/v2 manifest-sha256=<hex>".
+const commentSuffix = " manifest-sha256="
 
 // ReadManifest reads and decodes manifest.json from a bundle without
 // checking any digest; use VerifyBundle to check the bundle.
@@ -189,8 +202,12 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%s: data after the JSON object", ManifestName)
 	}
-	if m.Schema != ManifestSchema {
-		return nil, fmt.Errorf("%s: schema %q, this claimtrail reads %q: use a newer claimtrail", ManifestName, m.Schema, ManifestSchema)
+	if !knownSchema(m.Schema) {
+		return nil, fmt.Errorf("%s: schema %q, this claimtrail reads %q and %q: use a newer claimtrail", ManifestName, m.Schema, manifestSchemaV1, ManifestSchema)
+	}
+	if m.Schema == manifestSchemaV1 && m.hasV2Fields() {
+		// A v1 writer knew no such field: the manifest was altered.
+		return nil, fmt.Errorf("%s: schema %q with fields of %q: the manifest is damaged", ManifestName, m.Schema, ManifestSchema)
 	}
 	return &m, nil
 }
@@ -208,18 +225,35 @@ func encodeManifest(m *Manifest) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func manifestComment(manifest []byte) string {
-	sum := sha256.Sum256(manifest)
-	return commentPrefix + hex.EncodeToString(sum[:])
+// hasV2Fields reports whether m sets a field that schema v1 did not have.
+func (m *Manifest) hasV2Fields() bool {
+	h := &m.Message
+	if len(h.Authors) > 0 || h.FromFields != 0 || len(h.Automation) > 0 || h.ReportType != "" || h.TooComplex {
+		return true
+	}
+	for _, o := range m.Originals {
+		if len(o.Automation) > 0 || o.ReportType != "" {
+			return true
+		}
+	}
+	return false
 }
 
-// commentDigest extracts the manifest digest from a bundle's ZIP comment.
-func commentDigest(comment string) (string, bool) {
-	d, ok := strings.CutPrefix(comment, commentPrefix)
-	if !ok || !isSHA256Hex(d) {
-		return "", false
+// manifestComment is the ZIP comment of a bundle of schema whose manifest
+// is manifest.
+func manifestComment(schema string, manifest []byte) string {
+	sum := sha256.Sum256(manifest)
+	return schema + commentSuffix + hex.EncodeToString(sum[:])
+}
+
+// commentDigest extracts the schema and the manifest digest from a bundle's
+// ZIP comment.
+func commentDigest(comment string) (schema, digest string, ok bool) {
+	schema, digest, ok = strings.Cut(comment, commentSuffix)
+	if !ok || !knownSchema(schema) || !isSHA256Hex(digest) {
+		return "", "", false
 	}
-	return d, true
+	return schema, digest, true
 }
 
 func isSHA256Hex(s string) bool {

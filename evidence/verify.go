@@ -67,9 +67,9 @@ func verifyBundle(bundle io.ReaderAt, size int64, key string) error {
 	}
 	// The digest first: a damaged manifest is reported as such, not as
 	// whatever its damaged JSON happens to say.
-	want, ok := commentDigest(zr.Comment)
+	schema, want, ok := commentDigest(zr.Comment)
 	if !ok {
-		return &MismatchError{File: ManifestName, What: "manifest digest", Want: "a ZIP comment " + strconv.Quote(commentPrefix+"<sha256>"), Got: strconv.Quote(truncate(zr.Comment, 100))}
+		return &MismatchError{File: ManifestName, What: "manifest digest", Want: "a ZIP comment " + strconv.Quote(ManifestSchema+commentSuffix+"<sha256>"), Got: strconv.Quote(truncate(zr.Comment, 100))}
 	}
 	sum := sha256.Sum256(mbytes)
 	if got := hex.EncodeToString(sum[:]); got != want {
@@ -78,6 +78,9 @@ func verifyBundle(bundle io.ReaderAt, size int64, key string) error {
 	m, err := decodeManifest(mbytes)
 	if err != nil {
 		return err
+	}
+	if m.Schema != schema {
+		return &MismatchError{File: ManifestName, What: "schema", Want: schema + " (ZIP comment)", Got: m.Schema}
 	}
 
 	// The listing, both ways: a file added to a bundle is as suspect as one

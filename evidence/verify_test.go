@@ -288,7 +288,7 @@ func TestVerifyBundleRewrittenManifest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	zw.SetComment(manifestComment(mb))
+	zw.SetComment(manifestComment(ManifestSchema, mb))
 	zw.Close()
 	if err := verifyBytes(out.Bytes(), ""); err != nil {
 		t.Fatalf("VerifyBundle(consistent forgery, no key) = %v; the test forgery is not consistent", err)
@@ -307,12 +307,12 @@ func TestReadManifest(t *testing.T) {
 	}
 	newer := rezip(t, b, func(n string, d []byte) (string, []byte, bool) {
 		if n == ManifestName {
-			d = bytes.Replace(d, []byte(ManifestSchema), []byte("claimtrail.bundle/v2"), 1)
+			d = bytes.Replace(d, []byte(ManifestSchema), []byte("claimtrail.bundle/v3"), 1)
 		}
 		return n, d, true
 	}, nil)
 	if _, err := ReadManifest(bytes.NewReader(newer), int64(len(newer))); err == nil || !strings.Contains(err.Error(), "newer claimtrail") {
-		t.Errorf("ReadManifest(v2) error = %v, want one asking for a newer claimtrail", err)
+		t.Errorf("ReadManifest(v3) error = %v, want one asking for a newer claimtrail", err)
 	}
 }
 
@@ -334,4 +334,67 @@ func FuzzVerifyBundle(f *testing.F) {
 		names, _ := Extract(bytes.NewReader(b), int64(len(b)), dir)
 		checkExtracted(t, dir, names)
 	})
+}
+
+// withManifest returns bundle b with its manifest replaced by what edit
+// makes of it, encoded canonically under schema, and a ZIP comment of
+// schema whose digest matches: a bundle as a writer of schema would have
+// made it.
+func withManifest(t *testing.T, b []byte, schema string, edit func(*Manifest)) []byte {
+	t.Helper()
+	m, err := ReadManifest(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	mb, err := encodeManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := rezip(t, b, func(n string, d []byte) (string, []byte, bool) {
+		if n == ManifestName {
+			d = mb
+		}
+		return n, d, true
+	}, nil)
+	// The comment ends the ZIP, after its 2-byte length; every comment
+	// here has the same length, so it is replaced in place.
+	comment := manifestComment(schema, mb)
+	if len(schema) != len(ManifestSchema) || !bytes.HasSuffix(out[:len(out)-64], []byte(ManifestSchema+commentSuffix)) {
+		t.Fatalf("unexpected ZIP comment layout")
+	}
+	return append(out[:len(out)-len(comment)], comment...)
+}
+
+// TestVerifyV1Bundle: bundles written before schema v2 still verify and
+// read; a v1 manifest carrying v2 fields, or a comment naming another
+// schema than the manifest, does not.
+func TestVerifyV1Bundle(t *testing.T) {
+	raw, b, _ := buildCase(t, bundleCases[0])
+	key := BundleKey(sha256Hex(raw), 1)
+	asV1 := func(m *Manifest) {
+		m.Schema = manifestSchemaV1
+		m.Message.Authors, m.Message.FromFields, m.Message.Automation, m.Message.ReportType, m.Message.TooComplex = nil, 0, nil, "", false
+		for i := range m.Originals {
+			m.Originals[i].Automation, m.Originals[i].ReportType = nil, ""
+		}
+	}
+	v1 := withManifest(t, b, manifestSchemaV1, asV1)
+	if err := verifyBytes(v1, key); err != nil {
+		t.Fatalf("VerifyBundle(v1 bundle) = %v, want nil", err)
+	}
+	if m, err := ReadManifest(bytes.NewReader(v1), int64(len(v1))); err != nil || m.Schema != manifestSchemaV1 {
+		t.Errorf("ReadManifest(v1 bundle) = schema %v, %v; want %s", m, err, manifestSchemaV1)
+	}
+
+	withAuthors := withManifest(t, b, manifestSchemaV1, func(m *Manifest) {
+		asV1(m)
+		m.Message.Authors = []string{"jane@contoso.com"}
+	})
+	if err := verifyBytes(withAuthors, key); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("VerifyBundle(v1 manifest with authors) = %v, want damaged", err)
+	}
+
+	v2CommentV1 := withManifest(t, b, manifestSchemaV1, func(*Manifest) {})
+	wantMismatch(t, verifyBytes(v2CommentV1, key), ManifestName)
 }
