@@ -354,3 +354,43 @@ func TestBundleExtractReadsWhatTheParseRead(t *testing.T) {
 		t.Errorf("report.pdf = %q, %v; want the decoded attachment", b, err)
 	}
 }
+
+// TestBundleExtractAtTheParseLimit: issue 16. A message nested deeper than
+// the parse reads is judged on what the parse read; bundle extract writes
+// the same attachments, says where it stopped, and succeeds.
+func TestBundleExtractAtTheParseLimit(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("From: Jane <jane@contoso.com>\r\nSubject: EX25194\r\nMIME-Version: 1.0\r\n")
+	const depth = 80 // past the parse's 64
+	for i := range depth {
+		fmt.Fprintf(&sb, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
+		if i == 0 {
+			sb.WriteString("Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\n\r\n%PDF-1.4 outage\r\n--b0\r\n")
+		}
+	}
+	sb.WriteString("Content-Type: text/plain\r\n\r\ndeep\r\n")
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&sb, "--b%d--\r\n", i)
+	}
+	raw := []byte(sb.String())
+	f, err := evidence.ParseBytes(raw, nil)
+	if err != nil || f.Sender != "jane@contoso.com" || len(f.Attachments) == 0 {
+		t.Fatalf("ParseBytes = sender %q, %d attachments, %v; want the parse to read the message", f.Sender, len(f.Attachments), err)
+	}
+	var buf bytes.Buffer
+	if _, err := evidence.WriteBundle(context.Background(), &buf, &evidence.BundleInput{
+		Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), Facts: f,
+		Judgment: rules.Judgment{Verdict: rules.Accepted, IncidentIDs: []string{"EX25194"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	path := writeTemp(t, t.TempDir(), "deep.zip", buf.Bytes())
+	out := t.TempDir()
+	code, stdout, stderr := runCmd("bundle", "extract", path, "-o", out)
+	if code != exitOK || !strings.Contains(stderr, "stopped where the parse stops") {
+		t.Fatalf("claimtrail bundle extract = %d\nstdout: %s\nstderr: %s\nwant %d and a note where it stopped", code, stdout, stderr, exitOK)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "report.pdf")); err != nil || string(b) != "%PDF-1.4 outage" {
+		t.Errorf("report.pdf = %q, %v; want the decoded attachment", b, err)
+	}
+}
