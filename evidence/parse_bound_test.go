@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -225,6 +226,30 @@ func TestParseMediaTypeRepairCut(t *testing.T) {
 		mt, _, cut, err := parseMediaType(tt.v)
 		if err != nil || mt != tt.wantType || cut != tt.wantCut {
 			t.Errorf("%s: parseMediaType = %q, cut %v, %v; want %q, cut %v", tt.name, mt, cut, err, tt.wantType, tt.wantCut)
+		}
+	}
+}
+
+// TestToAddressesCapped: a To of thousands of addresses is recorded up to
+// maxToAddresses, with a warning; the manifest stays small.
+func TestToAddressesCapped(t *testing.T) {
+	for _, n := range []int{maxToAddresses, maxToAddresses + 1, 50000} {
+		var sb strings.Builder
+		sb.WriteString("From: jane@contoso.com\r\nSubject: EX315207\r\nTo: ")
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(",\r\n ")
+			}
+			fmt.Fprintf(&sb, "user%d@contoso.com", i)
+		}
+		sb.WriteString("\r\n\r\nbody\r\n")
+		f, err := ParseBytes([]byte(sb.String()), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(strings.Join(f.Warnings, "\n"), "To addresses: the first")
+		if want := min(n, maxToAddresses); len(f.To) != want || warned != (n > maxToAddresses) {
+			t.Errorf("To of %d: %d recorded, warned %v; want %d, %v", n, len(f.To), warned, want, n > maxToAddresses)
 		}
 	}
 }

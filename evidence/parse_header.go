@@ -79,6 +79,10 @@ func readHeaderFacts(h header, f *Facts, warn func(string)) {
 	for _, v := range h.values("To") {
 		f.To = append(f.To, addressesAsWritten(v, warn)...)
 	}
+	if len(f.To) > maxToAddresses {
+		warn(fmt.Sprintf("%d To addresses: the first %d recorded (the message keeps them all)", len(f.To), maxToAddresses))
+		f.To = f.To[:maxToAddresses:maxToAddresses]
+	}
 
 	if dates := h.values("Date"); len(dates) == 0 {
 		warn("no Date field")
@@ -138,6 +142,11 @@ func reportType(ct string) string {
 	}
 	return clip(t, 64)
 }
+
+// maxToAddresses bounds the To addresses recorded in the facts and the
+// manifest: they only tell an analyst who else was addressed, and a To of
+// 50,000 addresses made a 2 MB manifest.
+const maxToAddresses = 1000
 
 // maxAuthenticationResults bounds the Authentication-Results fields kept.
 // Each server on the way adds one at the top, so the receiving server's is
