@@ -302,6 +302,10 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 	// Element by element, so that one broken display name does not hide
 	// the other addresses: every From address is an author.
 	for _, el := range splitAddressList(v) {
+		// An angle-addr written inside a display name's quotes or a
+		// comment is text, not the address: `"<jane@contoso.com>"
+		// attacker@evil.example` must not read as jane's.
+		el = blankQuotedText(el)
 		if ms := angleAddr.FindAllStringSubmatch(el, -1); len(ms) > 0 {
 			for _, m := range ms {
 				list = append(list, &mail.Address{Address: unquoteLocal(m[1])})
@@ -316,6 +320,56 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 		return list, true, nil
 	}
 	return nil, false, err
+}
+
+// blankQuotedText returns v with every quoted string outside angle
+// brackets and every comment (RFC 5322 sections 3.2.2 and 3.2.4) turned
+// into spaces, its length unchanged: what is left are the words and
+// angle-addrs a reader can take an address from. A quoted local part
+// inside an angle-addr (<"x y"@contoso.com>) is kept.
+func blankQuotedText(v string) string {
+	b := []byte(v)
+	depth, quoted, angle := 0, false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			if !angle || depth > 0 {
+				b[i] = ' '
+				if i+1 < len(b) {
+					b[i+1] = ' '
+				}
+			}
+			i++
+			continue
+		case c == '"' && depth == 0:
+			quoted = !quoted
+			if !angle {
+				b[i] = ' '
+			}
+			continue
+		case quoted:
+			if !angle {
+				b[i] = ' '
+			}
+			continue
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+			b[i] = ' '
+			continue
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		}
+		if depth > 0 {
+			b[i] = ' '
+		}
+	}
+	return string(b)
 }
 
 // splitAddressList splits an address-list at the commas outside quoted
