@@ -21,6 +21,9 @@ type Facts struct {
 	Authors []string
 	// FromFields counts the From fields (RFC 5322 section 3.6 allows one).
 	FromFields int
+	// AuthorsDropped counts the From addresses past the first 100, which
+	// Authors leaves out; the rules cannot judge such a message.
+	AuthorsDropped int
 	// ReplyTo are the addr-specs of the Reply-To field, normalised as
 	// Sender is.
 	ReplyTo []string

@@ -71,6 +71,11 @@ func readHeaderFacts(h header, f *Facts, warn func(string)) {
 		}
 		f.Authors = append(f.Authors, authors...)
 	}
+	if n := len(f.Authors); n > maxAuthors {
+		f.AuthorsDropped = n - maxAuthors
+		f.Authors = f.Authors[:maxAuthors:maxAuthors]
+		warn(fmt.Sprintf("%d From addresses: the first %d recorded as authors (the message keeps them all; a customer's request has one)", n, maxAuthors))
+	}
 
 	for _, v := range h.values("Reply-To") {
 		f.ReplyTo = append(f.ReplyTo, addrSpecs(v, "Reply-To", warn)...)
@@ -142,6 +147,12 @@ func reportType(ct string) string {
 	}
 	return clip(t, 64)
 }
+
+// maxAuthors bounds the From addresses recorded as authors. The rules
+// judge every author, so an unbounded list would make a hostile From of
+// 50,000 addresses cost seconds; a message past it cannot be judged
+// (Facts.AuthorsDropped).
+const maxAuthors = 100
 
 // maxToAddresses bounds the To addresses recorded in the facts and the
 // manifest: they only tell an analyst who else was addressed, and a To of
@@ -436,7 +447,7 @@ func fromAddresses(v string, warn func(string)) (authors []string, sender string
 		read++
 	}
 	if lenient && read > 0 {
-		warn(fmt.Sprintf("From field %q is not valid RFC 5322; read it as %s", clip(v, 120), strings.Join(authors, ", ")))
+		warn(fmt.Sprintf("From field %q is not valid RFC 5322; read it as %s", clip(v, 120), clip(strings.Join(authors, ", "), 400)))
 	}
 	if len(list) > 1 {
 		warn(fmt.Sprintf("From field names %d addresses, all authors: %s", len(list), strings.Join(authors, ", ")))

@@ -264,6 +264,17 @@ func TestJudge(t *testing.T) {
 			m.Authors = []string{"jane.doe@contoso.com", "undisclosed-recipients"}
 		}), verdict: Rejected, reason: ReasonNoSender, auth: AuthNone, ids: []string{},
 			warn: []string{`each judged: jane.doe@contoso.com, "undisclosed-recipients"`, "has no domain"}},
+		{name: "authors past the parser's bound are not judged", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "mark.ellis@it.contoso.com"}
+			m.AuthorsDropped = 4900
+		}), verdict: Rejected, reason: ReasonNoSender, auth: AuthNone, ids: []string{},
+			warn: []string{"4900 more addresses than the parser records"}},
+		{name: "a warning names the first ten authors and how many more", m: with(func(m *Message) {
+			for i := range 25 {
+				m.Authors = append(m.Authors, fmt.Sprintf("user%d@contoso.com", i))
+			}
+		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"user8@contoso.com and 16 more"}},
 		{name: "the same author twice is one author", m: with(func(m *Message) {
 			m.Authors = []string{"jane.doe@contoso.com", "jane.doe@CONTOSO.com"}
 		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}},

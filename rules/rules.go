@@ -93,6 +93,9 @@ type Message struct {
 	Authors []string
 	// FromFields counts the From fields; RFC 5322 section 3.6 allows one.
 	FromFields int
+	// AuthorsDropped counts the From addresses the parser did not record
+	// in Authors (it keeps the first 100): authors nobody judged.
+	AuthorsDropped int
 	// ReplyTo are the addr-specs of the Reply-To header, for warnings; they
 	// never decide who the author is (RFC 5322 section 3.6.2).
 	ReplyTo  []string
