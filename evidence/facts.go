@@ -41,7 +41,7 @@ type Facts struct {
 	AuthenticationResults []string
 	// Automation holds the first value of each header field named by
 	// rules.AutomationFields that the message has (Auto-Submitted,
-	// Precedence, Return-Path, ...), as written, unfolded; nil when it has
+	// Precedence, X-Autoreply, ...), as written, unfolded; nil when it has
 	// none. The rules decide whether they make it automatic mail.
 	Automation map[string]string
 	// ReportType is the report-type parameter of a top-level

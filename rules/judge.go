@@ -109,9 +109,10 @@ func (p *Policy) Judge(m *Message) Judgment {
 const MaxWarnings = 50
 
 // CapWarnings returns warnings cut to at most n entries, the last saying
-// how many were dropped; warnings itself when it is short enough. n must
-// be at least 1.
+// how many were dropped; warnings itself when it is short enough. An n
+// below 1 counts as 1.
 func CapWarnings(warnings []string, n int) []string {
+	n = max(n, 1)
 	if len(warnings) <= n {
 		return warnings
 	}

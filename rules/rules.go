@@ -148,6 +148,19 @@ type Judgment struct {
 	Original int `json:"original,omitempty"`
 }
 
+// Attachable reports whether an analyst may attach mail judged j to an
+// incident of its tenant by hand: unmatched mail, which names no incident,
+// and automated mail, which a person may have written after all. Both come
+// from a tenant's domain and passed authentication; the other rejections
+// fail what Microsoft requires of the customer's email (too_complex mail
+// was never judged at all: re-judge it). A nil j is not attachable.
+func (j *Judgment) Attachable() bool {
+	if j == nil || j.TenantID == "" {
+		return false
+	}
+	return j.Verdict == Unmatched || j.Verdict == Rejected && j.Reason == ReasonAutomatedMessage
+}
+
 // Version identifies this rule set; it is recorded in every evidence bundle
 // so a later re-judgment can tell which rules decided. Bump it whenever a
 // change can alter a verdict.
