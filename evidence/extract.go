@@ -47,8 +47,11 @@ var ErrExtractLimit = errors.New("message exceeds the extraction limits")
 // decoded (invalid base64, unknown encoding) is skipped and named in the
 // returned error, the others are still written; a damaged MIME structure
 // stops the walk with an error, and so does a limit (see maxExtractParts),
-// after the files before it are written. Extract does not verify the
-// bundle; call VerifyBundle first.
+// after the files before it are written. The message is read as the parse
+// reads it: lines ending in a bare CR or LF CR are read as CRLF, and such
+// a message larger than the parse reads (DefaultMaxBytes) is an error, as
+// the parse declares it malformed. Extract does not verify the bundle;
+// call VerifyBundle first.
 func Extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 	names, err := extract(bundle, size, dir)
 	if err != nil {
@@ -86,13 +89,23 @@ func extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 		used[strings.ToLower(e.Name())] = 1
 	}
 
-	rc, err := msg.Open()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", MessageName, err)
+	if msg.UncompressedSize64 > math.MaxInt64 {
+		return nil, fmt.Errorf("%s: size %d out of range", MessageName, msg.UncompressedSize64)
 	}
-	defer rc.Close()
+	ra := &entryReaderAt{f: msg}
+	defer ra.Close()
+	var raw io.ReaderAt = ra
+	msgSize := int64(msg.UncompressedSize64)
+	// Line breaks made CRLF, as the parse reads them (parse.go).
+	conv, note, ok := lineBreaksForParsing(raw, msgSize, DefaultMaxBytes)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s", MessageName, note)
+	}
+	if conv != nil {
+		raw, msgSize = bytes.NewReader(conv), int64(len(conv))
+	}
 	x := &extractor{root: root, used: used}
-	lr := &headerLimitReader{r: rc, n: maxMessageHeader}
+	lr := &headerLimitReader{r: io.NewSectionReader(raw, 0, msgSize), n: maxMessageHeader}
 	br := bufio.NewReader(lr)
 	h, err := readHeaderLenient(br)
 	if err != nil {
@@ -327,4 +340,51 @@ func validFieldName(name []byte) bool {
 		}
 	}
 	return true
+}
+
+// entryReaderAt reads a ZIP entry at offsets, for lineBreaksForParsing.
+// A compressed entry cannot seek, so it stays open where the last read
+// ended and is reopened for a read before that: the reads go from the
+// start onwards, so this costs a few passes, not one per read. Not safe
+// for concurrent use.
+type entryReaderAt struct {
+	f   *zip.File
+	rc  io.ReadCloser
+	pos int64
+}
+
+func (e *entryReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if e.rc == nil || off < e.pos {
+		if err := e.Close(); err != nil {
+			return 0, err
+		}
+		rc, err := e.f.Open()
+		if err != nil {
+			return 0, err
+		}
+		e.rc, e.pos = rc, 0
+	}
+	if off > e.pos {
+		n, err := io.CopyN(io.Discard, e.rc, off-e.pos)
+		e.pos += n
+		if err != nil {
+			return 0, err
+		}
+	}
+	n, err := io.ReadFull(e.rc, p)
+	e.pos += int64(n)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF // io.ReaderAt's word for a short read at the end
+	}
+	return n, err
+}
+
+// Close closes the entry if it is open.
+func (e *entryReaderAt) Close() error {
+	if e.rc == nil {
+		return nil
+	}
+	err := e.rc.Close()
+	e.rc = nil
+	return err
 }

@@ -174,6 +174,27 @@ func TestExtract(t *testing.T) {
 			want: map[string]string{"a.pdf": "x"},
 		},
 		{
+			// Classic Mac OS mail: the parse reads it with CRLF line
+			// breaks (lineBreaksForParsing), and so must Extract.
+			name: "bare CR line breaks",
+			raw:  strings.ReplaceAll(mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}), "\r\n", "\r"),
+			want: map[string]string{"a.pdf": "x"},
+		},
+		{
+			name: "LF CR line breaks (a CRLF conversion applied backwards)",
+			raw:  strings.ReplaceAll(mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}), "\r\n", "\n\r"),
+			want: map[string]string{"a.pdf": "x"},
+		},
+		{
+			// Over the parse's MaxBytes the parse declares it malformed
+			// and reads nothing: Extract says so rather than write nothing
+			// in silence.
+			name:    "bare CR line breaks over the parse's limit",
+			raw:     strings.ReplaceAll(mixed([2]string{"Content-Type: application/pdf; name=a.pdf", strings.Repeat("x", DefaultMaxBytes)}), "\r\n", "\r"),
+			want:    map[string]string{},
+			wantErr: "malformed",
+		},
+		{
 			name: "message/rfc822 nested 20 deep",
 			raw:  nestedRFC822(20),
 			want: map[string]string{"attachment-1.eml": nestedRFC822(19)},
