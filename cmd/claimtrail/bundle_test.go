@@ -341,6 +341,12 @@ func TestBundleExtractReadsWhatTheParseRead(t *testing.T) {
 			raw:  lines[0] + "X Mailer Name: Lotus Notes\r\n" + lines[1] + "\xc3\x9cbersetzt: ja\r\n" + strings.Join(lines[2:], ""),
 		},
 		{
+			// RFC 5322 section 2.2.3 folds start with whitespace; this
+			// one lost it.
+			name: "header line that lost its indentation",
+			raw:  strings.Replace(bundleTestMessage, "Subject: EX25194 outage report\r\n", "Subject: EX25194 outage report\r\nof the mailbox\r\n", 1),
+		},
+		{
 			// Classic Mac OS mail; RFC 5322 section 2.1 asks for CRLF.
 			name: "bare CR line breaks",
 			raw:  strings.ReplaceAll(bundleTestMessage, "\r\n", "\r"),
