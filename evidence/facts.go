@@ -21,6 +21,9 @@ type Facts struct {
 	Authors []string
 	// FromFields counts the From fields (RFC 5322 section 3.6 allows one).
 	FromFields int
+	// AuthorsDropped counts the From addresses past the first 100, which
+	// Authors leaves out; the rules cannot judge such a message.
+	AuthorsDropped int
 	// ReplyTo are the addr-specs of the Reply-To field, normalised as
 	// Sender is.
 	ReplyTo []string
@@ -38,7 +41,7 @@ type Facts struct {
 	AuthenticationResults []string
 	// Automation holds the first value of each header field named by
 	// rules.AutomationFields that the message has (Auto-Submitted,
-	// Precedence, Return-Path, ...), as written, unfolded; nil when it has
+	// Precedence, X-Autoreply, ...), as written, unfolded; nil when it has
 	// none. The rules decide whether they make it automatic mail.
 	Automation map[string]string
 	// ReportType is the report-type parameter of a top-level

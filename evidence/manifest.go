@@ -19,7 +19,7 @@ import (
 // claimtrail writes. A reader refuses any value it does not know: a new
 // field or meaning gets a new version, so that an older claimtrail says
 // "use a newer claimtrail" instead of misreading it. v2 (rules 2026.12.1)
-// adds the authors, From field count, automation facts, report type and
+// adds the authors (and how many were dropped), From field count, automation facts, report type and
 // too_complex flag; v1 bundles are read as they are.
 const ManifestSchema = "claimtrail.bundle/v2"
 
@@ -81,11 +81,13 @@ type MessageHeaders struct {
 	Authors []string `json:"authors,omitempty"`
 	// FromFields counts the From fields; absent when there was none and
 	// from manifests written before rules 2026.12.1.
-	FromFields int       `json:"from_fields,omitempty"`
-	ReplyTo    []string  `json:"reply_to"`
-	To         []string  `json:"to"`
-	Date       time.Time `json:"date,omitzero"`
-	Subject    string    `json:"subject"`
+	FromFields int `json:"from_fields,omitempty"`
+	// AuthorsDropped counts the From addresses Authors leaves out.
+	AuthorsDropped int       `json:"authors_dropped,omitempty"`
+	ReplyTo        []string  `json:"reply_to"`
+	To             []string  `json:"to"`
+	Date           time.Time `json:"date,omitzero"`
+	Subject        string    `json:"subject"`
 	// Automation and ReportType are the facts the rules read to tell
 	// automatic mail (see Facts); omitted when empty, so manifests
 	// written before they existed read the same.
@@ -228,7 +230,7 @@ func encodeManifest(m *Manifest) ([]byte, error) {
 // hasV2Fields reports whether m sets a field that schema v1 did not have.
 func (m *Manifest) hasV2Fields() bool {
 	h := &m.Message
-	if len(h.Authors) > 0 || h.FromFields != 0 || len(h.Automation) > 0 || h.ReportType != "" || h.TooComplex {
+	if len(h.Authors) > 0 || h.FromFields != 0 || h.AuthorsDropped != 0 || len(h.Automation) > 0 || h.ReportType != "" || h.TooComplex {
 		return true
 	}
 	for _, o := range m.Originals {

@@ -313,3 +313,38 @@ func TestToAddressesCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorsCapped: a From of thousands of addresses, in one field or
+// many, records the first maxAuthors and counts the rest, which the rules
+// then refuse to judge.
+func TestAuthorsCapped(t *testing.T) {
+	addrs := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("user%d@contoso.com", i)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		header  string
+		dropped int
+	}{
+		{"one field at the bound", "From: " + strings.Join(addrs(maxAuthors), ", ") + "\r\n", 0},
+		{"one field of 50,000", "From: " + strings.Join(addrs(50000), ",\r\n ") + "\r\n", 50000 - maxAuthors},
+		{"3,000 From fields", "From: " + strings.Join(addrs(3000), "\r\nFrom: ") + "\r\n", 3000 - maxAuthors},
+	}
+	for _, tt := range tests {
+		f, err := ParseBytes([]byte(tt.header+"Subject: EX315207\r\n\r\nbody\r\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(strings.Join(f.Warnings, "\n"), "From addresses: the first 100")
+		if len(f.Authors) != min(maxAuthors, len(f.Authors)+f.AuthorsDropped) || f.AuthorsDropped != tt.dropped || warned != (tt.dropped > 0) {
+			t.Errorf("%s: %d authors, %d dropped, warned %v; want at most %d, %d dropped", tt.name, len(f.Authors), f.AuthorsDropped, warned, maxAuthors, tt.dropped)
+		}
+		if m := f.RulesMessage(); m.AuthorsDropped != f.AuthorsDropped {
+			t.Errorf("%s: RulesMessage().AuthorsDropped = %d, want %d", tt.name, m.AuthorsDropped, f.AuthorsDropped)
+		}
+	}
+}

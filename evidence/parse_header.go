@@ -71,6 +71,11 @@ func readHeaderFacts(h header, f *Facts, warn func(string)) {
 		}
 		f.Authors = append(f.Authors, authors...)
 	}
+	if n := len(f.Authors); n > maxAuthors {
+		f.AuthorsDropped = n - maxAuthors
+		f.Authors = f.Authors[:maxAuthors:maxAuthors]
+		warn(fmt.Sprintf("%d From addresses: the first %d recorded as authors (the message keeps them all; a customer's request has one)", n, maxAuthors))
+	}
 
 	for _, v := range h.values("Reply-To") {
 		f.ReplyTo = append(f.ReplyTo, addrSpecs(v, "Reply-To", warn)...)
@@ -142,6 +147,12 @@ func reportType(ct string) string {
 	}
 	return clip(t, 64)
 }
+
+// maxAuthors bounds the From addresses recorded as authors. The rules
+// judge every author, so an unbounded list would make a hostile From of
+// 50,000 addresses cost seconds; a message past it cannot be judged
+// (Facts.AuthorsDropped).
+const maxAuthors = 100
 
 // maxToAddresses bounds the To addresses recorded in the facts and the
 // manifest: they only tell an analyst who else was addressed, and a To of
@@ -302,6 +313,10 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 	// Element by element, so that one broken display name does not hide
 	// the other addresses: every From address is an author.
 	for _, el := range splitAddressList(v) {
+		// An angle-addr written inside a display name's quotes or a
+		// comment is text, not the address: `"<jane@contoso.com>"
+		// attacker@evil.example` must not read as jane's.
+		el = blankQuotedText(el)
 		if ms := angleAddr.FindAllStringSubmatch(el, -1); len(ms) > 0 {
 			for _, m := range ms {
 				list = append(list, &mail.Address{Address: unquoteLocal(m[1])})
@@ -316,6 +331,56 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 		return list, true, nil
 	}
 	return nil, false, err
+}
+
+// blankQuotedText returns v with every quoted string outside angle
+// brackets and every comment (RFC 5322 sections 3.2.2 and 3.2.4) turned
+// into spaces, its length unchanged: what is left are the words and
+// angle-addrs a reader can take an address from. A quoted local part
+// inside an angle-addr (<"x y"@contoso.com>) is kept.
+func blankQuotedText(v string) string {
+	b := []byte(v)
+	depth, quoted, angle := 0, false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			if !angle || depth > 0 {
+				b[i] = ' '
+				if i+1 < len(b) {
+					b[i+1] = ' '
+				}
+			}
+			i++
+			continue
+		case c == '"' && depth == 0:
+			quoted = !quoted
+			if !angle {
+				b[i] = ' '
+			}
+			continue
+		case quoted:
+			if !angle {
+				b[i] = ' '
+			}
+			continue
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+			b[i] = ' '
+			continue
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		}
+		if depth > 0 {
+			b[i] = ' '
+		}
+	}
+	return string(b)
 }
 
 // splitAddressList splits an address-list at the commas outside quoted
@@ -382,7 +447,7 @@ func fromAddresses(v string, warn func(string)) (authors []string, sender string
 		read++
 	}
 	if lenient && read > 0 {
-		warn(fmt.Sprintf("From field %q is not valid RFC 5322; read it as %s", clip(v, 120), strings.Join(authors, ", ")))
+		warn(fmt.Sprintf("From field %q is not valid RFC 5322; read it as %s", clip(v, 120), clip(strings.Join(authors, ", "), 400)))
 	}
 	if len(list) > 1 {
 		warn(fmt.Sprintf("From field names %d addresses, all authors: %s", len(list), strings.Join(authors, ", ")))

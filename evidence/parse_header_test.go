@@ -287,3 +287,26 @@ func TestAutomationFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestFromAddressesIgnoresQuotedAngleAddrs: when a From field is too broken
+// for the address parsers, an angle-addr inside a quoted display name or a
+// comment is text (RFC 5322 3.2.2, 3.2.4), never the author.
+func TestFromAddressesIgnoresQuotedAngleAddrs(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"angle-addr in a quoted name, a bare address after", `"<jane@contoso.com>" attacker@evil.example junk`, ""},
+		{"angle-addr in a comment, a bare address after", `Jane (<jane@contoso.com>) attacker@evil.example;`, ""},
+		{"angle-addr in a quoted name, the real one after", `"<jane@contoso.com>" <mallory@evil.example> junk, ,`, "mallory@evil.example"},
+		{"quoted local part inside the angle-addr is kept", `Novák, Jan (IT) <"jan..novak"@contoso.cz> x <`, `"jan..novak"@contoso.cz`},
+	}
+	for _, tt := range tests {
+		authors, sender := fromAddresses(tt.in, func(string) {})
+		if sender != tt.want {
+			t.Errorf("%s: fromAddresses(%q) = sender %q (authors %q), want %q", tt.name, tt.in, sender, authors, tt.want)
+		}
+		for _, a := range authors {
+			if strings.EqualFold(a, "jane@contoso.com") {
+				t.Errorf("%s: fromAddresses(%q) reads the quoted jane@contoso.com as an author: %q", tt.name, tt.in, authors)
+			}
+		}
+	}
+}

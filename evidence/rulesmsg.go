@@ -20,6 +20,7 @@ func (f *Facts) RulesMessage() *rules.Message {
 		FromHeader:            f.From,
 		Authors:               slices.Clone(f.Authors),
 		FromFields:            f.FromFields,
+		AuthorsDropped:        f.AuthorsDropped,
 		ReplyTo:               slices.Clone(f.ReplyTo),
 		Subject:               f.Subject,
 		Text:                  f.Text,

@@ -69,6 +69,7 @@ func (p *Policy) authenticate(m *Message, authors []author) authOutcome {
 	var out authOutcome
 	stampAt := -1
 	var passed []string // normalised header.from domains the stamp passes
+	var named []string  // every header.from the stamp names, whatever its result
 	for i, raw := range m.AuthenticationResults {
 		ar, err := ParseAuthenticationResults(raw)
 		if !p.trustedStamp(ar) {
@@ -80,13 +81,13 @@ func (p *Policy) authenticate(m *Message, authors []author) authOutcome {
 				out.warn = append(out.warn, fmt.Sprintf("the receiving server's Authentication-Results header is partly unreadable: %v", err))
 			}
 			var fail bool
-			fail, passed = stampResults(ar, &out.warn)
+			fail, passed, named = stampResults(ar, &out.warn)
 			if fail {
 				out.auth = AuthFail
 			}
 			continue
 		}
-		lowerFail, lowerPassed := stampResults(ar, nil)
+		lowerFail, lowerPassed, _ := stampResults(ar, nil)
 		if lowerFail != (out.auth == AuthFail) || !slices.Equal(lowerPassed, passed) {
 			out.warn = append(out.warn, fmt.Sprintf("a lower Authentication-Results header (%d) claiming to be from %s says %s, the receiving server's says %s; the lower one may be forged and was ignored",
 				i+1, serverName(ar), describeStamp(lowerFail, lowerPassed), describeStamp(out.auth == AuthFail, passed)))
@@ -109,6 +110,17 @@ func (p *Policy) authenticate(m *Message, authors []author) authOutcome {
 			out.mismatch = true
 			out.warn = append(out.warn, fmt.Sprintf("the receiving server's pass is for header.from %s, but the author is at %s; it authenticated another From than the one judged", d, authorDomains(authors)))
 		}
+	}
+	// Whatever its result, a header.from outside every author's
+	// organisation means the receiving server read another From than the
+	// one judged here (a From it parsed otherwise, or a second one): the
+	// author was never checked. (A fail rejects already.)
+	for _, d := range named {
+		if out.auth == AuthFail || slices.Contains(passed, d) || slices.ContainsFunc(authors, func(a author) bool { return a.org == OrganizationalDomain(d) }) {
+			continue
+		}
+		out.mismatch = true
+		out.warn = append(out.warn, fmt.Sprintf("the receiving server checked header.from %s, but the author is at %s; it read another From than the one judged", d, authorDomains(authors)))
 	}
 
 	var failed []string
@@ -198,8 +210,9 @@ func serverName(ar AuthResults) string {
 // Exchange Online writes none on the compauth result itself and evaluates
 // the From of its dmarc result. bestguesspass (Exchange Online: no DMARC
 // record, it would have passed) and softpass are not passes. warn, when not
-// nil, collects passes that could not be counted.
-func stampResults(ar AuthResults, warn *[]string) (fail bool, passed []string) {
+// nil, collects passes that could not be counted. named are every readable
+// header.from of the stamp, whatever the result.
+func stampResults(ar AuthResults, warn *[]string) (fail bool, passed, named []string) {
 	var froms []string // every readable header.from of the stamp
 	for _, r := range ar.Results {
 		hf, ok := r.Props["header.from"]
@@ -239,7 +252,7 @@ func stampResults(ar AuthResults, warn *[]string) (fail bool, passed []string) {
 			}
 		}
 	}
-	return fail, passed
+	return fail, passed, froms
 }
 
 // headerFromDomain is the domain of a header.from value. RFC 8601 section

@@ -42,6 +42,16 @@ func TestAuthenticate(t *testing.T) {
 			authors: []string{"jane@contoso.com"}, ar: []string{stamp("pass", "fabrikam.co.uk")},
 			auth: AuthNone, mismatch: true, uncovered: []string{"jane@contoso.com"},
 			warn: []string{"header.from fabrikam.co.uk, but the author is at contoso.com"}},
+		{name: "dmarc=none for another domain: the server read another From (RFC 8601 2.7.1)",
+			authors: []string{"jane@contoso.com"}, ar: []string{stamp("none", "evil.example")},
+			auth: AuthNone, mismatch: true, uncovered: []string{"jane@contoso.com"},
+			warn: []string{"checked header.from evil.example, but the author is at contoso.com"}},
+		{name: "dmarc=none for the author's own domain is no mismatch",
+			authors: []string{"jane@contoso.com"}, ar: []string{stamp("none", "contoso.com")},
+			auth: AuthNone, uncovered: []string{"jane@contoso.com"}},
+		{name: "dmarc=temperror for another domain: mismatch",
+			authors: []string{"jane@contoso.com"}, ar: []string{stamp("temperror", "evil.example")},
+			auth: AuthNone, mismatch: true, uncovered: []string{"jane@contoso.com"}},
 		{name: "look-alike with the author's domain as a prefix is another organisation",
 			authors: []string{"jane@contoso.com"}, ar: []string{stamp("pass", "contoso.com.evil.example")},
 			auth: AuthNone, mismatch: true, uncovered: []string{"jane@contoso.com"}},
@@ -146,7 +156,7 @@ func TestStampResults(t *testing.T) {
 	for _, tt := range tests {
 		ar, _ := ParseAuthenticationResults(tt.in)
 		var warn []string
-		fail, passed := stampResults(ar, &warn)
+		fail, passed, _ := stampResults(ar, &warn)
 		if fail != tt.fail || !reflect.DeepEqual(passed, tt.passed) {
 			t.Errorf("%s: stampResults(%q) = %v, %q; want %v, %q", tt.name, strings.ReplaceAll(tt.in, "\r\n", " "), fail, passed, tt.fail, tt.passed)
 		}

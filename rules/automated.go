@@ -212,13 +212,5 @@ func reportRFC(t string) string {
 
 // clipValue shortens a field value for a warning.
 func clipValue(v string) string {
-	v = strings.Join(strings.Fields(v), " ")
-	if len(v) > 80 {
-		cut := 80
-		for cut > 0 && v[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		v = v[:cut] + "..."
-	}
-	return v
+	return clipText(strings.Join(strings.Fields(v), " "), 80)
 }

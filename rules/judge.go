@@ -5,6 +5,7 @@ import (
 	"mime"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxForwardDepth bounds nested partner forwards (a colleague's forward
@@ -20,11 +21,13 @@ const maxForwardDepth = 3
 //  1. m is nil or Malformed: rejected, malformed. m.TooComplex: rejected,
 //     too_complex (the parse ran out of its budget, so what was read may
 //     be incomplete in any way).
-//  2. From has no usable addr-spec (missing, no "@", an invalid domain):
+//  2. From has no usable addr-spec (missing, no "@", an invalid domain),
+//     or names more addresses than the parser records (AuthorsDropped):
 //     rejected, no_sender. Only From counts as the author (RFC 5322
 //     section 3.6.2); Sender and Reply-To never do. Every mailbox of every
 //     From field (Message.Authors) is an author; one that is unusable
-//     rejects the message no_sender too, and a warning names every address.
+//     rejects the message no_sender too, and a warning names the addresses
+//     (the first ten, and how many more).
 //     More than one From field (RFC 5322 section 3.6 allows one) warns.
 //  3. Partner staff (every author in a Config.PartnerDomains domain or
 //     subdomain): a message that step 5 would reject is rejected
@@ -106,9 +109,10 @@ func (p *Policy) Judge(m *Message) Judgment {
 const MaxWarnings = 50
 
 // CapWarnings returns warnings cut to at most n entries, the last saying
-// how many were dropped; warnings itself when it is short enough. n must
-// be at least 1.
+// how many were dropped; warnings itself when it is short enough. An n
+// below 1 counts as 1.
 func CapWarnings(warnings []string, n int) []string {
+	n = max(n, 1)
 	if len(warnings) <= n {
 		return warnings
 	}
@@ -131,6 +135,10 @@ func (p *Policy) judge(m *Message, depth int) Judgment {
 		return reject(j, ReasonNoSender)
 	}
 	j.Sender, j.SenderDomain = first.addr, first.domain
+	if m.AuthorsDropped > 0 {
+		j.Warnings = append(j.Warnings, fmt.Sprintf("the From fields name %d more addresses than the parser records; every author must be judged, so this message cannot be", m.AuthorsDropped))
+		return reject(j, ReasonNoSender)
+	}
 	authors, problems := readAuthors(m, first)
 	if m.FromFields > 1 {
 		j.Warnings = append(j.Warnings, fmt.Sprintf("the message has %d From fields (RFC 5322 section 3.6 allows one); every address in them was judged as an author: %s", m.FromFields, authorList(authors, problems)))
@@ -234,29 +242,49 @@ type badAuthor struct {
 // repeats, and those it could not read.
 func readAuthors(m *Message, first author) ([]author, []badAuthor) {
 	authors := []author{first}
+	seen := map[string]bool{first.addr: true}
 	var bad []badAuthor
 	for _, raw := range m.Authors {
 		a, problem := readAuthor(raw)
 		switch {
 		case problem != "":
 			bad = append(bad, badAuthor{addr: strings.TrimSpace(raw), warning: problem})
-		case !slices.ContainsFunc(authors, func(b author) bool { return b.addr == a.addr }):
+		case !seen[a.addr]:
+			seen[a.addr] = true
 			authors = append(authors, a)
 		}
 	}
 	return authors, bad
 }
 
-// authorList names every author address for a warning.
+// maxListedAuthors bounds the addresses one warning names.
+const maxListedAuthors = 10
+
+// authorList names the author addresses for a warning, the first
+// maxListedAuthors of them and how many more.
 func authorList(authors []author, bad []badAuthor) string {
-	names := make([]string, 0, len(authors)+len(bad))
+	names := make([]string, 0, min(len(authors)+len(bad), maxListedAuthors))
 	for _, a := range authors {
 		names = append(names, a.addr)
 	}
 	for _, b := range bad {
-		names = append(names, fmt.Sprintf("%q", b.addr))
+		names = append(names, fmt.Sprintf("%q", clipText(b.addr, 200)))
+	}
+	if more := len(names) - maxListedAuthors; more > 0 {
+		return strings.Join(names[:maxListedAuthors], ", ") + fmt.Sprintf(" and %d more", more)
 	}
 	return strings.Join(names, ", ")
+}
+
+// clipText cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // allPartner reports whether every author is partner staff.

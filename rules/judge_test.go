@@ -264,6 +264,17 @@ func TestJudge(t *testing.T) {
 			m.Authors = []string{"jane.doe@contoso.com", "undisclosed-recipients"}
 		}), verdict: Rejected, reason: ReasonNoSender, auth: AuthNone, ids: []string{},
 			warn: []string{`each judged: jane.doe@contoso.com, "undisclosed-recipients"`, "has no domain"}},
+		{name: "authors past the parser's bound are not judged", m: with(func(m *Message) {
+			m.Authors = []string{"jane.doe@contoso.com", "mark.ellis@it.contoso.com"}
+			m.AuthorsDropped = 4900
+		}), verdict: Rejected, reason: ReasonNoSender, auth: AuthNone, ids: []string{},
+			warn: []string{"4900 more addresses than the parser records"}},
+		{name: "a warning names the first ten authors and how many more", m: with(func(m *Message) {
+			for i := range 25 {
+				m.Authors = append(m.Authors, fmt.Sprintf("user%d@contoso.com", i))
+			}
+		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"},
+			warn: []string{"user8@contoso.com and 16 more"}},
 		{name: "the same author twice is one author", m: with(func(m *Message) {
 			m.Authors = []string{"jane.doe@contoso.com", "jane.doe@CONTOSO.com"}
 		}), verdict: Accepted, tenant: contosoID, auth: AuthPass, ids: []string{"EX1187453"}},
@@ -290,7 +301,6 @@ func TestJudge(t *testing.T) {
 			return f
 		}(), verdict: Rejected, reason: ReasonSenderNotAuthenticated, auth: AuthNone, ids: []string{}, warn: []string{"cannot be trusted"}},
 
-		// 6. tenant GUIDs
 		// 6. automatic mail (RFC 3834, RFC 3464, RFC 8098)
 		{name: "Exchange Online automatic reply quoting the partner's subject", m: with(func(m *Message) {
 			m.Subject, m.Text = "Automatic reply: SLA credit for EX1187453", "I am out of the office until Monday."
@@ -536,6 +546,7 @@ func TestCapWarnings(t *testing.T) {
 		{"one over: two dropped for the note", list(6), 5, 5, "2 more warnings were dropped"},
 		{"5,000 cut to 50", list(5000), 50, 50, "4951 more warnings were dropped"},
 		{"nil stays nil", nil, 5, 0, ""},
+		{"a cap of 0 counts as 1", list(3), 0, 1, "3 more warnings were dropped"},
 	}
 	for _, tt := range tests {
 		got := CapWarnings(tt.in, tt.max)
@@ -565,5 +576,30 @@ func TestJudgeForgedStampsCapped(t *testing.T) {
 	}
 	if last := got.Warnings[MaxWarnings-1]; !strings.Contains(last, "were dropped") {
 		t.Errorf("last warning %q, want the count of dropped ones", last)
+	}
+}
+
+// TestAttachable: an analyst may attach unmatched and automated mail of a
+// tenant by hand, nothing else.
+func TestAttachable(t *testing.T) {
+	tests := []struct {
+		name string
+		j    *Judgment
+		want bool
+	}{
+		{"nil", nil, false},
+		{"unmatched of a tenant", &Judgment{Verdict: Unmatched, Reason: ReasonNoIncidentID, TenantID: contosoID}, true},
+		{"automated of a tenant", &Judgment{Verdict: Rejected, Reason: ReasonAutomatedMessage, TenantID: contosoID}, true},
+		{"automated without a tenant", &Judgment{Verdict: Rejected, Reason: ReasonAutomatedMessage}, false},
+		{"accepted", &Judgment{Verdict: Accepted, TenantID: contosoID}, false},
+		{"too complex", &Judgment{Verdict: Rejected, Reason: ReasonTooComplex}, false},
+		{"personal address", &Judgment{Verdict: Rejected, Reason: ReasonPersonalAddress}, false},
+		{"not authenticated", &Judgment{Verdict: Rejected, Reason: ReasonSenderNotAuthenticated, TenantID: contosoID}, false},
+		{"tenant mismatch", &Judgment{Verdict: Rejected, Reason: ReasonTenantMismatch, TenantID: contosoID}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.j.Attachable(); got != tt.want {
+			t.Errorf("%s: Attachable() = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

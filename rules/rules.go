@@ -93,6 +93,9 @@ type Message struct {
 	Authors []string
 	// FromFields counts the From fields; RFC 5322 section 3.6 allows one.
 	FromFields int
+	// AuthorsDropped counts the From addresses the parser did not record
+	// in Authors (it keeps the first 100): authors nobody judged.
+	AuthorsDropped int
 	// ReplyTo are the addr-specs of the Reply-To header, for warnings; they
 	// never decide who the author is (RFC 5322 section 3.6.2).
 	ReplyTo  []string
@@ -143,6 +146,19 @@ type Judgment struct {
 	// Original is the 1-based index of the attached customer original the
 	// verdict stands on, for mail forwarded by partner staff; 0 otherwise.
 	Original int `json:"original,omitempty"`
+}
+
+// Attachable reports whether an analyst may attach mail judged j to an
+// incident of its tenant by hand: unmatched mail, which names no incident,
+// and automated mail, which a person may have written after all. Both come
+// from a tenant's domain and passed authentication; the other rejections
+// fail what Microsoft requires of the customer's email (too_complex mail
+// was never judged at all: re-judge it). A nil j is not attachable.
+func (j *Judgment) Attachable() bool {
+	if j == nil || j.TenantID == "" {
+		return false
+	}
+	return j.Verdict == Unmatched || j.Verdict == Rejected && j.Reason == ReasonAutomatedMessage
 }
 
 // Version identifies this rule set; it is recorded in every evidence bundle

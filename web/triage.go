@@ -87,19 +87,6 @@ type triageItem struct {
 	Incidents []string `json:"-"`
 }
 
-// attachable reports whether an analyst may attach mail judged j to an
-// incident of its tenant: unmatched mail, which names no incident, and
-// automated mail, which a person may have written after all. Both come
-// from a tenant's domain and passed authentication; the other rejections
-// fail what Microsoft requires of the customer's email.
-func attachable(j *rules.Judgment) bool {
-	if j == nil || j.TenantID == "" {
-		return false
-	}
-	return j.Verdict == rules.Unmatched ||
-		j.Verdict == rules.Rejected && j.Reason == rules.ReasonAutomatedMessage
-}
-
 // triageVerdicts are the verdicts that put a message in triage.
 var triageVerdicts = []rules.Verdict{rules.Rejected, rules.Unmatched}
 
@@ -144,7 +131,7 @@ func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
 		if it.Warnings == nil {
 			it.Warnings = []string{}
 		}
-		if attachable(j) {
+		if j.Attachable() {
 			it.Attachable, it.Incidents = true, incidents[j.TenantID]
 		}
 		items = append(items, it)
@@ -197,7 +184,7 @@ var incidentPattern = regexp.MustCompile(`^[A-Z]{2,4}[0-9]{3,10}$`)
 // write the bundle such a judgment needs.
 var errNoRejudge = badRequest("re-judging and attaching are not available: this claimtrail was started without the re-judging path; use claimtrail reprocess")
 
-// attach attaches an unmatched or automated message (see attachable) to
+// attach attaches an unmatched or automated message (rules' Attachable) to
 // the tenant's claim for incident, opening the claim if needed: it records
 // an analyst's judgment that accepts the message for that incident, with
 // the bundle that shows it and a warning saying who decided. Other
@@ -221,7 +208,7 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 		return nil, badRequest("the message is not judged and stored yet; wait for the poller")
 	case j.Verdict == rules.Accepted:
 		return nil, badRequest("the message is already accepted as evidence")
-	case !attachable(j):
+	case !j.Attachable():
 		return nil, badRequest("only unmatched or automatic mail from a tenant's domain can be attached; this one was rejected: %s", reasonText(j.Reason))
 	}
 	why := "the message names no incident ID itself"
@@ -231,7 +218,8 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 	nj := *j
 	nj.Verdict, nj.Reason = rules.Accepted, ""
 	nj.IncidentIDs = []string{incident}
-	nj.Warnings = append(slices.Clone(j.Warnings), fmt.Sprintf("attached to incident %s by %s on the triage page: %s", incident, user, why))
+	// The analyst's note goes last and is never the one dropped.
+	nj.Warnings = append(rules.CapWarnings(slices.Clone(j.Warnings), rules.MaxWarnings-1), fmt.Sprintf("attached to incident %s by %s on the triage page: %s", incident, user, why))
 	if _, err := s.rejudgeFn(ctx, nil, m.SHA256, user, &nj); err != nil {
 		return nil, err
 	}
