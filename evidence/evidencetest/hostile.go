@@ -61,9 +61,10 @@ func (s Shape) Misjudged(j rules.Judgment) string {
 
 // HostileShapes returns the shapes of issue 16 plus a few more. bodySize
 // is the size of the large-body shapes (HostileBodySize for the real
-// thing; tests pass less). Every shape comes from a Contoso user whose
-// mail the trusted server stamped dmarc=pass and names HostileIncidentID,
-// so it would be accepted if it could be read.
+// thing; tests pass less). Every shape comes from a Contoso user (or,
+// for the From shapes, many of them) whose mail the trusted server stamped
+// dmarc=pass and names HostileIncidentID, so it would be accepted if it
+// could be read.
 func HostileShapes(bodySize int64) []Shape {
 	return []Shape{
 		{Name: "content-type-100k-params", Bound: "content-type field", Write: func(w io.Writer) error {
@@ -271,6 +272,30 @@ func HostileShapes(bodySize int64) []Shape {
 				bw.WriteString("</body></html>\r\n")
 			})
 		}},
+		// RFC 5322 section 3.6.2 makes every address in From an author,
+		// and each must be judged; the parse records the first 100, so
+		// the rules cannot judge them all and establish no sender: these
+		// two are rejected, no_sender, though every address is Contoso's.
+		{Name: "from-50000-addresses", Bound: "from addresses: the first 100", Verdict: rules.Rejected, Reason: rules.ReasonNoSender, Write: func(w io.Writer) error {
+			return hostileFrom(w, func(hw *bufio.Writer) {
+				hw.WriteString("From: ")
+				for i := range 50000 {
+					if i > 0 {
+						hw.WriteString(",\r\n ")
+					}
+					fmt.Fprintf(hw, "user%d@contoso.com", i+1)
+				}
+				hw.WriteString("\r\n")
+			})
+		}},
+		{Name: "from-fields-30000", Bound: "from addresses: the first 100", Verdict: rules.Rejected, Reason: rules.ReasonNoSender, Write: func(w io.Writer) error {
+			// RFC 5322 section 3.6 allows one From field; these are many.
+			return hostileFrom(w, func(hw *bufio.Writer) {
+				for i := range 30000 {
+					fmt.Fprintf(hw, "From: user%d@contoso.com\r\n", i+1)
+				}
+			})
+		}},
 		{Name: "boundary-lines-100k", Bound: "boundary-like lines", Write: func(w io.Writer) error {
 			// Delimiter lines with no part between them.
 			return multipartMixed(w, func(bw *bufio.Writer) {
@@ -294,8 +319,11 @@ const headerText = "Received: from mail.contoso.com (mail.contoso.com [203.0.113
 	"\tdmarc=pass (policy=reject) header.from=contoso.com\r\n" +
 	"Message-ID: <hostile.4cXk2Q1N7Hz9sWm@contoso.com>\r\n" +
 	"Date: Mon, 23 Nov 2026 09:12:38 +0000\r\n" +
-	"From: Tom Baker <tom.baker@contoso.com>\r\n" +
+	fromLine +
 	"MIME-Version: 1.0\r\n"
+
+// fromLine is the author of every shape but those about the From field.
+const fromLine = "From: Tom Baker <tom.baker@contoso.com>\r\n"
 
 const plainText = "Hello,\r\n\r\nService Health incident EX315207 stopped our mail yesterday.\r\n" +
 	"Please claim the SLA credit.\r\n\r\nRegards,\r\nTom Baker"
@@ -323,6 +351,18 @@ func hostile(w io.Writer, extra, body func(*bufio.Writer), subject ...string) er
 	extra(bw)
 	bw.WriteString("\r\n")
 	body(bw)
+	return bw.Flush()
+}
+
+// hostileFrom writes the common header with from's From field(s) in place
+// of Tom Baker's, then a text body.
+func hostileFrom(w io.Writer, from func(*bufio.Writer)) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(strings.Replace(headerText, fromLine, "", 1))
+	from(bw)
+	bw.WriteString("To: sla-credits@adatum-csp.com\r\nSubject: EX315207: please claim the SLA credit\r\n")
+	bw.WriteString("Content-Type: text/plain; charset=utf-8\r\n\r\n")
+	plainBody(bw)
 	return bw.Flush()
 }
 
