@@ -30,7 +30,16 @@ var enmimeSlots struct {
 	sync.Mutex
 	running   int
 	abandoned int
-	changed   chan struct{} // closed, and replaced, when either count falls
+	changed   chan struct{} // closed, and replaced, when either count changes
+}
+
+// slotsChanged wakes the calls waiting in takeSlot to look again; the
+// caller holds enmimeSlots' lock.
+func slotsChanged() {
+	if enmimeSlots.changed != nil {
+		close(enmimeSlots.changed)
+		enmimeSlots.changed = nil
+	}
 }
 
 // abandonedCalls returns how many abandoned enmime calls are still running.
@@ -43,7 +52,7 @@ func abandonedCalls() int {
 // takeSlot waits for one of the maxAbandoned slots to run enmime in.
 // When every slot is held by an abandoned call it does not wait (they may
 // run for minutes): the message is streamed. Otherwise it waits until a
-// call returns or the timer fires.
+// call returns or is abandoned, or the timer fires.
 func takeSlot(timer <-chan time.Time) error {
 	for {
 		enmimeSlots.Lock()
@@ -78,17 +87,17 @@ func releaseSlot(abandoned bool) {
 	if abandoned {
 		enmimeSlots.abandoned--
 	}
-	if enmimeSlots.changed != nil {
-		close(enmimeSlots.changed)
-		enmimeSlots.changed = nil
-	}
+	slotsChanged()
 }
 
-// abandonSlot marks a running call abandoned.
+// abandonSlot marks a running call abandoned. A waiter wakes to see
+// whether every slot is now abandoned, and then streams its message
+// rather than wait out its budget.
 func abandonSlot() {
 	enmimeSlots.Lock()
 	defer enmimeSlots.Unlock()
 	enmimeSlots.abandoned++
+	slotsChanged()
 }
 
 // enmimeReadParts is enmime's parse; tests put a stuck one in its place.
