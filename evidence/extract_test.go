@@ -429,6 +429,8 @@ func FuzzExtract(f *testing.F) {
 	f.Add([]byte(nestedRFC822(3)))
 	f.Add([]byte(nestedMultipart(5)))
 	f.Add([]byte(manyParts(3)))
+	f.Add([]byte(strings.ReplaceAll(mixed(attachmentPart(`attachment; filename="cr.txt"`, "1")), "\r\n", "\r")))
+	f.Add([]byte("From: a@contoso.com\r\nSubject: x\r\nof the mailbox\r\nContent-Type: application/pdf\r\n%PDF no blank line\r\n"))
 	f.Add([]byte(mixed(attachmentPart(`attachment; filename="../x"`, "1"), [2]string{"Content-Type: application/pdf; name=b.pdf\r\nContent-Transfer-Encoding: quoted-printable", "=ZZ=\r\n"})))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		b := bundleOf(t, string(raw))
