@@ -41,8 +41,9 @@ const (
 	// found, which should cost one message seconds, not the poller hours.
 	// The parse then stops waiting, but the in-memory parser (enmime)
 	// takes no context: its call is abandoned and keeps running, using
-	// a core, until enmime returns. At most maxAbandoned such calls run
-	// at once; while they do, messages are streamed instead.
+	// a core, until enmime returns. At most two such calls
+	// (maxAbandoned) run at once; while they do, messages are streamed
+	// instead.
 	DefaultBudget = 5 * time.Second
 )
 

@@ -16,9 +16,10 @@ var errBudget = errors.New("the parse ran out of its budget")
 // maxAbandoned bounds the enmime calls left running after their parse ran
 // out of time. The bound must hold with several workers parsing at once,
 // and any call may come to be abandoned, so it is taken when a call starts:
-// at most maxAbandoned enmime calls run at a time, abandoned or not. That
-// costs no throughput on the two cores claimtrail runs on, as enmime is
-// CPU-bound. While maxAbandoned abandoned calls run, no new call is
+// at most maxAbandoned enmime calls run at a time, abandoned or not, and
+// further workers wait for one to return. enmime being CPU-bound, that
+// should cost little on two cores (not measured); on more it caps the
+// in-memory parses. While maxAbandoned abandoned calls run, no new call is
 // started: messages are streamed instead, so abandoned work cannot pile up.
 const maxAbandoned = 2
 
