@@ -47,8 +47,12 @@ var ErrExtractLimit = errors.New("message exceeds the extraction limits")
 // decoded (invalid base64, unknown encoding) is skipped and named in the
 // returned error, the others are still written; a damaged MIME structure
 // stops the walk with an error, and so does a limit (see maxExtractParts),
-// after the files before it are written. Extract does not verify the
-// bundle; call VerifyBundle first.
+// after the files before it are written. The message is read as the parse
+// reads it: its header lines are classified as the parse classifies them
+// (scanHeaderBlock, isFieldLine), and lines ending in a bare CR or LF CR
+// are read as CRLF; such a message larger than the parse reads
+// (DefaultMaxBytes) is an error, as the parse declares it malformed.
+// Extract does not verify the bundle; call VerifyBundle first.
 func Extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 	names, err := extract(bundle, size, dir)
 	if err != nil {
@@ -86,13 +90,27 @@ func extract(bundle io.ReaderAt, size int64, dir string) ([]string, error) {
 		used[strings.ToLower(e.Name())] = 1
 	}
 
-	rc, err := msg.Open()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", MessageName, err)
+	if msg.UncompressedSize64 > math.MaxInt64 {
+		return nil, fmt.Errorf("%s: size %d out of range", MessageName, msg.UncompressedSize64)
 	}
-	defer rc.Close()
+	ra := &entryReaderAt{f: msg}
+	defer ra.Close()
+	var raw io.ReaderAt = ra
+	msgSize := int64(msg.UncompressedSize64)
+	// The message as the parse reads it (parse.go): line breaks made CRLF,
+	// an mbox "From " line and stray indented lines skipped, a missing
+	// blank line after the header put back. Extract walks what the
+	// parse walked, so it writes the files the manifest lists.
+	conv, note, ok := lineBreaksForParsing(raw, msgSize, DefaultMaxBytes)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s", MessageName, note)
+	}
+	if conv != nil {
+		raw, msgSize = bytes.NewReader(conv), int64(len(conv))
+	}
+	hs := scanHeaderBlock(raw, msgSize)
 	x := &extractor{root: root, used: used}
-	lr := &headerLimitReader{r: rc, n: maxMessageHeader}
+	lr := &headerLimitReader{r: hs.reader(raw, msgSize), n: maxMessageHeader}
 	br := bufio.NewReader(lr)
 	h, err := readHeaderLenient(br)
 	if err != nil {
@@ -275,14 +293,20 @@ func (l *headerLimitReader) Read(p []byte) (int, error) {
 }
 
 // readHeaderLenient reads a header block as textproto.ReadHeader does, but
-// skips a field whose name holds a byte RFC 5322 section 2.2 does not allow
-// (a space, a non-ASCII letter), with its continuation lines, where
-// ReadHeader fails: Parse reads past such a field, so Extract must too.
+// where ReadHeader fails it reads on as the parse does, with the parse's
+// classification of lines (isFieldLine):
+//   - a field whose name holds a byte RFC 5322 section 2.2 does not allow
+//     (a space, a non-ASCII letter) is skipped with its continuation
+//     lines, as enmime skips it;
+//   - a line without a colon continues the field before it: a fold that
+//     lost its indentation, which scanHeaderBlock let stand and enmime
+//     repairs.
+//
 // The block is read once and copied once: linear in its size.
 func readHeaderLenient(br *bufio.Reader) (textproto.Header, error) {
 	var (
 		block []byte
-		skip  = true // the field being read is skipped; so are indented lines before the first
+		skip  = true // the field being read is skipped; so are lines before the first
 		ended bool
 	)
 	for !ended {
@@ -299,16 +323,23 @@ func readHeaderLenient(br *bufio.Reader) (textproto.Header, error) {
 		if err != nil && err != io.EOF {
 			return textproto.Header{}, err
 		}
+		fold := false
 		switch {
-		case len(bytes.TrimRight(line, "\r\n")) == 0:
+		case isBlankLine(line):
 			ended = true
 		case line[0] == ' ' || line[0] == '\t':
 			// a continuation: it goes with its field
+		case isFieldLine(line):
+			skip = false
+		case bytes.IndexByte(line, ':') < 0:
+			fold = true // goes with its field, indented
 		default:
-			colon := bytes.IndexByte(line, ':')
-			skip = colon > 0 && !validFieldName(bytes.Trim(line[:colon], " \t"))
+			skip = true // a colon, but no field name before it
 		}
-		if !skip || ended {
+		if ended || !skip {
+			if fold {
+				block = append(block, ' ')
+			}
 			block = append(block, line...)
 		}
 		if err == io.EOF {
@@ -318,13 +349,49 @@ func readHeaderLenient(br *bufio.Reader) (textproto.Header, error) {
 	return textproto.ReadHeader(bufio.NewReader(bytes.NewReader(block)))
 }
 
-// validFieldName reports whether name is an RFC 5322 field-name: printable
-// ASCII but the colon.
-func validFieldName(name []byte) bool {
-	for _, c := range name {
-		if c < 33 || c > 126 {
-			return false
+// entryReaderAt reads a ZIP entry at offsets, for the parse's scans.
+// A compressed entry cannot seek, so it stays open where the last read
+// ended and is reopened for a read before that: the reads go from the
+// start onwards, so this costs a few passes, not one per read. Not safe
+// for concurrent use.
+type entryReaderAt struct {
+	f   *zip.File
+	rc  io.ReadCloser
+	pos int64
+}
+
+func (e *entryReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if e.rc == nil || off < e.pos {
+		if err := e.Close(); err != nil {
+			return 0, err
+		}
+		rc, err := e.f.Open()
+		if err != nil {
+			return 0, err
+		}
+		e.rc, e.pos = rc, 0
+	}
+	if off > e.pos {
+		n, err := io.CopyN(io.Discard, e.rc, off-e.pos)
+		e.pos += n
+		if err != nil {
+			return 0, err
 		}
 	}
-	return true
+	n, err := io.ReadFull(e.rc, p)
+	e.pos += int64(n)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF // io.ReaderAt's word for a short read at the end
+	}
+	return n, err
+}
+
+// Close closes the entry if it is open.
+func (e *entryReaderAt) Close() error {
+	if e.rc == nil {
+		return nil
+	}
+	err := e.rc.Close()
+	e.rc = nil
+	return err
 }

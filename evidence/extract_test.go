@@ -163,7 +163,7 @@ func TestExtract(t *testing.T) {
 			// RFC 5322 section 2.2 field names are printable ASCII; the
 			// parse reads past one that is not, and so must Extract.
 			name: "field names with a space and a non-ASCII letter",
-			raw: "X Mailer Name: Outlook\r\n  continued\r\n\xc3\x9cbersetzt: ja\r\n" + mixed(
+			raw: "Received: from mx.contoso.com\r\nX Mailer Name: Outlook\r\n  continued\r\n\xc3\x9cbersetzt: ja\r\n" + mixed(
 				[2]string{"Content-Type: application/pdf; name=a.pdf", "x"},
 			),
 			want: map[string]string{"a.pdf": "x"},
@@ -171,6 +171,47 @@ func TestExtract(t *testing.T) {
 		{
 			name: "indented line before the first field (RFC 5322 section 2.2.3 has nothing to continue)",
 			raw:  "  stray\r\n" + mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}),
+			want: map[string]string{"a.pdf": "x"},
+		},
+		{
+			// Classic Mac OS mail: the parse reads it with CRLF line
+			// breaks (lineBreaksForParsing), and so must Extract.
+			name: "bare CR line breaks",
+			raw:  strings.ReplaceAll(mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}), "\r\n", "\r"),
+			want: map[string]string{"a.pdf": "x"},
+		},
+		{
+			name: "LF CR line breaks (a CRLF conversion applied backwards)",
+			raw:  strings.ReplaceAll(mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}), "\r\n", "\n\r"),
+			want: map[string]string{"a.pdf": "x"},
+		},
+		{
+			// Over the parse's MaxBytes the parse declares it malformed
+			// and reads nothing: Extract says so rather than write nothing
+			// in silence.
+			name:    "bare CR line breaks over the parse's limit",
+			raw:     strings.ReplaceAll(mixed([2]string{"Content-Type: application/pdf; name=a.pdf", strings.Repeat("x", DefaultMaxBytes)}), "\r\n", "\r"),
+			want:    map[string]string{},
+			wantErr: "malformed",
+		},
+		{
+			// RFC 5322 section 2.2.3 folds start with whitespace; this one
+			// lost it. The parse reads it as a fold (scanHeaderBlock), and
+			// so must Extract.
+			name: "header line that lost its indentation",
+			raw:  strings.Replace(mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}), "Subject: parts\r\n", "Subject: parts\r\nof the mailbox\r\n", 1),
+			want: map[string]string{"a.pdf": "x"},
+		},
+		{
+			// RFC 5322 section 2.1: the blank line is missing, so the body
+			// starts at the first line that is no field, as the parse reads it.
+			name: "no blank line after the header",
+			raw:  "From: jane@contoso.com\r\nContent-Type: application/pdf; name=a.pdf\r\n%PDF-1.4 body\r\n",
+			want: map[string]string{"a.pdf": "%PDF-1.4 body\r\n"},
+		},
+		{
+			name: "mbox From line before the header",
+			raw:  "From jane@contoso.com Mon Dec  7 09:00:00 2026\r\n" + mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}),
 			want: map[string]string{"a.pdf": "x"},
 		},
 		{
@@ -196,11 +237,19 @@ func TestExtract(t *testing.T) {
 			wantErr: "boundary is empty",
 		},
 		{
+			// The parse reads a first line that is no field as the start
+			// of the body (scanHeaderBlock): a header-less text, nothing
+			// attached.
+			name: "first line no field, the rest a multipart",
+			raw:  "X Mailer Name: Outlook\r\n" + mixed([2]string{"Content-Type: application/pdf; name=a.pdf", "x"}),
+			want: map[string]string{},
+		},
+		{
+			// The parse finds no header and no attachment in it: nothing
+			// to write, and nothing wrong with writing nothing.
 			name: "not MIME at all",
 			raw:  "just some bytes\x00\x01 without a header",
 			want: map[string]string{},
-			// Read as a header field without a colon.
-			wantErr: "malformed MIME header",
 		},
 	}
 	for _, tt := range tests {
@@ -380,6 +429,8 @@ func FuzzExtract(f *testing.F) {
 	f.Add([]byte(nestedRFC822(3)))
 	f.Add([]byte(nestedMultipart(5)))
 	f.Add([]byte(manyParts(3)))
+	f.Add([]byte(strings.ReplaceAll(mixed(attachmentPart(`attachment; filename="cr.txt"`, "1")), "\r\n", "\r")))
+	f.Add([]byte("From: a@contoso.com\r\nSubject: x\r\nof the mailbox\r\nContent-Type: application/pdf\r\n%PDF no blank line\r\n"))
 	f.Add([]byte(mixed(attachmentPart(`attachment; filename="../x"`, "1"), [2]string{"Content-Type: application/pdf; name=b.pdf\r\nContent-Transfer-Encoding: quoted-printable", "=ZZ=\r\n"})))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		b := bundleOf(t, string(raw))

@@ -283,6 +283,7 @@ func FuzzReadHeaderLenient(f *testing.F) {
 		f.Add(raw)
 	}
 	f.Add([]byte("X Bad Name: a\r\n continued\r\nFrom: a@contoso.com\r\n\r\nbody"))
+	f.Add([]byte("Subject: x\r\nof the mailbox\r\nMIME-Version: 1.0\r\n\r\nbody"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		h, err := readHeaderLenient(bufio.NewReader(bytes.NewReader(raw)))
 		strict, serr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))

@@ -39,6 +39,11 @@ const (
 	// included. Every hostile shape of issue 16 parses in well under a
 	// second on two cores; the budget is for the quadratic path not yet
 	// found, which should cost one message seconds, not the poller hours.
+	// The parse then stops waiting, but the in-memory parser (enmime)
+	// takes no context: its call is abandoned and keeps running, using
+	// a core, until enmime returns. At most two such calls
+	// (maxAbandoned) run at once; while they do, messages are streamed
+	// instead.
 	DefaultBudget = 5 * time.Second
 )
 

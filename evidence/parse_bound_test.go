@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,7 +176,7 @@ func TestReadPartsAbandoned(t *testing.T) {
 			t.Fatalf("parse %d with enmime stuck: TooComplex %v, Malformed %v; want true, false", i, f.TooComplex, f.Malformed)
 		}
 	}
-	if n := abandoned.Load(); n != maxAbandoned {
+	if n := abandonedCalls(); n != maxAbandoned {
 		t.Fatalf("%d abandoned calls, want %d", n, maxAbandoned)
 	}
 	// No slot left: streamed, not stuck, and read in full.
@@ -186,9 +188,67 @@ func TestReadPartsAbandoned(t *testing.T) {
 		t.Errorf("enmime was called %d times, want %d", len(entered), maxAbandoned)
 	}
 	close(release)
-	for abandoned.Load() != 0 {
-		time.Sleep(time.Millisecond) // the abandoned calls finish and free their slots
+	waitSlotsFree()
+}
+
+// waitSlotsFree waits until every enmime call returned: a test that
+// abandons calls leaves no slot taken for the next.
+func waitSlotsFree() {
+	for {
+		enmimeSlots.Lock()
+		n := enmimeSlots.running
+		enmimeSlots.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestReadPartsAbandonedConcurrently: with several workers parsing at
+// once, all stuck in enmime, no more than maxAbandoned enmime calls are
+// ever left running (issue 16: a check then an add let every worker
+// start one). Run it with -race.
+func TestReadPartsAbandonedConcurrently(t *testing.T) {
+	release := make(chan struct{})
+	var inCall, most atomic.Int32
+	stuck := func(io.Reader) (*enmime.Part, error) {
+		n := inCall.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		<-release
+		inCall.Add(-1)
+		return nil, errors.New("released")
+	}
+	old := enmimeReadParts
+	enmimeReadParts = stuck
+	defer func() { enmimeReadParts = old }()
+
+	msg := []byte("From: Tom Baker <tom.baker@contoso.com>\r\nSubject: EX315207\r\n\r\nhello\r\n")
+	opts := &ParseOptions{Budget: 200 * time.Millisecond}
+	const workers = 4 * maxAbandoned
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			f, err := ParseBytes(msg, opts)
+			if err != nil || f.Malformed || !f.TooComplex && f.Sender != "tom.baker@contoso.com" {
+				t.Errorf("ParseBytes with enmime stuck = %v, Malformed %v, TooComplex %v, Sender %q; want too complex or streamed", err, f.Malformed, f.TooComplex, f.Sender)
+			}
+		})
+	}
+	wg.Wait()
+	if n := abandonedCalls(); n > maxAbandoned {
+		t.Errorf("%d abandoned calls running, want at most %d", n, maxAbandoned)
+	}
+	if n := most.Load(); n > maxAbandoned {
+		t.Errorf("%d enmime calls ran at once, want at most %d", n, maxAbandoned)
+	}
+	close(release)
+	waitSlotsFree()
 }
 
 // TestAuthenticationResultsCapped: RFC 8601 section 5 has each server

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -14,13 +14,92 @@ import (
 var errBudget = errors.New("the parse ran out of its budget")
 
 // maxAbandoned bounds the enmime calls left running after their parse ran
-// out of time. While that many run, no new call is started: messages are
-// streamed instead, so abandoned work cannot pile up.
+// out of time. The bound must hold with several workers parsing at once,
+// and any call may come to be abandoned, so it is taken when a call starts:
+// at most maxAbandoned enmime calls run at a time, abandoned or not, and
+// further workers wait for one to return. enmime being CPU-bound, that
+// should cost little on two cores (not measured); on more it caps the
+// in-memory parses. While maxAbandoned abandoned calls run, no new call is
+// started: messages are streamed instead, so abandoned work cannot pile up.
 const maxAbandoned = 2
 
-// abandoned counts the enmime calls still running for a parse that gave
-// up on them.
-var abandoned atomic.Int32
+// enmimeSlots counts the enmime calls running, and of them those
+// abandoned. A mutex rather than two atomics: a call is started only if
+// both counts allow it, and a check then an add would let several
+// workers start past the bound together.
+var enmimeSlots struct {
+	sync.Mutex
+	running   int
+	abandoned int
+	changed   chan struct{} // closed, and replaced, when either count changes
+}
+
+// slotsChanged wakes the calls waiting in takeSlot to look again; the
+// caller holds enmimeSlots' lock.
+func slotsChanged() {
+	if enmimeSlots.changed != nil {
+		close(enmimeSlots.changed)
+		enmimeSlots.changed = nil
+	}
+}
+
+// abandonedCalls returns how many abandoned enmime calls are still running.
+func abandonedCalls() int {
+	enmimeSlots.Lock()
+	defer enmimeSlots.Unlock()
+	return enmimeSlots.abandoned
+}
+
+// takeSlot waits for one of the maxAbandoned slots to run enmime in.
+// When every slot is held by an abandoned call it does not wait (they may
+// run for minutes): the message is streamed. Otherwise it waits until a
+// call returns or is abandoned, or the timer fires.
+func takeSlot(timer <-chan time.Time) error {
+	for {
+		enmimeSlots.Lock()
+		if enmimeSlots.abandoned >= maxAbandoned {
+			enmimeSlots.Unlock()
+			return &tooComplexError{fmt.Sprintf("%d earlier parses that ran out of time are still in the in-memory parser", maxAbandoned)}
+		}
+		if enmimeSlots.running < maxAbandoned {
+			enmimeSlots.running++
+			enmimeSlots.Unlock()
+			return nil
+		}
+		if enmimeSlots.changed == nil {
+			enmimeSlots.changed = make(chan struct{})
+		}
+		changed := enmimeSlots.changed
+		enmimeSlots.Unlock()
+		select {
+		case <-changed:
+		case <-timer:
+			return errBudget
+		}
+	}
+}
+
+// releaseSlot frees the slot of a call that returned; abandoned says
+// whether its parse had given up on it.
+func releaseSlot(abandoned bool) {
+	enmimeSlots.Lock()
+	defer enmimeSlots.Unlock()
+	enmimeSlots.running--
+	if abandoned {
+		enmimeSlots.abandoned--
+	}
+	slotsChanged()
+}
+
+// abandonSlot marks a running call abandoned. A waiter wakes to see
+// whether every slot is now abandoned, and then streams its message
+// rather than wait out its budget.
+func abandonSlot() {
+	enmimeSlots.Lock()
+	defer enmimeSlots.Unlock()
+	enmimeSlots.abandoned++
+	slotsChanged()
+}
 
 // enmimeReadParts is enmime's parse; tests put a stuck one in its place.
 var enmimeReadParts = fullParser.ReadParts
@@ -38,17 +117,24 @@ type enmimeDone struct {
 // cost, for a shape nobody has thought of yet, may be quadratic: checking
 // the clock between our own steps cannot cut it short. So it runs in a
 // goroutine, and when the deadline passes first the parse stops waiting
-// and the call is abandoned to finish on its own. At most maxAbandoned
-// are left running at a time; beyond that, messages are streamed. An
-// abandoned call keeps reading input, so input must be the parse's own
+// and the call is abandoned: it cannot be stopped, and keeps running
+// (and using a core) until enmime returns. Each call holds one of
+// maxAbandoned slots while it runs, abandoned or not (takeSlot), so at
+// most maxAbandoned are left running at a time; while that many are,
+// messages are streamed. An abandoned call keeps reading input, so input must be the parse's own
 // memory: the caller's (ParseBytes) is copied first, a memmove that costs
 // little beside enmime's own work.
 func (run *parseRun) readParts(input []byte) (*enmime.Part, error) {
 	if run.over() {
 		return nil, errBudget
 	}
-	if abandoned.Load() >= maxAbandoned {
-		return nil, &tooComplexError{fmt.Sprintf("%d earlier parses that ran out of time are still in the in-memory parser", maxAbandoned)}
+	timer := time.NewTimer(time.Until(run.deadline))
+	defer timer.Stop()
+	if err := takeSlot(timer.C); err != nil {
+		if errors.Is(err, errBudget) {
+			run.expired = true
+		}
+		return nil, err
 	}
 	if aliases(input, run.borrowed) {
 		input = bytes.Clone(input)
@@ -64,20 +150,19 @@ func (run *parseRun) readParts(input []byte) (*enmime.Part, error) {
 		}()
 		d.root, d.err = enmimeReadParts(bytes.NewReader(input))
 	}()
-	timer := time.NewTimer(time.Until(run.deadline))
-	defer timer.Stop()
 	select {
 	case d := <-done:
+		releaseSlot(false)
 		if d.panic != nil {
 			panic(d.panic) // parse's recover records it as a warning
 		}
 		return d.root, d.err
 	case <-timer.C:
 		run.expired = true
-		abandoned.Add(1)
+		abandonSlot()
 		go func() {
 			<-done
-			abandoned.Add(-1)
+			releaseSlot(true)
 		}()
 		return nil, errBudget
 	}

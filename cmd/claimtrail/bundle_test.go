@@ -324,34 +324,58 @@ func TestBundleGetFromConfiguredStore(t *testing.T) {
 	}
 }
 
-// TestBundleExtractReadsWhatTheParseRead: issue 16. A header field whose
-// name RFC 5322 section 2.2 does not allow (a space, a non-ASCII letter)
-// is read past by the parse, so bundle extract must not refuse the
-// message for it.
+// TestBundleExtractReadsWhatTheParseRead: issue 16. What the parse reads
+// past or repairs, bundle extract must not refuse nor silently skip.
 func TestBundleExtractReadsWhatTheParseRead(t *testing.T) {
-	// Each odd line is followed by a field, so the parse takes it for a
-	// fold that lost its indentation (scanHeaderBlock) and reads on.
 	lines := strings.SplitAfter(bundleTestMessage, "\r\n")
-	raw := []byte(lines[0] + "X Mailer Name: Lotus Notes\r\n" + lines[1] + "\xc3\x9cbersetzt: ja\r\n" + strings.Join(lines[2:], ""))
-	f, err := evidence.ParseBytes(raw, nil)
-	if err != nil || f.Sender != "jane@contoso.com" || len(f.Attachments) != 1 {
-		t.Fatalf("ParseBytes = sender %q, %d attachments, %v; want the parse to read the message", f.Sender, len(f.Attachments), err)
+	tests := []struct {
+		name string
+		raw  string
+	}{
+		{
+			// RFC 5322 section 2.2 does not allow a space or a non-ASCII
+			// letter in a field name. Each odd line is followed by a
+			// field, so the parse takes it for a fold that lost its
+			// indentation (scanHeaderBlock) and reads on.
+			name: "field names with a space and a non-ASCII letter",
+			raw:  lines[0] + "X Mailer Name: Lotus Notes\r\n" + lines[1] + "\xc3\x9cbersetzt: ja\r\n" + strings.Join(lines[2:], ""),
+		},
+		{
+			// RFC 5322 section 2.2.3 folds start with whitespace; this
+			// one lost it.
+			name: "header line that lost its indentation",
+			raw:  strings.Replace(bundleTestMessage, "Subject: EX25194 outage report\r\n", "Subject: EX25194 outage report\r\nof the mailbox\r\n", 1),
+		},
+		{
+			// Classic Mac OS mail; RFC 5322 section 2.1 asks for CRLF.
+			name: "bare CR line breaks",
+			raw:  strings.ReplaceAll(bundleTestMessage, "\r\n", "\r"),
+		},
 	}
-	var buf bytes.Buffer
-	if _, err := evidence.WriteBundle(context.Background(), &buf, &evidence.BundleInput{
-		Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), Facts: f,
-		Judgment: rules.Judgment{Verdict: rules.Accepted, IncidentIDs: []string{"EX25194"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	path := writeTemp(t, t.TempDir(), "odd-names.zip", buf.Bytes())
-	out := t.TempDir()
-	code, stdout, stderr := runCmd("bundle", "extract", path, "-o", out)
-	if code != exitOK {
-		t.Fatalf("claimtrail bundle extract = %d\nstdout: %s\nstderr: %s\nwant %d", code, stdout, stderr, exitOK)
-	}
-	if b, err := os.ReadFile(filepath.Join(out, "report.pdf")); err != nil || string(b) != "%PDF-1.4 outage" {
-		t.Errorf("report.pdf = %q, %v; want the decoded attachment", b, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(tt.raw)
+			f, err := evidence.ParseBytes(raw, nil)
+			if err != nil || f.Sender != "jane@contoso.com" || len(f.Attachments) != 1 {
+				t.Fatalf("ParseBytes = sender %q, %d attachments, %v; want the parse to read the message", f.Sender, len(f.Attachments), err)
+			}
+			var buf bytes.Buffer
+			if _, err := evidence.WriteBundle(context.Background(), &buf, &evidence.BundleInput{
+				Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), Facts: f,
+				Judgment: rules.Judgment{Verdict: rules.Accepted, IncidentIDs: []string{"EX25194"}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			path := writeTemp(t, t.TempDir(), "odd.zip", buf.Bytes())
+			out := t.TempDir()
+			code, stdout, stderr := runCmd("bundle", "extract", path, "-o", out)
+			if code != exitOK {
+				t.Fatalf("claimtrail bundle extract = %d\nstdout: %s\nstderr: %s\nwant %d", code, stdout, stderr, exitOK)
+			}
+			if b, err := os.ReadFile(filepath.Join(out, "report.pdf")); err != nil || string(b) != "%PDF-1.4 outage" {
+				t.Errorf("report.pdf = %q, %v; want the decoded attachment", b, err)
+			}
+		})
 	}
 }
 

@@ -87,7 +87,7 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 			e.errorf("inspect: stopped before %s: %v", file, err)
 			return exitFail
 		}
-		r, err := inspectFile(ctx, policy, file, bundles)
+		r, err := inspectFile(ctx, policy, file, bundles, e.parse)
 		if err != nil {
 			e.errorf("inspect: %v", err)
 			code = exitFail
@@ -162,9 +162,9 @@ func (b *bundleWriter) write(ctx context.Context, file string, raw io.ReaderAt, 
 	return nil
 }
 
-// inspectFile judges the message in file and, when bundles is not nil,
-// writes its evidence bundle. Its error names the file.
-func inspectFile(ctx context.Context, p *rules.Policy, file string, bundles *bundleWriter) (inspectResult, error) {
+// inspectFile judges the message in file, parsed with opts, and, when
+// bundles is not nil, writes its evidence bundle. Its error names the file.
+func inspectFile(ctx context.Context, p *rules.Policy, file string, bundles *bundleWriter, opts *evidence.ParseOptions) (inspectResult, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return inspectResult{}, err
@@ -177,7 +177,7 @@ func inspectFile(ctx context.Context, p *rules.Policy, file string, bundles *bun
 	if !st.Mode().IsRegular() {
 		return inspectResult{}, fmt.Errorf("%s is not a file", file)
 	}
-	facts, j, err := judgeMessage(p, f, st.Size())
+	facts, j, err := judgeMessage(p, f, st.Size(), opts)
 	if err != nil {
 		return inspectResult{}, fmt.Errorf("read %s: %w", file, err)
 	}
@@ -202,10 +202,11 @@ func inspectFile(ctx context.Context, p *rules.Policy, file string, bundles *bun
 	}, nil
 }
 
-// judgeMessage parses one raw message and judges it, as the poller will
-// for each message it fetches. DKIM is not verified here: that needs DNS.
-func judgeMessage(p *rules.Policy, raw io.ReaderAt, size int64) (*evidence.Facts, rules.Judgment, error) {
-	facts, err := evidence.Parse(raw, size, nil)
+// judgeMessage parses one raw message with opts (nil: the defaults) and
+// judges it, as the poller will for each message it fetches. DKIM is not
+// verified here: that needs DNS.
+func judgeMessage(p *rules.Policy, raw io.ReaderAt, size int64, opts *evidence.ParseOptions) (*evidence.Facts, rules.Judgment, error) {
+	facts, err := evidence.Parse(raw, size, opts)
 	if err != nil {
 		return nil, rules.Judgment{}, err
 	}

@@ -438,7 +438,7 @@ func BenchmarkJudgeCorpus(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		raw := raws[i%len(raws)]
-		if _, _, err := judgeMessage(policy, bytes.NewReader(raw), int64(len(raw))); err != nil {
+		if _, _, err := judgeMessage(policy, bytes.NewReader(raw), int64(len(raw)), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/claimtrail/claimtrail/evidence"
 )
 
 // Exit codes shared by every subcommand.
@@ -37,6 +39,10 @@ type command struct {
 type env struct {
 	stdout io.Writer
 	stderr io.Writer
+	// parse tunes inspect's parse; nil means the defaults. Tests lift the
+	// time budget, to judge what the structural bounds read whatever the
+	// machine's load.
+	parse *evidence.ParseOptions
 }
 
 func (e *env) errorf(format string, args ...any) {

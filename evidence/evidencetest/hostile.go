@@ -5,7 +5,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+
+	"github.com/claimtrail/claimtrail/rules"
 )
 
 // HostileBodySize is the size of the large-body shapes of issue 16: a
@@ -16,6 +19,12 @@ const HostileBodySize = 200 << 20
 // to parse. Write streams it, so a 200 MB body is never held in memory.
 type Shape struct {
 	Name string
+	// Verdict and Reason are the judgment the shape gets. Every shape is
+	// written to be accepted once read (see HostileShapes): empty means
+	// rules.Accepted with no reason, and is so for every shape but those
+	// the rules judge otherwise, each with a comment saying why.
+	Verdict rules.Verdict
+	Reason  rules.Reason
 	// Bound is, in lower case, part of the warning about the bound this
 	// shape hits (e.g. "content-type field"); empty when the shape is read
 	// without one.
@@ -25,14 +34,40 @@ type Shape struct {
 	Write func(w io.Writer) error
 }
 
+// What every shape is about: a Contoso user (the sender's domain) names
+// this incident.
+const (
+	HostileIncidentID   = "EX315207"
+	HostileSenderDomain = "contoso.com"
+)
+
+// Misjudged says how j differs from the judgment the shape should get
+// (Verdict and Reason), or returns "" when it does not. An accepted shape
+// must name HostileIncidentID and nothing else: a message read only in
+// part (too_complex) or not at all (malformed) is misjudged.
+func (s Shape) Misjudged(j rules.Judgment) string {
+	want := s.Verdict
+	if want == "" {
+		want = rules.Accepted
+	}
+	if j.Verdict != want || j.Reason != s.Reason {
+		return fmt.Sprintf("judged %s/%s, want %s/%s", j.Verdict, j.Reason, want, s.Reason)
+	}
+	if want == rules.Accepted && !slices.Equal(j.IncidentIDs, []string{HostileIncidentID}) {
+		return fmt.Sprintf("incident IDs %q, want [%s]", j.IncidentIDs, HostileIncidentID)
+	}
+	return ""
+}
+
 // HostileShapes returns the shapes of issue 16 plus a few more. bodySize
 // is the size of the large-body shapes (HostileBodySize for the real
-// thing; tests pass less). Every shape comes from a Contoso user whose
-// mail the trusted server stamped dmarc=pass and names EX315207, so it
-// would be accepted if it could be read.
+// thing; tests pass less). Every shape comes from a Contoso user (or,
+// for the From shapes, many of them) whose mail the trusted server stamped
+// dmarc=pass and names HostileIncidentID, so it would be accepted if it
+// could be read.
 func HostileShapes(bodySize int64) []Shape {
 	return []Shape{
-		{"content-type-100k-params", "content-type field", func(w io.Writer) error {
+		{Name: "content-type-100k-params", Bound: "content-type field", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("Content-Type: text/plain; charset=utf-8")
 				for i := range 100000 {
@@ -41,7 +76,7 @@ func HostileShapes(bodySize int64) []Shape {
 				hw.WriteString("\r\n")
 			}, plainBody)
 		}},
-		{"content-disposition-40k-rfc2231", "content-disposition field", func(w io.Writer) error {
+		{Name: "content-disposition-40k-rfc2231", Bound: "content-disposition field", Write: func(w io.Writer) error {
 			return multipartMixed(w, func(bw *bufio.Writer) {
 				bw.WriteString("Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n")
 				bw.WriteString("Content-Disposition: attachment")
@@ -51,7 +86,7 @@ func HostileShapes(bodySize int64) []Shape {
 				bw.WriteString("\r\n\r\nJVBERi0xLjQK\r\n")
 			})
 		}},
-		{"content-type-1mb-mangled", "content-type field", func(w io.Writer) error {
+		{Name: "content-type-1mb-mangled", Bound: "content-type field", Write: func(w io.Writer) error {
 			// enmime's repair of a mangled media type walks the value once
 			// per problem it finds.
 			return hostile(w, func(hw *bufio.Writer) {
@@ -62,7 +97,7 @@ func HostileShapes(bodySize int64) []Shape {
 				hw.WriteString("\r\n")
 			}, plainBody)
 		}},
-		{"multipart-nested-5000", "nested", func(w io.Writer) error {
+		{Name: "multipart-nested-5000", Bound: "nested", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("Content-Type: multipart/mixed; boundary=\"b0\"\r\n")
 			}, func(bw *bufio.Writer) {
@@ -76,7 +111,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"rfc822-nested-1000", "originals nested deeper", func(w io.Writer) error {
+		{Name: "rfc822-nested-1000", Bound: "originals nested deeper", Write: func(w io.Writer) error {
 			// Each level is a complete message inside the one before.
 			const depth = 1000
 			bw := bufio.NewWriterSize(w, 64<<10)
@@ -88,7 +123,7 @@ func HostileShapes(bodySize int64) []Shape {
 			bw.WriteString("Content-Type: text/plain\r\n\r\n" + plainText + "\r\n")
 			return bw.Flush()
 		}},
-		{"parts-1900-mangled-content-types", "content-type and content-disposition fields", func(w io.Writer) error {
+		{Name: "parts-1900-mangled-content-types", Bound: "content-type and content-disposition fields", Write: func(w io.Writer) error {
 			// Each field within the bounds; enmime repairs every one at
 			// the cost of its length times its parameters.
 			return multipartMixed(w, func(bw *bufio.Writer) {
@@ -101,7 +136,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"parts-20000-mangled-content-types", "repaired over its first", func(w io.Writer) error {
+		{Name: "parts-20000-mangled-content-types", Bound: "repaired over its first", Write: func(w io.Writer) error {
 			return multipartMixed(w, func(bw *bufio.Writer) {
 				for i := range 20000 {
 					if i > 0 {
@@ -112,7 +147,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"parts-20000", "parts", func(w io.Writer) error {
+		{Name: "parts-20000", Bound: "parts", Write: func(w io.Writer) error {
 			return multipartMixed(w, func(bw *bufio.Writer) {
 				for i := range 20000 {
 					if i > 0 {
@@ -122,21 +157,21 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"subject-1mb-line", "", func(w io.Writer) error {
+		{Name: "subject-1mb-line", Bound: "", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("X-Filler: ")
 				hw.WriteString(strings.Repeat("a", 1<<20))
 				hw.WriteString("\r\n")
 			}, plainBody, "Subject: EX315207 "+strings.Repeat("outage ", (1<<20)/7))
 		}},
-		{"x-header-1mb-lines", "", func(w io.Writer) error {
+		{Name: "x-header-1mb-lines", Bound: "", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				for i := range 8 {
 					fmt.Fprintf(hw, "X-Hostile-%d: %s\r\n", i, strings.Repeat("b", 1<<20))
 				}
 			}, plainBody)
 		}},
-		{"to-50000-addresses", "", func(w io.Writer) error {
+		{Name: "to-50000-addresses", Bound: "", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("To: ")
 				for i := range 50000 {
@@ -148,7 +183,7 @@ func HostileShapes(bodySize int64) []Shape {
 				hw.WriteString("\r\n")
 			}, plainBody)
 		}},
-		{"nul-bytes", "", func(w io.Writer) error {
+		{Name: "nul-bytes", Bound: "", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("X-Nul: a\x00b\x00c\r\n")
 			}, func(bw *bufio.Writer) {
@@ -159,7 +194,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"cr-only-line-ends", "lines end in a bare cr", func(w io.Writer) error {
+		{Name: "cr-only-line-ends", Bound: "lines end in a bare cr", Write: func(w io.Writer) error {
 			var sb strings.Builder
 			sb.WriteString(headerText)
 			sb.WriteString("Content-Type: text/plain; charset=utf-8\r\n\r\n")
@@ -171,7 +206,7 @@ func HostileShapes(bodySize int64) []Shape {
 			_, err := io.WriteString(w, strings.ReplaceAll(sb.String(), "\r\n", "\r"))
 			return err
 		}},
-		{"body-large-base64", "full parse", func(w io.Writer) error {
+		{Name: "body-large-base64", Bound: "full parse", Write: func(w io.Writer) error {
 			return multipartMixed(w, func(bw *bufio.Writer) {
 				bw.WriteString("Content-Type: application/zip; name=\"logs.zip\"\r\n")
 				bw.WriteString("Content-Disposition: attachment; filename=\"logs.zip\"\r\n")
@@ -179,7 +214,7 @@ func HostileShapes(bodySize int64) []Shape {
 				writeBase64(bw, bodySize)
 			})
 		}},
-		{"body-large-text", "full parse", func(w io.Writer) error {
+		{Name: "body-large-text", Bound: "full parse", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 			}, func(bw *bufio.Writer) {
@@ -191,7 +226,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"authentication-results-5000-forged", "warnings were dropped", func(w io.Writer) error {
+		{Name: "authentication-results-5000-forged", Bound: "warnings were dropped", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 				for i := range 5000 {
@@ -199,7 +234,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			}, plainBody)
 		}},
-		{"encoded-words-100k", "encoded-words", func(w io.Writer) error {
+		{Name: "encoded-words-100k", Bound: "encoded-words", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 				hw.WriteString("X-Words: ")
@@ -209,7 +244,7 @@ func HostileShapes(bodySize int64) []Shape {
 				hw.WriteString("\r\n")
 			}, plainBody, "Subject: EX315207 "+strings.Repeat("=?utf-8?q?caf=C3=A9?= ", 20000))
 		}},
-		{"body-line-without-newline", "", func(w io.Writer) error {
+		{Name: "body-line-without-newline", Bound: "", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 			}, func(bw *bufio.Writer) {
@@ -219,7 +254,7 @@ func HostileShapes(bodySize int64) []Shape {
 				}
 			})
 		}},
-		{"header-without-end", "", func(w io.Writer) error {
+		{Name: "header-without-end", Bound: "", Write: func(w io.Writer) error {
 			// 8 MB of header fields and no blank line: the header never ends.
 			bw := bufio.NewWriterSize(w, 64<<10)
 			writeHeader(bw)
@@ -228,7 +263,7 @@ func HostileShapes(bodySize int64) []Shape {
 			}
 			return bw.Flush()
 		}},
-		{"html-nested-200k", "", func(w io.Writer) error {
+		{Name: "html-nested-200k", Bound: "", Write: func(w io.Writer) error {
 			return hostile(w, func(hw *bufio.Writer) {
 				hw.WriteString("Content-Type: text/html; charset=utf-8\r\n")
 			}, func(bw *bufio.Writer) {
@@ -237,7 +272,31 @@ func HostileShapes(bodySize int64) []Shape {
 				bw.WriteString("</body></html>\r\n")
 			})
 		}},
-		{"boundary-lines-100k", "boundary-like lines", func(w io.Writer) error {
+		// RFC 5322 section 3.6.2 makes every address in From an author,
+		// and each must be judged; the parse records the first 100, so
+		// the rules cannot judge them all and establish no sender: these
+		// two are rejected, no_sender, though every address is Contoso's.
+		{Name: "from-50000-addresses", Bound: "from addresses: the first 100", Verdict: rules.Rejected, Reason: rules.ReasonNoSender, Write: func(w io.Writer) error {
+			return hostileFrom(w, func(hw *bufio.Writer) {
+				hw.WriteString("From: ")
+				for i := range 50000 {
+					if i > 0 {
+						hw.WriteString(",\r\n ")
+					}
+					fmt.Fprintf(hw, "user%d@contoso.com", i+1)
+				}
+				hw.WriteString("\r\n")
+			})
+		}},
+		{Name: "from-fields-30000", Bound: "from addresses: the first 100", Verdict: rules.Rejected, Reason: rules.ReasonNoSender, Write: func(w io.Writer) error {
+			// RFC 5322 section 3.6 allows one From field; these are many.
+			return hostileFrom(w, func(hw *bufio.Writer) {
+				for i := range 30000 {
+					fmt.Fprintf(hw, "From: user%d@contoso.com\r\n", i+1)
+				}
+			})
+		}},
+		{Name: "boundary-lines-100k", Bound: "boundary-like lines", Write: func(w io.Writer) error {
 			// Delimiter lines with no part between them.
 			return multipartMixed(w, func(bw *bufio.Writer) {
 				bw.WriteString("Content-Type: text/plain\r\n\r\n" + plainText + "\r\n")
@@ -260,8 +319,11 @@ const headerText = "Received: from mail.contoso.com (mail.contoso.com [203.0.113
 	"\tdmarc=pass (policy=reject) header.from=contoso.com\r\n" +
 	"Message-ID: <hostile.4cXk2Q1N7Hz9sWm@contoso.com>\r\n" +
 	"Date: Mon, 23 Nov 2026 09:12:38 +0000\r\n" +
-	"From: Tom Baker <tom.baker@contoso.com>\r\n" +
+	fromLine +
 	"MIME-Version: 1.0\r\n"
+
+// fromLine is the author of every shape but those about the From field.
+const fromLine = "From: Tom Baker <tom.baker@contoso.com>\r\n"
 
 const plainText = "Hello,\r\n\r\nService Health incident EX315207 stopped our mail yesterday.\r\n" +
 	"Please claim the SLA credit.\r\n\r\nRegards,\r\nTom Baker"
@@ -289,6 +351,18 @@ func hostile(w io.Writer, extra, body func(*bufio.Writer), subject ...string) er
 	extra(bw)
 	bw.WriteString("\r\n")
 	body(bw)
+	return bw.Flush()
+}
+
+// hostileFrom writes the common header with from's From field(s) in place
+// of Tom Baker's, then a text body.
+func hostileFrom(w io.Writer, from func(*bufio.Writer)) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(strings.Replace(headerText, fromLine, "", 1))
+	from(bw)
+	bw.WriteString("To: sla-credits@adatum-csp.com\r\nSubject: EX315207: please claim the SLA credit\r\n")
+	bw.WriteString("Content-Type: text/plain; charset=utf-8\r\n\r\n")
+	plainBody(bw)
 	return bw.Flush()
 }
 
