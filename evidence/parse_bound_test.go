@@ -206,7 +206,7 @@ func waitSlotsFree() {
 }
 
 // TestReadPartsAbandonedConcurrently: with several workers parsing at
-// once, all stuck in enmime, no more than maxAbandoned enmime calls are
+// once, all stuck in enmime, no more than enmimeSlotCount enmime calls are
 // ever left running (issue 16: a check then an add let every worker
 // start one). Run it with -race.
 func TestReadPartsAbandonedConcurrently(t *testing.T) {
@@ -230,7 +230,8 @@ func TestReadPartsAbandonedConcurrently(t *testing.T) {
 
 	msg := []byte("From: Tom Baker <tom.baker@contoso.com>\r\nSubject: EX315207\r\n\r\nhello\r\n")
 	opts := &ParseOptions{Budget: 200 * time.Millisecond}
-	const workers = 4 * maxAbandoned
+	slots := int32(enmimeSlotCount())
+	workers := 4 * int(slots)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -241,11 +242,11 @@ func TestReadPartsAbandonedConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := abandonedCalls(); n > maxAbandoned {
-		t.Errorf("%d abandoned calls running, want at most %d", n, maxAbandoned)
+	if n := abandonedCalls(); n > int(slots) {
+		t.Errorf("%d abandoned calls running, want at most %d", n, slots)
 	}
-	if n := most.Load(); n > maxAbandoned {
-		t.Errorf("%d enmime calls ran at once, want at most %d", n, maxAbandoned)
+	if n := most.Load(); n > slots {
+		t.Errorf("%d enmime calls ran at once, want at most %d", n, slots)
 	}
 	close(release)
 	waitSlotsFree()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -14,14 +15,20 @@ import (
 var errBudget = errors.New("the parse ran out of its budget")
 
 // maxAbandoned bounds the enmime calls left running after their parse ran
-// out of time. The bound must hold with several workers parsing at once,
-// and any call may come to be abandoned, so it is taken when a call starts:
-// at most maxAbandoned enmime calls run at a time, abandoned or not, and
-// further workers wait for one to return. enmime being CPU-bound, that
-// should cost little on two cores (not measured); on more it caps the
-// in-memory parses. While maxAbandoned abandoned calls run, no new call is
-// started: messages are streamed instead, so abandoned work cannot pile up.
+// out of time: while that many are, no new call starts and messages are
+// streamed instead, so abandoned work cannot pile up. Any running call may
+// come to be abandoned, so the bound is taken when a call starts: at most
+// enmimeSlots() calls run at a time, abandoned or not, and further workers
+// wait for one to return.
 const maxAbandoned = 2
+
+// enmimeSlotCount is how many enmime calls may run at once: one per core
+// the process may use, and at least maxAbandoned. enmime is CPU-bound, so
+// more calls at once would only queue for the cores; fewer would idle them
+// on a larger machine.
+func enmimeSlotCount() int {
+	return max(maxAbandoned, runtime.GOMAXPROCS(0))
+}
 
 // enmimeSlots counts the enmime calls running, and of them those
 // abandoned. A mutex rather than two atomics: a call is started only if
@@ -50,7 +57,7 @@ func abandonedCalls() int {
 	return enmimeSlots.abandoned
 }
 
-// takeSlot waits for one of the maxAbandoned slots to run enmime in.
+// takeSlot waits for one of the enmimeSlotCount slots to run enmime in.
 // When every slot is held by an abandoned call it does not wait (they may
 // run for minutes): the message is streamed. Otherwise it waits until a
 // call returns or is abandoned, or the timer fires.
@@ -61,7 +68,7 @@ func takeSlot(timer <-chan time.Time) error {
 			enmimeSlots.Unlock()
 			return &tooComplexError{fmt.Sprintf("%d earlier parses that ran out of time are still in the in-memory parser", maxAbandoned)}
 		}
-		if enmimeSlots.running < maxAbandoned {
+		if enmimeSlots.running < enmimeSlotCount() {
 			enmimeSlots.running++
 			enmimeSlots.Unlock()
 			return nil
