@@ -2,11 +2,7 @@ package ingest_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,25 +30,13 @@ func TestPipelineHostile(t *testing.T) {
 	})
 	ctx := context.Background()
 	dir := t.TempDir()
-	var files []string
-	shas := map[string]string{}
+	list, files, shas, err := evidencetest.WriteShapes(dir, 20<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
 	shapes := map[string]evidencetest.Shape{}
-	for _, s := range evidencetest.HostileShapes(20 << 20) {
+	for _, s := range list {
 		shapes[s.Name] = s
-		name := filepath.Join(dir, s.Name+".eml")
-		f, err := os.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.New()
-		if err := s.Write(io.MultiWriter(f, h)); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, name)
-		shas[s.Name] = hex.EncodeToString(h.Sum(nil))
 	}
 	skipped, err := ingest.WalkFiles(ctx, files, func(fm ingest.FileMessage) error {
 		name := strings.TrimSuffix(filepath.Base(fm.Name), ".eml")

@@ -354,21 +354,7 @@ func TestBundleExtractReadsWhatTheParseRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw := []byte(tt.raw)
-			f, err := evidence.ParseBytes(raw, nil)
-			if err != nil || f.Sender != "jane@contoso.com" || len(f.Attachments) != 1 {
-				t.Fatalf("ParseBytes = sender %q, %d attachments, %v; want the parse to read the message", f.Sender, len(f.Attachments), err)
-			}
-			var buf bytes.Buffer
-			if _, err := evidence.WriteBundle(context.Background(), &buf, &evidence.BundleInput{
-				Raw: bytes.NewReader(raw), RawSize: int64(len(raw)), Facts: f,
-				Judgment: rules.Judgment{Verdict: rules.Accepted, IncidentIDs: []string{"EX25194"}},
-			}); err != nil {
-				t.Fatal(err)
-			}
-			path := writeTemp(t, t.TempDir(), "odd.zip", buf.Bytes())
-			out := t.TempDir()
-			code, stdout, stderr := runCmd("bundle", "extract", path, "-o", out)
+			code, stdout, stderr, out := extractParsed(t, []byte(tt.raw), 1)
 			if code != exitOK {
 				t.Fatalf("claimtrail bundle extract = %d\nstdout: %s\nstderr: %s\nwant %d", code, stdout, stderr, exitOK)
 			}
@@ -396,9 +382,23 @@ func TestBundleExtractAtTheParseLimit(t *testing.T) {
 	for i := depth - 1; i >= 0; i-- {
 		fmt.Fprintf(&sb, "--b%d--\r\n", i)
 	}
-	raw := []byte(sb.String())
+	code, stdout, stderr, out := extractParsed(t, []byte(sb.String()), 0)
+	if code != exitOK || !strings.Contains(stderr, "stopped where the parse stops") {
+		t.Fatalf("claimtrail bundle extract = %d\nstdout: %s\nstderr: %s\nwant %d and a note where it stopped", code, stdout, stderr, exitOK)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "report.pdf")); err != nil || string(b) != "%PDF-1.4 outage" {
+		t.Errorf("report.pdf = %q, %v; want the decoded attachment", b, err)
+	}
+}
+
+// extractParsed parses raw, which must name jane@contoso.com as its sender
+// and have attachments (exactly attachments of them, when that is not 0),
+// stores it in a bundle as accepted evidence and runs bundle extract on it
+// into a new directory out.
+func extractParsed(t *testing.T, raw []byte, attachments int) (code int, stdout, stderr, out string) {
+	t.Helper()
 	f, err := evidence.ParseBytes(raw, nil)
-	if err != nil || f.Sender != "jane@contoso.com" || len(f.Attachments) == 0 {
+	if err != nil || f.Sender != "jane@contoso.com" || len(f.Attachments) == 0 || attachments > 0 && len(f.Attachments) != attachments {
 		t.Fatalf("ParseBytes = sender %q, %d attachments, %v; want the parse to read the message", f.Sender, len(f.Attachments), err)
 	}
 	var buf bytes.Buffer
@@ -408,13 +408,8 @@ func TestBundleExtractAtTheParseLimit(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	path := writeTemp(t, t.TempDir(), "deep.zip", buf.Bytes())
-	out := t.TempDir()
-	code, stdout, stderr := runCmd("bundle", "extract", path, "-o", out)
-	if code != exitOK || !strings.Contains(stderr, "stopped where the parse stops") {
-		t.Fatalf("claimtrail bundle extract = %d\nstdout: %s\nstderr: %s\nwant %d and a note where it stopped", code, stdout, stderr, exitOK)
-	}
-	if b, err := os.ReadFile(filepath.Join(out, "report.pdf")); err != nil || string(b) != "%PDF-1.4 outage" {
-		t.Errorf("report.pdf = %q, %v; want the decoded attachment", b, err)
-	}
+	path := writeTemp(t, t.TempDir(), "message.zip", buf.Bytes())
+	out = t.TempDir()
+	code, stdout, stderr = runCmd("bundle", "extract", path, "-o", out)
+	return code, stdout, stderr, out
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -36,25 +35,12 @@ func hostileBodySize() int64 {
 }
 
 // writeHostile writes every shape into dir and returns the files by shape
-// name with their SHA-256.
+// order and the SHA-256 of each by shape name.
 func writeHostile(t testing.TB, dir string, bodySize int64) (files []string, shas map[string]string) {
 	t.Helper()
-	shas = map[string]string{}
-	for _, s := range evidencetest.HostileShapes(bodySize) {
-		name := filepath.Join(dir, s.Name+".eml")
-		f, err := os.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.New()
-		if err := s.Write(io.MultiWriter(f, h)); err != nil {
-			t.Fatalf("%s: %v", s.Name, err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, name)
-		shas[s.Name] = hex.EncodeToString(h.Sum(nil))
+	_, files, shas, err := evidencetest.WriteShapes(dir, bodySize)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return files, shas
 }

@@ -2,9 +2,13 @@ package evidencetest
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -402,4 +406,29 @@ func writeMangledType(bw *bufio.Writer) {
 		fmt.Fprintf(bw, " ;x%02d=%s \"q", j, strings.Repeat("v", 50))
 	}
 	bw.WriteString("\r\n")
+}
+
+// WriteShapes writes every shape of HostileShapes(bodySize) into dir as
+// NAME.eml and returns the shapes, their files in the same order, and the
+// SHA-256 (hex) of each file by shape name.
+func WriteShapes(dir string, bodySize int64) (shapes []Shape, files []string, shas map[string]string, err error) {
+	shas = map[string]string{}
+	for _, s := range HostileShapes(bodySize) {
+		name := filepath.Join(dir, s.Name+".eml")
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		h := sha256.New()
+		err = s.Write(io.MultiWriter(f, h))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("evidencetest: write shape %s: %w", s.Name, err)
+		}
+		shapes, files = append(shapes, s), append(files, name)
+		shas[s.Name] = hex.EncodeToString(h.Sum(nil))
+	}
+	return shapes, files, shas, nil
 }
