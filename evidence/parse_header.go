@@ -312,11 +312,10 @@ func parseAddresses(v string) (list []*mail.Address, lenient bool, err error) {
 	}
 	// Element by element, so that one broken display name does not hide
 	// the other addresses: every From address is an author.
-	for _, el := range splitAddressList(v) {
-		// An angle-addr written inside a display name's quotes or a
-		// comment is text, not the address: `"<jane@contoso.com>"
-		// attacker@evil.example` must not read as jane's.
-		el = blankQuotedText(el)
+	// An angle-addr written inside a display name's quotes or a comment is
+	// text, not the address: `"<jane@contoso.com>" attacker@evil.example`
+	// must not read as jane's. So the list is read with those blanked.
+	for _, el := range splitAddressList(blankQuotedText(v)) {
 		if ms := angleAddr.FindAllStringSubmatch(el, -1); len(ms) > 0 {
 			for _, m := range ms {
 				list = append(list, &mail.Address{Address: unquoteLocal(m[1])})
@@ -383,33 +382,26 @@ func blankQuotedText(v string) string {
 	return string(b)
 }
 
-// splitAddressList splits an address-list at the commas outside quoted
-// strings, comments and angle brackets.
-func splitAddressList(v string) []string {
+// splitAddressList splits an address-list whose quoted strings and
+// comments are blanked (blankQuotedText) at the commas outside angle
+// brackets.
+func splitAddressList(blanked string) []string {
 	var out []string
-	start, depth, quoted, angle := 0, 0, false, false
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '\\' && (quoted || depth > 0):
-			i++
-		case c == '"' && depth == 0:
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
+	start, angle := 0, false
+	for i := 0; i < len(blanked); i++ {
+		switch blanked[i] {
+		case '<':
 			angle = true
-		case c == '>':
+		case '>':
 			angle = false
-		case c == ',' && !angle:
-			out = append(out, v[start:i])
-			start = i + 1
+		case ',':
+			if !angle {
+				out = append(out, blanked[start:i])
+				start = i + 1
+			}
 		}
 	}
-	return append(out, v[start:])
+	return append(out, blanked[start:])
 }
 
 // fromAddresses reads a From field, a mailbox-list (RFC 5322 section
