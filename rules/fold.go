@@ -8,6 +8,20 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
+// readTexts are texts already folded for matching (foldForMatch), so that
+// the several searches of one message (incident IDs, loose IDs, tenant
+// GUIDs) fold each text once.
+type readTexts []string
+
+// readAll folds each of texts for matching.
+func readAll(texts []string) readTexts {
+	out := make(readTexts, len(texts))
+	for i, t := range texts {
+		out[i] = foldForMatch(t)
+	}
+	return out
+}
+
 // foldForMatch returns s as a reader sees it, for incident IDs and tenant
 // GUIDs to be found in: compatibility forms NFKC-normalised and invisible
 // characters dropped. Text that is all ASCII, or whose non-ASCII characters

@@ -16,9 +16,13 @@ import (
 // IncidentIDs reads them (foldForMatch): full-width forms count, invisible
 // characters are ignored.
 func TenantIDs(texts ...string) []string {
+	return tenantIDsIn(readAll(texts))
+}
+
+// tenantIDsIn is TenantIDs over texts already folded.
+func tenantIDsIn(texts readTexts) []string {
 	var ids []string
 	for _, t := range texts {
-		t = foldForMatch(t)
 		ids = appendGUIDs(ids, t)
 		for _, d := range percentDecodings(t) {
 			ids = appendGUIDs(ids, foldForMatch(d))

@@ -101,6 +101,11 @@ const (
 // collide with postcodes ("IT-00100") and product names; Judge warns about
 // them instead. Message Center posts ("MC123456") are not incidents.
 func (p *Policy) IncidentIDs(texts ...string) []string {
+	return p.incidentIDsIn(readAll(texts))
+}
+
+// incidentIDsIn is IncidentIDs over texts already folded.
+func (p *Policy) incidentIDsIn(texts readTexts) []string {
 	var ids []string
 	add := func(s string, start, end int) {
 		if id, ok := p.incidentAt(s, start, end); ok {
@@ -108,7 +113,6 @@ func (p *Policy) IncidentIDs(texts ...string) []string {
 		}
 	}
 	for _, t := range texts {
-		t = foldForMatch(t)
 		forEachWord(t, func(start, end int) { add(t, start, end) })
 		for _, d := range percentDecodings(t) {
 			d = foldForMatch(d) // a link may encode full-width text
@@ -161,9 +165,13 @@ type looseID struct {
 // upper-case prefix and the number, which IncidentIDs does not accept, so
 // Judge can tell an analyst about them.
 func (p *Policy) looseIncidentIDs(texts ...string) []looseID {
+	return p.looseIncidentIDsIn(readAll(texts))
+}
+
+// looseIncidentIDsIn is looseIncidentIDs over texts already folded.
+func (p *Policy) looseIncidentIDsIn(texts readTexts) []looseID {
 	var out []looseID
 	for _, t := range texts {
-		t = foldForMatch(t)
 		prevStart, prevEnd := -1, -1
 		forEachWord(t, func(start, end int) {
 			if prevStart >= 0 && end-start >= minIDDigits && end-start <= maxIDDigits &&

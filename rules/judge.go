@@ -162,7 +162,7 @@ func (p *Policy) judge(m *Message, depth int) Judgment {
 	}
 
 	texts := messageTexts(m)
-	j.IncidentIDs = nonNil(p.IncidentIDs(texts...))
+	j.IncidentIDs = nonNil(p.incidentIDsIn(texts))
 	j.Warnings = append(j.Warnings, p.looseWarnings(texts, j.IncidentIDs)...)
 
 	i := p.tenantIndex(d)
@@ -351,9 +351,10 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// messageTexts are the parts of m searched for incident IDs and GUIDs.
-func messageTexts(m *Message) []string {
-	return append([]string{m.Subject, m.Text, m.HTMLText}, m.URLs...)
+// messageTexts are the parts of m searched for incident IDs and GUIDs,
+// folded for matching once for all the searches.
+func messageTexts(m *Message) readTexts {
+	return readAll(append([]string{m.Subject, m.Text, m.HTMLText}, m.URLs...))
 }
 
 // judgeForward judges mail from partner staff (j holds the wrapper's
@@ -374,7 +375,7 @@ func (p *Policy) judgeForward(m *Message, j Judgment, notAuthenticated bool, dep
 	}
 
 	wrapperTexts := messageTexts(m)
-	wrapperIDs := p.IncidentIDs(wrapperTexts...)
+	wrapperIDs := p.incidentIDsIn(wrapperTexts)
 	results := make([]Judgment, len(m.Originals))
 	best, bestRank := 0, -1
 	for i := range m.Originals {
@@ -435,9 +436,9 @@ func subtract(a, b []string) []string {
 
 // otherTenants describes each registered tenant other than tenantID whose
 // GUID texts name.
-func (p *Policy) otherTenants(texts []string, tenantID string) []string {
+func (p *Policy) otherTenants(texts readTexts, tenantID string) []string {
 	var out []string
-	for _, g := range TenantIDs(texts...) {
+	for _, g := range tenantIDsIn(texts) {
 		if i, ok := p.byID[g]; ok && g != tenantID {
 			out = append(out, fmt.Sprintf("the message names tenant %s (%s), not the sender's tenant %s", g, tenantLabel(&p.tenants[i].Tenant), tenantID))
 		}
@@ -447,9 +448,9 @@ func (p *Policy) otherTenants(texts []string, tenantID string) []string {
 
 // looseWarnings tells about incident IDs written with a separator that
 // IncidentIDs did not count.
-func (p *Policy) looseWarnings(texts, ids []string) []string {
+func (p *Policy) looseWarnings(texts readTexts, ids []string) []string {
 	var out, seen []string
-	for _, l := range p.looseIncidentIDs(texts...) {
+	for _, l := range p.looseIncidentIDsIn(texts) {
 		if slices.Contains(ids, l.ID) || slices.Contains(seen, l.ID) {
 			continue
 		}
