@@ -41,8 +41,9 @@ const (
 	// found, which should cost one message seconds, not the poller hours.
 	// The parse then stops waiting, but the in-memory parser (enmime)
 	// takes no context: its call is abandoned and keeps running, using
-	// a core, until enmime returns. At most two such calls
-	// (maxAbandoned) run at once; while they do, messages are streamed
+	// a core, until enmime returns. enmime runs in one slot per core
+	// (enmimeSlotCount), so no more calls than that are ever left
+	// running; while maxAbandoned (two) are, messages are streamed
 	// instead.
 	DefaultBudget = 5 * time.Second
 )
