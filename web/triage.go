@@ -80,7 +80,7 @@ type triageItem struct {
 	Authentication rules.Authentication `json:"authentication"`
 	Warnings       []string             `json:"warnings"`
 	// Attachable says an analyst may attach the message to an incident
-	// (see attachable).
+	// (rules.Judgment.Attachable).
 	Attachable bool `json:"attachable"`
 	// Incidents are the tenant's claims' incident IDs, offered when
 	// attaching the message.
