@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"io"
 	"iter"
 	"sort"
@@ -426,7 +427,7 @@ func TestExportAudit(t *testing.T) {
 	// Two claims; the export of one must not show the other's messages.
 	a := openClaimWith(t, l, tenantA, "EX315207", 2, true)
 	b := openClaimWith(t, l, tenantB, "SP123456", 1, true)
-	if err := l.SetClaimField(ctx, a, FieldTicket, "SR-1", "alice"); err != nil {
+	if err := l.SetClaimField(ctx, a, claims.FieldTicket, "SR-1", "alice"); err != nil {
 		t.Fatal(err)
 	}
 	ca, _ := l.Claim(ctx, a)

@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
+	"github.com/claimtrail/claimtrail/claims"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,264 +14,49 @@ import (
 	"github.com/claimtrail/claimtrail/rules"
 )
 
-// Status is where a claim stands.
-type Status string
-
-// The statuses. Open and Ready follow the checklist (see Claim.Checklist);
-// the others are set by an analyst, except Expired, which ExpireClaims sets
-// when the deadline passes before submission.
-const (
-	StatusOpen      Status = "open"
-	StatusReady     Status = "ready"
-	StatusSubmitted Status = "submitted"
-	StatusApproved  Status = "approved"
-	StatusDenied    Status = "denied"
-	StatusExpired   Status = "expired"
-)
-
-// transitions lists the statuses an analyst may move a claim to from each
-// status. Open <-> ready is automatic and not listed.
-var transitions = map[Status][]Status{
-	StatusOpen:      {StatusExpired},
-	StatusReady:     {StatusSubmitted, StatusExpired},
-	StatusSubmitted: {StatusApproved, StatusDenied},
-}
-
-// ErrTransition is returned for a status change the claim lifecycle does not
-// allow; test with errors.Is.
-var ErrTransition = errors.New("status change not allowed")
-
-// Field names one checklist item an analyst can set with SetClaimField.
-type Field string
-
-// The fields. Values are validated and stored normalised:
-//
-//	incident_start     RFC 3339 time; makes the deadline final
-//	azure              yes/no: the service is Azure (deadline rule)
-//	csp                yes/no: bought through CSP; overrides the tenant's flag
-//	downtime_start     RFC 3339 time
-//	downtime_duration  a Go duration, e.g. "4h30m"
-//	affected_users     a positive whole number
-//	locations          free text, e.g. "Prague, Brno"
-//	resolution         free text: what was done to resolve it at the time
-//	ticket             the support ticket number
-const (
-	FieldIncidentStart    Field = "incident_start"
-	FieldAzure            Field = "azure"
-	FieldCSP              Field = "csp"
-	FieldDowntimeStart    Field = "downtime_start"
-	FieldDowntimeDuration Field = "downtime_duration"
-	FieldAffectedUsers    Field = "affected_users"
-	FieldLocations        Field = "locations"
-	FieldResolution       Field = "resolution"
-	FieldTicket           Field = "ticket"
-)
-
-// maxFieldLen bounds free-text fields: Partner Center's Details box is not
-// a document store.
-const maxFieldLen = 4000
-
-// normField validates value for field and returns it normalised.
-func normField(field Field, value string) (string, error) {
-	value = strings.TrimSpace(value)
-	if value == "" {
-		return "", fmt.Errorf("%s: empty value", field)
-	}
-	switch field {
-	case FieldIncidentStart, FieldDowntimeStart:
-		t, err := time.Parse(time.RFC3339, value)
-		if err != nil {
-			return "", fmt.Errorf("%s: %q is not an RFC 3339 time like 2026-02-15T09:30:00Z", field, value)
-		}
-		return t.UTC().Format(time.RFC3339), nil
-	case FieldAzure, FieldCSP:
-		switch strings.ToLower(value) {
-		case "yes", "y", "true", "1":
-			return "yes", nil
-		case "no", "n", "false", "0":
-			return "no", nil
-		}
-		return "", fmt.Errorf("%s: %q is not yes or no", field, value)
-	case FieldDowntimeDuration:
-		d, err := time.ParseDuration(value)
-		if err != nil || d <= 0 {
-			return "", fmt.Errorf("%s: %q is not a positive duration like 4h30m", field, value)
-		}
-		return fmtDuration(d), nil
-	case FieldAffectedUsers:
-		n, err := strconv.ParseUint(value, 10, 32)
-		if err != nil || n == 0 {
-			return "", fmt.Errorf("%s: %q is not a positive whole number", field, value)
-		}
-		return strconv.FormatUint(n, 10), nil
-	case FieldLocations, FieldResolution, FieldTicket:
-		if len(value) > maxFieldLen {
-			return "", fmt.Errorf("%s: longer than %d bytes", field, maxFieldLen)
-		}
-		return value, nil
-	}
-	return "", fmt.Errorf("unknown field %q; known: %s", field, strings.Join(fieldNames(), ", "))
-}
-
-// fmtDuration writes d as time.Duration does, without zero trailing units:
-// "4h30m", not "4h30m0s".
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-func fieldNames() []string {
-	return []string{string(FieldIncidentStart), string(FieldAzure), string(FieldCSP), string(FieldDowntimeStart),
-		string(FieldDowntimeDuration), string(FieldAffectedUsers), string(FieldLocations), string(FieldResolution), string(FieldTicket)}
-}
-
-// FieldValue is a field's value and who set it.
-type FieldValue struct {
-	Value     string    `json:"value"`
-	Actor     string    `json:"actor"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-// Evidence is one message attached to a claim.
-type Evidence struct {
-	MessageID    int64     `json:"-"`
-	SHA256       string    `json:"sha256"`
-	RFC822ID     string    `json:"message_id"`
-	Sender       string    `json:"sender"`
-	Subject      string    `json:"subject"`
-	Date         time.Time `json:"date"` // Message.EvidenceDate
-	BundleKey    string    `json:"bundle_key"`
-	BundleSHA256 string    `json:"bundle_sha256,omitempty"`
-	AttachedAt   time.Time `json:"attached_at"`
-}
-
-// Claim is one SLA-credit claim: a tenant and an incident, the evidence for
-// it and the checklist Partner Center asks for.
-type Claim struct {
-	ID         int64  `json:"id"`
-	TenantID   string `json:"tenant_id"`
-	TenantName string `json:"tenant_name"`
-	IncidentID string `json:"incident_id"`
-	Status     Status `json:"status"`
-	Azure      bool   `json:"azure"`
-	// Deadline is when Microsoft must have received the claim;
-	// DeadlineProvisional is set while it counts from the earliest evidence
-	// rather than the incident start.
-	Deadline            time.Time            `json:"deadline"`
-	DeadlineProvisional bool                 `json:"deadline_provisional"`
-	CreatedAt           time.Time            `json:"created_at"`
-	UpdatedAt           time.Time            `json:"updated_at"`
-	Fields              map[Field]FieldValue `json:"fields"`
-	Evidence            []Evidence           `json:"evidence"` // oldest first
-	Checklist           []ChecklistItem      `json:"checklist"`
-
-	// earliest is the earliest evidence date; firstStored the oldest
-	// evidence whose bundle is stored. Both are known even when Evidence
-	// was not loaded.
-	earliest    time.Time
-	firstStored *Evidence
-}
-
-// ChecklistItem is one thing a claim must carry and whether it does.
-type ChecklistItem struct {
-	Item    string `json:"item"` // see the Item* constants
-	Present bool   `json:"present"`
-	Value   string `json:"value,omitempty"`
-	// Source says where the value came from: "evidence", "tenant registry"
-	// or "analyst <name>".
-	Source string `json:"source,omitempty"`
-}
-
-// The checklist items, from Partner Center's requirements (docs/DOMAIN.md).
-const (
-	ItemTenantID         = "tenant_id"
-	ItemIncidentID       = "incident_id"
-	ItemCustomerEmail    = "customer_email"
-	ItemCSP              = "csp"
-	ItemDowntimeStart    = "downtime_start"
-	ItemDowntimeDuration = "downtime_duration"
-	ItemAffectedUsers    = "affected_users"
-	ItemLocations        = "locations"
-	ItemResolution       = "resolution"
-	ItemTicket           = "ticket"
-)
-
-// Ready reports whether every checklist item is present.
-func (c *Claim) Ready() bool {
-	for _, it := range c.Checklist {
-		if !it.Present {
-			return false
-		}
-	}
-	return len(c.Checklist) > 0
-}
-
-// Missing returns the checklist items not present.
-func (c *Claim) Missing() []string {
-	var out []string
-	for _, it := range c.Checklist {
-		if !it.Present {
-			out = append(out, it.Item)
-		}
-	}
-	return out
-}
-
 func claimSubject(id int64) string { return "claim:" + strconv.FormatInt(id, 10) }
 
-var (
-	tenantIDPattern   = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	incidentIDPattern = regexp.MustCompile(`^[A-Z]{2,4}[0-9]{3,10}$`)
-)
-
+// normTenantID is rules.ParseTenantID with an error for the user.
 func normTenantID(s string) (string, error) {
-	t := strings.ToLower(strings.Trim(strings.TrimSpace(s), "{}"))
-	if !tenantIDPattern.MatchString(t) {
+	t, ok := rules.ParseTenantID(s)
+	if !ok {
 		return "", fmt.Errorf("tenant ID %q is not a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47", s)
 	}
 	return t, nil
 }
 
-func normIncidentID(s string) (string, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	if !incidentIDPattern.MatchString(t) {
-		return "", fmt.Errorf("incident ID %q is not like EX315207", s)
-	}
-	return t, nil
-}
+// normIncidentID is rules.ParseIncidentID.
+func normIncidentID(s string) (string, error) { return rules.ParseIncidentID(s) }
 
 // openClaim returns the claim for (tenant, incident), creating it open.
-func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, tenant, incident, cause string) (id int64, created bool, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT id FROM claims WHERE tenant_id = ? AND incident_id = ?`, tenant, incident).Scan(&id)
+// status is the claim's status, which says whether evidence attached now
+// is late (claims.LateFor).
+func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, tenant, incident, cause string) (id int64, status claims.Status, created bool, err error) {
+	var st string
+	err = tx.QueryRowContext(ctx, `SELECT id, status FROM claims WHERE tenant_id = ? AND incident_id = ?`, tenant, incident).Scan(&id, &st)
 	if err == nil {
-		return id, false, nil
+		return id, claims.Status(st), false, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, false, err
+		return 0, "", false, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?)`, tenant, incident, string(StatusOpen), fmtTime(now), fmtTime(now))
+		VALUES (?, ?, ?, ?, ?)`, tenant, incident, string(claims.StatusOpen), fmtTime(now), fmtTime(now))
 	if err != nil {
-		return 0, false, err
+		return 0, "", false, err
 	}
 	if id, err = res.LastInsertId(); err != nil {
-		return 0, false, err
+		return 0, "", false, err
 	}
 	_, err = l.appendAudit(ctx, tx, now, actor, ActionClaimCreated, claimSubject(id), map[string]any{
-		"tenant_id": tenant, "incident_id": incident, "status": StatusOpen, "opened_by": cause,
+		"tenant_id": tenant, "incident_id": incident, "status": claims.StatusOpen, "opened_by": cause,
 	})
-	return id, true, err
+	return id, claims.StatusOpen, true, err
 }
 
 // Claim returns the claim with the given ID, with its evidence and
 // checklist, or ErrNotFound.
-func (l *Ledger) Claim(ctx context.Context, id int64) (*Claim, error) {
+func (l *Ledger) Claim(ctx context.Context, id int64) (*claims.Claim, error) {
 	c, err := loadClaim(ctx, l.r, id, true)
 	if err != nil {
 		return nil, dbErr(fmt.Sprintf("claim %d", id), err)
@@ -280,7 +65,7 @@ func (l *Ledger) Claim(ctx context.Context, id int64) (*Claim, error) {
 }
 
 // ClaimFor returns the claim for a tenant and an incident, or ErrNotFound.
-func (l *Ledger) ClaimFor(ctx context.Context, tenantID, incidentID string) (*Claim, error) {
+func (l *Ledger) ClaimFor(ctx context.Context, tenantID, incidentID string) (*claims.Claim, error) {
 	op := fmt.Sprintf("claim for %s %s", tenantID, incidentID)
 	t, err := normTenantID(tenantID)
 	if err != nil {
@@ -306,18 +91,22 @@ type ClaimSummary struct {
 	ID                  int64
 	TenantID            string
 	IncidentID          string
-	Status              Status
+	Status              claims.Status
 	Deadline            time.Time
 	DeadlineProvisional bool
 	EvidenceCount       int
-	UpdatedAt           time.Time
+	// LateEvidence counts the evidence that arrived after the claim went
+	// to Microsoft (claims.Evidence.Late).
+	LateEvidence int
+	UpdatedAt    time.Time
 }
 
 // Claims lists claims, soonest deadline first, optionally only those with
 // one of the given statuses.
-func (l *Ledger) Claims(ctx context.Context, statuses ...Status) ([]ClaimSummary, error) {
+func (l *Ledger) Claims(ctx context.Context, statuses ...claims.Status) ([]ClaimSummary, error) {
 	q := `SELECT c.id, c.tenant_id, c.incident_id, c.status, c.deadline, c.deadline_provisional, c.updated_at,
-		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id) FROM claims c`
+		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id),
+		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id AND e.late) FROM claims c`
 	var args []any
 	if len(statuses) > 0 {
 		q += ` WHERE c.status IN (?` + strings.Repeat(", ?", len(statuses)-1) + `)`
@@ -336,10 +125,10 @@ func (l *Ledger) Claims(ctx context.Context, statuses ...Status) ([]ClaimSummary
 		var s ClaimSummary
 		var status string
 		var deadline, updated sql.NullString
-		if err := rows.Scan(&s.ID, &s.TenantID, &s.IncidentID, &status, &deadline, &s.DeadlineProvisional, &updated, &s.EvidenceCount); err != nil {
+		if err := rows.Scan(&s.ID, &s.TenantID, &s.IncidentID, &status, &deadline, &s.DeadlineProvisional, &updated, &s.EvidenceCount, &s.LateEvidence); err != nil {
 			return nil, dbErr("list claims", err)
 		}
-		s.Status = Status(status)
+		s.Status = claims.Status(status)
 		if s.Deadline, err = parseTime(deadline); err != nil {
 			return nil, dbErr("list claims", err)
 		}
@@ -357,9 +146,9 @@ func (l *Ledger) Claims(ctx context.Context, statuses ...Status) ([]ClaimSummary
 // SetClaimField sets one checklist field of a claim, recomputes the deadline
 // and the open/ready status, and records the change in the audit trail.
 // Setting the value a field already has is a no-op.
-func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field Field, value, actor string) error {
+func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field claims.Field, value, actor string) error {
 	op := fmt.Sprintf("claim %d: set %s", claimID, field)
-	v, err := normField(field, value)
+	v, err := claims.NormField(field, value)
 	if err != nil {
 		return fmt.Errorf("archive: claim %d: %w", claimID, err)
 	}
@@ -372,8 +161,8 @@ func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field Field, 
 		if err != nil {
 			return err
 		}
-		if terminal(c.Status) {
-			return fmt.Errorf("archive: %s: the claim is %s; its fields are final", op, c.Status)
+		if err := claims.EditError(c.Status); err != nil {
+			return fmt.Errorf("archive: %s: %w", op, err)
 		}
 		old, had := c.Fields[field]
 		if had && old.Value == v {
@@ -397,14 +186,15 @@ func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field Field, 
 	})
 }
 
-// SetClaimStatus moves a claim to status to: ready -> submitted,
-// submitted -> approved or denied, open or ready -> expired. Open and ready
-// follow the checklist and cannot be set. A disallowed change returns an
-// error wrapping ErrTransition that names both statuses. Setting the status
-// the claim has is a no-op.
-func (l *Ledger) SetClaimStatus(ctx context.Context, claimID int64, to Status, actor, note string) error {
+// SetClaimStatus moves a claim to status to, as claims.CheckTransition
+// allows by: filing, Microsoft's answer, giving up, reopening. A refused
+// change returns an error wrapping claims.ErrTransition or
+// claims.ErrAdminOnly that says why. Setting the status the claim has is a
+// no-op. A reopened claim is open, and ready again as soon as its checklist
+// is complete.
+func (l *Ledger) SetClaimStatus(ctx context.Context, claimID int64, to claims.Status, by claims.Actor, note string) error {
 	op := fmt.Sprintf("claim %d: set status %s", claimID, to)
-	if err := checkActor(actor); err != nil {
+	if err := checkActor(by.Name); err != nil {
 		return fmt.Errorf("archive: %s: %w", op, err)
 	}
 	return l.write(ctx, op, func(stx *sql.Tx) error {
@@ -416,53 +206,28 @@ func (l *Ledger) SetClaimStatus(ctx context.Context, claimID int64, to Status, a
 		if c.Status == to {
 			return nil
 		}
-		if !allowed(c.Status, to) {
-			return transitionError(claimID, c, to)
+		if err := claims.CheckTransition(c, to, by, note); err != nil {
+			return fmt.Errorf("archive: claim %d: %w", claimID, err)
 		}
-		return l.setStatus(ctx, tx, l.now(), actor, claimID, c.Status, to, note)
+		now := l.now()
+		if err := l.setStatus(ctx, tx, now, by.Name, claimID, c.Status, to, note); err != nil {
+			return err
+		}
+		if to == claims.StatusOpen {
+			return l.refreshClaim(ctx, tx, now, by.Name, claimID)
+		}
+		return nil
 	})
 }
 
-func allowed(from, to Status) bool {
-	for _, s := range transitions[from] {
-		if s == to {
-			return true
-		}
-	}
-	return false
-}
-
-func terminal(s Status) bool {
-	return s == StatusApproved || s == StatusDenied || s == StatusExpired
-}
-
-func transitionError(id int64, c *Claim, to Status) error {
-	msg := fmt.Sprintf("archive: claim %d: cannot move from %s to %s", id, c.Status, to)
-	switch {
-	case to == StatusReady || to == StatusOpen:
-		msg += "; open and ready follow the checklist"
-		if m := c.Missing(); len(m) > 0 {
-			msg += " (missing: " + strings.Join(m, ", ") + ")"
-		}
-	case c.Status == StatusOpen && to == StatusSubmitted:
-		msg += "; complete the checklist first (missing: " + strings.Join(c.Missing(), ", ") + ")"
-	case len(transitions[c.Status]) == 0:
-		msg += fmt.Sprintf("; %s is final", c.Status)
-	default:
-		var next []string
-		for _, s := range transitions[c.Status] {
-			next = append(next, string(s))
-		}
-		msg += "; allowed: " + strings.Join(next, ", ")
-	}
-	return fmt.Errorf("%s: %w", msg, ErrTransition)
-}
-
-func (l *Ledger) setStatus(ctx context.Context, tx dbtx, now time.Time, actor string, id int64, from, to Status, note string) error {
+func (l *Ledger) setStatus(ctx context.Context, tx dbtx, now time.Time, actor string, id int64, from, to claims.Status, note string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE claims SET status = ?, updated_at = ? WHERE id = ?`, string(to), fmtTime(now), id); err != nil {
 		return err
 	}
 	details := map[string]any{"from": from, "to": to}
+	if claims.IsReopen(from, to) {
+		details["reopened"] = true
+	}
 	if note != "" {
 		details["note"] = note
 	}
@@ -477,13 +242,13 @@ func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, erro
 	err := l.write(ctx, "expire claims", func(stx *sql.Tx) error {
 		tx := l.cached(stx)
 		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM claims WHERE status IN (?, ?)
-			AND deadline IS NOT NULL AND deadline < ? ORDER BY id`, string(StatusOpen), string(StatusReady), fmtTime(now))
+			AND deadline IS NOT NULL AND deadline < ? ORDER BY id`, string(claims.StatusOpen), string(claims.StatusReady), fmtTime(now))
 		if err != nil {
 			return err
 		}
 		type row struct {
 			id     int64
-			status Status
+			status claims.Status
 		}
 		var due []row
 		for rows.Next() {
@@ -493,7 +258,7 @@ func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, erro
 				rows.Close()
 				return err
 			}
-			r.status = Status(s)
+			r.status = claims.Status(s)
 			due = append(due, r)
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
@@ -501,7 +266,7 @@ func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, erro
 		}
 		stamp := l.now()
 		for _, r := range due {
-			if err := l.setStatus(ctx, tx, stamp, ActorSystem, r.id, r.status, StatusExpired, "deadline passed"); err != nil {
+			if err := l.setStatus(ctx, tx, stamp, ActorSystem, r.id, r.status, claims.StatusExpired, "deadline passed"); err != nil {
 				return err
 			}
 			ids = append(ids, r.id)
@@ -518,18 +283,11 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 	if err != nil {
 		return err
 	}
-	azure := c.Fields[FieldAzure].Value == "yes"
-	var deadline time.Time
-	provisional := true
-	if f, ok := c.Fields[FieldIncidentStart]; ok {
-		start, err := time.Parse(time.RFC3339, f.Value)
-		if err != nil {
-			return fmt.Errorf("claim %d: stored incident_start: %w", id, err)
-		}
-		deadline, provisional = rules.Deadline(start, azure), false
-	} else if !c.earliest.IsZero() {
-		deadline = rules.Deadline(c.earliest, azure)
+	sched, err := claims.ScheduleOf(c)
+	if err != nil {
+		return fmt.Errorf("claim %d: %w", id, err)
 	}
+	deadline, provisional, azure := sched.Deadline, sched.Provisional, sched.Azure
 	if !deadline.Equal(c.Deadline) || provisional != c.DeadlineProvisional || azure != c.Azure {
 		if _, err := tx.ExecContext(ctx, `UPDATE claims SET deadline = ?, deadline_provisional = ?, azure = ?, updated_at = ? WHERE id = ?`,
 			nullTime(deadline), provisional, azure, fmtTime(now), id); err != nil {
@@ -543,17 +301,17 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 			return err
 		}
 	}
-	var to Status
+	var to claims.Status
 	switch {
-	case c.Status == StatusOpen && c.Ready():
-		to = StatusReady
-	case c.Status == StatusReady && !c.Ready():
-		to = StatusOpen
+	case c.Status == claims.StatusOpen && c.Ready():
+		to = claims.StatusReady
+	case c.Status == claims.StatusReady && !c.Ready():
+		to = claims.StatusOpen
 	default:
 		return nil
 	}
 	note := "checklist complete"
-	if to == StatusOpen {
+	if to == claims.StatusOpen {
 		note = "missing: " + strings.Join(c.Missing(), ", ")
 	}
 	return l.setStatus(ctx, tx, now, actor, id, c.Status, to, note)
@@ -566,7 +324,7 @@ func (l *Ledger) refreshTenantClaims(ctx context.Context, tx dbtx, actor string,
 	now := l.now()
 	for _, t := range tenantIDs {
 		ids, err := queryIDs(ctx, tx, `SELECT id FROM claims WHERE tenant_id = ? AND status IN (?, ?) ORDER BY id`,
-			t, string(StatusOpen), string(StatusReady))
+			t, string(claims.StatusOpen), string(claims.StatusReady))
 		if err != nil {
 			return err
 		}
@@ -583,8 +341,8 @@ func (l *Ledger) refreshTenantClaims(ctx context.Context, tx dbtx, actor string,
 // its evidence list when withEvidence is set. The work on each message
 // refreshes its claims, so that path reads only what the checklist needs:
 // a claim can gather thousands of emails.
-func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Claim, error) {
-	c := &Claim{ID: id, Fields: map[Field]FieldValue{}}
+func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*claims.Claim, error) {
+	c := &claims.Claim{ID: id, Fields: map[claims.Field]claims.FieldValue{}}
 	var status string
 	var deadline, created, updated, tenantName, earliest sql.NullString
 	var tenantCSP sql.NullBool
@@ -604,11 +362,11 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 	if err != nil {
 		return nil, err
 	}
-	c.Status, c.TenantName = Status(status), tenantName.String
+	c.Status, c.TenantName = claims.Status(status), tenantName.String
 	for _, f := range []struct {
 		dst *time.Time
 		src sql.NullString
-	}{{&c.Deadline, deadline}, {&c.CreatedAt, created}, {&c.UpdatedAt, updated}, {&c.earliest, earliest}} {
+	}{{&c.Deadline, deadline}, {&c.CreatedAt, created}, {&c.UpdatedAt, updated}, {&c.Earliest, earliest}} {
 		if *f.dst, err = parseTime(f.src); err != nil {
 			return nil, fmt.Errorf("claim %d: %w", id, err)
 		}
@@ -620,7 +378,7 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 	}
 	for rows.Next() {
 		var f string
-		var v FieldValue
+		var v claims.FieldValue
 		var at sql.NullString
 		if err := rows.Scan(&f, &v.Value, &v.Actor, &at); err != nil {
 			rows.Close()
@@ -630,7 +388,7 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 			rows.Close()
 			return nil, fmt.Errorf("claim %d: %w", id, err)
 		}
-		c.Fields[Field(f)] = v
+		c.Fields[claims.Field(f)] = v
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
@@ -638,38 +396,35 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 
 	if !withEvidence {
 		if firstStored.Valid {
-			if c.firstStored, err = evidenceSummaryOf(ctx, q, firstStored.Int64); err != nil {
+			if c.FirstStored, err = evidenceSummaryOf(ctx, q, firstStored.Int64); err != nil {
 				return nil, fmt.Errorf("claim %d: %w", id, err)
 			}
 		}
-		c.Checklist = checklist(c, tenantName.Valid, tenantCSP.Bool)
+		c.Checklist = claims.Checklist(c, claims.Tenant{Known: tenantName.Valid, CSP: tenantCSP.Bool})
 		return c, nil
 	}
 	rows, err = q.QueryContext(ctx, `SELECT m.id, m.sha256, m.message_id, `+evidenceSender+`, m.subject,
-		m.internal_date, m.sent_date, m.recorded_at, m.bundle_key, m.bundle_sha256, e.attached_at
+		m.evidence_date, m.bundle_key, m.bundle_sha256, e.attached_at, e.late, e.attached_by
 		FROM claim_evidence e JOIN messages m ON m.id = e.message_id WHERE e.claim_id = ?`, id)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var e Evidence
-		var internal, sent, recorded, key, bsha, attached sql.NullString
+		var e claims.Evidence
+		var date, key, bsha, attached, by sql.NullString
 		if err := rows.Scan(&e.MessageID, &e.SHA256, &e.RFC822ID, &e.Sender, &e.Subject,
-			&internal, &sent, &recorded, &key, &bsha, &attached); err != nil {
+			&date, &key, &bsha, &attached, &e.Late, &by); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		var m Message
-		var errs [4]error
-		m.InternalDate, errs[0] = parseTime(internal)
-		m.Date, errs[1] = parseTime(sent)
-		m.RecordedAt, errs[2] = parseTime(recorded)
-		e.AttachedAt, errs[3] = parseTime(attached)
+		var errs [2]error
+		e.Date, errs[0] = parseTime(date)
+		e.AttachedAt, errs[1] = parseTime(attached)
 		if err := errors.Join(errs[:]...); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("claim %d: %w", id, err)
 		}
-		e.Date, e.BundleKey, e.BundleSHA256 = m.EvidenceDate(), key.String, bsha.String
+		e.BundleKey, e.BundleSHA256, e.AttachedBy = key.String, bsha.String, by.String
 		c.Evidence = append(c.Evidence, e)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
@@ -684,14 +439,14 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 	})
 	for i := range c.Evidence {
 		if i == 0 {
-			c.earliest = c.Evidence[0].Date
+			c.Earliest = c.Evidence[0].Date
 		}
 		if c.Evidence[i].BundleKey != "" {
-			c.firstStored = &c.Evidence[i]
+			c.FirstStored = &c.Evidence[i]
 			break
 		}
 	}
-	c.Checklist = checklist(c, tenantName.Valid, tenantCSP.Bool)
+	c.Checklist = claims.Checklist(c, claims.Tenant{Known: tenantName.Valid, CSP: tenantCSP.Bool})
 	return c, nil
 }
 
@@ -700,13 +455,14 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*Cl
 // author, else the From address.
 const evidenceSender = `COALESCE(NULLIF(json_extract(m.judgment, '$.sender'), ''), m.sender)`
 
-// evidenceDate is Message.EvidenceDate in SQL; stored times sort as text.
-const evidenceDate = `COALESCE(m.internal_date, m.sent_date, m.recorded_at)`
+// evidenceDate is the message's claims.EvidenceDate, stored when it was
+// recorded; stored times sort as text.
+const evidenceDate = `m.evidence_date`
 
 // evidenceSummaryOf reads what the checklist shows of one piece of
 // evidence: the message's hash, its customer sender and its date.
-func evidenceSummaryOf(ctx context.Context, q querier, messageID int64) (*Evidence, error) {
-	var e Evidence
+func evidenceSummaryOf(ctx context.Context, q querier, messageID int64) (*claims.Evidence, error) {
+	var e claims.Evidence
 	var date sql.NullString
 	err := q.QueryRowContext(ctx, `SELECT m.id, m.sha256, `+evidenceSender+`, `+evidenceDate+` FROM messages m WHERE m.id = ?`,
 		messageID).Scan(&e.MessageID, &e.SHA256, &e.Sender, &date)
@@ -735,7 +491,7 @@ func noteEvidence(ctx context.Context, tx dbtx, claimID, messageID int64) (chang
 	// The summary's first stored message comes with the summary: a third
 	// look-up took a tenth of recording a new mail.
 	if err := tx.QueryRowContext(ctx, `SELECT c.evidence_earliest, c.first_stored_message,
-		(SELECT COALESCE(f.internal_date, f.sent_date, f.recorded_at) FROM messages f WHERE f.id = c.first_stored_message),
+		(SELECT f.evidence_date FROM messages f WHERE f.id = c.first_stored_message),
 		(SELECT f.sha256 FROM messages f WHERE f.id = c.first_stored_message)
 		FROM claims c WHERE c.id = ?`, claimID).Scan(&earliest, &first, &fdate, &fsha); err != nil {
 		return false, fmt.Errorf("claim %d: %w", claimID, err)
@@ -778,50 +534,4 @@ func recomputeEvidenceSummary(ctx context.Context, tx dbtx, claimID int64) error
 			ORDER BY `+evidenceDate+`, m.sha256 LIMIT 1)
 		WHERE id = ?`, claimID)
 	return err
-}
-
-// checklist fills Partner Center's list from what the ledger knows: tenant
-// and incident from the claim, the customer email from accepted evidence
-// whose bundle is stored, CSP from the analyst or the tenant registry, the
-// rest from the analyst.
-func checklist(c *Claim, tenantKnown, tenantCSP bool) []ChecklistItem {
-	items := []ChecklistItem{
-		{Item: ItemTenantID, Present: true, Value: c.TenantID, Source: "evidence"},
-		{Item: ItemIncidentID, Present: true, Value: c.IncidentID, Source: "evidence"},
-	}
-	email := ChecklistItem{Item: ItemCustomerEmail}
-	if e := c.firstStored; e != nil {
-		email.Present, email.Source = true, "evidence"
-		email.Value = fmt.Sprintf("%s, %s", e.Sender, e.Date.UTC().Format(time.RFC3339))
-	}
-	items = append(items, email)
-	csp := ChecklistItem{Item: ItemCSP}
-	if f, ok := c.Fields[FieldCSP]; ok {
-		csp = ChecklistItem{Item: ItemCSP, Present: true, Value: f.Value, Source: "analyst " + f.Actor}
-	} else if tenantKnown {
-		csp = ChecklistItem{Item: ItemCSP, Present: true, Value: yesNo(tenantCSP), Source: "tenant registry"}
-	}
-	items = append(items, csp)
-	for _, it := range []struct {
-		item  string
-		field Field
-	}{
-		{ItemDowntimeStart, FieldDowntimeStart}, {ItemDowntimeDuration, FieldDowntimeDuration},
-		{ItemAffectedUsers, FieldAffectedUsers}, {ItemLocations, FieldLocations},
-		{ItemResolution, FieldResolution}, {ItemTicket, FieldTicket},
-	} {
-		ci := ChecklistItem{Item: it.item}
-		if f, ok := c.Fields[it.field]; ok {
-			ci.Present, ci.Value, ci.Source = true, f.Value, "analyst "+f.Actor
-		}
-		items = append(items, ci)
-	}
-	return items
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }

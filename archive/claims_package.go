@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"io"
 	"path"
 	"strings"
@@ -58,8 +59,8 @@ func (l *Ledger) WriteClaimPackage(ctx context.Context, w io.Writer, claimID int
 	}
 
 	cj, err := json.MarshalIndent(struct {
-		Format string `json:"format"`
-		Claim  *Claim `json:"claim"`
+		Format string        `json:"format"`
+		Claim  *claims.Claim `json:"claim"`
 	}{packageFormat, c}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("archive: %s: %w", op, err)
@@ -72,7 +73,7 @@ func (l *Ledger) WriteClaimPackage(ctx context.Context, w io.Writer, claimID int
 		return fmt.Errorf("archive: %s: claim.json: %w", op, err)
 	}
 	if f, err = add("details.txt", zip.Deflate); err == nil {
-		_, err = io.WriteString(f, ClaimDetails(c))
+		_, err = io.WriteString(f, claims.Details(c))
 	}
 	if err != nil {
 		return fmt.Errorf("archive: %s: details.txt: %w", op, err)
@@ -94,7 +95,7 @@ func (l *Ledger) WriteClaimPackage(ctx context.Context, w io.Writer, claimID int
 
 // copyBundle streams one bundle into the entry create makes, checking its
 // SHA-256 when the ledger knows it.
-func copyBundle(ctx context.Context, bundles BundleSource, e Evidence, create func() (io.Writer, error)) error {
+func copyBundle(ctx context.Context, bundles BundleSource, e claims.Evidence, create func() (io.Writer, error)) error {
 	rc, _, err := bundles.Get(ctx, e.BundleKey)
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", e.BundleKey, err)
@@ -125,53 +126,4 @@ func bundleExt(key string) string {
 		return ""
 	}
 	return ext
-}
-
-// ClaimDetails returns the text for Partner Center's Details box: what
-// Microsoft asks a claim to carry, one item a line, then the evidence
-// emails. Items still missing are listed as such, so that an incomplete
-// text is never pasted by mistake.
-func ClaimDetails(c *Claim) string {
-	var b strings.Builder
-	item := map[string]ChecklistItem{}
-	for _, it := range c.Checklist {
-		item[it.Item] = it
-	}
-	val := func(name string) string {
-		if it, ok := item[name]; ok && it.Present {
-			return it.Value
-		}
-		return "MISSING"
-	}
-	fmt.Fprintf(&b, "SLA credit request for incident %s\n\n", c.IncidentID)
-	fmt.Fprintf(&b, "Customer tenant ID: %s\n", c.TenantID)
-	if c.TenantName != "" {
-		fmt.Fprintf(&b, "Customer: %s\n", c.TenantName)
-	}
-	fmt.Fprintf(&b, "Incident ID: %s\n", c.IncidentID)
-	downtime := "MISSING"
-	if s, d := val(ItemDowntimeStart), val(ItemDowntimeDuration); s != "MISSING" || d != "MISSING" {
-		downtime = fmt.Sprintf("from %s for %s", s, d)
-	}
-	fmt.Fprintf(&b, "Downtime: %s\n", downtime)
-	fmt.Fprintf(&b, "Affected users: %s\n", val(ItemAffectedUsers))
-	fmt.Fprintf(&b, "Affected locations: %s\n", val(ItemLocations))
-	fmt.Fprintf(&b, "Resolution attempts: %s\n", oneLine(val(ItemResolution)))
-	fmt.Fprintf(&b, "Support ticket number: %s\n", val(ItemTicket))
-	fmt.Fprintf(&b, "Subscriptions bought through CSP: %s\n", val(ItemCSP))
-	fmt.Fprintf(&b, "\nCustomer emails (attached as evidence):\n")
-	if len(c.Evidence) == 0 {
-		b.WriteString("MISSING\n")
-	}
-	for i, e := range c.Evidence {
-		fmt.Fprintf(&b, "%d. %s from %s: %q\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"), e.Sender, oneLine(e.Subject))
-	}
-	if m := c.Missing(); len(m) > 0 {
-		fmt.Fprintf(&b, "\nNOT READY, missing: %s\n", strings.Join(m, ", "))
-	}
-	return b.String()
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

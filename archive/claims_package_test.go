@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,13 +105,13 @@ func TestWriteClaimPackage(t *testing.T) {
 		}
 	}
 	var cj struct {
-		Format string `json:"format"`
-		Claim  Claim  `json:"claim"`
+		Format string       `json:"format"`
+		Claim  claims.Claim `json:"claim"`
 	}
 	if err := json.Unmarshal(files["claim.json"], &cj); err != nil {
 		t.Fatal(err)
 	}
-	if cj.Format != packageFormat || cj.Claim.ID != id || cj.Claim.Status != StatusReady || len(cj.Claim.Evidence) != 2 {
+	if cj.Format != packageFormat || cj.Claim.ID != id || cj.Claim.Status != claims.StatusReady || len(cj.Claim.Evidence) != 2 {
 		t.Errorf("claim.json = %+v, want claim %d, ready, 2 evidence", cj, id)
 	}
 	golden := filepath.Join("testdata", "claim-details.golden.txt")
@@ -134,7 +135,7 @@ func TestWriteClaimPackage(t *testing.T) {
 		t.Errorf("package_exported entries = %d, want 2", n)
 	}
 	// A change to the claim changes the package.
-	if err := l.SetClaimField(ctx, id, FieldTicket, "SR-2026-0043", "bob"); err != nil {
+	if err := l.SetClaimField(ctx, id, claims.FieldTicket, "SR-2026-0043", "bob"); err != nil {
 		t.Fatal(err)
 	}
 	if third := writePackage(t, l, store, id); bytes.Equal(first, third) {
@@ -146,17 +147,17 @@ func TestWriteClaimPackageFailures(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, l *Ledger, store *memStore, c *Claim)
+		setup func(t *testing.T, l *Ledger, store *memStore, c *claims.Claim)
 		want  string
 		is    error
 	}{
-		{"bundle altered in the store", func(t *testing.T, l *Ledger, store *memStore, c *Claim) {
+		{"bundle altered in the store", func(t *testing.T, l *Ledger, store *memStore, c *claims.Claim) {
 			store.objects[c.Evidence[1].BundleKey] = []byte("something else")
 		}, "the ledger recorded", ErrCorrupt},
-		{"bundle gone", func(t *testing.T, l *Ledger, store *memStore, c *Claim) {
+		{"bundle gone", func(t *testing.T, l *Ledger, store *memStore, c *claims.Claim) {
 			delete(store.objects, c.Evidence[0].BundleKey)
 		}, "bundle", ErrNotFound},
-		{"evidence not stored yet", func(t *testing.T, l *Ledger, store *memStore, c *Claim) {
+		{"evidence not stored yet", func(t *testing.T, l *Ledger, store *memStore, c *claims.Claim) {
 			rec := testRecord(77)
 			m := mustRecord(t, l, rec)
 			if _, _, err := l.RecordJudgment(ctx, m.ID, accepted(tenantA, "EX315207"), rules.Version); err != nil {
@@ -195,12 +196,12 @@ func TestClaimDetailsMarksMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := ClaimDetails(c)
+	got := claims.Details(c)
 	for _, want := range []string{"Customer tenant ID: " + tenantA, "Incident ID: EX315207", "Downtime: MISSING",
 		"Support ticket number: MISSING", "Subscriptions bought through CSP: MISSING",
 		"NOT READY, missing: customer_email, csp, downtime_start"} {
 		if !strings.Contains(got, want) {
-			t.Errorf("ClaimDetails(open claim) lacks %q:\n%s", want, got)
+			t.Errorf("claims.Details(open claim) lacks %q:\n%s", want, got)
 		}
 	}
 }

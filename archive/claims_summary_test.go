@@ -29,10 +29,10 @@ func checkEvidenceSummaries(t *testing.T, l *Ledger, when string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !kept.earliest.Equal(full.earliest) {
-			t.Errorf("%s: claim %d: kept earliest evidence %v, from its evidence %v", when, s.ID, kept.earliest, full.earliest)
+		if !kept.Earliest.Equal(full.Earliest) {
+			t.Errorf("%s: claim %d: kept earliest evidence %v, from its evidence %v", when, s.ID, kept.Earliest, full.Earliest)
 		}
-		switch k, f := kept.firstStored, full.firstStored; {
+		switch k, f := kept.FirstStored, full.FirstStored; {
 		case (k == nil) != (f == nil):
 			t.Errorf("%s: claim %d: kept first stored evidence %+v, from its evidence %+v", when, s.ID, k, f)
 		case k != nil && (k.SHA256 != f.SHA256 || k.Sender != f.Sender || !k.Date.Equal(f.Date)):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"strings"
 	"testing"
 	"time"
@@ -37,15 +38,15 @@ func openClaimWith(t testing.TB, l *Ledger, tenant, incident string, n int, stor
 
 // analystFields are values for every field an analyst fills in.
 var analystFields = []struct {
-	field Field
+	field claims.Field
 	value string
 }{
-	{FieldDowntimeStart, "2026-02-15T08:30:00+01:00"},
-	{FieldDowntimeDuration, "4h30m"},
-	{FieldAffectedUsers, "120"},
-	{FieldLocations, "Prague, Brno"},
-	{FieldResolution, "Restarted Outlook clients; waited for Microsoft's fix."},
-	{FieldTicket, "SR-2026-0042"},
+	{claims.FieldDowntimeStart, "2026-02-15T08:30:00+01:00"},
+	{claims.FieldDowntimeDuration, "4h30m"},
+	{claims.FieldAffectedUsers, "120"},
+	{claims.FieldLocations, "Prague, Brno"},
+	{claims.FieldResolution, "Restarted Outlook clients; waited for Microsoft's fix."},
+	{claims.FieldTicket, "SR-2026-0042"},
 }
 
 func fillFields(t testing.TB, l *Ledger, id int64) {
@@ -74,7 +75,7 @@ func TestReadiness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Ready() != (c.Status == StatusReady) {
+		if c.Ready() != (c.Status == claims.StatusReady) {
 			t.Errorf("claim status %s but Ready() = %v", c.Status, c.Ready())
 		}
 		// The checklist the work on messages computes without the
@@ -83,7 +84,7 @@ func TestReadiness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fmt.Sprint(light.Checklist) != fmt.Sprint(c.Checklist) || !light.earliest.Equal(c.earliest) {
+		if fmt.Sprint(light.Checklist) != fmt.Sprint(c.Checklist) || !light.Earliest.Equal(c.Earliest) {
 			t.Errorf("checklist without evidence list =\n%v\nwith it\n%v", light.Checklist, c.Checklist)
 		}
 		return strings.Join(c.Missing(), ",")
@@ -106,7 +107,7 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("after UpsertTenants missing %q, want csp present", got)
 	}
 	c, _ = l.Claim(ctx, id)
-	if c.Checklist[3].Item != ItemCSP || c.Checklist[3].Value != "no" || c.Checklist[3].Source != "tenant registry" || c.TenantName != "Contoso" {
+	if c.Checklist[3].Item != claims.ItemCSP || c.Checklist[3].Value != "no" || c.Checklist[3].Source != "tenant registry" || c.TenantName != "Contoso" {
 		t.Errorf("csp item = %+v, tenant name %q; want no from the tenant registry, Contoso", c.Checklist[3], c.TenantName)
 	}
 	fillFields(t, l, id)
@@ -114,10 +115,10 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("after filling every field missing %q, want nothing", got)
 	}
 	c, _ = l.Claim(ctx, id)
-	if c.Status != StatusReady {
+	if c.Status != claims.StatusReady {
 		t.Errorf("complete claim status = %s, want ready", c.Status)
 	}
-	if f := c.Fields[FieldDowntimeStart]; f.Value != "2026-02-15T07:30:00Z" || f.Actor != "alice" {
+	if f := c.Fields[claims.FieldDowntimeStart]; f.Value != "2026-02-15T07:30:00Z" || f.Actor != "alice" {
 		t.Errorf("downtime_start = %+v, want normalised to UTC, set by alice", f)
 	}
 	// Reprocessing drops the only evidence: the claim is open again.
@@ -127,7 +128,7 @@ func TestReadiness(t *testing.T) {
 	if got := missing(); got != "customer_email" {
 		t.Errorf("after losing its evidence missing %q, want customer_email", got)
 	}
-	if c, _ := l.Claim(ctx, id); c.Status != StatusOpen {
+	if c, _ := l.Claim(ctx, id); c.Status != claims.StatusOpen {
 		t.Errorf("claim without evidence status = %s, want open", c.Status)
 	}
 }
@@ -136,29 +137,29 @@ func TestSetClaimField(t *testing.T) {
 	l := newTestLedger(t)
 	id := openClaimWith(t, l, tenantA, "EX315207", 1, true)
 	tests := []struct {
-		field   Field
+		field   claims.Field
 		value   string
 		want    string // stored value; "" for an error
 		wantErr string
 	}{
-		{FieldIncidentStart, "2026-02-14T23:00:00-05:00", "2026-02-15T04:00:00Z", ""},
-		{FieldIncidentStart, "15 Feb 2026", "", "RFC 3339"},
-		{FieldAzure, "Yes", "yes", ""},
-		{FieldAzure, "false", "no", ""},
-		{FieldAzure, "perhaps", "", "yes or no"},
-		{FieldCSP, "y", "yes", ""},
-		{FieldDowntimeDuration, "90m", "1h30m", ""},
-		{FieldDowntimeDuration, "120m", "2h", ""},
-		{FieldDowntimeDuration, "45s", "45s", ""},
-		{FieldDowntimeDuration, "3m0s", "3m", ""},
-		{FieldDowntimeDuration, "-1h", "", "positive duration"},
-		{FieldDowntimeDuration, "ninety", "", "positive duration"},
-		{FieldAffectedUsers, " 120 ", "120", ""},
-		{FieldAffectedUsers, "0", "", "positive whole number"},
-		{FieldAffectedUsers, "many", "", "positive whole number"},
-		{FieldLocations, "Prague", "Prague", ""},
-		{FieldLocations, strings.Repeat("x", maxFieldLen+1), "", "longer than"},
-		{FieldTicket, "   ", "", "empty value"},
+		{claims.FieldIncidentStart, "2026-02-14T23:00:00-05:00", "2026-02-15T04:00:00Z", ""},
+		{claims.FieldIncidentStart, "15 Feb 2026", "", "RFC 3339"},
+		{claims.FieldAzure, "Yes", "yes", ""},
+		{claims.FieldAzure, "false", "no", ""},
+		{claims.FieldAzure, "perhaps", "", "yes or no"},
+		{claims.FieldCSP, "y", "yes", ""},
+		{claims.FieldDowntimeDuration, "90m", "1h30m", ""},
+		{claims.FieldDowntimeDuration, "120m", "2h", ""},
+		{claims.FieldDowntimeDuration, "45s", "45s", ""},
+		{claims.FieldDowntimeDuration, "3m0s", "3m", ""},
+		{claims.FieldDowntimeDuration, "-1h", "", "positive duration"},
+		{claims.FieldDowntimeDuration, "ninety", "", "positive duration"},
+		{claims.FieldAffectedUsers, " 120 ", "120", ""},
+		{claims.FieldAffectedUsers, "0", "", "positive whole number"},
+		{claims.FieldAffectedUsers, "many", "", "positive whole number"},
+		{claims.FieldLocations, "Prague", "Prague", ""},
+		{claims.FieldLocations, strings.Repeat("x", claims.MaxFieldLen+1), "", "longer than"},
+		{claims.FieldTicket, "   ", "", "empty value"},
 		{"colour", "blue", "", "unknown field"},
 	}
 	for _, tt := range tests {
@@ -179,15 +180,15 @@ func TestSetClaimField(t *testing.T) {
 			}
 		})
 	}
-	if err := l.SetClaimField(context.Background(), id, FieldTicket, "SR-1", ""); err == nil {
+	if err := l.SetClaimField(context.Background(), id, claims.FieldTicket, "SR-1", ""); err == nil {
 		t.Error("SetClaimField without an actor succeeded")
 	}
-	if err := l.SetClaimField(context.Background(), 999, FieldTicket, "SR-1", "alice"); !errors.Is(err, ErrNotFound) {
+	if err := l.SetClaimField(context.Background(), 999, claims.FieldTicket, "SR-1", "alice"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetClaimField(missing claim) = %v, want ErrNotFound", err)
 	}
 	// Setting the same value again writes nothing.
 	before := countRows(t, l, `SELECT COUNT(*) FROM audit`)
-	if err := l.SetClaimField(context.Background(), id, FieldLocations, "Prague", "bob"); err != nil {
+	if err := l.SetClaimField(context.Background(), id, claims.FieldLocations, "Prague", "bob"); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, l, `SELECT COUNT(*) FROM audit`); n != before {
@@ -218,7 +219,7 @@ func TestDeadline(t *testing.T) {
 			l := newTestLedger(t)
 			id := openClaimWith(t, l, tenantA, "EX315207", 2, true)
 			for _, f := range tt.fields {
-				if err := l.SetClaimField(ctx, id, Field(f[0]), f[1], "alice"); err != nil {
+				if err := l.SetClaimField(ctx, id, claims.Field(f[0]), f[1], "alice"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -235,13 +236,19 @@ func TestDeadline(t *testing.T) {
 }
 
 func TestClaimTransitions(t *testing.T) {
-	all := []Status{StatusOpen, StatusReady, StatusSubmitted, StatusApproved, StatusDenied, StatusExpired}
-	ok := map[[2]Status]bool{
-		{StatusReady, StatusSubmitted}:    true,
-		{StatusSubmitted, StatusApproved}: true,
-		{StatusSubmitted, StatusDenied}:   true,
-		{StatusOpen, StatusExpired}:       true,
-		{StatusReady, StatusExpired}:      true,
+	all := []claims.Status{claims.StatusOpen, claims.StatusReady, claims.StatusSubmitted, claims.StatusApproved, claims.StatusDenied, claims.StatusExpired}
+	ok := map[[2]claims.Status]bool{
+		{claims.StatusReady, claims.StatusSubmitted}:    true,
+		{claims.StatusSubmitted, claims.StatusApproved}: true,
+		{claims.StatusSubmitted, claims.StatusDenied}:   true,
+		{claims.StatusOpen, claims.StatusExpired}:       true,
+		{claims.StatusReady, claims.StatusExpired}:      true,
+		{claims.StatusSubmitted, claims.StatusOpen}:     true, // reopened by an analyst
+	}
+	// Reopening what expired or was denied is an admin's, with a note.
+	adminOnly := map[[2]claims.Status]bool{
+		{claims.StatusExpired, claims.StatusOpen}: true,
+		{claims.StatusDenied, claims.StatusOpen}:  true,
 	}
 	ctx := context.Background()
 	l := newTestLedger(t)
@@ -255,15 +262,28 @@ func TestClaimTransitions(t *testing.T) {
 				if _, err := l.w.Exec(`UPDATE claims SET status = ? WHERE id = ?`, string(from), id); err != nil {
 					t.Fatal(err)
 				}
-				err := l.SetClaimStatus(ctx, id, to, "alice", "")
-				if ok[[2]Status{from, to}] {
+				err := l.SetClaimStatus(ctx, id, to, claims.Actor{Name: "alice"}, "")
+				if ok[[2]claims.Status{from, to}] {
 					if err != nil {
 						t.Errorf("SetClaimStatus(%s -> %s) = %v, want success", from, to, err)
 					}
 					return
 				}
-				if !errors.Is(err, ErrTransition) || !strings.Contains(err.Error(), fmt.Sprintf("from %s to %s", from, to)) {
-					t.Errorf("SetClaimStatus(%s -> %s) = %v, want ErrTransition naming both", from, to, err)
+				if adminOnly[[2]claims.Status{from, to}] {
+					if !errors.Is(err, claims.ErrAdminOnly) {
+						t.Errorf("SetClaimStatus(%s -> %s) by an analyst = %v, want ErrAdminOnly", from, to, err)
+					}
+					err := l.SetClaimStatus(ctx, id, to, claims.Actor{Name: "root", Admin: true}, "")
+					if !errors.Is(err, claims.ErrTransition) || !strings.Contains(err.Error(), "note") {
+						t.Errorf("SetClaimStatus(%s -> %s) by an admin without a note = %v, want a refusal asking for a note", from, to, err)
+					}
+					if err := l.SetClaimStatus(ctx, id, to, claims.Actor{Name: "root", Admin: true}, "set by mistake"); err != nil {
+						t.Errorf("SetClaimStatus(%s -> %s) by an admin with a note = %v, want success", from, to, err)
+					}
+					return
+				}
+				if !errors.Is(err, claims.ErrTransition) || !strings.Contains(err.Error(), fmt.Sprintf("from %s to %s", from, to)) {
+					t.Errorf("SetClaimStatus(%s -> %s) = %v, want claims.ErrTransition naming both", from, to, err)
 				}
 			})
 		}
@@ -275,24 +295,24 @@ func TestClaimLifecycle(t *testing.T) {
 	l := newTestLedger(t)
 	upsertTenantA(t, l, true)
 	id := openClaimWith(t, l, tenantA, "EX315207", 2, true)
-	err := l.SetClaimStatus(ctx, id, StatusSubmitted, "alice", "")
-	if !errors.Is(err, ErrTransition) || !strings.Contains(err.Error(), "missing: downtime_start") {
-		t.Errorf("submitting an open claim = %v, want ErrTransition listing what is missing", err)
+	err := l.SetClaimStatus(ctx, id, claims.StatusSubmitted, claims.Actor{Name: "alice"}, "")
+	if !errors.Is(err, claims.ErrTransition) || !strings.Contains(err.Error(), "missing: downtime_start") {
+		t.Errorf("submitting an open claim = %v, want claims.ErrTransition listing what is missing", err)
 	}
 	fillFields(t, l, id)
 	for _, step := range []struct {
-		to   Status
+		to   claims.Status
 		note string
-	}{{StatusSubmitted, "Partner Center request 2602150010001234"}, {StatusSubmitted, ""}, {StatusApproved, "25% credit"}} {
-		if err := l.SetClaimStatus(ctx, id, step.to, "alice", step.note); err != nil {
+	}{{claims.StatusSubmitted, "Partner Center request 2602150010001234"}, {claims.StatusSubmitted, ""}, {claims.StatusApproved, "25% credit"}} {
+		if err := l.SetClaimStatus(ctx, id, step.to, claims.Actor{Name: "alice"}, step.note); err != nil {
 			t.Fatalf("SetClaimStatus(%s): %v", step.to, err)
 		}
 	}
 	c, _ := l.Claim(ctx, id)
-	if c.Status != StatusApproved {
+	if c.Status != claims.StatusApproved {
 		t.Errorf("status = %s, want approved", c.Status)
 	}
-	if err := l.SetClaimField(ctx, id, FieldTicket, "other", "alice"); err == nil || !strings.Contains(err.Error(), "final") {
+	if err := l.SetClaimField(ctx, id, claims.FieldTicket, "other", "alice"); err == nil || !strings.Contains(err.Error(), "it is final") {
 		t.Errorf("SetClaimField on an approved claim = %v, want a final-status error", err)
 	}
 	var statuses []string
@@ -319,7 +339,7 @@ func TestExpireClaims(t *testing.T) {
 	open := openClaimWith(t, l, tenantA, "EX315207", 1, true)
 	submitted := openClaimWith(t, l, tenantA, "SP123456", 1, true)
 	fillFields(t, l, submitted)
-	if err := l.SetClaimStatus(ctx, submitted, StatusSubmitted, "alice", ""); err != nil {
+	if err := l.SetClaimStatus(ctx, submitted, claims.StatusSubmitted, claims.Actor{Name: "alice"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	// Deadline is 31 March 2026, end of day UTC.
@@ -339,7 +359,7 @@ func TestExpireClaims(t *testing.T) {
 			t.Errorf("ExpireClaims(%v) = %v, want %v", tt.now, got, tt.want)
 		}
 	}
-	list, err := l.Claims(ctx, StatusExpired)
+	list, err := l.Claims(ctx, claims.StatusExpired)
 	if err != nil || len(list) != 1 || list[0].ID != open || list[0].EvidenceCount != 1 {
 		t.Errorf("Claims(expired) = %+v, %v; want claim %d", list, err, open)
 	}
@@ -388,7 +408,7 @@ func TestClaimEvidenceNamesTheCustomerOfAForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, it := range c.Checklist {
-		if it.Item == ItemCustomerEmail && !strings.HasPrefix(it.Value, "jana.novak@contoso.com") {
+		if it.Item == claims.ItemCustomerEmail && !strings.HasPrefix(it.Value, "jana.novak@contoso.com") {
 			t.Errorf("checklist customer email = %q, want the original's author", it.Value)
 		}
 	}
@@ -407,7 +427,7 @@ func TestRegistryChangeRefreshesClaims(t *testing.T) {
 			l := newTestLedger(t)
 			id := openClaimWith(t, l, tenantA, "EX315207", 1, true)
 			fillFields(t, l, id)
-			if c, _ := l.Claim(ctx, id); c.Status != StatusOpen || strings.Join(c.Missing(), ",") != "csp" {
+			if c, _ := l.Claim(ctx, id); c.Status != claims.StatusOpen || strings.Join(c.Missing(), ",") != "csp" {
 				t.Fatalf("claim of an unknown tenant: status %s, missing %v; want open, missing csp", c.Status, c.Missing())
 			}
 			switch via {
@@ -419,7 +439,7 @@ func TestRegistryChangeRefreshesClaims(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if c, _ := l.Claim(ctx, id); c.Status != StatusReady {
+			if c, _ := l.Claim(ctx, id); c.Status != claims.StatusReady {
 				t.Errorf("after the tenant entered the registry (%s): status %s, missing %v; want ready", via, c.Status, c.Missing())
 			}
 			if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE action = ? AND subject = ? AND actor = ?

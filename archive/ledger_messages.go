@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"maps"
 	"slices"
 	"strings"
@@ -94,13 +95,7 @@ func (m *Message) Next() Step {
 // EvidenceDate is the date the message counts from for deadlines: when the
 // mail server received it, else its Date header, else when it was recorded.
 func (m *Message) EvidenceDate() time.Time {
-	switch {
-	case !m.InternalDate.IsZero():
-		return m.InternalDate
-	case !m.Date.IsZero():
-		return m.Date
-	}
-	return m.RecordedAt
+	return claims.EvidenceDate(m.InternalDate, m.Date, m.RecordedAt)
 }
 
 func messageSubject(sha string) string { return "message:" + sha }
@@ -240,12 +235,14 @@ func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord, 
 		stored = []any{b.Key, b.SHA256, fmtTime(now)}
 	}
 	args := append([]any{rec.SHA256, rec.Size, rec.Mailbox, rec.Folder, int64(rec.UIDValidity), int64(rec.UID),
-		nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now), rec.MessageID, rec.Sender, rec.Subject},
+		nullTime(rec.InternalDate), nullTime(rec.Date), fmtTime(now),
+		fmtTime(claims.EvidenceDate(storedTime(rec.InternalDate), storedTime(rec.Date), storedTime(now))),
+		rec.MessageID, rec.Sender, rec.Subject},
 		append(judged, stored...)...)
 	res, err := tx.ExecContext(ctx, `INSERT INTO messages
-		(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, message_id, sender, subject,
+		(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, evidence_date, message_id, sender, subject,
 		verdict, reason, tenant_id, incident_ids, judgment, rules_version, judged_at, bundle_key, bundle_sha256, stored_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -524,12 +521,13 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 				continue
 			}
 			seen[inc] = true
-			claimID, created, err := l.openClaim(ctx, tx, now, actor, tenant, inc, subject)
+			claimID, status, created, err := l.openClaim(ctx, tx, now, actor, tenant, inc, subject)
 			if err != nil {
 				return nil, err
 			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO claim_evidence (claim_id, message_id, attached_at)
-				VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, claimID, m.ID, fmtTime(now))
+			late := claims.LateFor(status)
+			res, err := tx.ExecContext(ctx, `INSERT INTO claim_evidence (claim_id, message_id, attached_at, late)
+				VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, claimID, m.ID, fmtTime(now), late)
 			if err != nil {
 				return nil, err
 			}
@@ -546,9 +544,11 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 				if changed || created {
 					touched[claimID] = true
 				}
-				if _, err := l.appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), map[string]any{
-					"message": m.SHA256, "tenant_id": tenant, "incident_id": inc,
-				}); err != nil {
+				details := map[string]any{"message": m.SHA256, "tenant_id": tenant, "incident_id": inc}
+				if late {
+					details["late"] = fmt.Sprintf("the claim is already %s", status)
+				}
+				if _, err := l.appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), details); err != nil {
 					return nil, err
 				}
 			}
@@ -573,7 +573,7 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM claims WHERE id = ?`, a.ClaimID).Scan(&status); err != nil {
 			return nil, err
 		}
-		if s := Status(status); s != StatusOpen && s != StatusReady {
+		if s := claims.Status(status); !claims.Editable(s) {
 			// What was submitted stays the claim's evidence; the trail
 			// says the new judgment disagrees.
 			if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -77,6 +78,40 @@ const (
 	maxIDDigits = 8
 )
 
+// incidentShape reports whether s has an incident ID's shape: two ASCII
+// letters, either case, then minIDDigits to maxIDDigits ASCII digits. It is
+// the one grammar of an incident ID; the scanner adds that the prefix is
+// known and that the ID stands alone.
+func incidentShape(s string) bool {
+	if len(s) < 2+minIDDigits || len(s) > 2+maxIDDigits || prefixIndex(s[:2]) < 0 {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseIncidentID returns s, trimmed, as an incident ID in canonical form
+// (upper case: "ex1234567" -> "EX1234567") when it has an incident ID's
+// shape: two ASCII letters and 5 to 8 ASCII digits, nothing else. The
+// prefix need not be known (Policy.Service says whether it is), except
+// that Message Center posts ("MC123456") are refused: they are not
+// incidents. The error says what an ID looks like.
+func ParseIncidentID(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if !incidentShape(t) {
+		return "", fmt.Errorf("%q is not an incident ID: two letters and %d to %d digits, like EX1234567", s, minIDDigits, maxIDDigits)
+	}
+	t = strings.ToUpper(t)
+	if t[:2] == "MC" {
+		return "", fmt.Errorf("%q is a Message Center post, not an incident ID; use the incident's ID from Service Health, like EX1234567", s)
+	}
+	return t, nil
+}
+
 // IncidentIDs returns the Service Health incident IDs that texts name, upper
 // case, unique and sorted; nil when there are none.
 //
@@ -132,18 +167,8 @@ func (p *Policy) incidentIDsIn(texts readTexts) []string {
 
 // incidentAt checks the word s[start:end] and returns it as an incident ID.
 func (p *Policy) incidentAt(s string, start, end int) (string, bool) {
-	n := end - start
-	if n < 2+minIDDigits || n > 2+maxIDDigits {
+	if !incidentShape(s[start:end]) || !p.known[prefixIndex(s[start:start+2])] {
 		return "", false
-	}
-	pi := prefixIndex(s[start : start+2])
-	if pi < 0 || !p.known[pi] {
-		return "", false
-	}
-	for i := start + 2; i < end; i++ {
-		if !isDigit(s[i]) {
-			return "", false
-		}
 	}
 	// "EX12345.67" and "EX12345,6" are numbers, not IDs ending a sentence.
 	if end+1 < len(s) && (s[end] == '.' || s[end] == ',') && isDigit(s[end+1]) {

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"net"
 	"net/http"
 	"net/netip"
@@ -80,6 +81,14 @@ func who(r *http.Request) *identity {
 }
 
 // actor is the name recorded in the audit trail for the request's user.
+// claimActor is the request's user as the claim lifecycle knows them.
+func claimActor(r *http.Request) claims.Actor {
+	if id := who(r); id != nil {
+		return claims.Actor{Name: id.user.Name, Admin: id.user.Role == archive.RoleAdmin}
+	}
+	return claims.Actor{}
+}
+
 func actor(r *http.Request) string {
 	if id := who(r); id != nil {
 		return id.user.Name

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -17,8 +18,6 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"github.com/claimtrail/claimtrail/archive"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the browser test's screenshots to testdata/screenshots")
@@ -184,7 +183,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Fields[archive.FieldTicket]; got.Value != "2602150040001234" || got.Actor != "anna" {
+	if got := c.Fields[claims.FieldTicket]; got.Value != "2602150040001234" || got.Actor != "anna" {
 		t.Errorf("ticket after the form = %+v, want 2602150040001234 set by anna", got)
 	}
 	ticketShown, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#item-ticket .value").textContent`))

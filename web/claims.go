@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"github.com/claimtrail/claimtrail/claims"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,61 +17,40 @@ import (
 	"github.com/claimtrail/claimtrail/rules"
 )
 
-// soonDays is how close a deadline must be to stand out.
-const soonDays = 7
-
 // claimRow is one line of the claims list.
 type claimRow struct {
-	ID          int64          `json:"id"`
-	TenantID    string         `json:"tenant_id"`
-	TenantName  string         `json:"tenant_name"`
-	IncidentID  string         `json:"incident_id"`
-	Service     string         `json:"service"`
-	Status      archive.Status `json:"status"`
-	Deadline    time.Time      `json:"deadline,omitzero"`
-	Provisional bool           `json:"deadline_provisional"`
-	// DaysLeft counts whole days to the deadline; negative when it passed.
-	DaysLeft int `json:"days_left"`
+	ID          int64         `json:"id"`
+	TenantID    string        `json:"tenant_id"`
+	TenantName  string        `json:"tenant_name"`
+	IncidentID  string        `json:"incident_id"`
+	Service     string        `json:"service"`
+	Status      claims.Status `json:"status"`
+	Deadline    time.Time     `json:"deadline,omitzero"`
+	Provisional bool          `json:"deadline_provisional"`
+	// DaysLeft counts whole days to the deadline, negative when it passed;
+	// null when the claim can no longer be filed (its status says why) or
+	// has no deadline yet (claims.DaysLeft).
+	DaysLeft *int `json:"days_left"`
 	// Urgency is "overdue" or "soon" for claims still to be submitted.
 	Urgency  string `json:"urgency,omitempty"`
 	Present  int    `json:"checklist_present"`
 	Total    int    `json:"checklist_total"`
 	Evidence int    `json:"evidence"`
+	// Late counts evidence that arrived after the claim was submitted.
+	Late int `json:"late_evidence"`
 }
 
-// pending reports whether a claim still has to go to Microsoft, so its
-// deadline matters.
-func pending(s archive.Status) bool { return s == archive.StatusOpen || s == archive.StatusReady }
-
-func daysLeft(deadline, now time.Time) int {
-	return int(math.Floor(deadline.Sub(now).Hours() / 24))
+// schedule fills the row's deadline figures from the claims package.
+func (row *claimRow) schedule(now time.Time) {
+	row.Urgency = claims.Urgency(row.Status, row.Deadline, now)
+	if d, ok := claims.DaysLeft(row.Status, row.Deadline, now); ok {
+		row.DaysLeft = &d
+	}
 }
 
-func urgency(status archive.Status, deadline, now time.Time) string {
-	if !pending(status) || deadline.IsZero() {
-		return ""
-	}
-	switch {
-	case !now.Before(deadline):
-		return "overdue"
-	case deadline.Sub(now) <= soonDays*24*time.Hour:
-		return "soon"
-	}
-	return ""
-}
-
-// serviceName names the service of an incident ID by its prefix.
-func (s *Server) serviceName(incident string) string {
-	i := strings.IndexFunc(incident, func(r rune) bool { return r >= '0' && r <= '9' })
-	if i <= 0 {
-		return ""
-	}
-	prefix := incident[:i]
-	if n, ok := s.rules.IncidentPrefixes[prefix]; ok {
-		return n
-	}
-	return rules.DefaultIncidentPrefixes()[prefix]
-}
+// serviceName names the service of an incident ID by its prefix, with the
+// configured incident_prefixes (rules.Policy.Service).
+func (s *Server) serviceName(incident string) string { return s.vocab.Service(incident) }
 
 // claimFilter is the claims list's query: ?status=&tenant=&sort=.
 type claimFilter struct {
@@ -90,20 +69,15 @@ func parseClaimFilter(q url.Values) claimFilter {
 	return f
 }
 
-// allStatuses in lifecycle order.
-var allStatuses = []archive.Status{archive.StatusOpen, archive.StatusReady, archive.StatusSubmitted,
-	archive.StatusApproved, archive.StatusDenied, archive.StatusExpired}
-
-func validStatus(s string) bool { return slices.Contains(allStatuses, archive.Status(s)) }
-
 // claimRows lists the claims f selects with their checklist counts.
 func (s *Server) claimRows(ctx context.Context, f claimFilter) ([]claimRow, error) {
-	var statuses []archive.Status
+	var statuses []claims.Status
 	if f.Status != "" {
-		if !validStatus(f.Status) {
-			return nil, badRequest("status %q is not one of open, ready, submitted, approved, denied, expired", f.Status)
+		st, err := claims.ParseStatus(f.Status)
+		if err != nil {
+			return nil, badRequest("%v", err)
 		}
-		statuses = append(statuses, archive.Status(f.Status))
+		statuses = append(statuses, st)
 	}
 	list, err := s.ledger.Claims(ctx, statuses...)
 	if err != nil {
@@ -122,17 +96,10 @@ func (s *Server) claimRows(ctx context.Context, f claimFilter) ([]claimRow, erro
 		row := claimRow{
 			ID: c.ID, TenantID: c.TenantID, TenantName: full.TenantName, IncidentID: c.IncidentID,
 			Service: s.serviceName(c.IncidentID), Status: c.Status, Deadline: c.Deadline,
-			Provisional: c.DeadlineProvisional, Evidence: c.EvidenceCount, Total: len(full.Checklist),
-			Urgency: urgency(c.Status, c.Deadline, now),
+			Provisional: c.DeadlineProvisional, Evidence: c.EvidenceCount, Late: c.LateEvidence,
+			Total: len(full.Checklist), Present: full.Present(),
 		}
-		if !c.Deadline.IsZero() {
-			row.DaysLeft = daysLeft(c.Deadline, now)
-		}
-		for _, it := range full.Checklist {
-			if it.Present {
-				row.Present++
-			}
-		}
+		row.schedule(now)
 		rows = append(rows, row)
 	}
 	switch f.Sort {
@@ -155,7 +122,7 @@ func (s *Server) claimRows(ctx context.Context, f claimFilter) ([]claimRow, erro
 type claimsView struct {
 	Rows     []claimRow
 	Filter   claimFilter
-	Statuses []archive.Status
+	Statuses []claims.Status
 	Tenants  []rules.Tenant
 	Overdue  int
 	Soon     int
@@ -173,7 +140,7 @@ func (s *Server) claimsPage(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	v := claimsView{Rows: rows, Filter: f, Statuses: allStatuses, Tenants: tenants}
+	v := claimsView{Rows: rows, Filter: f, Statuses: claims.Statuses(), Tenants: tenants}
 	for _, row := range rows {
 		switch row.Urgency {
 		case "overdue":
@@ -194,47 +161,31 @@ func (s *Server) apiClaims(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"claims": rows})
 }
 
-// editable maps the checklist items an analyst fills in to their fields.
-var editable = map[string]archive.Field{
-	archive.ItemCSP:              archive.FieldCSP,
-	archive.ItemDowntimeStart:    archive.FieldDowntimeStart,
-	archive.ItemDowntimeDuration: archive.FieldDowntimeDuration,
-	archive.ItemAffectedUsers:    archive.FieldAffectedUsers,
-	archive.ItemLocations:        archive.FieldLocations,
-	archive.ItemResolution:       archive.FieldResolution,
-	archive.ItemTicket:           archive.FieldTicket,
-}
-
-// knownFields are the fields the API and the forms accept.
-var knownFields = []archive.Field{archive.FieldIncidentStart, archive.FieldAzure, archive.FieldCSP,
-	archive.FieldDowntimeStart, archive.FieldDowntimeDuration, archive.FieldAffectedUsers,
-	archive.FieldLocations, archive.FieldResolution, archive.FieldTicket}
-
 func itemLabel(item string) string {
 	switch item {
-	case archive.ItemTenantID:
+	case claims.ItemTenantID:
 		return "Customer tenant ID"
-	case archive.ItemIncidentID:
+	case claims.ItemIncidentID:
 		return "Incident ID"
-	case archive.ItemCustomerEmail:
+	case claims.ItemCustomerEmail:
 		return "Email from the customer"
-	case archive.ItemCSP:
+	case claims.ItemCSP:
 		return "Bought through CSP"
-	case archive.ItemDowntimeStart:
+	case claims.ItemDowntimeStart:
 		return "Downtime start (UTC)"
-	case archive.ItemDowntimeDuration:
+	case claims.ItemDowntimeDuration:
 		return "Downtime duration"
-	case archive.ItemAffectedUsers:
+	case claims.ItemAffectedUsers:
 		return "Affected users"
-	case archive.ItemLocations:
+	case claims.ItemLocations:
 		return "Affected locations"
-	case archive.ItemResolution:
+	case claims.ItemResolution:
 		return "What was done to resolve it"
-	case archive.ItemTicket:
+	case claims.ItemTicket:
 		return "Support ticket number"
-	case string(archive.FieldIncidentStart):
+	case string(claims.FieldIncidentStart):
 		return "Incident start (UTC)"
-	case string(archive.FieldAzure):
+	case string(claims.FieldAzure):
 		return "Azure service"
 	}
 	return item
@@ -242,17 +193,17 @@ func itemLabel(item string) string {
 
 func fieldHint(item string) string {
 	switch item {
-	case archive.ItemCustomerEmail:
+	case claims.ItemCustomerEmail:
 		return "accepted mail from the tenant's domain, stored as a bundle; comes from the mailbox"
-	case archive.ItemDowntimeStart, string(archive.FieldIncidentStart):
+	case claims.ItemDowntimeStart, string(claims.FieldIncidentStart):
 		return "e.g. 2026-02-15T09:30"
-	case archive.ItemDowntimeDuration:
+	case claims.ItemDowntimeDuration:
 		return "e.g. 4h30m"
-	case archive.ItemAffectedUsers:
+	case claims.ItemAffectedUsers:
 		return "a whole number, e.g. 120"
-	case archive.ItemLocations:
+	case claims.ItemLocations:
 		return "e.g. Prague, Brno"
-	case archive.ItemTicket:
+	case claims.ItemTicket:
 		return "your support ticket, e.g. 2602150040001234"
 	}
 	return ""
@@ -260,20 +211,20 @@ func fieldHint(item string) string {
 
 // itemView is one checklist line of the claim page.
 type itemView struct {
-	archive.ChecklistItem
+	claims.ChecklistItem
 	Field string // the field to post, when an analyst can set it
 	Input string // "text", "textarea", "yesno", "datetime", "number"
 }
 
-func inputFor(f archive.Field) string {
+func inputFor(f claims.Field) string {
 	switch f {
-	case archive.FieldCSP, archive.FieldAzure:
+	case claims.FieldCSP, claims.FieldAzure:
 		return "yesno"
-	case archive.FieldDowntimeStart, archive.FieldIncidentStart:
+	case claims.FieldDowntimeStart, claims.FieldIncidentStart:
 		return "datetime"
-	case archive.FieldAffectedUsers:
+	case claims.FieldAffectedUsers:
 		return "number"
-	case archive.FieldResolution:
+	case claims.FieldResolution:
 		return "textarea"
 	}
 	return "text"
@@ -281,7 +232,7 @@ func inputFor(f archive.Field) string {
 
 // evidenceView is one evidence line of the claim page.
 type evidenceView struct {
-	archive.Evidence
+	claims.Evidence
 	Verdict        rules.Verdict
 	Reason         rules.Reason
 	Authentication rules.Authentication
@@ -290,25 +241,21 @@ type evidenceView struct {
 }
 
 type claimView struct {
-	Claim    *archive.Claim
+	Claim    *claims.Claim
 	Row      claimRow
 	Items    []itemView
 	Deadline []itemView // incident start and Azure: they set the deadline
 	Evidence []evidenceView
 	Details  string
-	Next     []archive.Status
-	Audit    []auditRow
+	Next     []claims.Status
+	// Editable says the claim's fields and evidence may change
+	// (claims.Editable); NoteNeeded that one of Next needs a note.
+	Editable   bool
+	NoteNeeded bool
+	Audit      []auditRow
 	// Form holds a rejected value to show again, with its field.
 	FormField string
 	FormValue string
-}
-
-// nextStatuses are the changes an analyst may make from each status; the
-// ledger enforces them, the page only offers them.
-var nextStatuses = map[archive.Status][]archive.Status{
-	archive.StatusOpen:      {archive.StatusExpired},
-	archive.StatusReady:     {archive.StatusSubmitted, archive.StatusExpired},
-	archive.StatusSubmitted: {archive.StatusApproved, archive.StatusDenied},
 }
 
 func claimID(r *http.Request) (int64, error) {
@@ -319,31 +266,32 @@ func claimID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) loadClaimView(ctx context.Context, id int64) (*claimView, error) {
+func (s *Server) loadClaimView(ctx context.Context, id int64, admin bool) (*claimView, error) {
 	c, err := s.ledger.Claim(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	v := &claimView{Claim: c, Details: archive.ClaimDetails(c), Next: nextStatuses[c.Status]}
+	v := &claimView{Claim: c, Details: claims.Details(c), Next: claims.Next(c.Status, admin)}
 	v.Row = claimRow{ID: c.ID, TenantID: c.TenantID, TenantName: c.TenantName, IncidentID: c.IncidentID,
 		Service: s.serviceName(c.IncidentID), Status: c.Status, Deadline: c.Deadline, Provisional: c.DeadlineProvisional,
-		Evidence: len(c.Evidence), Total: len(c.Checklist), Urgency: urgency(c.Status, c.Deadline, now)}
-	if !c.Deadline.IsZero() {
-		v.Row.DaysLeft = daysLeft(c.Deadline, now)
+		Evidence: len(c.Evidence), Late: c.LateEvidence(), Total: len(c.Checklist), Present: c.Present()}
+	v.Row.schedule(now)
+	v.Editable = claims.Editable(c.Status)
+	for _, to := range v.Next {
+		if claims.NeedsNote(c.Status, to) {
+			v.NoteNeeded = true
+		}
 	}
 	for _, it := range c.Checklist {
-		if it.Present {
-			v.Row.Present++
-		}
 		iv := itemView{ChecklistItem: it}
-		if f, ok := editable[it.Item]; ok {
+		if f, ok := claims.ItemField(it.Item); ok {
 			iv.Field, iv.Input = string(f), inputFor(f)
 		}
 		v.Items = append(v.Items, iv)
 	}
-	for _, f := range []archive.Field{archive.FieldIncidentStart, archive.FieldAzure} {
-		iv := itemView{ChecklistItem: archive.ChecklistItem{Item: string(f)}, Field: string(f), Input: inputFor(f)}
+	for _, f := range []claims.Field{claims.FieldIncidentStart, claims.FieldAzure} {
+		iv := itemView{ChecklistItem: claims.ChecklistItem{Item: string(f)}, Field: string(f), Input: inputFor(f)}
 		if fv, ok := c.Fields[f]; ok {
 			iv.Present, iv.Value, iv.Source = true, fv.Value, "analyst "+fv.Actor
 		}
@@ -373,7 +321,7 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request) {
 		s.claimError(w, r, err)
 		return
 	}
-	v, err := s.loadClaimView(r.Context(), id)
+	v, err := s.loadClaimView(r.Context(), id, claimActor(r).Admin)
 	if err != nil {
 		s.claimError(w, r, err)
 		return
@@ -384,7 +332,7 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request) {
 // formValue reads a field's value from a form. A datetime-local input
 // gives "2026-02-15T09:30" without a zone; the label says UTC, so it is
 // completed as UTC.
-func formValue(field archive.Field, v string) string {
+func formValue(field claims.Field, v string) string {
 	v = strings.TrimSpace(v)
 	if inputFor(field) == "datetime" {
 		if _, err := time.Parse("2006-01-02T15:04", v); err == nil {
@@ -397,14 +345,10 @@ func formValue(field archive.Field, v string) string {
 	return v
 }
 
-func parseField(name string) (archive.Field, error) {
-	f := archive.Field(name)
-	if !slices.Contains(knownFields, f) {
-		names := make([]string, len(knownFields))
-		for i, k := range knownFields {
-			names[i] = string(k)
-		}
-		return "", badRequest("unknown field %q; known: %s", name, strings.Join(names, ", "))
+func parseField(name string) (claims.Field, error) {
+	f, err := claims.ParseField(name)
+	if err != nil {
+		return "", badRequest("%v", err)
 	}
 	return f, nil
 }
@@ -414,7 +358,7 @@ func (s *Server) claimFieldsForm(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = parseForm(r)
 	}
-	var field archive.Field
+	var field claims.Field
 	if err == nil {
 		field, err = parseField(r.PostFormValue("field"))
 	}
@@ -444,11 +388,11 @@ func (s *Server) claimStatusForm(w http.ResponseWriter, r *http.Request) {
 		s.claimError(w, r, badRequest("choose the claim's new status"))
 		return
 	}
-	if !validStatus(to) {
-		s.claimError(w, r, badRequest("status %q is not one of open, ready, submitted, approved, denied, expired", to))
+	if _, err := claims.ParseStatus(to); err != nil {
+		s.claimError(w, r, badRequest("%v", err))
 		return
 	}
-	if err := s.ledger.SetClaimStatus(r.Context(), id, archive.Status(to), actor(r), strings.TrimSpace(r.PostFormValue("note"))); err != nil {
+	if err := s.ledger.SetClaimStatus(r.Context(), id, claims.Status(to), claimActor(r), strings.TrimSpace(r.PostFormValue("note"))); err != nil {
 		s.claimFormError(w, r, id, err, "", "")
 		return
 	}
@@ -463,7 +407,7 @@ func (s *Server) claimFormError(w http.ResponseWriter, r *http.Request, id int64
 		s.claimError(w, r, err)
 		return
 	}
-	v, lerr := s.loadClaimView(r.Context(), id)
+	v, lerr := s.loadClaimView(r.Context(), id, claimActor(r).Admin)
 	if lerr != nil {
 		s.claimError(w, r, lerr)
 		return
@@ -490,7 +434,7 @@ func userErrorStatus(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return http.StatusBadRequest
-	case errors.Is(err, archive.ErrTransition):
+	case errors.Is(err, claims.ErrTransition):
 		return http.StatusConflict
 	case errors.Is(err, archive.ErrNotFound), errors.Is(err, archive.ErrUnavailable),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -532,25 +476,24 @@ func (s *Server) writeClaim(w http.ResponseWriter, r *http.Request, id int64, st
 		return
 	}
 	out := struct {
-		*archive.Claim
-		Service  string           `json:"service"`
-		DaysLeft *int             `json:"days_left"`
-		Urgency  string           `json:"urgency,omitempty"`
-		Ready    bool             `json:"ready"`
-		Missing  []string         `json:"missing"`
-		Details  string           `json:"details"`
-		Next     []archive.Status `json:"next_statuses"`
-	}{Claim: c, Service: s.serviceName(c.IncidentID), Urgency: urgency(c.Status, c.Deadline, s.now()),
-		Ready: c.Ready(), Missing: c.Missing(), Details: archive.ClaimDetails(c), Next: nextStatuses[c.Status]}
-	if !c.Deadline.IsZero() {
-		d := daysLeft(c.Deadline, s.now())
+		*claims.Claim
+		Service  string          `json:"service"`
+		DaysLeft *int            `json:"days_left"`
+		Urgency  string          `json:"urgency,omitempty"`
+		Ready    bool            `json:"ready"`
+		Missing  []string        `json:"missing"`
+		Details  string          `json:"details"`
+		Next     []claims.Status `json:"next_statuses"`
+	}{Claim: c, Service: s.serviceName(c.IncidentID), Urgency: claims.Urgency(c.Status, c.Deadline, s.now()),
+		Ready: c.Ready(), Missing: c.Missing(), Details: claims.Details(c), Next: claims.Next(c.Status, claimActor(r).Admin)}
+	if d, ok := claims.DaysLeft(c.Status, c.Deadline, s.now()); ok {
 		out.DaysLeft = &d
 	}
 	if out.Missing == nil {
 		out.Missing = []string{}
 	}
 	if out.Next == nil {
-		out.Next = []archive.Status{}
+		out.Next = []claims.Status{}
 	}
 	writeJSON(w, status, out)
 }
@@ -587,7 +530,7 @@ func (s *Server) apiPatchClaim(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if err := s.ledger.SetClaimField(r.Context(), id, archive.Field(name), body.Fields[name], actor(r)); err != nil {
+		if err := s.ledger.SetClaimField(r.Context(), id, claims.Field(name), body.Fields[name], actor(r)); err != nil {
 			if st := userErrorStatus(err); st != 0 {
 				s.apiError(w, st, userMessage(err))
 				return
@@ -616,11 +559,11 @@ func (s *Server) apiClaimStatus(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, http.StatusBadRequest, err.Error()+`; send {"status": "submitted", "note": "..."}`)
 		return
 	}
-	if !validStatus(body.Status) {
-		s.apiError(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of open, ready, submitted, approved, denied, expired", body.Status))
+	if _, err := claims.ParseStatus(body.Status); err != nil {
+		s.apiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := s.ledger.SetClaimStatus(r.Context(), id, archive.Status(body.Status), actor(r), strings.TrimSpace(body.Note)); err != nil {
+	if err := s.ledger.SetClaimStatus(r.Context(), id, claims.Status(body.Status), claimActor(r), strings.TrimSpace(body.Note)); err != nil {
 		if st := userErrorStatus(err); st != 0 {
 			s.apiError(w, st, userMessage(err))
 			return
@@ -644,7 +587,7 @@ func (s *Server) apiClaimDetails(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write([]byte(archive.ClaimDetails(c)))
+	w.Write([]byte(claims.Details(c)))
 }
 
 func (s *Server) apiClaimAudit(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"github.com/claimtrail/claimtrail/claims"
 	"net/http"
 	"sync"
 	"time"
@@ -123,7 +124,7 @@ func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	claims, err := c.ledger.Claims(ctx)
+	list, err := c.ledger.Claims(ctx)
 	var verdicts map[rules.Verdict]int
 	if err == nil {
 		verdicts, err = c.ledger.MessageCounts(ctx)
@@ -133,11 +134,11 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
-	byStatus := map[archive.Status]int{}
-	for _, cl := range claims {
+	byStatus := map[claims.Status]int{}
+	for _, cl := range list {
 		byStatus[cl.Status]++
 	}
-	for _, st := range allStatuses {
+	for _, st := range claims.Statuses() {
 		ch <- prometheus.MustNewConstMetric(claimsDesc, prometheus.GaugeValue, float64(byStatus[st]), string(st))
 	}
 	for _, v := range []rules.Verdict{rules.Accepted, rules.Rejected, rules.Unmatched} {

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"net/http"
-	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/rules"
@@ -112,13 +111,13 @@ func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
 	for _, t := range tenants {
 		names[t.ID] = t.Name
 	}
-	claims, err := s.ledger.Claims(ctx)
+	list, err := s.ledger.Claims(ctx)
 	if err != nil {
 		return nil, false, err
 	}
 	incidents := map[string][]string{}
-	for _, c := range claims {
-		if pending(c.Status) {
+	for _, c := range list {
+		if claims.Fileable(c.Status) {
 			incidents[c.TenantID] = append(incidents[c.TenantID], c.IncidentID)
 		}
 	}
@@ -178,8 +177,6 @@ func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"messages": items, "more": more})
 }
 
-var incidentPattern = regexp.MustCompile(`^[A-Z]{2,4}[0-9]{3,10}$`)
-
 // errNoRejudge answers a re-judge or attach when the app has no path to
 // write the bundle such a judgment needs.
 var errNoRejudge = badRequest("re-judging and attaching are not available: this claimtrail was started without the re-judging path; use claimtrail reprocess")
@@ -194,9 +191,9 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 	if s.rejudgeFn == nil {
 		return nil, errNoRejudge
 	}
-	incident = strings.ToUpper(strings.TrimSpace(incident))
-	if !incidentPattern.MatchString(incident) {
-		return nil, badRequest("%q is not an incident ID like EX315207", incident)
+	incident, err := rules.ParseIncidentID(incident)
+	if err != nil {
+		return nil, badRequest("%v", err)
 	}
 	m, err := s.ledger.MessageBySHA256(ctx, sha)
 	if err != nil {

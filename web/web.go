@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"html/template"
 	"io"
 	"io/fs"
@@ -32,10 +33,10 @@ import (
 // Every method is safe for concurrent use and returns errors wrapping
 // archive.ErrNotFound for a missing claim, message or session.
 type Ledger interface {
-	Claims(ctx context.Context, statuses ...archive.Status) ([]archive.ClaimSummary, error)
-	Claim(ctx context.Context, id int64) (*archive.Claim, error)
-	SetClaimField(ctx context.Context, claimID int64, field archive.Field, value, actor string) error
-	SetClaimStatus(ctx context.Context, claimID int64, to archive.Status, actor, note string) error
+	Claims(ctx context.Context, statuses ...claims.Status) ([]archive.ClaimSummary, error)
+	Claim(ctx context.Context, id int64) (*claims.Claim, error)
+	SetClaimField(ctx context.Context, claimID int64, field claims.Field, value, actor string) error
+	SetClaimStatus(ctx context.Context, claimID int64, to claims.Status, by claims.Actor, note string) error
 	WriteClaimPackage(ctx context.Context, w io.Writer, claimID int64, bundles archive.BundleSource, actor string) error
 
 	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
@@ -120,10 +121,13 @@ type Options struct {
 // Server is the web app. It is an http.Handler; Handler returns it with
 // its middleware.
 type Server struct {
-	ledger    Ledger
-	store     Store
-	log       *slog.Logger
-	rules     rules.Config
+	ledger Ledger
+	store  Store
+	log    *slog.Logger
+	rules  rules.Config
+	// vocab is the rules configuration without tenants: the incident
+	// prefixes and their services, as the poller knows them.
+	vocab     *rules.Policy
 	rejudgeFn RejudgeFunc
 	now       func() time.Time
 	cfg       Config
@@ -170,10 +174,14 @@ func New(opts Options) (*Server, error) {
 		s.metrics = NewMetrics()
 	}
 	s.metrics.watch(opts.Ledger)
+	vocab, err := rules.New(opts.Rules, nil)
+	if err != nil {
+		return nil, fmt.Errorf("web: new: the rules configuration: %w", err)
+	}
+	s.vocab = vocab
 	s.proxies, _ = parseProxies(s.cfg.TrustedProxies) // checked by Validate
 	s.loginIP = newLimiter(loginIPBurst, loginIPEvery, s.now)
 	s.loginUser = newLimiter(loginUserBurst, loginUserEvery, s.now)
-	var err error
 	if s.tmpl, err = parseTemplates(); err != nil {
 		return nil, fmt.Errorf("web: new: %w", err)
 	}

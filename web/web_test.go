@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -159,7 +160,7 @@ func TestRolesAreEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, set := cl.Fields[archive.FieldTicket]; set || cl.Status != archive.StatusOpen {
+	if _, set := cl.Fields[claims.FieldTicket]; set || cl.Status != claims.StatusOpen {
 		t.Errorf("a viewer's request changed the claim: fields %v, status %s", cl.Fields, cl.Status)
 	}
 
@@ -219,7 +220,7 @@ func TestCSRF(t *testing.T) {
 		t.Errorf("cross-site form = %d, want 403", rec.Code)
 	}
 	c, _ := f.ledger.Claim(context.Background(), id)
-	if _, set := c.Fields[archive.FieldTicket]; set {
+	if _, set := c.Fields[claims.FieldTicket]; set {
 		t.Fatalf("a refused form changed the claim")
 	}
 	if rec := f.postForm(path, cookie, form(csrf)); rec.Code != http.StatusSeeOther {
@@ -688,19 +689,19 @@ func TestClaimsAPI(t *testing.T) {
 	rec := f.apiCall("PATCH", path, token, `{"fields": {"downtime_start": "2026-02-16T08:00:00Z", "downtime_duration": "4h30m",
 		"affected_users": "120", "locations": "Prague, Brno", "resolution": "Waited for Microsoft's fix", "ticket": "2602150040001234"}}`)
 	claim := decode[struct {
-		Status  archive.Status
+		Status  claims.Status
 		Ready   bool
 		Missing []string
 		Details string
 	}](t, rec)
-	if claim.Status != archive.StatusReady || !claim.Ready || len(claim.Missing) != 0 || !strings.Contains(claim.Details, "Support ticket number: 2602150040001234") {
+	if claim.Status != claims.StatusReady || !claim.Ready || len(claim.Missing) != 0 || !strings.Contains(claim.Details, "Support ticket number: 2602150040001234") {
 		t.Errorf("after completing the checklist: %+v", claim)
 	}
 	if rec := f.apiCall("POST", path+"/status", token, `{"status": "approved"}`); rec.Code != http.StatusConflict {
 		t.Errorf("ready -> approved = %d, want 409: %s", rec.Code, rec.Body.String())
 	}
 	rec = f.apiCall("POST", path+"/status", token, `{"status": "submitted", "note": "Partner Center request 123"}`)
-	if got := decode[struct{ Status archive.Status }](t, rec); got.Status != archive.StatusSubmitted {
+	if got := decode[struct{ Status claims.Status }](t, rec); got.Status != claims.StatusSubmitted {
 		t.Errorf("ready -> submitted: %s", rec.Body.String())
 	}
 	details := f.apiCall("GET", path+"/details", token, "")
@@ -1032,7 +1033,7 @@ func TestStatusFormNeedsAChoice(t *testing.T) {
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "choose the claim") {
 		t.Errorf("status form without a status = %d (%.200s), want 400 asking for a choice", rec.Code, rec.Body.String())
 	}
-	if cl, err := f.ledger.Claim(context.Background(), id); err != nil || cl.Status != archive.StatusOpen {
+	if cl, err := f.ledger.Claim(context.Background(), id); err != nil || cl.Status != claims.StatusOpen {
 		t.Errorf("claim after an empty status form: %v, %v; want open", cl.Status, err)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"log/slog"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,15 +56,15 @@ flags:
 
 // claimFields are the fields "claims set" accepts, in the order the
 // checklist shows them.
-var claimFields = []archive.Field{
-	archive.FieldIncidentStart, archive.FieldAzure, archive.FieldCSP, archive.FieldDowntimeStart,
-	archive.FieldDowntimeDuration, archive.FieldAffectedUsers, archive.FieldLocations,
-	archive.FieldResolution, archive.FieldTicket,
+var claimFields = []claims.Field{
+	claims.FieldIncidentStart, claims.FieldAzure, claims.FieldCSP, claims.FieldDowntimeStart,
+	claims.FieldDowntimeDuration, claims.FieldAffectedUsers, claims.FieldLocations,
+	claims.FieldResolution, claims.FieldTicket,
 }
 
 // claimStatuses in lifecycle order.
-var claimStatuses = []archive.Status{archive.StatusOpen, archive.StatusReady, archive.StatusSubmitted,
-	archive.StatusApproved, archive.StatusDenied, archive.StatusExpired}
+var claimStatuses = []claims.Status{claims.StatusOpen, claims.StatusReady, claims.StatusSubmitted,
+	claims.StatusApproved, claims.StatusDenied, claims.StatusExpired}
 
 // cliNow is the clock days left are counted with; tests fix it.
 var cliNow = time.Now
@@ -118,10 +118,10 @@ func runClaims(ctx context.Context, e *env, args []string) int {
 	}
 
 	// Check what can be checked before the ledger is opened.
-	var statuses []archive.Status
+	var statuses []claims.Status
 	var window time.Duration
-	var field archive.Field
-	var to archive.Status
+	var field claims.Field
+	var to claims.Status
 	switch sub {
 	case "list":
 		var err error
@@ -140,7 +140,7 @@ func runClaims(ctx context.Context, e *env, args []string) int {
 			return code
 		}
 	case "status":
-		to = archive.Status(strings.ToLower(pos[1]))
+		to = claims.Status(strings.ToLower(pos[1]))
 		if !slices.Contains(claimStatuses, to) {
 			e.errorf("claims status: %q is not a status; use submitted, approved, denied or expired", pos[1])
 			return exitUsage
@@ -276,14 +276,14 @@ func parseClaimID(e *env, sub, s string) (int64, int) {
 	return id, -1
 }
 
-func parseStatuses(s string) ([]archive.Status, error) {
-	var out []archive.Status
+func parseStatuses(s string) ([]claims.Status, error) {
+	var out []claims.Status
 	for item := range strings.SplitSeq(s, ",") {
 		item = strings.ToLower(strings.TrimSpace(item))
 		if item == "" {
 			continue
 		}
-		st := archive.Status(item)
+		st := claims.Status(item)
 		if !slices.Contains(claimStatuses, st) {
 			return nil, fmt.Errorf("%q is not a status; use %s", item, joinStatuses(claimStatuses))
 		}
@@ -294,7 +294,7 @@ func parseStatuses(s string) ([]archive.Status, error) {
 	return out, nil
 }
 
-func joinStatuses(ss []archive.Status) string {
+func joinStatuses(ss []claims.Status) string {
 	names := make([]string, len(ss))
 	for i, s := range ss {
 		names[i] = string(s)
@@ -327,13 +327,13 @@ func parseWindow(s string) (time.Duration, error) {
 // claimRow is one line of "claims list --json" and "claims due --json".
 // Its fields are a contract for scripts: add, never rename.
 type claimRow struct {
-	ID                  int64          `json:"id"`
-	TenantID            string         `json:"tenant_id"`
-	TenantName          string         `json:"tenant_name"`
-	IncidentID          string         `json:"incident_id"`
-	Status              archive.Status `json:"status"`
-	Deadline            *time.Time     `json:"deadline"` // null until the claim has evidence
-	DeadlineProvisional bool           `json:"deadline_provisional"`
+	ID                  int64         `json:"id"`
+	TenantID            string        `json:"tenant_id"`
+	TenantName          string        `json:"tenant_name"`
+	IncidentID          string        `json:"incident_id"`
+	Status              claims.Status `json:"status"`
+	Deadline            *time.Time    `json:"deadline"` // null until the claim has evidence
+	DeadlineProvisional bool          `json:"deadline_provisional"`
 	// DaysLeft counts whole days to the deadline, negative once it passed;
 	// null when there is no deadline or the claim is no longer open or ready.
 	DaysLeft *int     `json:"days_left"`
@@ -344,34 +344,19 @@ type claimRow struct {
 	Evidence int      `json:"evidence"`
 }
 
-// pendingStatus reports whether a claim still has to reach Microsoft, so
-// that its deadline counts.
-func pendingStatus(s archive.Status) bool { return s == archive.StatusOpen || s == archive.StatusReady }
-
-// daysLeft counts the whole days from now to deadline, as the web app does.
-func daysLeft(deadline, now time.Time) int {
-	return int(math.Floor(deadline.Sub(now).Hours() / 24))
-}
-
 // newClaimRow summarises a claim read with its checklist.
-func newClaimRow(c *archive.Claim, evidence int, now time.Time) claimRow {
+func newClaimRow(c *claims.Claim, evidence int, now time.Time) claimRow {
 	r := claimRow{ID: c.ID, TenantID: c.TenantID, TenantName: c.TenantName, IncidentID: c.IncidentID, Status: c.Status,
-		DeadlineProvisional: c.DeadlineProvisional, Total: len(c.Checklist), Missing: c.Missing(), Evidence: evidence}
+		DeadlineProvisional: c.DeadlineProvisional, Present: c.Present(), Total: len(c.Checklist), Missing: c.Missing(), Evidence: evidence}
 	if r.Missing == nil {
 		r.Missing = []string{}
-	}
-	for _, it := range c.Checklist {
-		if it.Present {
-			r.Present++
-		}
 	}
 	if !c.Deadline.IsZero() {
 		d := c.Deadline.UTC()
 		r.Deadline = &d
-		if pendingStatus(c.Status) {
-			n := daysLeft(c.Deadline, now)
+		if n, ok := claims.DaysLeft(c.Status, c.Deadline, now); ok {
 			r.DaysLeft = &n
-			r.Overdue = now.After(c.Deadline)
+			r.Overdue = claims.Urgency(c.Status, c.Deadline, now) == "overdue"
 		}
 	}
 	return r
@@ -416,7 +401,7 @@ func claimRows(ctx context.Context, ledger *archive.Ledger, list []archive.Claim
 	return rows, nil
 }
 
-func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, statuses []archive.Status, tenant string, asJSON bool) int {
+func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, statuses []claims.Status, tenant string, asJSON bool) int {
 	tenantID := ""
 	if tenant != "" {
 		tenants, err := ledger.Tenants(ctx)
@@ -454,7 +439,7 @@ func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, status
 }
 
 func (c *ledgerCommand) due(ctx context.Context, ledger *archive.Ledger, window time.Duration, asJSON bool) int {
-	list, err := ledger.Claims(ctx, archive.StatusOpen, archive.StatusReady)
+	list, err := ledger.Claims(ctx, claims.StatusOpen, claims.StatusReady)
 	if err != nil {
 		return c.fail("due", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -11,8 +12,8 @@ import (
 
 // parseField checks a field name for "claims set", naming the valid ones
 // when it is wrong.
-func parseField(e *env, s string) (archive.Field, int) {
-	f := archive.Field(strings.ToLower(strings.TrimSpace(s)))
+func parseField(e *env, s string) (claims.Field, int) {
+	f := claims.Field(strings.ToLower(strings.TrimSpace(s)))
 	for _, known := range claimFields {
 		if f == known {
 			return f, -1
@@ -30,7 +31,7 @@ func parseField(e *env, s string) (archive.Field, int) {
 	return "", exitUsage
 }
 
-func (c *ledgerCommand) set(ctx context.Context, ledger *archive.Ledger, id int64, field archive.Field, value string) int {
+func (c *ledgerCommand) set(ctx context.Context, ledger *archive.Ledger, id int64, field claims.Field, value string) int {
 	before, err := ledger.Claim(ctx, id)
 	if err != nil {
 		return c.fail("set", err)
@@ -47,7 +48,7 @@ func (c *ledgerCommand) set(ctx context.Context, ledger *archive.Ledger, id int6
 	return exitOK
 }
 
-func (c *ledgerCommand) setStatus(ctx context.Context, ledger *archive.Ledger, id int64, to archive.Status, note string) int {
+func (c *ledgerCommand) setStatus(ctx context.Context, ledger *archive.Ledger, id int64, to claims.Status, note string) int {
 	before, err := ledger.Claim(ctx, id)
 	if err != nil {
 		return c.fail("status", err)
@@ -56,12 +57,21 @@ func (c *ledgerCommand) setStatus(ctx context.Context, ledger *archive.Ledger, i
 		fmt.Fprintf(c.e.stdout, "claim %d is %s already; nothing changed\n", id, to)
 		return exitOK
 	}
-	if err := ledger.SetClaimStatus(ctx, id, to, cliActor(), note); err != nil {
-		if errors.Is(err, archive.ErrTransition) {
+	if err := ledger.SetClaimStatus(ctx, id, to, claims.Actor{Name: cliActor(), Admin: true}, note); err != nil {
+		if errors.Is(err, claims.ErrTransition) || errors.Is(err, claims.ErrAdminOnly) {
 			c.e.errorf("claims status: %v", err)
 			return exitFail
 		}
 		return c.fail("status", err)
+	}
+	after, err := ledger.Claim(ctx, id)
+	if err != nil {
+		return c.fail("status", err)
+	}
+	if after.Status != to {
+		// A reopened claim whose checklist is complete is ready at once.
+		fmt.Fprintf(c.e.stdout, "claim %d: %s -> %s -> %s: the checklist is complete\n", id, before.Status, to, after.Status)
+		return exitOK
 	}
 	fmt.Fprintf(c.e.stdout, "claim %d: %s -> %s\n", id, before.Status, to)
 	return exitOK
@@ -69,14 +79,14 @@ func (c *ledgerCommand) setStatus(ctx context.Context, ledger *archive.Ledger, i
 
 // reportChange says what a field change did to the claim: its status and
 // its deadline, which follow the checklist and incident_start.
-func (c *ledgerCommand) reportChange(before, after *archive.Claim) {
+func (c *ledgerCommand) reportChange(before, after *claims.Claim) {
 	now := cliNow()
 	row := newClaimRow(after, len(after.Evidence), now)
 	if !after.Deadline.Equal(before.Deadline) || after.DeadlineProvisional != before.DeadlineProvisional {
 		fmt.Fprintf(c.e.stdout, "deadline: %s\n", row.deadlineText())
 	}
 	switch {
-	case after.Status != before.Status && after.Status == archive.StatusReady:
+	case after.Status != before.Status && after.Status == claims.StatusReady:
 		fmt.Fprintf(c.e.stdout, "status: %s -> ready: the checklist is complete; file it in Partner Center, then: claimtrail claims status %d submitted\n",
 			before.Status, after.ID)
 	case after.Status != before.Status:

@@ -5,13 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/claimtrail/claimtrail/archive"
 )
 
 func (c *ledgerCommand) writePackage(ctx context.Context, st *state, id int64, out string, force bool) int {
@@ -37,7 +36,7 @@ func (c *ledgerCommand) writePackage(ctx context.Context, st *state, id int64, o
 	}
 	fmt.Fprintf(c.e.stdout, "%s: claim %d (%s, %s), %s, %d bytes\n", out, id, cl.IncidentID, cl.Status,
 		plural(len(cl.Evidence), "evidence bundle"), size)
-	if !cl.Ready() && cl.Status != archive.StatusSubmitted && cl.Status != archive.StatusApproved {
+	if !cl.Ready() && cl.Status != claims.StatusSubmitted && cl.Status != claims.StatusApproved {
 		fmt.Fprintf(c.e.stderr, "claimtrail: claims package: claim %d is %s, missing %s; its details.txt says NOT READY\n",
 			id, cl.Status, strings.Join(cl.Missing(), ", "))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +16,7 @@ import (
 // what the text output works out. Its fields are a contract for scripts:
 // add, never rename.
 type claimJSON struct {
-	*archive.Claim
+	*claims.Claim
 	Ready    bool     `json:"ready"`
 	Missing  []string `json:"missing"` // never null
 	DaysLeft *int     `json:"days_left"`
@@ -32,9 +33,9 @@ func (c *ledgerCommand) show(ctx context.Context, ledger *archive.Ledger, id int
 	row := newClaimRow(cl, len(cl.Evidence), cliNow())
 	if asJSON {
 		out := claimJSON{Claim: cl, Ready: cl.Ready(), Missing: row.Missing, DaysLeft: row.DaysLeft, Overdue: row.Overdue,
-			Details: archive.ClaimDetails(cl)}
+			Details: claims.Details(cl)}
 		if out.Evidence == nil {
-			out.Evidence = []archive.Evidence{}
+			out.Evidence = []claims.Evidence{}
 		}
 		enc := json.NewEncoder(c.e.stdout)
 		enc.SetEscapeHTML(false)
@@ -55,32 +56,32 @@ func (c *ledgerCommand) show(ctx context.Context, ledger *archive.Ledger, id int
 }
 
 // nextSteps says, for each status, what an analyst does next.
-var nextSteps = map[archive.Status]string{
-	archive.StatusOpen:      "complete the checklist; the claim turns ready by itself",
-	archive.StatusReady:     "file it in Partner Center (the text below goes in the Details box, the package's evidence as attachments), then: claimtrail claims status %d submitted",
-	archive.StatusSubmitted: "when Microsoft answers: claimtrail claims status %d approved (or denied)",
+var nextSteps = map[claims.Status]string{
+	claims.StatusOpen:      "complete the checklist; the claim turns ready by itself",
+	claims.StatusReady:     "file it in Partner Center (the text below goes in the Details box, the package's evidence as attachments), then: claimtrail claims status %d submitted",
+	claims.StatusSubmitted: "when Microsoft answers: claimtrail claims status %d approved (or denied)",
 }
 
 // checklistHints say how to supply each item an analyst cannot set with a
 // field of the same name.
 var checklistHints = map[string]string{
-	archive.ItemCustomerEmail: "needs accepted mail from the customer with its bundle stored; see the triage queue in the web app",
-	archive.ItemCSP:           "claimtrail claims set %d csp yes|no",
+	claims.ItemCustomerEmail: "needs accepted mail from the customer with its bundle stored; see the triage queue in the web app",
+	claims.ItemCSP:           "claimtrail claims set %d csp yes|no",
 }
 
 // fieldExamples are example values for the set command hints.
 var fieldExamples = map[string]string{
-	archive.ItemDowntimeStart:    "2026-02-15T09:30:00Z",
-	archive.ItemDowntimeDuration: "4h30m",
-	archive.ItemAffectedUsers:    "120",
-	archive.ItemLocations:        `"Prague, Brno"`,
-	archive.ItemResolution:       `"what was done at the time"`,
-	archive.ItemTicket:           "TICKET-NUMBER",
+	claims.ItemDowntimeStart:    "2026-02-15T09:30:00Z",
+	claims.ItemDowntimeDuration: "4h30m",
+	claims.ItemAffectedUsers:    "120",
+	claims.ItemLocations:        `"Prague, Brno"`,
+	claims.ItemResolution:       `"what was done at the time"`,
+	claims.ItemTicket:           "TICKET-NUMBER",
 }
 
 // writeClaim renders a claim for "claims show". Text that came in mail is
 // made safe for the terminal; dates are in UTC.
-func writeClaim(w io.Writer, c *archive.Claim, row claimRow) {
+func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 	tenant := c.TenantID
 	if c.TenantName != "" {
 		tenant = fmt.Sprintf("%s (%s)", termSafe(c.TenantName), c.TenantID)
@@ -146,7 +147,7 @@ func writeClaim(w io.Writer, c *archive.Claim, row claimRow) {
 			termSafe(e.Sender), oneLineText(e.Subject), e.SHA256, bundle)
 	}
 
-	fmt.Fprintf(w, "\nDetails for Partner Center (copy into the Details box):\n\n%s", termSafeText(archive.ClaimDetails(c)))
+	fmt.Fprintf(w, "\nDetails for Partner Center (copy into the Details box):\n\n%s", termSafeText(claims.Details(c)))
 }
 
 // oneLineText folds runs of white space, line ends included, to one space.

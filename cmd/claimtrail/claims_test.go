@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/claimtrail/claimtrail/claims"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,16 +135,16 @@ func newLedgerFixture(t *testing.T) *ledgerFixture {
 		}
 	}
 	nw := f.claims["northwind"]
-	for field, value := range map[archive.Field]string{
-		archive.FieldIncidentStart: "2026-03-02T06:00:00Z", archive.FieldDowntimeStart: "2026-03-02T06:10:00Z",
-		archive.FieldDowntimeDuration: "3h", archive.FieldAffectedUsers: "40", archive.FieldLocations: "Seattle",
-		archive.FieldResolution: "waited for Microsoft's fix", archive.FieldTicket: "NW-881",
+	for field, value := range map[claims.Field]string{
+		claims.FieldIncidentStart: "2026-03-02T06:00:00Z", claims.FieldDowntimeStart: "2026-03-02T06:10:00Z",
+		claims.FieldDowntimeDuration: "3h", claims.FieldAffectedUsers: "40", claims.FieldLocations: "Seattle",
+		claims.FieldResolution: "waited for Microsoft's fix", claims.FieldTicket: "NW-881",
 	} {
 		if err := l.SetClaimField(ctx, nw, field, value, "anna"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := l.SetClaimStatus(ctx, nw, archive.StatusSubmitted, "anna", "Partner Center request 123"); err != nil {
+	if err := l.SetClaimStatus(ctx, nw, claims.StatusSubmitted, claims.Actor{Name: "anna"}, "Partner Center request 123"); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -318,7 +319,7 @@ func TestClaimsShow(t *testing.T) {
 			SHA256    string `json:"sha256"`
 			BundleKey string `json:"bundle_key"`
 		}
-		Checklist []archive.ChecklistItem
+		Checklist []claims.ChecklistItem
 	}
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("claims show --json printed %q: %v", stdout, err)
@@ -357,9 +358,13 @@ func TestClaimsChange(t *testing.T) {
 		{"submit", []string{"claims", "--config", "CONFIG", "status", id, "submitted", "--note", "PC request 555"}, exitOK,
 			[]string{"claim " + id + ": ready -> submitted\n"}, ""},
 		{"submit again is a no-op", []string{"claims", "--config", "CONFIG", "status", id, "submitted"}, exitOK, []string{"submitted already"}, ""},
-		{"not back to open", []string{"claims", "--config", "CONFIG", "status", id, "open"}, exitFail, nil, "cannot move from submitted to open; open and ready follow the checklist"},
+		{"submitted fields are read-only", []string{"claims", "--config", "CONFIG", "set", id, "ticket", "CT-43"}, exitFail, nil, "the claim is submitted, so it cannot change; reopen it first"},
+		{"not back to ready", []string{"claims", "--config", "CONFIG", "status", id, "ready"}, exitFail, nil, "cannot move from submitted to ready; allowed: approved, denied, open"},
+		{"reopen", []string{"claims", "--config", "CONFIG", "status", id, "open", "--note", "wrong ticket"}, exitOK, []string{"submitted -> open -> ready: the checklist is complete"}, ""},
+		{"correct it", []string{"claims", "--config", "CONFIG", "set", id, "ticket", "CT-43"}, exitOK, []string{"ticket = CT-43\n", "status: ready"}, ""},
+		{"submit again", []string{"claims", "--config", "CONFIG", "status", id, "submitted"}, exitOK, []string{"ready -> submitted"}, ""},
 		{"approve", []string{"claims", "--config", "CONFIG", "status", id, "approved"}, exitOK, []string{"submitted -> approved"}, ""},
-		{"final fields", []string{"claims", "--config", "CONFIG", "set", id, "ticket", "CT-43"}, exitFail, nil, "its fields are final"},
+		{"final fields", []string{"claims", "--config", "CONFIG", "set", id, "ticket", "CT-44"}, exitFail, nil, "approved, so it cannot change; it is final"},
 	})
 
 	// Every change is in the audit trail under the CLI's actor.

@@ -1,0 +1,210 @@
+package claims
+
+import (
+	"fmt"
+	"time"
+)
+
+// Claim is one SLA-credit claim: a tenant and an incident, the evidence for
+// it and the checklist Partner Center asks for.
+type Claim struct {
+	ID         int64  `json:"id"`
+	TenantID   string `json:"tenant_id"`
+	TenantName string `json:"tenant_name"`
+	IncidentID string `json:"incident_id"`
+	Status     Status `json:"status"`
+	Azure      bool   `json:"azure"`
+	// Deadline is when Microsoft must have received the claim;
+	// DeadlineProvisional is set while it counts from the earliest evidence
+	// rather than the incident start (see Schedule).
+	Deadline            time.Time            `json:"deadline"`
+	DeadlineProvisional bool                 `json:"deadline_provisional"`
+	CreatedAt           time.Time            `json:"created_at"`
+	UpdatedAt           time.Time            `json:"updated_at"`
+	Fields              map[Field]FieldValue `json:"fields"`
+	Evidence            []Evidence           `json:"evidence"` // oldest first
+	Checklist           []ChecklistItem      `json:"checklist"`
+
+	// Earliest is the earliest evidence date and FirstStored the oldest
+	// evidence whose bundle is stored: what the deadline and the checklist
+	// need of the evidence, known even when Evidence was not loaded.
+	Earliest    time.Time `json:"-"`
+	FirstStored *Evidence `json:"-"`
+}
+
+// FieldValue is a field's value and who set it.
+type FieldValue struct {
+	Value     string    `json:"value"`
+	Actor     string    `json:"actor"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Evidence is one message attached to a claim.
+type Evidence struct {
+	MessageID    int64     `json:"-"`
+	SHA256       string    `json:"sha256"`
+	RFC822ID     string    `json:"message_id"`
+	Sender       string    `json:"sender"`
+	Subject      string    `json:"subject"`
+	Date         time.Time `json:"date"` // EvidenceDate
+	BundleKey    string    `json:"bundle_key"`
+	BundleSHA256 string    `json:"bundle_sha256,omitempty"`
+	AttachedAt   time.Time `json:"attached_at"`
+	// Late is set when the evidence arrived after the claim had gone to
+	// Microsoft (LateFor): it is not part of what was submitted.
+	Late bool `json:"late,omitempty"`
+	// AttachedBy names the analyst who attached it by hand; empty when
+	// the rules did.
+	AttachedBy string `json:"attached_by,omitempty"`
+}
+
+// EvidenceDate is the date a message counts from for deadlines: when the
+// mail server received it, else its Date header, else when claimtrail
+// recorded it.
+func EvidenceDate(received, sent, recorded time.Time) time.Time {
+	switch {
+	case !received.IsZero():
+		return received
+	case !sent.IsZero():
+		return sent
+	}
+	return recorded
+}
+
+// ChecklistItem is one thing a claim must carry and whether it does.
+type ChecklistItem struct {
+	Item    string `json:"item"` // see the Item* constants
+	Present bool   `json:"present"`
+	Value   string `json:"value,omitempty"`
+	// Source says where the value came from: "evidence", "tenant registry"
+	// or "analyst <name>".
+	Source string `json:"source,omitempty"`
+}
+
+// The checklist items, from Partner Center's requirements (DOMAIN.md).
+const (
+	ItemTenantID         = "tenant_id"
+	ItemIncidentID       = "incident_id"
+	ItemCustomerEmail    = "customer_email"
+	ItemCSP              = "csp"
+	ItemDowntimeStart    = "downtime_start"
+	ItemDowntimeDuration = "downtime_duration"
+	ItemAffectedUsers    = "affected_users"
+	ItemLocations        = "locations"
+	ItemResolution       = "resolution"
+	ItemTicket           = "ticket"
+)
+
+// analystItems are the checklist items an analyst fills in, in checklist
+// order, with the field that holds each.
+var analystItems = []struct {
+	item  string
+	field Field
+}{
+	{ItemDowntimeStart, FieldDowntimeStart}, {ItemDowntimeDuration, FieldDowntimeDuration},
+	{ItemAffectedUsers, FieldAffectedUsers}, {ItemLocations, FieldLocations},
+	{ItemResolution, FieldResolution}, {ItemTicket, FieldTicket},
+}
+
+// ItemField returns the field an analyst sets to fill in checklist item
+// item, and false for the items that come from evidence.
+func ItemField(item string) (Field, bool) {
+	if item == ItemCSP {
+		return FieldCSP, true
+	}
+	for _, it := range analystItems {
+		if it.item == item {
+			return it.field, true
+		}
+	}
+	return "", false
+}
+
+// Tenant is what the checklist needs of the tenant registry: whether the
+// claim's tenant is registered and, if so, whether it buys through CSP.
+type Tenant struct {
+	Known bool
+	CSP   bool
+}
+
+// Checklist fills Partner Center's list from what is known: tenant and
+// incident from the claim, the customer email from its first stored
+// evidence (FirstStored), CSP from the analyst or else the tenant registry,
+// the rest from the analyst.
+func Checklist(c *Claim, t Tenant) []ChecklistItem {
+	items := []ChecklistItem{
+		{Item: ItemTenantID, Present: true, Value: c.TenantID, Source: "evidence"},
+		{Item: ItemIncidentID, Present: true, Value: c.IncidentID, Source: "evidence"},
+	}
+	email := ChecklistItem{Item: ItemCustomerEmail}
+	if e := c.FirstStored; e != nil {
+		email.Present, email.Source = true, "evidence"
+		email.Value = fmt.Sprintf("%s, %s", e.Sender, e.Date.UTC().Format(time.RFC3339))
+	}
+	items = append(items, email)
+	csp := ChecklistItem{Item: ItemCSP}
+	if f, ok := c.Fields[FieldCSP]; ok {
+		csp = ChecklistItem{Item: ItemCSP, Present: true, Value: f.Value, Source: "analyst " + f.Actor}
+	} else if t.Known {
+		csp = ChecklistItem{Item: ItemCSP, Present: true, Value: yesNo(t.CSP), Source: "tenant registry"}
+	}
+	items = append(items, csp)
+	for _, it := range analystItems {
+		ci := ChecklistItem{Item: it.item}
+		if f, ok := c.Fields[it.field]; ok {
+			ci.Present, ci.Value, ci.Source = true, f.Value, "analyst "+f.Actor
+		}
+		items = append(items, ci)
+	}
+	return items
+}
+
+// Ready reports whether every checklist item is present.
+func (c *Claim) Ready() bool {
+	for _, it := range c.Checklist {
+		if !it.Present {
+			return false
+		}
+	}
+	return len(c.Checklist) > 0
+}
+
+// Missing returns the checklist items not present.
+func (c *Claim) Missing() []string {
+	var out []string
+	for _, it := range c.Checklist {
+		if !it.Present {
+			out = append(out, it.Item)
+		}
+	}
+	return out
+}
+
+// Present counts the checklist items present.
+func (c *Claim) Present() int {
+	n := 0
+	for _, it := range c.Checklist {
+		if it.Present {
+			n++
+		}
+	}
+	return n
+}
+
+// LateEvidence counts the evidence marked late.
+func (c *Claim) LateEvidence() int {
+	n := 0
+	for _, e := range c.Evidence {
+		if e.Late {
+			n++
+		}
+	}
+	return n
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,59 @@
+package claims
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Details returns the text for Partner Center's Details box: what
+// Microsoft asks a claim to carry, one item a line, then the evidence
+// emails. Items still missing are listed as such, so that an incomplete
+// text is never pasted by mistake; late evidence is marked.
+func Details(c *Claim) string {
+	var b strings.Builder
+	item := map[string]ChecklistItem{}
+	for _, it := range c.Checklist {
+		item[it.Item] = it
+	}
+	val := func(name string) string {
+		if it, ok := item[name]; ok && it.Present {
+			return it.Value
+		}
+		return "MISSING"
+	}
+	fmt.Fprintf(&b, "SLA credit request for incident %s\n\n", c.IncidentID)
+	fmt.Fprintf(&b, "Customer tenant ID: %s\n", c.TenantID)
+	if c.TenantName != "" {
+		fmt.Fprintf(&b, "Customer: %s\n", c.TenantName)
+	}
+	fmt.Fprintf(&b, "Incident ID: %s\n", c.IncidentID)
+	downtime := "MISSING"
+	if s, d := val(ItemDowntimeStart), val(ItemDowntimeDuration); s != "MISSING" || d != "MISSING" {
+		downtime = fmt.Sprintf("from %s for %s", s, d)
+	}
+	fmt.Fprintf(&b, "Downtime: %s\n", downtime)
+	fmt.Fprintf(&b, "Affected users: %s\n", val(ItemAffectedUsers))
+	fmt.Fprintf(&b, "Affected locations: %s\n", val(ItemLocations))
+	fmt.Fprintf(&b, "Resolution attempts: %s\n", oneLine(val(ItemResolution)))
+	fmt.Fprintf(&b, "Support ticket number: %s\n", val(ItemTicket))
+	fmt.Fprintf(&b, "Subscriptions bought through CSP: %s\n", val(ItemCSP))
+	fmt.Fprintf(&b, "\nCustomer emails (attached as evidence):\n")
+	if len(c.Evidence) == 0 {
+		b.WriteString("MISSING\n")
+	}
+	for i, e := range c.Evidence {
+		late := ""
+		if e.Late {
+			late = " (arrived after submission)"
+		}
+		fmt.Fprintf(&b, "%d. %s from %s: %q%s\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"), e.Sender, oneLine(e.Subject), late)
+	}
+	if m := c.Missing(); len(m) > 0 {
+		fmt.Fprintf(&b, "\nNOT READY, missing: %s\n", strings.Join(m, ", "))
+	}
+	return b.String()
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
