@@ -305,3 +305,30 @@ func FuzzTenantIDs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseIncidentID checks the one incident-ID grammar both ways: what
+// ParseIncidentID accepts parses to itself, and the scanner finds it in a
+// text when its prefix is known.
+func FuzzParseIncidentID(f *testing.F) {
+	for _, s := range []string{"EX1234567", " ex315207 ", "ZZ9999999", "MC123456", "EX12", "EX123456789", "ＥＸ３１５２０７", "EX-1234567"} {
+		f.Add(s)
+	}
+	p, err := New(Config{}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := ParseIncidentID(s)
+		if err != nil {
+			return
+		}
+		if again, err := ParseIncidentID(id); err != nil || again != id {
+			t.Errorf("ParseIncidentID(%q) = %q, which parses to %q, %v", s, id, again, err)
+		}
+		if p.Service(id) != "" {
+			if got := p.IncidentIDs("about " + id + "."); len(got) != 1 || got[0] != id {
+				t.Errorf("IncidentIDs(%q) = %v, want [%s]", id, got, id)
+			}
+		}
+	})
+}

@@ -262,3 +262,30 @@ func TestIncidentPrefixesAreCopies(t *testing.T) {
 		t.Errorf("DefaultIncidentPrefixes()[EX] = %q after mutating a copy, want Exchange Online", got)
 	}
 }
+
+func TestParseIncidentID(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"EX1234567", "EX1234567", ""},
+		{" ex315207\n", "EX315207", ""},
+		{"ZZ9999999", "ZZ9999999", ""}, // the shape holds; Service says the prefix is unknown
+		{"EX12345", "EX12345", ""},
+		{"EX123456789", "", "two letters and 5 to 8 digits"},
+		{"EX1234", "", "two letters and 5 to 8 digits"},
+		{"EXO123456", "", "two letters and 5 to 8 digits"},
+		{"EX 1234567", "", "two letters"},
+		{"ＥＸ３１５２０７", "", "two letters"},
+		{"MC123456", "", "Message Center"},
+		{"", "", "not an incident ID"},
+	} {
+		got, err := ParseIncidentID(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseIncidentID(%q) = %q, %v; want an error saying %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseIncidentID(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}

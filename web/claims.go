@@ -434,6 +434,8 @@ func userErrorStatus(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return http.StatusBadRequest
+	case errors.Is(err, claims.ErrAdminOnly):
+		return http.StatusForbidden
 	case errors.Is(err, claims.ErrTransition):
 		return http.StatusConflict
 	case errors.Is(err, archive.ErrNotFound), errors.Is(err, archive.ErrUnavailable),
