@@ -63,81 +63,12 @@ func chromiumPath(t *testing.T) string {
 // and compare its bytes, and check that a subject holding markup is shown
 // as text and runs nothing.
 func TestBrowser(t *testing.T) {
-	exe := chromiumPath(t)
 	f := newFixture(t, fixtureOptions{rejudge: true})
 	ts := httptest.NewServer(f.srv)
 	defer ts.Close()
 
-	// One bound for everything the browser does.
-	parent, cancelAll := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancelAll()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-
-	// Any JavaScript dialog fails the test: the page must run nothing of
-	// the mail's.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	var dialogMu sync.Mutex
-	var dialogs []string
-	dialogEvents := chromedp.Events(ctx, page.JavascriptDialogOpening)
-	go func() {
-		for ev, err := range dialogEvents {
-			if err != nil {
-				return
-			}
-			dialogMu.Lock()
-			dialogs = append(dialogs, fmt.Sprintf("%s: %q", ev.Type, ev.Message))
-			dialogMu.Unlock()
-			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
-		}
-	}()
-	defer func() {
-		dialogMu.Lock()
-		defer dialogMu.Unlock()
-		if len(dialogs) > 0 {
-			t.Errorf("the page opened JavaScript dialogs: %s", strings.Join(dialogs, "; "))
-		}
-	}()
-
-	step := func(name string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			where, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 500)`))
-			t.Fatalf("%s: %v; the page at %s", name, err, where)
-		}
-	}
-	shots := screenshotDir(t)
-	screenshot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(shots, name)
-		if err := os.WriteFile(path, buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot saved: %s", path)
-	}
+	b := newBrowser(t)
+	ctx, step, screenshot := b.ctx, b.step, b.screenshot
 
 	// Log in.
 	step("log in",
@@ -244,3 +175,100 @@ func TestBrowser(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// browserSession is a headless Chromium bound to a test: step runs actions
+// and fails the test with the page's text when one fails; screenshot saves
+// the page. Any JavaScript dialog fails the test.
+type browserSession struct {
+	ctx        context.Context
+	step       func(name string, steps ...chromedp.Action[chromedp.Void])
+	screenshot func(name string)
+}
+
+func newBrowser(t *testing.T) *browserSession {
+	exe := chromiumPath(t)
+	// One bound for everything the browser does.
+	parent, cancelAll := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancelAll)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+
+	// Any JavaScript dialog fails the test: the page must run nothing of
+	// the mail's.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	var dialogMu sync.Mutex
+	var dialogs []string
+	dialogEvents := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogEvents {
+			if err != nil {
+				return
+			}
+			dialogMu.Lock()
+			dialogs = append(dialogs, fmt.Sprintf("%s: %q", ev.Type, ev.Message))
+			dialogMu.Unlock()
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
+	t.Cleanup(func() {
+		dialogMu.Lock()
+		defer dialogMu.Unlock()
+		if len(dialogs) > 0 {
+			t.Errorf("the page opened JavaScript dialogs: %s", strings.Join(dialogs, "; "))
+		}
+	})
+
+	step := func(name string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			where, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 500)`))
+			t.Fatalf("%s: %v; the page at %s", name, err, where)
+		}
+	}
+	shots := screenshotDir(t)
+	screenshot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(shots, name)
+		if err := os.WriteFile(path, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot saved: %s", path)
+	}
+
+	return &browserSession{ctx: ctx, step: step, screenshot: screenshot}
+}
+
+// login logs user in through the login form, starting at path.
+func (b *browserSession) login(base, path, user string) {
+	b.step("log in as "+user,
+		chromedp.Navigate(base+path),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=user]`), user),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`main`)),
+	)
+}
