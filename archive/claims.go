@@ -28,6 +28,16 @@ func normTenantID(s string) (string, error) {
 // normIncidentID is rules.ParseIncidentID.
 func normIncidentID(s string) (string, error) { return rules.ParseIncidentID(s) }
 
+// statusIn returns the placeholders and arguments of an SQL "IN (...)"
+// over statuses, which must not be empty.
+func statusIn(statuses []claims.Status) (string, []any) {
+	args := make([]any, len(statuses))
+	for i, s := range statuses {
+		args[i] = string(s)
+	}
+	return "?" + strings.Repeat(", ?", len(statuses)-1), args
+}
+
 // openClaim returns the claim for (tenant, incident), creating it open.
 // status is the claim's status, which says whether evidence attached now
 // is late (claims.LateFor).
@@ -109,10 +119,9 @@ func (l *Ledger) Claims(ctx context.Context, statuses ...claims.Status) ([]Claim
 		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id AND e.late) FROM claims c`
 	var args []any
 	if len(statuses) > 0 {
-		q += ` WHERE c.status IN (?` + strings.Repeat(", ?", len(statuses)-1) + `)`
-		for _, s := range statuses {
-			args = append(args, string(s))
-		}
+		var in string
+		in, args = statusIn(statuses)
+		q += ` WHERE c.status IN (` + in + `)`
 	}
 	q += ` ORDER BY c.deadline IS NULL, c.deadline, c.id`
 	rows, err := l.r.QueryContext(ctx, q, args...)
@@ -241,8 +250,9 @@ func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, erro
 	var ids []int64
 	err := l.write(ctx, "expire claims", func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM claims WHERE status IN (?, ?)
-			AND deadline IS NOT NULL AND deadline < ? ORDER BY id`, string(claims.StatusOpen), string(claims.StatusReady), fmtTime(now))
+		in, args := statusIn(claims.FileableStatuses())
+		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM claims WHERE status IN (`+in+`)
+			AND deadline IS NOT NULL AND deadline < ? ORDER BY id`, append(args, fmtTime(now))...)
 		if err != nil {
 			return err
 		}
@@ -301,13 +311,8 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 			return err
 		}
 	}
-	var to claims.Status
-	switch {
-	case c.Status == claims.StatusOpen && c.Ready():
-		to = claims.StatusReady
-	case c.Status == claims.StatusReady && !c.Ready():
-		to = claims.StatusOpen
-	default:
+	to := claims.Follow(c.Status, c.Ready())
+	if to == c.Status {
 		return nil
 	}
 	note := "checklist complete"
@@ -323,8 +328,9 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 func (l *Ledger) refreshTenantClaims(ctx context.Context, tx dbtx, actor string, tenantIDs []string) error {
 	now := l.now()
 	for _, t := range tenantIDs {
-		ids, err := queryIDs(ctx, tx, `SELECT id FROM claims WHERE tenant_id = ? AND status IN (?, ?) ORDER BY id`,
-			t, string(claims.StatusOpen), string(claims.StatusReady))
+		in, args := statusIn(claims.FileableStatuses())
+		ids, err := queryIDs(ctx, tx, `SELECT id FROM claims WHERE tenant_id = ? AND status IN (`+in+`) ORDER BY id`,
+			append([]any{t}, args...)...)
 		if err != nil {
 			return err
 		}

@@ -277,3 +277,23 @@ func TestNormField(t *testing.T) {
 		t.Errorf("ParseField(status) = %v", err)
 	}
 }
+
+func TestFollowAndFileableStatuses(t *testing.T) {
+	if got := FileableStatuses(); !slices.Equal(got, []Status{StatusOpen, StatusReady}) {
+		t.Errorf("FileableStatuses = %v", got)
+	}
+	for _, s := range Statuses() {
+		for _, ready := range []bool{false, true} {
+			want := s
+			if Fileable(s) {
+				want = StatusOpen
+				if ready {
+					want = StatusReady
+				}
+			}
+			if got := Follow(s, ready); got != want {
+				t.Errorf("Follow(%s, ready %v) = %s, want %s", s, ready, got, want)
+			}
+		}
+	}
+}

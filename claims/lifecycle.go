@@ -46,6 +46,32 @@ func ParseStatus(s string) (Status, error) {
 // Microsoft, so that its deadline and days left matter.
 func Fileable(s Status) bool { return s == StatusOpen || s == StatusReady }
 
+// FileableStatuses returns the statuses in which a claim can still be
+// filed (Fileable), in lifecycle order: what the ledger asks for when it
+// looks for claims whose deadline matters.
+func FileableStatuses() []Status {
+	var out []Status
+	for _, s := range allStatuses {
+		if Fileable(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Follow returns the status a claim in status s takes when its checklist
+// is or is not complete: open and ready follow the checklist; the other
+// statuses are an analyst's and stay.
+func Follow(s Status, ready bool) Status {
+	switch {
+	case s == StatusOpen && ready:
+		return StatusReady
+	case s == StatusReady && !ready:
+		return StatusOpen
+	}
+	return s
+}
+
 // Editable reports whether a claim's fields and evidence may change in
 // status s: only before it goes to Microsoft. A submitted claim is
 // reopened first; see EditError.

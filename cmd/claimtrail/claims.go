@@ -54,18 +54,6 @@ usage or configuration.
 flags:
 `
 
-// claimFields are the fields "claims set" accepts, in the order the
-// checklist shows them.
-var claimFields = []claims.Field{
-	claims.FieldIncidentStart, claims.FieldAzure, claims.FieldCSP, claims.FieldDowntimeStart,
-	claims.FieldDowntimeDuration, claims.FieldAffectedUsers, claims.FieldLocations,
-	claims.FieldResolution, claims.FieldTicket,
-}
-
-// claimStatuses in lifecycle order.
-var claimStatuses = []claims.Status{claims.StatusOpen, claims.StatusReady, claims.StatusSubmitted,
-	claims.StatusApproved, claims.StatusDenied, claims.StatusExpired}
-
 // cliNow is the clock days left are counted with; tests fix it.
 var cliNow = time.Now
 
@@ -141,7 +129,7 @@ func runClaims(ctx context.Context, e *env, args []string) int {
 		}
 	case "status":
 		to = claims.Status(strings.ToLower(pos[1]))
-		if !slices.Contains(claimStatuses, to) {
+		if !slices.Contains(claims.Statuses(), to) {
 			e.errorf("claims status: %q is not a status; use submitted, approved, denied or expired", pos[1])
 			return exitUsage
 		}
@@ -284,8 +272,8 @@ func parseStatuses(s string) ([]claims.Status, error) {
 			continue
 		}
 		st := claims.Status(item)
-		if !slices.Contains(claimStatuses, st) {
-			return nil, fmt.Errorf("%q is not a status; use %s", item, joinStatuses(claimStatuses))
+		if !slices.Contains(claims.Statuses(), st) {
+			return nil, fmt.Errorf("%q is not a status; use %s", item, joinStatuses(claims.Statuses()))
 		}
 		if !slices.Contains(out, st) {
 			out = append(out, st)
@@ -439,7 +427,7 @@ func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, status
 }
 
 func (c *ledgerCommand) due(ctx context.Context, ledger *archive.Ledger, window time.Duration, asJSON bool) int {
-	list, err := ledger.Claims(ctx, claims.StatusOpen, claims.StatusReady)
+	list, err := ledger.Claims(ctx, claims.FileableStatuses()...)
 	if err != nil {
 		return c.fail("due", err)
 	}

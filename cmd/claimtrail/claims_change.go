@@ -14,7 +14,7 @@ import (
 // when it is wrong.
 func parseField(e *env, s string) (claims.Field, int) {
 	f := claims.Field(strings.ToLower(strings.TrimSpace(s)))
-	for _, known := range claimFields {
+	for _, known := range claims.Fields() {
 		if f == known {
 			return f, -1
 		}
@@ -23,8 +23,8 @@ func parseField(e *env, s string) (claims.Field, int) {
 		e.errorf("claims set: status is not a field; change it with: claimtrail claims status ID submitted|approved|denied|expired [--note TEXT]")
 		return "", exitUsage
 	}
-	names := make([]string, len(claimFields))
-	for i, k := range claimFields {
+	names := make([]string, len(claims.Fields()))
+	for i, k := range claims.Fields() {
 		names[i] = string(k)
 	}
 	e.errorf("claims set: %q is not a field; the fields are %s", s, strings.Join(names, ", "))
