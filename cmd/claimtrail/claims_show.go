@@ -59,7 +59,9 @@ func (c *ledgerCommand) show(ctx context.Context, ledger *archive.Ledger, id int
 var nextSteps = map[claims.Status]string{
 	claims.StatusOpen:      "complete the checklist; the claim turns ready by itself",
 	claims.StatusReady:     "file it in Partner Center (the text below goes in the Details box, the package's evidence as attachments), then: claimtrail claims status %d submitted",
-	claims.StatusSubmitted: "when Microsoft answers: claimtrail claims status %d approved (or denied)",
+	claims.StatusSubmitted: "when Microsoft answers: claimtrail claims status %d approved (or denied); to correct it first: claimtrail claims status %[1]d open",
+	claims.StatusExpired:   "nothing; if it expired by mistake, an admin reopens it: claimtrail claims status %d open --note WHY",
+	claims.StatusDenied:    "nothing; to try again, an admin reopens it: claimtrail claims status %d open --note WHY",
 }
 
 // checklistHints say how to supply each item an analyst cannot set with a
@@ -143,8 +145,12 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 		if bundle == "" {
 			bundle = "bundle not stored yet"
 		}
-		fmt.Fprintf(w, "  %d. %s  %s  %q\n     message %s, %s\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"),
-			termSafe(e.Sender), oneLineText(e.Subject), e.SHA256, bundle)
+		late := ""
+		if e.Late {
+			late = "  LATE: arrived after submission"
+		}
+		fmt.Fprintf(w, "  %d. %s  %s  %q%s\n     message %s, %s\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"),
+			termSafe(e.Sender), oneLineText(e.Subject), late, e.SHA256, bundle)
 	}
 
 	fmt.Fprintf(w, "\nDetails for Partner Center (copy into the Details box):\n\n%s", termSafeText(claims.Details(c)))
