@@ -32,6 +32,9 @@ const (
 	ActionBundleDownloaded Action = "bundle_downloaded"
 	ActionPackageExported  Action = "package_exported"
 	ActionReprocessed      Action = "reprocessed"
+	// ActionEvidenceDetached records an analyst taking a message off a
+	// claim by hand; its subject is the claim.
+	ActionEvidenceDetached Action = "evidence_detached"
 )
 
 // The audit actions of user management. Their subject is "user:<name>".
@@ -53,7 +56,7 @@ const ActionTenantsImported Action = "tenants_imported"
 var actions = []Action{
 	ActionMessageReceived, ActionJudged, ActionBundleStored, ActionEvidenceAttached,
 	ActionClaimCreated, ActionClaimUpdated, ActionMoved, ActionBundleDownloaded,
-	ActionPackageExported, ActionReprocessed,
+	ActionPackageExported, ActionReprocessed, ActionEvidenceDetached,
 	ActionUserAdded, ActionUserRemoved, ActionPasswordChanged, ActionRoleChanged,
 	ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported,
 }

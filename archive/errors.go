@@ -12,4 +12,8 @@ var (
 	// ErrUnavailable: the store or database could not be reached; the
 	// operation may succeed if retried later.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrDecided: a re-judgment would replace an analyst's decision about
+	// a message (an attach or a detach by hand) without saying to override
+	// it; bulk re-judging skips such messages.
+	ErrDecided = errors.New("an analyst decided about this message")
 )

@@ -206,7 +206,7 @@ func (l *Ledger) judgeOnce(ctx context.Context, tx dbtx, sha string, j rules.Jud
 	if err != nil || msg.Judgment != nil {
 		return msg, err
 	}
-	if _, err := l.judge(ctx, tx, msg, j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+	if _, err := l.judge(ctx, tx, msg, j, rulesVersion, ActorSystem, ActionJudged, nil); err != nil {
 		return nil, err
 	}
 	return messageBy(ctx, tx, "m.id = ?", msg.ID)
@@ -274,7 +274,7 @@ func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord, 
 	}
 	// A new row has no judgment before this one: only its ID and hash
 	// count.
-	if _, err := l.applyJudgment(ctx, tx, now, &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}, *j, rulesVersion, ActorSystem, ActionJudged); err != nil {
+	if _, err := l.applyJudgment(ctx, tx, now, &Message{ID: id, MessageRecord: MessageRecord{SHA256: rec.SHA256}}, *j, rulesVersion, ActorSystem, ActionJudged, nil); err != nil {
 		return nil, err
 	}
 	// Decoded from its stored JSON, not j itself: encoding replaces
@@ -385,7 +385,7 @@ func (l *Ledger) RecordJudgment(ctx context.Context, id int64, j rules.Judgment,
 			return err
 		}
 		changed = true
-		atts, err = l.judge(ctx, tx, m, j, rulesVersion, ActorSystem, ActionJudged)
+		atts, err = l.judge(ctx, tx, m, j, rulesVersion, ActorSystem, ActionJudged, nil)
 		return err
 	})
 	if err != nil {
@@ -419,7 +419,7 @@ func (l *Ledger) reprocessMessage(ctx context.Context, id int64, j rules.Judgmen
 		if err != nil {
 			return err
 		}
-		atts, err = l.judge(ctx, tx, m, j, rulesVersion, actor, ActionReprocessed)
+		atts, err = l.judge(ctx, tx, m, j, rulesVersion, actor, ActionReprocessed, nil)
 		return err
 	})
 	return atts, err
@@ -448,8 +448,9 @@ func checkJudgment(j rules.Judgment) error {
 }
 
 // judge writes j as message m's judgment and makes the evidence links it
-// implies. Links the judgment does not imply are removed.
-func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgment, rulesVersion, actor string, action Action) ([]Attachment, error) {
+// implies. Links the judgment does not imply are removed. an is nil for
+// the rules' judgment, else says how an analyst's differs.
+func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgment, rulesVersion, actor string, action Action, an *analystJudging) ([]Attachment, error) {
 	now := l.now()
 	cols, err := judgmentColumns(j)
 	if err != nil {
@@ -460,7 +461,18 @@ func (l *Ledger) judge(ctx context.Context, tx dbtx, m *Message, j rules.Judgmen
 		cols.verdict, cols.reason, cols.tenant, cols.incidents, cols.judgment, rulesVersion, fmtTime(now), m.ID); err != nil {
 		return nil, err
 	}
-	return l.applyJudgment(ctx, tx, now, m, j, rulesVersion, actor, action)
+	return l.applyJudgment(ctx, tx, now, m, j, rulesVersion, actor, action, an)
+}
+
+// analystJudging is how an analyst's judgment, recorded by
+// RecordRejudgment with ByAnalyst or Override, is applied unlike the
+// rules'.
+type analystJudging struct {
+	// byAnalyst: the links the judgment makes are the analyst's
+	// 'attached' decisions, and may undo their 'detached' ones.
+	byAnalyst bool
+	// details are added to the judgment's audit entry.
+	details map[string]any
 }
 
 // judgmentRow is a judgment as the messages table stores it.
@@ -495,7 +507,11 @@ func judgmentColumns(j rules.Judgment) (judgmentRow, error) {
 // applyJudgment follows message m's row being given judgment j: it audits
 // the judgment and makes the evidence links it implies, removing those it
 // does not. m carries the message's previous judgment, if any.
-func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *Message, j rules.Judgment, rulesVersion, actor string, action Action) ([]Attachment, error) {
+//
+// Analysts' decisions stand: a link an analyst detached is not made
+// again, nor one they attached removed, unless an says the judgment is an
+// analyst's own attach (which makes its links whatever was decided).
+func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *Message, j rules.Judgment, rulesVersion, actor string, action Action, an *analystJudging) ([]Attachment, error) {
 	details := map[string]any{
 		"verdict": j.Verdict, "reason": j.Reason, "tenant_id": j.TenantID, "incident_ids": incidentList(j),
 		"authentication": j.Authentication, "rules_version": rulesVersion,
@@ -504,14 +520,31 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 		details["previous_verdict"] = m.Judgment.Verdict
 		details["previous_rules_version"] = m.RulesVersion
 	}
-	subject := messageSubject(m.SHA256)
-	if _, err := l.appendAudit(ctx, tx, now, actor, action, subject, details); err != nil {
-		return nil, err
+	if an != nil {
+		maps.Copy(details, an.details)
 	}
-
-	var atts []Attachment
-	want := map[int64]bool{}
-	touched := map[int64]bool{} // the claims to refresh
+	// A message judged for the first time has no links, so no decisions:
+	// the work on new mail asks nothing more.
+	var decided map[int64]Decision
+	var detached map[[2]string]bool // by tenant, incident
+	if m.Judgment != nil {
+		ds, err := decisionsOf(ctx, tx, m.ID)
+		if err != nil {
+			return nil, err
+		}
+		decided, detached = make(map[int64]Decision, len(ds)), map[[2]string]bool{}
+		for _, d := range ds {
+			decided[d.ClaimID] = d
+			if d.Decision == DecisionDetached {
+				detached[[2]string{d.TenantID, d.IncidentID}] = true
+			}
+		}
+	}
+	// The (tenant, incident) pairs to link, without those an analyst
+	// detached.
+	type link struct{ tenant, incident string }
+	var links []link
+	var keptDetached []string
 	if j.Verdict == rules.Accepted {
 		tenant, _ := normTenantID(j.TenantID)
 		seen := map[string]bool{}
@@ -521,40 +554,71 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 				continue
 			}
 			seen[inc] = true
-			claimID, status, created, err := l.openClaim(ctx, tx, now, actor, tenant, inc, subject)
-			if err != nil {
-				return nil, err
+			if detached[[2]string{tenant, inc}] && (an == nil || !an.byAnalyst) {
+				keptDetached = append(keptDetached, inc)
+				continue
 			}
-			late := claims.LateFor(status)
-			res, err := tx.ExecContext(ctx, `INSERT INTO claim_evidence (claim_id, message_id, attached_at, late)
-				VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, claimID, m.ID, fmtTime(now), late)
-			if err != nil {
-				return nil, err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return nil, err
-			} else if n == 1 {
-				changed, err := noteEvidence(ctx, tx, claimID, m.ID)
-				if err != nil {
-					return nil, err
-				}
-				// The claim's deadline and checklist follow from its
-				// evidence only through the summary noteEvidence keeps:
-				// when that is unchanged, so is the claim.
-				if changed || created {
-					touched[claimID] = true
-				}
-				details := map[string]any{"message": m.SHA256, "tenant_id": tenant, "incident_id": inc}
-				if late {
-					details["late"] = fmt.Sprintf("the claim is already %s", status)
-				}
-				if _, err := l.appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), details); err != nil {
-					return nil, err
-				}
-			}
-			want[claimID] = true
-			atts = append(atts, Attachment{ClaimID: claimID, TenantID: tenant, IncidentID: inc, ClaimCreated: created})
+			links = append(links, link{tenant, inc})
 		}
+	}
+	if len(keptDetached) > 0 {
+		details["kept_detached"] = keptDetached
+	}
+	subject := messageSubject(m.SHA256)
+	if _, err := l.appendAudit(ctx, tx, now, actor, action, subject, details); err != nil {
+		return nil, err
+	}
+
+	var atts []Attachment
+	want := map[int64]bool{}
+	touched := map[int64]bool{} // the claims to refresh
+	for _, lk := range links {
+		tenant, inc := lk.tenant, lk.incident
+		claimID, status, created, err := l.openClaim(ctx, tx, now, actor, tenant, inc, subject)
+		if err != nil {
+			return nil, err
+		}
+		late := claims.LateFor(status)
+		res, err := tx.ExecContext(ctx, `INSERT INTO claim_evidence (claim_id, message_id, attached_at, late)
+			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, claimID, m.ID, fmtTime(now), late)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 1 {
+			changed, err := noteEvidence(ctx, tx, claimID, m.ID)
+			if err != nil {
+				return nil, err
+			}
+			// The claim's deadline and checklist follow from its
+			// evidence only through the summary noteEvidence keeps:
+			// when that is unchanged, so is the claim.
+			if changed || created {
+				touched[claimID] = true
+			}
+			details := map[string]any{"message": m.SHA256, "tenant_id": tenant, "incident_id": inc}
+			if late {
+				details["late"] = fmt.Sprintf("the claim is already %s", status)
+			}
+			if an != nil && an.byAnalyst {
+				details["attached_by"] = actor
+			}
+			if _, err := l.appendAudit(ctx, tx, now, actor, ActionEvidenceAttached, claimSubject(claimID), details); err != nil {
+				return nil, err
+			}
+		}
+		if an != nil && an.byAnalyst {
+			if _, err := tx.ExecContext(ctx, `UPDATE claim_evidence SET attached_by = ? WHERE claim_id = ? AND message_id = ?`,
+				actor, claimID, m.ID); err != nil {
+				return nil, err
+			}
+			if err := decide(ctx, tx, now, m.ID, claimID, DecisionAttached, actor, ""); err != nil {
+				return nil, err
+			}
+		}
+		want[claimID] = true
+		atts = append(atts, Attachment{ClaimID: claimID, TenantID: tenant, IncidentID: inc, ClaimCreated: created})
 	}
 	// Only a judgment makes links: a message judged for the first time
 	// has none to remove.
@@ -567,6 +631,16 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 	}
 	for _, a := range old {
 		if want[a.ClaimID] {
+			continue
+		}
+		if d, ok := decided[a.ClaimID]; ok && d.Decision == DecisionAttached {
+			if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
+				"evidence_kept": m.SHA256, "why": "the message's new judgment no longer supports this claim, but " + d.String() +
+					"; only a re-judgment that overrides that decision removes it",
+			}); err != nil {
+				return nil, err
+			}
+			atts = append(atts, a)
 			continue
 		}
 		var status string

@@ -29,6 +29,15 @@ type Rejudgment struct {
 	// Note, when set, goes into the audit entry of the new bundle, e.g.
 	// to say that an interrupted re-judgment was finished.
 	Note string
+	// ByAnalyst says the judgment is an analyst's manual attach: each
+	// link it makes is their 'attached' decision (claim_evidence
+	// attached_by names them), replacing a 'detached' one for that claim.
+	ByAnalyst bool
+	// Override says the analyst overrides the earlier decisions about the
+	// message: they are deleted, and the audit entry of the judgment
+	// carries the previous and the new judgment and the decisions
+	// overridden.
+	Override bool
 }
 
 // RecordRejudgment replaces the judgment of message id by r.Judgment and its
@@ -45,6 +54,10 @@ type Rejudgment struct {
 // this or another re-judgment, gives an error wrapping ErrExists: someone
 // judged the message meanwhile; read it again and decide anew. Safe for
 // concurrent use.
+//
+// Analysts' decisions stand (see Decision): with neither r.ByAnalyst nor
+// r.Override, a message with decisions is refused with an error wrapping
+// ErrDecided that names them, and nothing is written.
 func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (atts []Attachment, changed bool, err error) {
 	op := fmt.Sprintf("record re-judgment of message %d", id)
 	if err := checkJudgment(r.Judgment); err != nil {
@@ -99,6 +112,30 @@ func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (
 			return fmt.Errorf("archive: %s: bundle key %q would leave a gap after %q; want judgment %d", op, r.BundleKey, m.BundleKey, curN+1)
 		}
 
+		ds, err := decisionsOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if len(ds) > 0 && !r.ByAnalyst && !r.Override {
+			return fmt.Errorf("archive: %s: %w", op, DecisionsError(ds))
+		}
+		var an *analystJudging
+		if r.ByAnalyst || r.Override {
+			an = &analystJudging{byAnalyst: r.ByAnalyst, details: map[string]any{"previous_judgment": m.Judgment, "judgment": r.Judgment}}
+			if r.ByAnalyst {
+				an.details["by_analyst"] = true
+			}
+			if r.Override {
+				an.details["override"] = true
+				if len(ds) > 0 {
+					an.details["decisions_overridden"] = ds
+					if _, err := tx.ExecContext(ctx, `DELETE FROM evidence_decisions WHERE message_id = ?`, id); err != nil {
+						return err
+					}
+				}
+			}
+		}
+
 		changed = true
 		now := l.now()
 		details := map[string]any{"previous_key": m.BundleKey}
@@ -108,7 +145,7 @@ func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (
 		if err := l.writeBundle(ctx, tx, now, r.Actor, id, m.SHA256, r.BundleKey, r.BundleSHA256, details); err != nil {
 			return err
 		}
-		atts, err = l.judge(ctx, tx, m, r.Judgment, r.RulesVersion, r.Actor, ActionReprocessed)
+		atts, err = l.judge(ctx, tx, m, r.Judgment, r.RulesVersion, r.Actor, ActionReprocessed, an)
 		return err
 	})
 	if err != nil {

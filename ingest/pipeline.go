@@ -49,6 +49,9 @@ type Ledger interface {
 	// RecordRejudgment records a new judgment with its bundle n+1 (see
 	// Rejudge); a number already taken is archive.ErrExists.
 	RecordRejudgment(ctx context.Context, id int64, r archive.Rejudgment) ([]archive.Attachment, bool, error)
+	// Decisions are the analysts' decisions about a message, which a
+	// re-judgment does not replace unless told to.
+	Decisions(ctx context.Context, messageID int64) ([]archive.Decision, error)
 	MarkMoved(ctx context.Context, id int64, folder string) error
 	// MarkMovedMany is MarkMoved for several messages, named by where they
 	// were received, in one step; copies the ledger did not record are

@@ -36,6 +36,24 @@ type RejudgeResult struct {
 	BundleKey string
 	// Attachments are the message's claim links after a recorded change.
 	Attachments []archive.Attachment
+	// Decisions are the analysts' decisions that kept a change from being
+	// recorded (the error wraps archive.ErrDecided).
+	Decisions []archive.Decision
+}
+
+// RejudgeOptions say whose judgment Rejudge records and what it may
+// replace. The zero value judges by the pipeline's policy and leaves
+// analysts' decisions alone.
+type RejudgeOptions struct {
+	// Judgment, when not nil, is an analyst's judgment, taken instead of
+	// the policy's.
+	Judgment *rules.Judgment
+	// ByAnalyst says Judgment is an analyst's manual attach: its links
+	// become their decisions (archive.Rejudgment.ByAnalyst).
+	ByAnalyst bool
+	// Override replaces the analysts' earlier decisions about the message
+	// (archive.Rejudgment.Override). Bulk re-judging never sets it.
+	Override bool
 }
 
 // maxRejudgeAttempts bounds how many bundles stored by interrupted or
@@ -77,24 +95,32 @@ func (p *Pipeline) WithPolicy(policy *rules.Policy) *Pipeline {
 // detaches from and audit entries under actor (see
 // archive.Ledger.RecordRejudgment). The same judgment writes nothing.
 //
+// Analysts' decisions stick: when the judgment would change a message an
+// analyst attached or detached by hand, and opts neither overrides nor is
+// an analyst's attach, nothing is stored; the result says what would
+// change (Before, After, Changed, Decisions) and the error wraps
+// archive.ErrDecided.
+//
 // Rejudge is idempotent and safe to repeat after a crash: bundle n+1 stored
 // but not recorded is found again (the same bytes are a no-op Put; other
 // bytes are that earlier re-judgment's evidence, which is recorded as it
 // stands before judging on top of it), so numbers have no gaps and are
 // never used twice. A message the ledger has not bundled yet gives an
 // error wrapping ErrNotBundled. Safe for concurrent use.
-func (p *Pipeline) Rejudge(ctx context.Context, sha, actor string, override *rules.Judgment) (RejudgeResult, error) {
-	return p.rejudge(ctx, sha, actor, override, true)
+func (p *Pipeline) Rejudge(ctx context.Context, sha, actor string, opts RejudgeOptions) (RejudgeResult, error) {
+	return p.rejudge(ctx, sha, actor, opts, true)
 }
 
 // PreviewRejudge reads, verifies and judges the stored message as Rejudge
 // does, and writes nothing: Changed says whether Rejudge would store and
-// record bundle n+1, and BundleKey which one.
-func (p *Pipeline) PreviewRejudge(ctx context.Context, sha string, override *rules.Judgment) (RejudgeResult, error) {
-	return p.rejudge(ctx, sha, "", override, false)
+// record bundle n+1, and BundleKey which one; a change analysts' decisions
+// keep Rejudge from making is refused as Rejudge refuses it.
+func (p *Pipeline) PreviewRejudge(ctx context.Context, sha string, opts RejudgeOptions) (RejudgeResult, error) {
+	return p.rejudge(ctx, sha, "", opts, false)
 }
 
-func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, override *rules.Judgment, write bool) (RejudgeResult, error) {
+func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, opts RejudgeOptions, write bool) (RejudgeResult, error) {
+	override := opts.Judgment
 	sha = strings.ToLower(sha)
 	op := "ingest: re-judge message " + sha
 	switch {
@@ -137,6 +163,18 @@ func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, override *rul
 		return res, nil
 	}
 	res.After, res.Changed, res.BundleKey = j, true, evidence.BundleKey(sha, n+1)
+	if !opts.Override && !opts.ByAnalyst {
+		// Asked only when the judgment changes: re-judging unchanged
+		// mail, the common case of a bulk run, costs nothing more.
+		ds, err := p.ledger.Decisions(ctx, m.ID)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", op, err)
+		}
+		if len(ds) > 0 {
+			res.Decisions = ds
+			return res, fmt.Errorf("%s: %w", op, archive.DecisionsError(ds))
+		}
+	}
 	if !write {
 		return res, nil
 	}
@@ -151,7 +189,7 @@ func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, override *rul
 			// stopped before the ledger heard of it, or one running now.
 			// It is evidence either way, so it is recorded as it stands,
 			// and this judgment, if still different, becomes n+1.
-			stored, err := p.recordStored(ctx, m.ID, key, actor)
+			stored, err := p.recordStored(ctx, m.ID, key, actor, opts.Override)
 			if err != nil {
 				return res, fmt.Errorf("%s: %w", op, err)
 			}
@@ -166,6 +204,7 @@ func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, override *rul
 		}
 		atts, _, err := p.ledger.RecordRejudgment(ctx, m.ID, archive.Rejudgment{
 			Judgment: j, RulesVersion: rules.Version, BundleKey: key, BundleSHA256: sum, Actor: actor,
+			ByAnalyst: opts.ByAnalyst, Override: opts.Override,
 		})
 		if err != nil {
 			if errors.Is(err, archive.ErrExists) {
@@ -288,8 +327,9 @@ func (p *Pipeline) putBundle(ctx context.Context, key string, in *evidence.Bundl
 
 // recordStored records the bundle under key, stored by a re-judgment that
 // did not record it, with the judgment its manifest shows, and returns that
-// judgment.
-func (p *Pipeline) recordStored(ctx context.Context, id int64, key, actor string) (rules.Judgment, error) {
+// judgment. override is the current re-judgment's Override: the stored
+// bundle's judgment is not an analyst's attach, whoever asks now.
+func (p *Pipeline) recordStored(ctx context.Context, id int64, key, actor string, override bool) (rules.Judgment, error) {
 	sf, man, err := p.fetchBundle(ctx, key, "")
 	if err != nil {
 		return rules.Judgment{}, err
@@ -297,7 +337,8 @@ func (p *Pipeline) recordStored(ctx context.Context, id int64, key, actor string
 	defer sf.Close()
 	_, changed, err := p.ledger.RecordRejudgment(ctx, id, archive.Rejudgment{
 		Judgment: man.Judgment, RulesVersion: man.RulesVersion, BundleKey: key, BundleSHA256: sf.SHA256(), Actor: actor,
-		Note: "found stored by an earlier re-judgment that was not recorded; recorded as it stands",
+		Note:     "found stored by an earlier re-judgment that was not recorded; recorded as it stands",
+		Override: override,
 	})
 	if err != nil {
 		return rules.Judgment{}, fmt.Errorf("record %s, stored by an earlier re-judgment: %w", key, err)

@@ -212,7 +212,7 @@ func TestRejudgeAfterTenantImport(t *testing.T) {
 	}
 
 	// The registry has not changed: nothing to write.
-	r, err := e.pipe.Rejudge(ctx, sha, "cli:tester", nil)
+	r, err := e.pipe.Rejudge(ctx, sha, "cli:tester", ingest.RejudgeOptions{})
 	if err != nil || r.Changed || r.After.Verdict != rules.Rejected || r.BundleKey != evidence.BundleKey(sha, 1) {
 		t.Errorf("Rejudge before the import = %+v, %v; want rejected, unchanged, bundle 1", r, err)
 	}
@@ -221,7 +221,7 @@ func TestRejudgeAfterTenantImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked := e.dns.count()
-	r, err = e.pipe.WithPolicy(ledgerPolicy(t, e.ledger)).Rejudge(ctx, sha, "cli:tester", nil)
+	r, err = e.pipe.WithPolicy(ledgerPolicy(t, e.ledger)).Rejudge(ctx, sha, "cli:tester", ingest.RejudgeOptions{})
 	if err != nil {
 		t.Fatalf("Rejudge after the import: %v", err)
 	}
@@ -276,7 +276,7 @@ func TestRejudgeAfterTenantImport(t *testing.T) {
 
 	// Again: the same judgment, nothing written.
 	head := e.auditHead(t)
-	r, err = e.pipe.WithPolicy(ledgerPolicy(t, e.ledger)).Rejudge(ctx, sha, "cli:tester", nil)
+	r, err = e.pipe.WithPolicy(ledgerPolicy(t, e.ledger)).Rejudge(ctx, sha, "cli:tester", ingest.RejudgeOptions{})
 	if err != nil || r.Changed || r.BundleKey != key2 {
 		t.Errorf("Rejudge again = %+v, %v; want unchanged at %s", r, err, key2)
 	}
@@ -304,7 +304,7 @@ func TestRejudgeWithOverride(t *testing.T) {
 	nj.Warnings = append(slices.Clone(nj.Warnings), "attached to incident EX1187453 by anna on the triage page")
 
 	head := e.auditHead(t)
-	p, err := e.pipe.PreviewRejudge(ctx, sha, &nj)
+	p, err := e.pipe.PreviewRejudge(ctx, sha, ingest.RejudgeOptions{Judgment: &nj, ByAnalyst: true})
 	if err != nil || !p.Changed || p.BundleKey != evidence.BundleKey(sha, 2) || p.After.Verdict != rules.Accepted {
 		t.Errorf("PreviewRejudge = %+v, %v; want accepted, changed, bundle 2", p, err)
 	}
@@ -312,7 +312,7 @@ func TestRejudgeWithOverride(t *testing.T) {
 		t.Errorf("PreviewRejudge wrote: bundles %v, audit head %d -> %d", got, head, e.auditHead(t))
 	}
 
-	r, err := e.pipe.Rejudge(ctx, sha, "anna", &nj)
+	r, err := e.pipe.Rejudge(ctx, sha, "anna", ingest.RejudgeOptions{Judgment: &nj, ByAnalyst: true})
 	if err != nil || !r.Changed || r.BundleKey != evidence.BundleKey(sha, 2) {
 		t.Fatalf("Rejudge with an override = %+v, %v; want changed, bundle 2", r, err)
 	}
@@ -325,10 +325,27 @@ func TestRejudgeWithOverride(t *testing.T) {
 		t.Errorf("claim after attaching = %+v (%v), want the message with bundle 2", c, err)
 	}
 	// The policy still says unmatched: re-judging by it would undo the
-	// analyst's judgment, with bundle 3.
-	p, err = e.pipe.PreviewRejudge(ctx, sha, nil)
-	if err != nil || !p.Changed || p.After.Verdict != rules.Unmatched || p.BundleKey != evidence.BundleKey(sha, 3) {
-		t.Errorf("PreviewRejudge by the policy = %+v, %v; want unmatched at bundle 3", p, err)
+	// analyst's decision, with bundle 3, so it is refused unless the
+	// analyst overrides their decision.
+	p, err = e.pipe.PreviewRejudge(ctx, sha, ingest.RejudgeOptions{})
+	if !errors.Is(err, archive.ErrDecided) || !p.Changed || p.After.Verdict != rules.Unmatched || p.BundleKey != evidence.BundleKey(sha, 3) || len(p.Decisions) != 1 {
+		t.Errorf("PreviewRejudge by the policy = %+v, %v; want unmatched at bundle 3, refused by anna's decision", p, err)
+	}
+	head = e.auditHead(t)
+	r, err = e.pipe.Rejudge(ctx, sha, "cli:bob", ingest.RejudgeOptions{})
+	if !errors.Is(err, archive.ErrDecided) || !r.Changed || r.Before.Verdict != rules.Accepted || r.After.Verdict != rules.Unmatched ||
+		!strings.Contains(err.Error(), "anna attached it") {
+		t.Errorf("Rejudge by the policy = %+v, %v; want what would change, refused by anna's decision", r, err)
+	}
+	if got := e.objects(t, "bundles/"); !slices.Equal(got, keys(sha, 2)) || e.auditHead(t) != head {
+		t.Errorf("a refused Rejudge wrote: bundles %v, audit head %d -> %d", got, head, e.auditHead(t))
+	}
+	r, err = e.pipe.Rejudge(ctx, sha, "anna", ingest.RejudgeOptions{Override: true})
+	if err != nil || !r.Changed || r.After.Verdict != rules.Unmatched || r.BundleKey != evidence.BundleKey(sha, 3) {
+		t.Errorf("Rejudge overriding the decision = %+v, %v; want unmatched at bundle 3", r, err)
+	}
+	if ds, err := e.ledger.Decisions(ctx, res.Message.ID); err != nil || len(ds) != 0 {
+		t.Errorf("decisions after the override = %+v, %v; want none", ds, err)
 	}
 	e.verifyAudit(t)
 }
@@ -371,7 +388,7 @@ func TestRejudgeFinishesInterruptedRejudgment(t *testing.T) {
 			policy := ledgerPolicy(t, e.ledger)
 
 			crashed := ingest.NewPipeline(policy, e.store, crashingLedger{e.ledger}, &ingest.PipelineOptions{SpoolDir: t.TempDir(), Logger: quietLogger()})
-			if _, err := crashed.Rejudge(ctx, sha, "cli:first", tc.crashed(res.Judgment)); err == nil {
+			if _, err := crashed.Rejudge(ctx, sha, "cli:first", ingest.RejudgeOptions{Judgment: tc.crashed(res.Judgment)}); err == nil {
 				t.Fatal("Rejudge with a crashing ledger succeeded")
 			}
 			orphan, _ := e.bundle(t, evidence.BundleKey(sha, 2))
@@ -379,7 +396,7 @@ func TestRejudgeFinishesInterruptedRejudgment(t *testing.T) {
 				t.Fatalf("after the crash the ledger is at %s, want bundle 1", m.BundleKey)
 			}
 
-			r, err := e.pipe.WithPolicy(policy).Rejudge(ctx, sha, "cli:second", nil)
+			r, err := e.pipe.WithPolicy(policy).Rejudge(ctx, sha, "cli:second", ingest.RejudgeOptions{})
 			if err != nil {
 				t.Fatalf("Rejudge after the crash: %v", err)
 			}
@@ -439,7 +456,7 @@ func TestRejudgeConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := pipe.Rejudge(ctx, sha, fmt.Sprintf("worker%d", i), nil); err != nil {
+			if _, err := pipe.Rejudge(ctx, sha, fmt.Sprintf("worker%d", i), ingest.RejudgeOptions{}); err != nil {
 				t.Errorf("Rejudge (worker %d): %v", i, err)
 			}
 		}()
@@ -483,7 +500,7 @@ func TestRejudgeRefusesTamperedBundle(t *testing.T) {
 	}
 	head := e.auditHead(t)
 
-	_, err = e.pipe.WithPolicy(ledgerPolicy(t, e.ledger)).Rejudge(ctx, sha, "cli:tester", nil)
+	_, err = e.pipe.WithPolicy(ledgerPolicy(t, e.ledger)).Rejudge(ctx, sha, "cli:tester", ingest.RejudgeOptions{})
 	if err == nil || !strings.Contains(err.Error(), sha) || !strings.Contains(err.Error(), key) || !errors.Is(err, archive.ErrCorrupt) {
 		t.Errorf("Rejudge of a tampered bundle = %v, want ErrCorrupt naming %s and %s", err, sha, key)
 	}
@@ -518,7 +535,7 @@ func TestRejudgeErrors(t *testing.T) {
 		{"no policy", noPolicy, sha, "cli:tester", nil, "WithPolicy"},
 	}
 	for _, tc := range tests {
-		_, err := tc.pipe.Rejudge(ctx, tc.sha, tc.actor, nil)
+		_, err := tc.pipe.Rejudge(ctx, tc.sha, tc.actor, ingest.RejudgeOptions{})
 		if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) || !strings.Contains(err.Error(), tc.wantMsg) {
 			t.Errorf("Rejudge(%s) = %v, want an error (%v, %q)", tc.name, err, tc.wantErr, tc.wantMsg)
 		}
@@ -553,7 +570,7 @@ func BenchmarkRejudge(b *testing.B) {
 				if changed {
 					override = alt[i%2]
 				}
-				r, err := e.pipe.Rejudge(ctx, sha, "bench", override)
+				r, err := e.pipe.Rejudge(ctx, sha, "bench", ingest.RejudgeOptions{Judgment: override})
 				if err != nil || r.Changed != changed {
 					b.Fatalf("Rejudge = changed %v, %v; want changed %v", r.Changed, err, changed)
 				}
@@ -587,7 +604,7 @@ func TestRejudgeTooComplex(t *testing.T) {
 		t.Errorf("bundle 1 manifest says too_complex = false")
 	}
 
-	r, err := e.pipe.Rejudge(ctx, sha, "cli:tester", nil)
+	r, err := e.pipe.Rejudge(ctx, sha, "cli:tester", ingest.RejudgeOptions{})
 	if err != nil {
 		t.Fatalf("Rejudge: %v", err)
 	}

@@ -272,3 +272,77 @@ func (b *browserSession) login(base, path, user string) {
 		chromedp.WaitVisible(chromedp.CSS(`main`)),
 	)
 }
+
+// TestBrowserDecisions drives an analyst's decisions through Chromium:
+// attach triage mail to a mistyped incident, which asks to confirm, then
+// detach it from the claim that opened, which is left without evidence.
+func TestBrowserDecisions(t *testing.T) {
+	f := newFixture(t, fixtureOptions{rejudge: true})
+	ts := httptest.NewServer(f.srv)
+	t.Cleanup(ts.Close)
+	b := newBrowser(t)
+	ctx, step := b.ctx, b.step
+	text := func(selector string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, selector)))
+		if err != nil {
+			t.Fatalf("read %s: %v", selector, err)
+		}
+		return s
+	}
+	sha := f.sha["noid"]
+	attachForm := fmt.Sprintf(`form[action="/triage/%s/attach"]`, sha)
+	step("log in",
+		chromedp.Navigate(ts.URL+"/triage"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=user]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=user]`), "anna"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(attachForm)),
+	)
+
+	// A typo: the page asks to confirm, saying why, and attaches nothing.
+	step("attach to a typo",
+		chromedp.SendKeys(chromedp.CSS(attachForm+` input[name=incident]`), "ZZ9999999"),
+		chromedp.Click(chromedp.CSS(attachForm+` button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm button`)),
+	)
+	if msg := text("p.error"); !strings.Contains(msg, "ZZ is not a known incident prefix") || !strings.Contains(msg, "attaching opens one") {
+		t.Errorf("error after attaching to ZZ9999999 = %q, want the unknown prefix and the new claim named", msg)
+	}
+	if button := text("#confirm button"); button != "Attach anyway" {
+		t.Errorf("confirm button = %q, want Attach anyway", button)
+	}
+	if _, err := f.ledger.ClaimFor(context.Background(), contosoID, "ZZ9999999"); err == nil {
+		t.Error("an unconfirmed attach opened the ZZ9999999 claim")
+	}
+	step("attach anyway",
+		chromedp.Click(chromedp.CSS(`#confirm button`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+	)
+	id := f.claimFor(contosoID, "ZZ9999999")
+
+	// Detach it again, with a note: the claim has no evidence left.
+	step("open the claim",
+		chromedp.Navigate(fmt.Sprintf("%s/claims/%d", ts.URL, id)),
+		chromedp.WaitVisible(chromedp.CSS(`form.detach`)),
+	)
+	if by := text(".attached-by"); by != "attached by anna" {
+		t.Errorf("evidence says %q, want attached by anna", by)
+	}
+	step("detach",
+		chromedp.SendKeys(chromedp.CSS(`form.detach input[name=note]`), "typo in the incident ID"),
+		chromedp.Click(chromedp.CSS(`form.detach button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#no-evidence`)),
+	)
+	if notice := text("p.notice"); !strings.Contains(notice, "Detached") {
+		t.Errorf("notice after detaching = %q", notice)
+	}
+	c, err := f.ledger.Claim(context.Background(), id)
+	if err != nil || len(c.Evidence) != 0 {
+		t.Errorf("claim after detaching = %+v (%v), want no evidence", c, err)
+	}
+	if audit := strings.Join(f.auditActions(), "\n"); !strings.Contains(audit, fmt.Sprintf("anna evidence_detached claim:%d", id)) {
+		t.Errorf("the detach is not in the audit trail as anna's:\n%s", audit)
+	}
+}

@@ -494,6 +494,9 @@ func (s *Server) writeClaim(w http.ResponseWriter, r *http.Request, id int64, st
 	if out.Missing == nil {
 		out.Missing = []string{}
 	}
+	if c.Evidence == nil {
+		c.Evidence = []claims.Evidence{} // none: [], not null
+	}
 	if out.Next == nil {
 		out.Next = []claims.Status{}
 	}

@@ -178,13 +178,13 @@ type fixtureOptions struct {
 // from the registry as it is.
 func pipelineRejudge(t testing.TB, ledger *archive.Ledger, store ingest.BundleStore) RejudgeFunc {
 	pipe := ingest.NewPipeline(nil, store, ledger, &ingest.PipelineOptions{SpoolDir: t.TempDir()})
-	return func(ctx context.Context, policy *rules.Policy, sha, actor string, override *rules.Judgment) (Rejudgment, error) {
+	return func(ctx context.Context, policy *rules.Policy, sha, actor string, opts RejudgeOptions) (Rejudgment, error) {
 		p := pipe
 		if policy != nil {
 			p = pipe.WithPolicy(policy)
 		}
-		r, err := p.Rejudge(ctx, sha, actor, override)
-		return Rejudgment{Before: r.Before, After: r.After, Changed: r.Changed, BundleKey: r.BundleKey}, err
+		r, err := p.Rejudge(ctx, sha, actor, ingest.RejudgeOptions{Judgment: opts.Judgment, ByAnalyst: opts.ByAnalyst, Override: opts.Override})
+		return Rejudgment{Before: r.Before, After: r.After, Changed: r.Changed, BundleKey: r.BundleKey, Decisions: r.Decisions}, err
 	}
 }
 

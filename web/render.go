@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -160,6 +161,7 @@ var notices = map[string]string{
 	"field":    "Saved.",
 	"status":   "Status changed.",
 	"attached": "Attached to the claim.",
+	"detached": "Detached from the claim; no re-judgment attaches it again unless you override your decision.",
 	"rejudged": "Judged again with the current tenant registry.",
 	"imported": "Tenant registry imported.",
 }
@@ -251,6 +253,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // refusing unknown fields so a typo is not silently ignored.
 func readJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxFormBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("the body is not the JSON this call takes: %w", err)
+	}
+	return nil
+}
+
+// readOptionalJSON is readJSON for a body that may be empty: then v keeps
+// its zero value.
+func readOptionalJSON(r *http.Request, v any) error {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFormBytes))
+	if err != nil {
+		return fmt.Errorf("the body could not be read: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("the body is not the JSON this call takes: %w", err)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/claimtrail/claimtrail/claims"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/rules"
@@ -145,6 +147,17 @@ type triageView struct {
 	Rejected  int
 	Unmatched int
 	Results   []rejudged
+	// Prompt asks to confirm an attach or a re-judge refused without it.
+	Prompt *triagePrompt
+}
+
+// triagePrompt is the form that posts a refused attach or re-judge again,
+// confirmed: with Flag ("confirm" or "override") set.
+type triagePrompt struct {
+	Action   string // the form's path
+	Incident string // the incident, for an attach
+	Flag     string
+	Button   string
 }
 
 func (s *Server) triagePage(w http.ResponseWriter, r *http.Request) {
@@ -152,6 +165,11 @@ func (s *Server) triagePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderTriage(w http.ResponseWriter, r *http.Request, status int, errMsg string, results []rejudged) {
+	s.renderTriagePrompt(w, r, status, errMsg, results, nil)
+}
+
+// renderTriagePrompt is renderTriage with a prompt to confirm.
+func (s *Server) renderTriagePrompt(w http.ResponseWriter, r *http.Request, status int, errMsg string, results []rejudged, prompt *triagePrompt) {
 	items, more, err := s.triageItems(r.Context())
 	if err != nil {
 		s.internal(w, r, err)
@@ -165,6 +183,7 @@ func (s *Server) renderTriage(w http.ResponseWriter, r *http.Request, status int
 			v.Unmatched++
 		}
 	}
+	v.Prompt = prompt
 	s.render(w, r, status, "triage", page0{Title: "Triage", Nav: "triage", Error: errMsg}, v)
 }
 
@@ -184,10 +203,16 @@ var errNoRejudge = badRequest("re-judging and attaching are not available: this 
 // attach attaches an unmatched or automated message (rules' Attachable) to
 // the tenant's claim for incident, opening the claim if needed: it records
 // an analyst's judgment that accepts the message for that incident, with
-// the bundle that shows it and a warning saying who decided. Other
-// rejected mail cannot be attached: it fails what Microsoft requires of
-// the customer's email.
-func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archive.Message, error) {
+// the bundle that shows it and a warning saying who decided; the link is
+// the analyst's decision, which no automatic or bulk re-judgment undoes.
+// Other rejected mail cannot be attached: it fails what Microsoft requires
+// of the customer's email.
+//
+// An incident that is not an incident ID is refused. Unless confirm is
+// set, so is one whose prefix names no known service, or for which the
+// tenant has no claim yet (a typo would open one), with a *confirmError
+// saying why.
+func (s *Server) attach(ctx context.Context, sha, incident, user string, confirm bool) (*archive.Message, error) {
 	if s.rejudgeFn == nil {
 		return nil, errNoRejudge
 	}
@@ -208,6 +233,11 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 	case !j.Attachable():
 		return nil, badRequest("only unmatched or automatic mail from a tenant's domain can be attached; this one was rejected: %s", reasonText(j.Reason))
 	}
+	if !confirm {
+		if err := s.checkAttachTarget(ctx, j.TenantID, incident); err != nil {
+			return nil, err
+		}
+	}
 	why := "the message names no incident ID itself"
 	if j.Reason == rules.ReasonAutomatedMessage {
 		why = "the analyst judged that a person wrote it, though it looked automatic"
@@ -217,21 +247,85 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string) (*archi
 	nj.IncidentIDs = []string{incident}
 	// The analyst's note goes last and is never the one dropped.
 	nj.Warnings = append(rules.CapWarnings(slices.Clone(j.Warnings), rules.MaxWarnings-1), fmt.Sprintf("attached to incident %s by %s on the triage page: %s", incident, user, why))
-	if _, err := s.rejudgeFn(ctx, nil, m.SHA256, user, &nj); err != nil {
+	if _, err := s.rejudgeFn(ctx, nil, m.SHA256, user, RejudgeOptions{Judgment: &nj, ByAnalyst: true}); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
+// confirmError refuses an attach or a re-judge the analyst must confirm;
+// its text says why. The API answers 409, the page a confirm form.
+type confirmError struct {
+	msg string
+	// decided is the refused re-judgment, for one that would replace an
+	// analyst's decision.
+	decided *Rejudgment
+}
+
+func (e *confirmError) Error() string { return e.msg }
+
+// checkAttachTarget says why attaching tenant's mail to incident needs a
+// confirmation, if it does: the prefix names no known service, or the
+// tenant has no claim for the incident yet, so attaching would open one.
+func (s *Server) checkAttachTarget(ctx context.Context, tenantID, incident string) error {
+	var why []string
+	if s.vocab.Service(incident) == "" {
+		prefixes := s.vocab.IncidentPrefixes()
+		known := make([]string, 0, len(prefixes))
+		for _, p := range slices.Sorted(maps.Keys(prefixes)) {
+			known = append(known, p+" "+prefixes[p])
+		}
+		why = append(why, fmt.Sprintf("%s is not a known incident prefix (known: %s)", incident[:2], strings.Join(known, ", ")))
+	}
+	_, err := s.ledger.ClaimFor(ctx, tenantID, incident)
+	switch {
+	case errors.Is(err, archive.ErrNotFound):
+		name := tenantID
+		if tenants, err := s.ledger.Tenants(ctx); err == nil {
+			for _, t := range tenants {
+				if t.ID == tenantID && t.Name != "" {
+					name = t.Name
+				}
+			}
+		}
+		why = append(why, fmt.Sprintf("no claim for %s and %s yet; attaching opens one", name, incident))
+	case err != nil:
+		return err
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return &confirmError{msg: strings.Join(why, "; ") + ": check the incident ID, or confirm to attach anyway"}
+}
+
 func (s *Server) triageError(w http.ResponseWriter, r *http.Request, err error) {
+	s.triageErrorPrompt(w, r, err, nil)
+}
+
+// triageErrorPrompt answers for err; a *confirmError shows the page with
+// prompt, the form that confirms.
+func (s *Server) triageErrorPrompt(w http.ResponseWriter, r *http.Request, err error, prompt *triagePrompt) {
 	var (
 		ue     *userError
+		ce     *confirmError
 		status int
 		msg    string
 	)
 	switch {
 	case errors.As(err, &ue):
 		status, msg = http.StatusBadRequest, ue.msg
+	case errors.As(err, &ce):
+		if isAPI(r) && ce.decided != nil {
+			d := ce.decided
+			decisions := d.Decisions
+			if decisions == nil {
+				decisions = []archive.Decision{}
+			}
+			writeJSON(w, http.StatusConflict, map[string]any{"error": ce.msg, "before": d.Before, "after": d.After,
+				"changed": d.Changed, "decisions": decisions})
+			return
+		}
+		status, msg = http.StatusConflict, ce.msg
 	case errors.Is(err, archive.ErrCorrupt):
 		// Not the analyst's mistake, nor a fault of this request: the
 		// stored evidence fails its check, and says so.
@@ -246,7 +340,16 @@ func (s *Server) triageError(w http.ResponseWriter, r *http.Request, err error) 
 		s.apiError(w, status, msg)
 		return
 	}
-	s.renderTriage(w, r, status, msg, nil)
+	if ce == nil {
+		prompt = nil
+	}
+	s.renderTriagePrompt(w, r, status, msg, nil, prompt)
+}
+
+// formFlag reads a confirming flag ("confirm", "override") of a form.
+func formFlag(r *http.Request, name string) bool {
+	v := r.PostFormValue(name)
+	return v == "1" || v == "true" || v == "on"
 }
 
 func (s *Server) triageAttachForm(w http.ResponseWriter, r *http.Request) {
@@ -254,11 +357,13 @@ func (s *Server) triageAttachForm(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = parseForm(r)
 	}
+	incident := strings.TrimSpace(r.PostFormValue("incident"))
 	if err == nil {
-		_, err = s.attach(r.Context(), sha, r.PostFormValue("incident"), actor(r))
+		_, err = s.attach(r.Context(), sha, incident, actor(r), formFlag(r, "confirm"))
 	}
 	if err != nil {
-		s.triageError(w, r, err)
+		s.triageErrorPrompt(w, r, err, &triagePrompt{Action: "/triage/" + sha + "/attach", Incident: incident, Flag: "confirm",
+			Button: "Attach anyway"})
 		return
 	}
 	http.Redirect(w, r, "/triage?done=attached", http.StatusSeeOther)
@@ -269,6 +374,9 @@ func (s *Server) triageAttachForm(w http.ResponseWriter, r *http.Request) {
 type attachRequest struct {
 	IncidentID string `json:"incident_id"`
 	ClaimID    int64  `json:"claim_id"`
+	// Confirm attaches to an incident of an unknown prefix, or one the
+	// tenant has no claim for yet; without it those answer 409.
+	Confirm bool `json:"confirm"`
 }
 
 func (s *Server) apiTriageAttach(w http.ResponseWriter, r *http.Request) {
@@ -282,7 +390,7 @@ func (s *Server) apiTriageAttach(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, http.StatusBadRequest, err.Error()+`; send {"incident_id": "EX315207"} or {"claim_id": 3}`)
 		return
 	}
-	incident := body.IncidentID
+	incident, confirm := body.IncidentID, body.Confirm
 	if body.ClaimID > 0 {
 		c, err := s.ledger.Claim(r.Context(), body.ClaimID)
 		if err != nil {
@@ -298,9 +406,10 @@ func (s *Server) apiTriageAttach(w http.ResponseWriter, r *http.Request) {
 			s.apiError(w, http.StatusBadRequest, fmt.Sprintf("claim %d is for tenant %s, not the message's sender", c.ID, c.TenantID))
 			return
 		}
-		incident = c.IncidentID
+		// A claim the analyst names exists: nothing to confirm.
+		incident, confirm = c.IncidentID, true
 	}
-	if _, err := s.attach(r.Context(), sha, incident, actor(r)); err != nil {
+	if _, err := s.attach(r.Context(), sha, incident, actor(r), confirm); err != nil {
 		s.triageError(w, r, err)
 		return
 	}
@@ -321,6 +430,9 @@ type rejudged struct {
 	Reason  rules.Reason  `json:"reason"`
 	Changed bool          `json:"changed"`
 	Error   string        `json:"error,omitempty"`
+	// Kept says why a bulk re-judgment left the message alone: an
+	// analyst decided about it by hand.
+	Kept string `json:"kept,omitempty"`
 }
 
 // policy builds the rules policy from the configuration and the ledger's
@@ -338,8 +450,11 @@ func (s *Server) policy(ctx context.Context) (*rules.Policy, error) {
 }
 
 // rejudge judges one stored message again under p; the shared path
-// records the new judgment, with its bundle, when it differs.
-func (s *Server) rejudge(ctx context.Context, p *rules.Policy, sha, user string) (rejudged, error) {
+// records the new judgment, with its bundle, when it differs. A change
+// that would replace an analyst's decision is recorded only with
+// override; without it the error is a *confirmError saying what would
+// change.
+func (s *Server) rejudge(ctx context.Context, p *rules.Policy, sha, user string, override bool) (rejudged, error) {
 	if s.rejudgeFn == nil {
 		return rejudged{}, errNoRejudge
 	}
@@ -352,15 +467,32 @@ func (s *Server) rejudge(ctx context.Context, p *rules.Policy, sha, user string)
 		return res, badRequest("the message is not judged and stored yet; wait for the poller")
 	}
 	res.Before = m.Judgment.Verdict
-	r, err := s.rejudgeFn(ctx, p, m.SHA256, user, nil)
-	if err != nil {
+	r, err := s.rejudgeFn(ctx, p, m.SHA256, user, RejudgeOptions{Override: override})
+	if err != nil && !errors.Is(err, archive.ErrDecided) {
 		return res, err
 	}
 	res.Before, res.After, res.Reason, res.Changed = r.Before.Verdict, r.After.Verdict, r.After.Reason, r.Changed
+	if err != nil {
+		var who []string
+		for _, d := range r.Decisions {
+			who = append(who, d.String())
+		}
+		return res, &confirmError{decided: &r, msg: fmt.Sprintf("an analyst decided about this message by hand (%s); re-judging it would make it %s%s: "+
+			"override the earlier decision to do so", strings.Join(who, "; "), r.After.Verdict, reasonSuffix(r.After.Reason))}
+	}
 	return res, nil
 }
 
-// rejudgeAll judges every message in triage again.
+// reasonSuffix is " (reason)", or "" for none.
+func reasonSuffix(r rules.Reason) string {
+	if r == "" {
+		return ""
+	}
+	return " (" + string(r) + ")"
+}
+
+// rejudgeAll judges every message in triage again. It never overrides an
+// analyst: a message they decided about is kept as it is, and says so.
 func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error) {
 	if s.rejudgeFn == nil {
 		return nil, errNoRejudge
@@ -376,8 +508,13 @@ func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error
 	out := make([]rejudged, 0, len(msgs))
 	for _, m := range msgs {
 		sha := m.SHA256
-		res, err := s.rejudge(ctx, p, sha, user)
-		if err != nil {
+		res, err := s.rejudge(ctx, p, sha, user, false)
+		var ce *confirmError
+		switch {
+		case errors.As(err, &ce) && ce.decided != nil:
+			res.Changed, res.After = false, res.Before
+			res.Kept = keptText(ce.decided.Decisions)
+		case err != nil:
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
@@ -388,9 +525,29 @@ func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error
 	return out, nil
 }
 
+// keptText says why a bulk re-judgment kept a message: "kept: an analyst
+// attached it (anna attached it to claim 3 (EX315207) on 2026-03-25)".
+func keptText(ds []archive.Decision) string {
+	what := "decided about it"
+	if len(ds) > 0 {
+		what = ds[0].Decision + " it"
+	}
+	var who []string
+	for _, d := range ds {
+		who = append(who, d.String())
+	}
+	return fmt.Sprintf("kept: an analyst %s (%s)", what, strings.Join(who, "; "))
+}
+
+// rejudgeBody is the optional body of POST /api/v1/triage/{sha}/rejudge.
+type rejudgeBody struct {
+	// Override replaces the analyst's earlier decision about the message.
+	Override bool `json:"override"`
+}
+
 // rejudgeOne re-judges the message the request names, under the rules as
 // they are now.
-func (s *Server) rejudgeOne(r *http.Request) (rejudged, error) {
+func (s *Server) rejudgeOne(r *http.Request, override bool) (rejudged, error) {
 	sha, err := messageSHA(r)
 	if err != nil {
 		return rejudged{}, err
@@ -399,13 +556,19 @@ func (s *Server) rejudgeOne(r *http.Request) (rejudged, error) {
 	if err != nil {
 		return rejudged{}, err
 	}
-	return s.rejudge(r.Context(), p, sha, actor(r))
+	return s.rejudge(r.Context(), p, sha, actor(r), override)
 }
 
 func (s *Server) triageRejudgeForm(w http.ResponseWriter, r *http.Request) {
-	res, err := s.rejudgeOne(r)
+	err := parseForm(r)
+	var res rejudged
+	if err == nil {
+		res, err = s.rejudgeOne(r, formFlag(r, "override"))
+	}
 	if err != nil {
-		s.triageError(w, r, err)
+		sha, _ := messageSHA(r)
+		s.triageErrorPrompt(w, r, err, &triagePrompt{Action: "/triage/" + sha + "/rejudge", Flag: "override",
+			Button: "Override my earlier decision"})
 		return
 	}
 	s.renderTriage(w, r, http.StatusOK, "", []rejudged{res})
@@ -421,7 +584,12 @@ func (s *Server) triageRejudgeAllForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiTriageRejudge(w http.ResponseWriter, r *http.Request) {
-	res, err := s.rejudgeOne(r)
+	var body rejudgeBody
+	if err := readOptionalJSON(r, &body); err != nil {
+		s.apiError(w, http.StatusBadRequest, err.Error()+`; send nothing, or {"override": true} to replace an analyst's earlier decision`)
+		return
+	}
+	res, err := s.rejudgeOne(r, body.Override)
 	if err != nil {
 		s.triageError(w, r, err)
 		return

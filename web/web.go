@@ -37,11 +37,14 @@ type Ledger interface {
 	Claim(ctx context.Context, id int64) (*claims.Claim, error)
 	SetClaimField(ctx context.Context, claimID int64, field claims.Field, value, actor string) error
 	SetClaimStatus(ctx context.Context, claimID int64, to claims.Status, by claims.Actor, note string) error
+	ClaimFor(ctx context.Context, tenantID, incidentID string) (*claims.Claim, error)
+	DetachEvidence(ctx context.Context, claimID int64, sha, actor, note string) error
 	WriteClaimPackage(ctx context.Context, w io.Writer, claimID int64, bundles archive.BundleSource, actor string) error
 
 	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
 	Messages(ctx context.Context, f archive.MessageFilter) ([]*archive.Message, error)
 	MessageCounts(ctx context.Context) (map[rules.Verdict]int, error)
+	Decisions(ctx context.Context, messageID int64) ([]archive.Decision, error)
 
 	Tenants(ctx context.Context) ([]rules.Tenant, error)
 	ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name string) (*archive.CSVImport, error)
@@ -78,21 +81,39 @@ type Store interface {
 // the judgment attaches to or detaches from. It is the path the CLI's
 // reprocess takes too: ingest's Pipeline.Rejudge, behind a small adapter.
 //
-// policy is the policy to judge with. override, when not nil, is an
+// policy is the policy to judge with. opts.Judgment, when not nil, is an
 // analyst's judgment to record instead, and policy may then be nil. The
-// same judgment as the ledger's writes nothing. A missing message is an
-// error wrapping archive.ErrNotFound; a bundle that does not verify is
-// refused with an error. Safe for concurrent use, and safe to repeat.
-type RejudgeFunc func(ctx context.Context, policy *rules.Policy, sha, actor string, override *rules.Judgment) (Rejudgment, error)
+// same judgment as the ledger's writes nothing. A change to a message an
+// analyst decided about by hand, without opts.Override or opts.ByAnalyst,
+// writes nothing either: the Rejudgment says what would change and the
+// error wraps archive.ErrDecided. A missing message is an error wrapping
+// archive.ErrNotFound; a bundle that does not verify is refused with an
+// error. Safe for concurrent use, and safe to repeat.
+type RejudgeFunc func(ctx context.Context, policy *rules.Policy, sha, actor string, opts RejudgeOptions) (Rejudgment, error)
+
+// RejudgeOptions say whose judgment a RejudgeFunc records and what it may
+// replace, as ingest.RejudgeOptions do.
+type RejudgeOptions struct {
+	// Judgment is an analyst's judgment, taken instead of the policy's.
+	Judgment *rules.Judgment
+	// ByAnalyst: Judgment is an analyst's manual attach, whose links
+	// become their decisions.
+	ByAnalyst bool
+	// Override replaces the analysts' earlier decisions about the
+	// message; only a single re-judgment the analyst confirmed sets it.
+	Override bool
+}
 
 // Rejudgment is what a RejudgeFunc did with one message.
 type Rejudgment struct {
 	Before rules.Judgment // the ledger's judgment before
-	After  rules.Judgment // the judgment now
+	After  rules.Judgment // the judgment now, or the one refused
 	// Changed says that After differs from Before and was recorded with
-	// its own bundle, BundleKey.
+	// its own bundle, BundleKey (or would have been, when refused).
 	Changed   bool
 	BundleKey string // the key of the bundle showing After
+	// Decisions are the analysts' decisions that refused the change.
+	Decisions []archive.Decision
 }
 
 // Options configure the web app. Ledger and Store are required.
@@ -247,6 +268,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/claims/{id}", accessPage, v, s.claimPage},
 		{"POST", "/claims/{id}/fields", accessPage, a, s.claimFieldsForm},
 		{"POST", "/claims/{id}/status", accessPage, a, s.claimStatusForm},
+		{"POST", "/claims/{id}/evidence/{sha}/detach", accessPage, a, s.claimDetachForm},
 		{"GET", "/claims/{id}/package", accessPage, v, s.claimPackage},
 		{"GET", "/messages/{sha}", accessPage, v, s.messagePage},
 		{"GET", "/messages/{sha}/bundle", accessPage, v, s.bundleDownload},
@@ -265,6 +287,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/claims/{id}", accessAPI, v, s.apiClaim},
 		{"PATCH", "/api/v1/claims/{id}", accessAPI, a, s.apiPatchClaim},
 		{"POST", "/api/v1/claims/{id}/status", accessAPI, a, s.apiClaimStatus},
+		{"POST", "/api/v1/claims/{id}/evidence/{sha}/detach", accessAPI, a, s.apiClaimDetach},
 		{"GET", "/api/v1/claims/{id}/details", accessAPI, v, s.apiClaimDetails},
 		{"GET", "/api/v1/claims/{id}/package", accessAPI, v, s.claimPackage},
 		{"GET", "/api/v1/claims/{id}/audit", accessAPI, v, s.apiClaimAudit},

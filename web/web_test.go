@@ -1147,8 +1147,13 @@ func TestTriageAutomated(t *testing.T) {
 		t.Error("triage page offers attaching personal-address mail")
 	}
 
-	// The analyst decides a person wrote it.
+	// The analyst decides a person wrote it. Contoso has no TM1112332
+	// claim yet, so the analyst confirms opening one.
 	rec = f.apiCall("POST", "/api/v1/triage/"+f.sha["oof"]+"/attach", token, `{"incident_id": "TM1112332"}`)
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "no claim for Contoso Ltd and TM1112332 yet; attaching opens one") {
+		t.Errorf("attach the automatic reply to a new claim unconfirmed = %d %s, want 409 saying it opens a claim", rec.Code, rec.Body.String())
+	}
+	rec = f.apiCall("POST", "/api/v1/triage/"+f.sha["oof"]+"/attach", token, `{"incident_id": "TM1112332", "confirm": true}`)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("attach the automatic reply = %d: %s", rec.Code, rec.Body.String())
 	}

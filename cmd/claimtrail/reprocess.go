@@ -29,6 +29,12 @@ cli:<your user name>. Each change is printed, then a summary. The same
 judgment writes nothing, so running it again is safe. A bundle that does
 not match its record is refused and named.
 
+Analysts' decisions stick: a message an analyst attached to a claim or
+detached from one by hand is never re-judged here; it is kept as it is,
+named with who decided, and counted as kept. To replace such a decision,
+re-judge the message on its own on the triage page (or POST
+/api/v1/triage/{sha}/rejudge with {"override": true}).
+
 Without --sha, the messages whose current verdict is one of --verdict are
 re-judged; with --sha, the messages named, whatever their verdict.
 
@@ -160,6 +166,7 @@ type reprocessor struct {
 	changed        int
 	now            map[rules.Verdict]int // changed messages by their new verdict
 	unchanged      int
+	kept           int // left alone: an analyst decided about them
 	notStored      int
 	failed, inARow int
 	stopped        error // why the run gave up
@@ -200,15 +207,25 @@ func (r *reprocessor) one(ctx context.Context, sha string) bool {
 	var res ingest.RejudgeResult
 	var err error
 	if r.dryRun {
-		res, err = r.pipe.PreviewRejudge(ctx, sha, nil)
+		res, err = r.pipe.PreviewRejudge(ctx, sha, ingest.RejudgeOptions{})
 	} else {
-		res, err = r.pipe.Rejudge(ctx, sha, r.actor, nil)
+		res, err = r.pipe.Rejudge(ctx, sha, r.actor, ingest.RejudgeOptions{})
 	}
 	r.done++
 	switch {
 	case ctx.Err() != nil:
 		r.stopped = fmt.Errorf("interrupted after %d of %d messages; run it again to finish", r.done-1, r.total)
 		return false
+	case errors.Is(err, archive.ErrDecided):
+		// Bulk re-judging never overrides an analyst.
+		r.inARow = 0
+		r.kept++
+		var who []string
+		for _, d := range res.Decisions {
+			who = append(who, d.String())
+		}
+		fmt.Fprintf(r.e.stdout, "%s: kept: an analyst decided (%s); the rules would make it %s\n", sha, strings.Join(who, "; "), res.After.Verdict)
+		return true
 	case errors.Is(err, ingest.ErrNotBundled):
 		r.notStored++
 		r.e.errorf("reprocess: %s: not judged and stored yet; left for the poller", sha)
@@ -250,7 +267,7 @@ func (r *reprocessor) one(ctx context.Context, sha string) bool {
 // unchanged", with what was left or failed.
 func (r *reprocessor) summary() string {
 	var b strings.Builder
-	judged := r.changed + r.unchanged
+	judged := r.changed + r.unchanged + r.kept
 	fmt.Fprintf(&b, "%d re-judged", judged)
 	now := "now"
 	if r.dryRun {
@@ -264,6 +281,9 @@ func (r *reprocessor) summary() string {
 		}
 	}
 	parts = append(parts, fmt.Sprintf("%d unchanged", r.unchanged))
+	if r.kept > 0 {
+		parts = append(parts, fmt.Sprintf("%d kept: an analyst decided", r.kept))
+	}
 	b.WriteString(": " + strings.Join(parts, ", "))
 	if r.notStored > 0 {
 		fmt.Fprintf(&b, "; %d not stored yet", r.notStored)
@@ -277,12 +297,12 @@ func (r *reprocessor) summary() string {
 // webRejudge is the web app's re-judging path: pipe's Rejudge, judging
 // with the policy the app builds from the registry at each request.
 func webRejudge(pipe *ingest.Pipeline) web.RejudgeFunc {
-	return func(ctx context.Context, policy *rules.Policy, sha, actor string, override *rules.Judgment) (web.Rejudgment, error) {
+	return func(ctx context.Context, policy *rules.Policy, sha, actor string, opts web.RejudgeOptions) (web.Rejudgment, error) {
 		p := pipe
 		if policy != nil {
 			p = pipe.WithPolicy(policy)
 		}
-		r, err := p.Rejudge(ctx, sha, actor, override)
-		return web.Rejudgment{Before: r.Before, After: r.After, Changed: r.Changed, BundleKey: r.BundleKey}, err
+		r, err := p.Rejudge(ctx, sha, actor, ingest.RejudgeOptions{Judgment: opts.Judgment, ByAnalyst: opts.ByAnalyst, Override: opts.Override})
+		return web.Rejudgment{Before: r.Before, After: r.After, Changed: r.Changed, BundleKey: r.BundleKey, Decisions: r.Decisions}, err
 	}
 }

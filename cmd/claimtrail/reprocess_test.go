@@ -13,6 +13,7 @@ import (
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/evidence"
+	"github.com/claimtrail/claimtrail/ingest"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
@@ -258,4 +259,56 @@ func sortedKeys(m map[string][]byte) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// An analyst's attach sticks: reprocess keeps the message, names who
+// decided, and counts it as kept; it writes nothing.
+func TestReprocessKeepsAnalystsDecisions(t *testing.T) {
+	r := newReprocessEnv(t)
+	const noid = "unmatched-contoso-no-incident-id.eml"
+	sha := r.sha[noid]
+	ctx := context.Background()
+	l := r.ledger(t)
+	store, err := archive.OpenDir(filepath.Join(r.dir, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	m, err := l.MessageBySHA256(ctx, sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nj := *m.Judgment
+	nj.Verdict, nj.Reason, nj.IncidentIDs = rules.Accepted, "", []string{"EX1187453"}
+	pipe := ingest.NewPipeline(nil, store, l, &ingest.PipelineOptions{SpoolDir: t.TempDir()})
+	if _, err := pipe.Rejudge(ctx, sha, "anna", ingest.RejudgeOptions{Judgment: &nj, ByAnalyst: true}); err != nil {
+		t.Fatalf("attach by anna: %v", err)
+	}
+
+	head := r.auditHead(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"dry run", []string{"--verdict", "accepted,rejected,unmatched", "--dry-run"}, "4 re-judged (dry run, nothing written): 3 unchanged, 1 kept: an analyst decided\n"},
+		{"every verdict", []string{"--verdict", "accepted,rejected,unmatched"}, "4 re-judged: 3 unchanged, 1 kept: an analyst decided\n"},
+		{"by SHA-256", []string{"--sha", sha}, "1 re-judged: 0 unchanged, 1 kept: an analyst decided\n"},
+	} {
+		code, out, errOut := runCLI(t, append([]string{"reprocess", "--config", r.cfg}, tc.args...)...)
+		line := sha + ": kept: an analyst decided (anna attached it to claim "
+		if code != exitOK || !strings.HasSuffix(out, tc.want) || !strings.Contains(out, line) || !strings.Contains(out, "the rules would make it unmatched") {
+			t.Errorf("reprocess %s: exit %d, printed %q (stderr %s); want 0, %q after a line naming anna's attach", tc.name, code, out, errOut, tc.want)
+		}
+	}
+	if h := r.auditHead(t); h != head {
+		t.Errorf("reprocess of a decided message appended audit entries %d..%d", head+1, h)
+	}
+	m, err = l.MessageBySHA256(ctx, sha)
+	if err != nil || m.Judgment.Verdict != rules.Accepted || m.BundleKey != evidence.BundleKey(sha, 2) {
+		t.Errorf("message after reprocess = %+v (%v); want accepted at bundle 2, as anna attached it", m, err)
+	}
+	if n := len(r.bundles(t, noid)); n != 2 {
+		t.Errorf("bundles after reprocess = %d, want 2", n)
+	}
 }
