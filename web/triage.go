@@ -145,6 +145,7 @@ type triageView struct {
 	Rejected  int
 	Unmatched int
 	Results   []rejudged
+	MayMatch  []mayMatch // offered for re-judging (rematch.go)
 }
 
 func (s *Server) triagePage(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +159,10 @@ func (s *Server) renderTriage(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	v := triageView{Items: items, More: more, CanJudge: s.rejudgeFn != nil, Results: results}
+	if v.MayMatch, _, err = s.mayMatch(r.Context()); err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	for _, it := range items {
 		if it.Verdict == rules.Rejected {
 			v.Rejected++
@@ -174,7 +179,12 @@ func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": items, "more": more})
+	offers, _, err := s.mayMatch(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": items, "more": more, "may_match": offers})
 }
 
 // errNoRejudge answers a re-judge or attach when the app has no path to
@@ -324,9 +334,10 @@ type rejudged struct {
 }
 
 // policy builds the rules policy from the configuration and the ledger's
-// tenant registry as it is now.
+// tenant registry as it is now; its judgments record the registry's
+// version.
 func (s *Server) policy(ctx context.Context) (*rules.Policy, error) {
-	tenants, err := s.ledger.Tenants(ctx)
+	version, tenants, err := s.ledger.Registry(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +345,7 @@ func (s *Server) policy(ctx context.Context) (*rules.Policy, error) {
 	if err != nil {
 		return nil, badRequest("the tenant registry or the rules configuration has problems, so nothing can be judged; fix them first: %v", err)
 	}
-	return p, nil
+	return p.WithRegistryVersion(version), nil
 }
 
 // rejudge judges one stored message again under p; the shared path
