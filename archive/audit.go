@@ -51,6 +51,14 @@ const (
 // list, with the user as actor; its subject is "tenants".
 const ActionTenantsImported Action = "tenants_imported"
 
+// ActionRegistryChanged records a change of the tenant registry, written
+// with the change: its subject is "registry", its actor ActorSystem, and
+// its details the new "registry_version", the "previous_version", the
+// "change" (what wrote it: "upsert tenants" for the configuration, "import
+// <file>" for a Partner Center list), the IDs of the "tenants" that changed
+// and the "tenant_count" after it. A write that changes nothing has none.
+const ActionRegistryChanged Action = "registry_changed"
+
 // actions lists every action, in the order Actions returns them. AppendAudit
 // accepts only these: a typo must not start a new kind of entry.
 var actions = []Action{
@@ -58,7 +66,7 @@ var actions = []Action{
 	ActionClaimCreated, ActionClaimUpdated, ActionMoved, ActionBundleDownloaded,
 	ActionPackageExported, ActionReprocessed, ActionEvidenceDetached,
 	ActionUserAdded, ActionUserRemoved, ActionPasswordChanged, ActionRoleChanged,
-	ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported,
+	ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported, ActionRegistryChanged,
 }
 
 var knownActions = func() map[Action]bool {
@@ -70,8 +78,8 @@ var knownActions = func() map[Action]bool {
 }()
 
 // Actions returns every action the audit trail records: those about mail
-// and claims in the order of the work on a message, then user management
-// and tenant imports. The caller may modify the slice.
+// and claims in the order of the work on a message, then user management,
+// tenant imports and registry changes. The caller may modify the slice.
 func Actions() []Action { return slices.Clone(actions) }
 
 // ActorSystem is the actor of everything claimtrail does on its own; other

@@ -175,8 +175,10 @@ func splitBundleKey(key string) (prefix string, n int, ok bool) {
 
 // comparableJudgment encodes j for comparison: a judgment read back from a
 // bundle's manifest lists no incidents or warnings as [] where the one
-// first recorded may have had nil.
+// first recorded may have had nil; the registry version that judged is
+// not part of what a judgment says.
 func comparableJudgment(j rules.Judgment) ([]byte, error) {
+	j.RegistryVersion = 0
 	if j.IncidentIDs == nil {
 		j.IncidentIDs = []string{}
 	}

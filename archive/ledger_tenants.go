@@ -92,54 +92,61 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 		return nil, fmt.Errorf("archive: upsert tenants: %w", errors.Join(errs...))
 	}
 	err = l.write(ctx, "upsert tenants", func(tx *sql.Tx) error {
-		now := fmtTime(l.now())
-		// Claims take the CSP item from the registry: those of a tenant
-		// that is new or whose flag changed are refreshed below. This runs
-		// at every start, so the others are left alone.
+		at := l.now()
+		now := fmtTime(at)
 		var refresh []string
-		for _, e := range entries {
-			var csp bool
-			err := tx.QueryRowContext(ctx, `SELECT csp FROM tenants WHERE id = ?`, e.id).Scan(&csp)
-			switch {
-			case errors.Is(err, sql.ErrNoRows) || (err == nil && csp != e.t.CSP):
-				refresh = append(refresh, e.id)
-			case err != nil:
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, csp, source, updated_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET name = excluded.name, csp = excluded.csp, source = excluded.source,
-				updated_at = excluded.updated_at`, e.id, e.t.Name, e.t.CSP, e.t.Source, now); err != nil {
-				return err
-			}
-			// Only the configuration's own domains: those a CSV import
-			// added are not the configuration's to remove.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_domains WHERE tenant_id = ? AND origin = 'config'`, e.id); err != nil {
-				return err
-			}
-		}
-		// Domains go in after every configured tenant released its old
-		// ones, so a domain passed between two of them is no "move".
-		for _, e := range entries {
-			for _, d := range e.domains {
-				var prev string
-				err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM tenant_domains WHERE domain = ?`, d).Scan(&prev)
+		_, err := l.changeRegistry(ctx, tx, at, "upsert tenants", func() error {
+			// Claims take the CSP item from the registry: those of a tenant
+			// that is new or whose flag changed are refreshed below. This runs
+			// at every start, so the others are left alone.
+			for _, e := range entries {
+				var csp bool
+				err := tx.QueryRowContext(ctx, `SELECT csp FROM tenants WHERE id = ?`, e.id).Scan(&csp)
 				switch {
-				case err == nil:
-					if prev != e.id {
-						warnings = append(warnings, fmt.Sprintf("domain %q moved from tenant %s to %s (%s)", d, prev, e.id, owner[d]))
-					}
-					// The configuration now owns it, wherever it came from.
-					if _, err := tx.ExecContext(ctx, `UPDATE tenant_domains SET tenant_id = ?, origin = 'config' WHERE domain = ?`, e.id, d); err != nil {
-						return err
-					}
-				case errors.Is(err, sql.ErrNoRows):
-					if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_domains (domain, tenant_id) VALUES (?, ?)`, d, e.id); err != nil {
-						return err
-					}
-				default:
+				case errors.Is(err, sql.ErrNoRows) || (err == nil && csp != e.t.CSP):
+					refresh = append(refresh, e.id)
+				case err != nil:
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, csp, source, updated_at) VALUES (?, ?, ?, ?, ?)
+					ON CONFLICT (id) DO UPDATE SET name = excluded.name, csp = excluded.csp, source = excluded.source,
+					updated_at = excluded.updated_at`, e.id, e.t.Name, e.t.CSP, e.t.Source, now); err != nil {
+					return err
+				}
+				// Only the configuration's own domains: those a CSV import
+				// added are not the configuration's to remove.
+				if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_domains WHERE tenant_id = ? AND origin = 'config'`, e.id); err != nil {
 					return err
 				}
 			}
+			// Domains go in after every configured tenant released its old
+			// ones, so a domain passed between two of them is no "move".
+			for _, e := range entries {
+				for _, d := range e.domains {
+					var prev string
+					err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM tenant_domains WHERE domain = ?`, d).Scan(&prev)
+					switch {
+					case err == nil:
+						if prev != e.id {
+							warnings = append(warnings, fmt.Sprintf("domain %q moved from tenant %s to %s (%s)", d, prev, e.id, owner[d]))
+						}
+						// The configuration now owns it, wherever it came from.
+						if _, err := tx.ExecContext(ctx, `UPDATE tenant_domains SET tenant_id = ?, origin = 'config' WHERE domain = ?`, e.id, d); err != nil {
+							return err
+						}
+					case errors.Is(err, sql.ErrNoRows):
+						if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_domains (domain, tenant_id) VALUES (?, ?)`, d, e.id); err != nil {
+							return err
+						}
+					default:
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		return l.refreshTenantClaims(ctx, tx, ActorSystem, refresh)
 	})
@@ -151,10 +158,19 @@ func (l *Ledger) UpsertTenants(ctx context.Context, tenants []rules.Tenant) (war
 
 // Tenants returns the tenant registry, ordered by ID, domains sorted.
 func (l *Ledger) Tenants(ctx context.Context) ([]rules.Tenant, error) {
-	rows, err := l.r.QueryContext(ctx, `SELECT t.id, t.name, t.csp, t.source, d.domain FROM tenants t
-		LEFT JOIN tenant_domains d ON d.tenant_id = t.id ORDER BY t.id, d.domain`)
+	out, err := tenantsIn(ctx, l.r)
 	if err != nil {
 		return nil, dbErr("list tenants", err)
+	}
+	return out, nil
+}
+
+// tenantsIn reads the tenant registry through q, as Tenants returns it.
+func tenantsIn(ctx context.Context, q querier) ([]rules.Tenant, error) {
+	rows, err := q.QueryContext(ctx, `SELECT t.id, t.name, t.csp, t.source, d.domain FROM tenants t
+		LEFT JOIN tenant_domains d ON d.tenant_id = t.id ORDER BY t.id, d.domain`)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []rules.Tenant
@@ -162,7 +178,7 @@ func (l *Ledger) Tenants(ctx context.Context) ([]rules.Tenant, error) {
 		var t rules.Tenant
 		var domain sql.NullString
 		if err := rows.Scan(&t.ID, &t.Name, &t.CSP, &t.Source, &domain); err != nil {
-			return nil, dbErr("list tenants", err)
+			return nil, err
 		}
 		if n := len(out); n == 0 || out[n-1].ID != t.ID {
 			out = append(out, t)
@@ -172,10 +188,7 @@ func (l *Ledger) Tenants(ctx context.Context) ([]rules.Tenant, error) {
 			last.Domains = append(last.Domains, domain.String)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("list tenants", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // RowError is a problem with one row of an imported file.
@@ -386,6 +399,9 @@ type CSVImport struct {
 	Added   []string    // tenant IDs inserted
 	Updated []string    // tenant IDs that were known, whose name or domains changed
 	Errors  []*RowError // rows skipped
+	// RegistryVersion is the tenant registry's version after the import:
+	// one above the version before when the import changed anything.
+	RegistryVersion int64
 }
 
 // ImportPartnerCenterCSV loads Partner Center's customer export (see
@@ -403,49 +419,14 @@ func (l *Ledger) ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name s
 	err = l.write(ctx, "import "+name, func(tx *sql.Tx) error {
 		res.Added, res.Updated = nil, nil
 		res.Errors = append([]*RowError(nil), rowErrs...)
-		now := fmtTime(l.now())
-		for _, t := range tenants {
-			var oldName string
-			err := tx.QueryRowContext(ctx, `SELECT name FROM tenants WHERE id = ?`, t.ID).Scan(&oldName)
-			known := err == nil
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			changed := false
-			if !known {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, csp, source, updated_at) VALUES (?, ?, ?, ?, ?)`,
-					t.ID, t.Name, t.CSP, t.Source, now); err != nil {
-					return err
-				}
-				res.Added = append(res.Added, t.ID)
-			} else if t.Name != "" && t.Name != oldName {
-				if _, err := tx.ExecContext(ctx, `UPDATE tenants SET name = ?, updated_at = ? WHERE id = ?`, t.Name, now, t.ID); err != nil {
-					return err
-				}
-				changed = true
-			}
-			for i, d := range t.Domains {
-				var owner string
-				err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM tenant_domains WHERE domain = ?`, d).Scan(&owner)
-				switch {
-				case err == nil && owner == t.ID:
-				case err == nil:
-					line := 0
-					fmt.Sscanf(strings.TrimPrefix(t.DomainSources[i], name+":"), "%d", &line)
-					res.Errors = append(res.Errors, &RowError{Name: name, Line: line,
-						Err: fmt.Errorf("domain %q belongs to tenant %s in the registry, not %s; fix the configuration or the file", d, owner, t.ID)})
-				case errors.Is(err, sql.ErrNoRows):
-					if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_domains (domain, tenant_id, origin) VALUES (?, ?, 'import')`, d, t.ID); err != nil {
-						return err
-					}
-					changed = true
-				default:
-					return err
-				}
-			}
-			if known && changed {
-				res.Updated = append(res.Updated, t.ID)
-			}
+		at := l.now()
+		now := fmtTime(at)
+		var err error
+		res.RegistryVersion, err = l.changeRegistry(ctx, tx, at, "import "+name, func() error {
+			return l.importTenants(ctx, tx, now, name, tenants, res)
+		})
+		if err != nil {
+			return err
 		}
 		return l.refreshTenantClaims(ctx, tx, ActorSystem, res.Added)
 	})
@@ -454,4 +435,53 @@ func (l *Ledger) ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name s
 	}
 	sort.Slice(res.Errors, func(i, j int) bool { return res.Errors[i].Line < res.Errors[j].Line })
 	return res, nil
+}
+
+// importTenants writes ImportPartnerCenterCSV's tenants inside tx, noting
+// in res what it added and updated and the rows it refused.
+func (l *Ledger) importTenants(ctx context.Context, tx *sql.Tx, now, name string, tenants []rules.Tenant, res *CSVImport) error {
+	for _, t := range tenants {
+		var oldName string
+		err := tx.QueryRowContext(ctx, `SELECT name FROM tenants WHERE id = ?`, t.ID).Scan(&oldName)
+		known := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		changed := false
+		if !known {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, csp, source, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				t.ID, t.Name, t.CSP, t.Source, now); err != nil {
+				return err
+			}
+			res.Added = append(res.Added, t.ID)
+		} else if t.Name != "" && t.Name != oldName {
+			if _, err := tx.ExecContext(ctx, `UPDATE tenants SET name = ?, updated_at = ? WHERE id = ?`, t.Name, now, t.ID); err != nil {
+				return err
+			}
+			changed = true
+		}
+		for i, d := range t.Domains {
+			var owner string
+			err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM tenant_domains WHERE domain = ?`, d).Scan(&owner)
+			switch {
+			case err == nil && owner == t.ID:
+			case err == nil:
+				line := 0
+				fmt.Sscanf(strings.TrimPrefix(t.DomainSources[i], name+":"), "%d", &line)
+				res.Errors = append(res.Errors, &RowError{Name: name, Line: line,
+					Err: fmt.Errorf("domain %q belongs to tenant %s in the registry, not %s; fix the configuration or the file", d, owner, t.ID)})
+			case errors.Is(err, sql.ErrNoRows):
+				if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_domains (domain, tenant_id, origin) VALUES (?, ?, 'import')`, d, t.ID); err != nil {
+					return err
+				}
+				changed = true
+			default:
+				return err
+			}
+		}
+		if known && changed {
+			res.Updated = append(res.Updated, t.ID)
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -78,7 +79,10 @@ type Observer interface {
 // never done twice. A Pipeline is safe for concurrent use by several
 // workers.
 type Pipeline struct {
-	policy   *rules.Policy
+	// policy is what messages are judged with, read once per message
+	// (Policy) and swapped whole when the tenant registry changes
+	// (SetPolicy). A pointer, so that WithPolicy's copy gets its own.
+	policy   *atomic.Pointer[rules.Policy]
 	store    BundleStore
 	ledger   Ledger
 	resolver evidence.Resolver // nil: DKIM is not verified
@@ -131,10 +135,10 @@ func NewPipeline(policy *rules.Policy, store BundleStore, ledger Ledger, opts *P
 	if budget <= 0 {
 		budget = DefaultMemoryBudget
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		budget:    newMemBudget(budget),
 		fullParse: opts.Parse.WithDefaults().MaxBytes,
-		policy:    policy,
+		policy:    new(atomic.Pointer[rules.Policy]),
 		store:     store,
 		ledger:    ledger,
 		resolver:  opts.Resolver,
@@ -143,7 +147,19 @@ func NewPipeline(policy *rules.Policy, store BundleStore, ledger Ledger, opts *P
 		log:       log,
 		observe:   opts.Observer,
 	}
+	p.policy.Store(policy)
+	return p
 }
+
+// Policy returns the policy the pipeline judges with now; nil when it has
+// none (a pipeline made only to re-judge with WithPolicy).
+func (p *Pipeline) Policy() *rules.Policy { return p.policy.Load() }
+
+// SetPolicy makes the pipeline judge with policy from the next message on,
+// e.g. when the tenant registry changed; the messages being judged keep the
+// policy they started with, and copies made by WithPolicy keep theirs.
+// Safe for concurrent use.
+func (p *Pipeline) SetPolicy(policy *rules.Policy) { p.policy.Store(policy) }
 
 // Result is what the pipeline did with one message.
 type Result struct {
@@ -279,7 +295,7 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 		Sender:       facts.Sender,
 		Subject:      facts.Subject,
 	}
-	j := p.policy.Judge(facts.RulesMessage())
+	j := p.Policy().Judge(facts.RulesMessage())
 	if known == nil {
 		j, version, b, err := p.storeNew(ctx, raw, rec, facts, j)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/evidence"
@@ -66,13 +67,14 @@ const maxRejudgeAttempts = 4
 // and a later bundle must not lose it.
 const dkimWarningPrefix = "DKIM not verified: "
 
-// WithPolicy returns a copy of p that judges with policy; p is unchanged.
-// A pipeline's policy is fixed when it is made, but re-judging after a
-// tenant import needs the registry as it is now: build a fresh policy from
-// the ledger's tenants and re-judge with the copy.
+// WithPolicy returns a copy of p that judges with policy; p is unchanged,
+// and the copy's policy is its own: SetPolicy on one does not change the
+// other. Re-judging after a tenant import needs the registry as it is now:
+// build a fresh policy from the ledger's tenants and re-judge with the copy.
 func (p *Pipeline) WithPolicy(policy *rules.Policy) *Pipeline {
 	c := *p
-	c.policy = policy
+	c.policy = new(atomic.Pointer[rules.Policy])
+	c.policy.Store(policy)
 	return &c
 }
 
@@ -123,10 +125,11 @@ func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, opts RejudgeO
 	override := opts.Judgment
 	sha = strings.ToLower(sha)
 	op := "ingest: re-judge message " + sha
+	policy := p.Policy() // one policy for the whole re-judgment
 	switch {
 	case write && strings.TrimSpace(actor) == "":
 		return RejudgeResult{}, fmt.Errorf("%s: no actor to record it under", op)
-	case override == nil && p.policy == nil:
+	case override == nil && policy == nil:
 		return RejudgeResult{}, fmt.Errorf("%s: the pipeline has no policy to judge with; use WithPolicy", op)
 	}
 	m, err := p.ledger.MessageBySHA256(ctx, sha)
@@ -156,7 +159,7 @@ func (p *Pipeline) rejudge(ctx context.Context, sha, actor string, opts RejudgeO
 	if override != nil {
 		j = *override
 	} else {
-		j = p.policy.Judge(facts.RulesMessage())
+		j = policy.Judge(facts.RulesMessage())
 	}
 	res := RejudgeResult{Message: m, Before: *m.Judgment, After: *m.Judgment, BundleKey: m.BundleKey}
 	if sameJudgment(*m.Judgment, j) {
@@ -350,7 +353,8 @@ func (p *Pipeline) recordStored(ctx context.Context, id int64, key, actor string
 }
 
 // sameJudgment reports whether two judgments say the same about a message;
-// warnings and the sender's spelling may differ.
+// warnings, the sender's spelling and the registry version that judged
+// may differ.
 func sameJudgment(a, b rules.Judgment) bool {
 	return a.Verdict == b.Verdict && a.Reason == b.Reason && a.TenantID == b.TenantID &&
 		slices.Equal(a.IncidentIDs, b.IncidentIDs) && a.Authentication == b.Authentication && a.Original == b.Original

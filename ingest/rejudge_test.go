@@ -613,3 +613,44 @@ func TestRejudgeTooComplex(t *testing.T) {
 			r.Before.Verdict, r.Before.Reason, r.After.Verdict, r.After.Reason, r.Changed)
 	}
 }
+
+// TestPipelineSetPolicy: a policy set while the pipeline runs judges the
+// next message, which records the policy's registry version; a copy made
+// by WithPolicy keeps its own policy; and a re-judgment whose only
+// difference is the registry version changes nothing.
+func TestPipelineSetPolicy(t *testing.T) {
+	e := newRejudgeEnv(t)
+	ctx := context.Background()
+	before := e.pipe.Policy()
+	first := e.handle(t, "first.eml", e.mail(t, "ops@tailspintoys.com", "Exchange outage", "Exchange was down (EX1187453)."))
+	if j := first.Judgment; j.Verdict != rules.Rejected || j.Reason != rules.ReasonUnknownDomain {
+		t.Fatalf("HandleFile before SetPolicy = %s (%s), want rejected (unknown_domain)", j.Verdict, j.Reason)
+	}
+	if _, err := e.ledger.UpsertTenants(ctx, []rules.Tenant{tailspin}); err != nil {
+		t.Fatal(err)
+	}
+	version, err := e.ledger.RegistryVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := e.pipe.WithPolicy(before)
+	e.pipe.SetPolicy(ledgerPolicy(t, e.ledger).WithRegistryVersion(version))
+
+	second := e.handle(t, "second.eml", e.mail(t, "ops@tailspintoys.com", "Exchange outage again", "Down again (EX1187454)."))
+	if j := second.Judgment; j.Verdict != rules.Accepted || j.TenantID != tailspin.ID || j.RegistryVersion != version {
+		t.Errorf("HandleFile after SetPolicy = %s (%s) tenant %q registry %d; want accepted for Tailspin with registry %d",
+			j.Verdict, j.Reason, j.TenantID, j.RegistryVersion, version)
+	}
+	if m, err := e.ledger.MessageBySHA256(ctx, second.Message.SHA256); err != nil || m.Judgment.RegistryVersion != version {
+		t.Errorf("ledger judgment of the second message: %+v, %v; want registry version %d", m.Judgment, err, version)
+	}
+	if got := frozen.Policy(); got != before {
+		t.Errorf("WithPolicy copy's policy changed with SetPolicy on the original")
+	}
+
+	// The old registry again, under another version: the same judgment.
+	r, err := e.pipe.WithPolicy(before.WithRegistryVersion(version+5)).Rejudge(ctx, first.Message.SHA256, "cli:tester", ingest.RejudgeOptions{})
+	if err != nil || r.Changed {
+		t.Errorf("Rejudge with only the registry version changed = changed %v, %v; want unchanged", r.Changed, err)
+	}
+}

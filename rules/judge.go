@@ -94,7 +94,8 @@ const maxForwardDepth = 3
 // Reply-To in another organisation, a display name showing another address,
 // DKIM failures, headers that may be forged, incident IDs written with a
 // separator, IDs only in the partner's text, signs of automatic mail that
-// did not decide. IncidentIDs and Warnings are never nil.
+// did not decide. IncidentIDs and Warnings are never nil. RegistryVersion
+// is the policy's (WithRegistryVersion).
 //
 // At most MaxWarnings warnings are kept (see CapWarnings): a message of
 // 5,000 forged Authentication-Results headers would otherwise carry 5,000
@@ -102,6 +103,7 @@ const maxForwardDepth = 3
 func (p *Policy) Judge(m *Message) Judgment {
 	j := p.judge(m, 0)
 	j.Warnings = CapWarnings(j.Warnings, MaxWarnings)
+	j.RegistryVersion = p.registry
 	return j
 }
 

@@ -468,6 +468,37 @@ func TestJudgeFacts(t *testing.T) {
 	}
 }
 
+// TestJudgeRegistryVersion: a judgment records the registry version of
+// the policy that made it, also when it stands on a forwarded original,
+// and WithRegistryVersion leaves the policy it copies alone.
+func TestJudgeRegistryVersion(t *testing.T) {
+	p := newTestPolicy(t)
+	v7 := p.WithRegistryVersion(7)
+	for _, tt := range []struct {
+		name string
+		m    *Message
+	}{
+		{"customer", with(func(*Message) {})},
+		{"forwarded original", forward("please file this", customer())},
+		{"rejected", with(func(m *Message) { m.From = "someone@unknown.example" })},
+	} {
+		if got := v7.Judge(tt.m).RegistryVersion; got != 7 {
+			t.Errorf("Judge(%s) with registry 7: RegistryVersion = %d, want 7", tt.name, got)
+		}
+		if got := p.Judge(tt.m).RegistryVersion; got != 0 {
+			t.Errorf("Judge(%s) with the original policy: RegistryVersion = %d, want 0", tt.name, got)
+		}
+	}
+	if p.RegistryVersion() != 0 || v7.RegistryVersion() != 7 {
+		t.Errorf("RegistryVersion() = %d and %d, want 0 and 7", p.RegistryVersion(), v7.RegistryVersion())
+	}
+	j := v7.Judge(with(func(*Message) {}))
+	j.RegistryVersion = 0
+	if want := p.Judge(with(func(*Message) {})); !reflect.DeepEqual(j, want) {
+		t.Errorf("Judge with registry 7, version cleared = %+v, want %+v", j, want)
+	}
+}
+
 // TestJudgeExchangeOnlineOff: without Config.ExchangeOnline a header with
 // no authserv-id is anyone's.
 func TestJudgeExchangeOnlineOff(t *testing.T) {

@@ -19,7 +19,23 @@ type Policy struct {
 	exo      bool
 	prefixes map[string]string // upper-case prefix -> service name
 	known    [26 * 26]bool     // prefixes, indexed by prefixIndex, for the scanner
+	// registry is the version of the tenant registry the tenants came
+	// from; 0 when unknown.
+	registry int64
 }
+
+// WithRegistryVersion returns a copy of p that records v, the version of
+// the tenant registry p's tenants were read from, in every Judgment it
+// makes. The copy shares p's compiled tables, which are immutable.
+func (p *Policy) WithRegistryVersion(v int64) *Policy {
+	c := *p
+	c.registry = v
+	return &c
+}
+
+// RegistryVersion returns the tenant registry's version p was built from
+// (WithRegistryVersion); 0 when unknown.
+func (p *Policy) RegistryVersion() int64 { return p.registry }
 
 // New validates cfg and tenants and compiles them into a Policy. Domains are
 // normalised (NormalizeDomain) and tenant IDs put in canonical lower-case

@@ -146,6 +146,11 @@ type Judgment struct {
 	// Original is the 1-based index of the attached customer original the
 	// verdict stands on, for mail forwarded by partner staff; 0 otherwise.
 	Original int `json:"original,omitempty"`
+	// RegistryVersion is the version of the tenant registry the judgment
+	// used (Policy.RegistryVersion); 0 when unknown. It is a fact about
+	// the judging, not about the message: two judgments that differ only
+	// in it are the same judgment.
+	RegistryVersion int64 `json:"registry_version,omitempty"`
 }
 
 // Attachable reports whether an analyst may attach mail judged j to an

@@ -84,6 +84,7 @@ func (s *Server) importTenants(ctx context.Context, r io.Reader, name, user stri
 	}
 	_, err = s.ledger.AppendAudit(ctx, user, archive.ActionTenantsImported, "tenants", map[string]any{
 		"file": name, "added": out.Added, "updated": out.Updated, "row_errors": len(out.Errors),
+		"registry_version": res.RegistryVersion,
 	})
 	return out, err
 }

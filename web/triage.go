@@ -147,6 +147,7 @@ type triageView struct {
 	Rejected  int
 	Unmatched int
 	Results   []rejudged
+	MayMatch  []mayMatch // offered for re-judging (rematch.go)
 	// Prompt asks to confirm an attach or a re-judge refused without it.
 	Prompt *triagePrompt
 }
@@ -176,6 +177,10 @@ func (s *Server) renderTriagePrompt(w http.ResponseWriter, r *http.Request, stat
 		return
 	}
 	v := triageView{Items: items, More: more, CanJudge: s.rejudgeFn != nil, Results: results}
+	if v.MayMatch, _, err = s.mayMatch(r.Context()); err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	for _, it := range items {
 		if it.Verdict == rules.Rejected {
 			v.Rejected++
@@ -193,7 +198,12 @@ func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": items, "more": more})
+	offers, _, err := s.mayMatch(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": items, "more": more, "may_match": offers})
 }
 
 // errNoRejudge answers a re-judge or attach when the app has no path to
@@ -436,9 +446,10 @@ type rejudged struct {
 }
 
 // policy builds the rules policy from the configuration and the ledger's
-// tenant registry as it is now.
+// tenant registry as it is now; its judgments record the registry's
+// version.
 func (s *Server) policy(ctx context.Context) (*rules.Policy, error) {
-	tenants, err := s.ledger.Tenants(ctx)
+	version, tenants, err := s.ledger.Registry(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +457,7 @@ func (s *Server) policy(ctx context.Context) (*rules.Policy, error) {
 	if err != nil {
 		return nil, badRequest("the tenant registry or the rules configuration has problems, so nothing can be judged; fix them first: %v", err)
 	}
-	return p, nil
+	return p.WithRegistryVersion(version), nil
 }
 
 // rejudge judges one stored message again under p; the shared path
@@ -505,9 +516,20 @@ func (s *Server) rejudgeAll(ctx context.Context, user string) ([]rejudged, error
 	if err != nil {
 		return nil, err
 	}
-	out := make([]rejudged, 0, len(msgs))
-	for _, m := range msgs {
-		sha := m.SHA256
+	shas := make([]string, len(msgs))
+	for i, m := range msgs {
+		shas[i] = m.SHA256
+	}
+	return s.rejudgeMany(ctx, p, shas, user)
+}
+
+// rejudgeMany judges the messages shas again under p, one by one, as a
+// bulk re-judgment: it never overrides an analyst (a message they decided
+// about is kept as it is, and says so), and one message's failure is
+// reported with it rather than stopping the others.
+func (s *Server) rejudgeMany(ctx context.Context, p *rules.Policy, shas []string, user string) ([]rejudged, error) {
+	out := make([]rejudged, 0, len(shas))
+	for _, sha := range shas {
 		res, err := s.rejudge(ctx, p, sha, user, false)
 		var ce *confirmError
 		switch {

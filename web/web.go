@@ -47,6 +47,10 @@ type Ledger interface {
 	Decisions(ctx context.Context, messageID int64) ([]archive.Decision, error)
 
 	Tenants(ctx context.Context) ([]rules.Tenant, error)
+	// RegistryVersion is the tenant registry's version, which grows with
+	// every change; Registry reads it with the tenants, consistently.
+	RegistryVersion(ctx context.Context) (int64, error)
+	Registry(ctx context.Context) (version int64, tenants []rules.Tenant, err error)
 	ImportPartnerCenterCSV(ctx context.Context, r io.Reader, name string) (*archive.CSVImport, error)
 
 	AppendAudit(ctx context.Context, actor string, action archive.Action, subject string, details map[string]any) (archive.AuditEntry, error)
@@ -277,6 +281,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/triage/{sha}/attach", accessPage, a, s.triageAttachForm},
 		{"POST", "/triage/{sha}/rejudge", accessPage, a, s.triageRejudgeForm},
 		{"POST", "/triage/rejudge", accessPage, a, s.triageRejudgeAllForm},
+		{"POST", "/triage/rematch", accessPage, a, s.triageRematchForm},
 		{"GET", "/tenants", accessPage, v, s.tenantsPage},
 		{"POST", "/tenants/import", accessPage, adm, s.tenantsImportForm},
 		{"GET", "/audit", accessPage, v, s.auditPage},
@@ -298,6 +303,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/triage/{sha}/attach", accessAPI, a, s.apiTriageAttach},
 		{"POST", "/api/v1/triage/{sha}/rejudge", accessAPI, a, s.apiTriageRejudge},
 		{"POST", "/api/v1/triage/rejudge", accessAPI, a, s.apiTriageRejudgeAll},
+		{"POST", "/api/v1/triage/rematch", accessAPI, a, s.apiTriageRematch},
 		{"GET", "/api/v1/tenants", accessAPI, v, s.apiTenants},
 		{"POST", "/api/v1/tenants/import", accessAPI, adm, s.apiTenantsImport},
 		{"GET", "/api/v1/audit", accessAPI, v, s.apiAudit},

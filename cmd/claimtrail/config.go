@@ -43,6 +43,11 @@ type Config struct {
 
 	file string     // the path it was loaded from, as given
 	pos  *positions // where each key was set
+	// tenantsPath is TenantsFile resolved against the config's directory,
+	// and inlineTenants how many of Tenants the config lists itself (the
+	// file's follow them): what a running poller reloads the file with.
+	tenantsPath   string
+	inlineTenants int
 }
 
 // maxConfigBytes caps the config and tenant files: a registry of tens of
@@ -92,6 +97,7 @@ func parseConfig(name string, data []byte, l *loader) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: tenants_file: %w", c.pos.where("tenants_file"), err)
 		}
+		c.tenantsPath, c.inlineTenants = path, len(c.Tenants)
 		c.Tenants = append(c.Tenants, ts...)
 	}
 	if err := c.Validate(); err != nil {

@@ -82,17 +82,18 @@ func openLedgerState(ctx context.Context, cfg *Config, log *slog.Logger) (*state
 	return &state{ledger: ledger}, nil
 }
 
-// currentPolicy builds the policy from cfg's rules and the ledger's tenants.
+// currentPolicy builds the policy from cfg's rules and the ledger's tenant
+// registry as it is now; its judgments record the registry's version.
 func (st *state) currentPolicy(ctx context.Context, cfg *Config) (*rules.Policy, error) {
-	tenants, err := st.ledger.Tenants(ctx)
+	version, tenants, err := st.ledger.Registry(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p, err := rules.New(cfg.Rules, tenants)
 	if err != nil {
-		return nil, fmt.Errorf("the tenant registry in %s does not make a valid policy: %w", st.ledger.Path(), err)
+		return nil, fmt.Errorf("the tenant registry in %s (version %d) does not make a valid policy: %w", st.ledger.Path(), version, err)
 	}
-	return p, nil
+	return p.WithRegistryVersion(version), nil
 }
 
 func (st *state) close() {

@@ -24,7 +24,9 @@ Polls every configured mailbox around the clock: each new message is judged,
 stored as an evidence bundle, attached to its claims and moved to the folder
 of its verdict. The analysts' web app is served alongside (--no-web to turn
 it off). The audit trail's head is anchored in the object store every few
-minutes and at shutdown. SIGINT/SIGTERM stop it cleanly: the messages in hand
+minutes and at shutdown. A change of the tenant registry (an import in the
+web app or with claimtrail tenants import, an edit of tenants_file) is
+picked up within seconds, no restart. SIGINT/SIGTERM stop it cleanly: the messages in hand
 are finished first.
 
 With --once it handles the mail that is there now, prints a summary and
@@ -78,6 +80,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	noWeb := fs.Bool("no-web", false, "do not serve the web app")
 	workers := fs.Int("workers", defaultWorkers, "messages processed at once per mailbox")
 	anchorEvery := fs.Duration("anchor-every", defaultAnchorEvery, "how often the audit trail's head is anchored in the store")
+	registryEvery := fs.Duration("registry-every", defaultRegistryEvery, "how often the tenant registry (the ledger's and tenants_file) is checked for changes")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
@@ -101,6 +104,9 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	case *anchorEvery < time.Second:
 		e.errorf("run: --anchor-every %s: give at least 1s", *anchorEvery)
+		return exitUsage
+	case *registryEvery <= 0:
+		e.errorf("run: --registry-every %s: give a positive duration, e.g. 2s", *registryEvery)
 		return exitUsage
 	}
 	log := newLogger(e, *logJSON)
@@ -196,6 +202,13 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	go func() {
 		defer wg.Done()
 		r.housekeeping(runCtx, *anchorEvery)
+	}()
+	// The tenant registry is live: mail is judged with it as it is now.
+	watch := &registryWatch{st: st, cfg: cfg, pipe: pipe, log: log}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watch.run(runCtx, *registryEvery)
 	}()
 
 	failed := r.pollAll(runCtx, sources, false)

@@ -107,6 +107,7 @@ func (c *ledgerCommand) importTenants(ctx context.Context, ledger *archive.Ledge
 	// The web app records its imports the same way: who loaded what.
 	if _, err := ledger.AppendAudit(ctx, cliActor(), archive.ActionTenantsImported, "tenants", map[string]any{
 		"file": name, "added": nonNil(res.Added), "updated": nonNil(res.Updated), "row_errors": len(res.Errors),
+		"registry_version": res.RegistryVersion,
 	}); err != nil {
 		return c.fail("import", err)
 	}
