@@ -166,12 +166,9 @@ func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field claims.
 	}
 	return l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		c, err := loadClaim(ctx, tx, claimID, false)
+		c, err := loadEditableClaim(ctx, tx, claimID)
 		if err != nil {
 			return err
-		}
-		if err := claims.EditError(c.Status); err != nil {
-			return fmt.Errorf("archive: %s: %w", op, err)
 		}
 		old, had := c.Fields[field]
 		if had && old.Value == v {
@@ -193,6 +190,19 @@ func (l *Ledger) SetClaimField(ctx context.Context, claimID int64, field claims.
 		}
 		return l.refreshClaim(ctx, tx, now, actor, claimID)
 	})
+}
+
+// loadEditableClaim loads claim id for a change of its fields or evidence,
+// which claims.EditError must allow.
+func loadEditableClaim(ctx context.Context, q querier, id int64) (*claims.Claim, error) {
+	c, err := loadClaim(ctx, q, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := claims.EditError(c.Status); err != nil {
+		return nil, fmt.Errorf("archive: claim %d: %w", id, err)
+	}
+	return c, nil
 }
 
 // SetClaimStatus moves a claim to status to, as claims.CheckTransition

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/claimtrail/claimtrail/claims"
 )
 
 // The decisions an analyst makes about a message and a claim by hand.
@@ -108,12 +107,9 @@ func (l *Ledger) DetachEvidence(ctx context.Context, claimID int64, sha, actor, 
 	note = strings.TrimSpace(note)
 	return l.write(ctx, op, func(stx *sql.Tx) error {
 		tx := l.cached(stx)
-		c, err := loadClaim(ctx, tx, claimID, false)
+		c, err := loadEditableClaim(ctx, tx, claimID)
 		if err != nil {
 			return err
-		}
-		if err := claims.EditError(c.Status); err != nil {
-			return fmt.Errorf("archive: claim %d: %w", claimID, err)
 		}
 		var messageID int64
 		err = tx.QueryRowContext(ctx, `SELECT id FROM messages WHERE sha256 = ?`, strings.ToLower(sha)).Scan(&messageID)

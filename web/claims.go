@@ -402,7 +402,13 @@ func (s *Server) claimStatusForm(w http.ResponseWriter, r *http.Request) {
 // claimFormError shows the claim page again with what was wrong, or
 // answers like claimError for what is not the user's to fix.
 func (s *Server) claimFormError(w http.ResponseWriter, r *http.Request, id int64, err error, field, value string) {
-	status := userErrorStatus(err)
+	s.claimFormFailed(w, r, id, err, userErrorStatus(err), userMessage(err), field, value)
+}
+
+// claimFormFailed shows the claim page again with status and msg, the
+// rejected value of field kept in its form; a status of 0 (not the user's
+// to fix) answers like claimError.
+func (s *Server) claimFormFailed(w http.ResponseWriter, r *http.Request, id int64, err error, status int, msg, field, value string) {
 	if status == 0 {
 		s.claimError(w, r, err)
 		return
@@ -413,7 +419,7 @@ func (s *Server) claimFormError(w http.ResponseWriter, r *http.Request, id int64
 		return
 	}
 	v.FormField, v.FormValue = field, value
-	s.render(w, r, status, "claim", page0{Title: v.Claim.IncidentID, Nav: "claims", Error: userMessage(err)}, v)
+	s.render(w, r, status, "claim", page0{Title: v.Claim.IncidentID, Nav: "claims", Error: msg}, v)
 }
 
 // userError is a request the user can fix; its text says how.

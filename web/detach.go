@@ -47,17 +47,12 @@ func (s *Server) claimDetachForm(w http.ResponseWriter, r *http.Request) {
 		id, err = s.detach(r, r.PostFormValue("note"))
 	}
 	if err != nil {
-		status, msg := detachStatus(err)
-		if status == 0 || id == 0 {
+		if id == 0 {
 			s.claimError(w, r, err)
 			return
 		}
-		v, lerr := s.loadClaimView(r.Context(), id, claimActor(r).Admin)
-		if lerr != nil {
-			s.claimError(w, r, lerr)
-			return
-		}
-		s.render(w, r, status, "claim", page0{Title: v.Claim.IncidentID, Nav: "claims", Error: msg}, v)
+		status, msg := detachStatus(err)
+		s.claimFormFailed(w, r, id, err, status, msg, "", "")
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/claims/%d?done=detached#evidence", id), http.StatusSeeOther)
