@@ -25,6 +25,17 @@ type Claim struct {
 	Evidence            []Evidence           `json:"evidence"` // oldest first
 	Checklist           []ChecklistItem      `json:"checklist"`
 
+	// Incident is Microsoft's record of the incident: the best facts the
+	// sources gave (Best), nil when none did. IncidentListed is Graph's
+	// answer for the claim's tenant: false when Graph said the tenant has
+	// no such incident, nil when nobody asked.
+	Incident       *Incident `json:"incident,omitempty"`
+	IncidentListed *bool     `json:"incident_listed,omitempty"`
+	// Eligible is false when Microsoft's record rules a credit out (an
+	// advisory); IneligibleWhy then says why ("advisory").
+	Eligible      bool   `json:"eligible"`
+	IneligibleWhy string `json:"ineligible_why,omitempty"`
+
 	// Earliest is the earliest evidence date and FirstStored the oldest
 	// evidence whose bundle is stored: what the deadline and the checklist
 	// need of the evidence, known even when Evidence was not loaded.
