@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
 )
 
 // The decisions an analyst makes about a message and a claim by hand.
