@@ -246,6 +246,19 @@ func (l *Ledger) setStatus(ctx context.Context, tx dbtx, now time.Time, actor st
 	details := map[string]any{"from": from, "to": to}
 	if claims.IsReopen(from, to) {
 		details["reopened"] = true
+		// What was late for the last submission is part of the next one.
+		res, err := tx.ExecContext(ctx, `UPDATE claim_evidence SET late = 0 WHERE claim_id = ? AND late`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			details["late_cleared"] = n
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE claims SET reopened_at = ? WHERE id = ?`, fmtTime(now), id); err != nil {
+			return err
+		}
 	}
 	if note != "" {
 		details["note"] = note
@@ -254,14 +267,15 @@ func (l *Ledger) setStatus(ctx context.Context, tx dbtx, now time.Time, actor st
 	return err
 }
 
-// ExpireClaims moves every open or ready claim whose deadline is before now
-// to expired and returns their IDs. The poller calls it on each round.
+// ExpireClaims moves every claim that expires at now (claims.Expires: still
+// fileable, its deadline passed, not reopened by an admin after that) to
+// expired and returns their IDs. The poller calls it on each round.
 func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, error) {
 	var ids []int64
 	err := l.write(ctx, "expire claims", func(stx *sql.Tx) error {
 		tx := l.cached(stx)
 		in, args := statusIn(claims.FileableStatuses())
-		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM claims WHERE status IN (`+in+`)
+		rows, err := tx.QueryContext(ctx, `SELECT id, status, deadline, reopened_at FROM claims WHERE status IN (`+in+`)
 			AND deadline IS NOT NULL AND deadline < ? ORDER BY id`, append(args, fmtTime(now))...)
 		if err != nil {
 			return err
@@ -274,12 +288,21 @@ func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, erro
 		for rows.Next() {
 			var r row
 			var s string
-			if err := rows.Scan(&r.id, &s); err != nil {
+			var deadline, reopened sql.NullString
+			if err := rows.Scan(&r.id, &s, &deadline, &reopened); err != nil {
 				rows.Close()
 				return err
 			}
 			r.status = claims.Status(s)
-			due = append(due, r)
+			d, err1 := parseTime(deadline)
+			ro, err2 := parseTime(reopened)
+			if err := errors.Join(err1, err2); err != nil {
+				rows.Close()
+				return fmt.Errorf("claim %d: %w", r.id, err)
+			}
+			if claims.Expires(r.status, d, ro, now) {
+				due = append(due, r)
+			}
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err

@@ -127,3 +127,63 @@ func TestMigrationFillsEvidenceSummary(t *testing.T) {
 	}
 	checkEvidenceSummaries(t, l, "after migration 0004")
 }
+
+// TestMigration0005KeepsTriageAttaches runs migration 0005 on a ledger
+// made before it: an attach an analyst made on the triage page, which
+// then left only its judgment's warning, becomes a decision, so that no
+// re-judgment after the upgrade undoes it. A message the rules accepted
+// stays without one.
+func TestMigration0005KeepsTriageAttaches(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	byRules := openClaimWith(t, l, tenantA, "EX315207", 1, true)
+	rec := testRecord(77)
+	rec.SHA256 = shaOf("attached by hand")
+	m := mustRecord(t, l, rec)
+	j := accepted(tenantA, "EX315207")
+	j.Warnings = []string{"Reply-To is in another organisation",
+		"attached to incident EX315207 by anna on the triage page: the message names no incident ID itself"}
+	if _, _, err := l.RecordJudgment(ctx, m.ID, j, rules.Version); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m0005 string
+	for _, m := range ms {
+		if m.version == 5 {
+			m0005 = m.sql
+		}
+	}
+	// The ledger as it was before 0005.
+	if _, err := l.w.ExecContext(ctx, `DROP TABLE evidence_decisions; DROP TABLE registry;
+		ALTER TABLE claim_evidence DROP COLUMN late; ALTER TABLE claim_evidence DROP COLUMN attached_by;
+		ALTER TABLE claims DROP COLUMN reopened_at; ALTER TABLE messages DROP COLUMN evidence_date`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.w.ExecContext(ctx, m0005); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := l.Decisions(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Decision != DecisionAttached || ds[0].Actor != "anna" || ds[0].ClaimID != byRules {
+		t.Fatalf("decisions after migration 0005 = %+v, want anna's attach to claim %d", ds, byRules)
+	}
+	c, err := l.Claim(ctx, byRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var by []string
+	for _, e := range c.Evidence {
+		by = append(by, e.AttachedBy)
+	}
+	if fmt.Sprint(by) != "[ anna]" && fmt.Sprint(by) != "[anna ]" {
+		t.Errorf("attached_by after migration 0005 = %q, want anna on the hand-attached message only", by)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM messages WHERE evidence_date IS NULL`); n != 0 {
+		t.Errorf("%d messages without an evidence date after migration 0005", n)
+	}
+}

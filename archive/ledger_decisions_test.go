@@ -178,3 +178,55 @@ func TestDetachEvidence(t *testing.T) {
 		t.Errorf("VerifyAudit = %+v, %v; want no problems", rep, err)
 	}
 }
+
+// TestAnalystsAttachRecordedFirstByAnother: a bulk re-judgment that finds
+// the analyst's bundle n+1 stored records it before the analyst's own call
+// does; that call then makes the links the analyst's, so the next rules'
+// re-judgment cannot undo them.
+func TestAnalystsAttachRecordedFirstByAnother(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	unmatched := rules.Judgment{Verdict: rules.Unmatched, Reason: rules.ReasonNoIncidentID, TenantID: tenantA}
+	m, prefix := bundled(t, l, 1, unmatched)
+	attach := Rejudgment{Judgment: accepted(tenantA, "EX315207"), RulesVersion: "new", BundleKey: prefix + "2.zip",
+		BundleSHA256: shaOf("bundle 2"), Actor: "cli:bulk"}
+	if _, changed, err := l.RecordRejudgment(ctx, m.ID, attach); err != nil || !changed {
+		t.Fatalf("the bulk re-judgment's record = changed %v, %v", changed, err)
+	}
+	attach.Actor, attach.ByAnalyst = "anna", true
+	if _, _, err := l.RecordRejudgment(ctx, m.ID, attach); err != nil {
+		t.Fatalf("the analyst's own record = %v", err)
+	}
+	ds, err := l.Decisions(ctx, m.ID)
+	if err != nil || len(ds) != 1 || ds[0].Actor != "anna" || ds[0].Decision != DecisionAttached {
+		t.Fatalf("decisions = %+v, %v; want anna's attach", ds, err)
+	}
+	back := Rejudgment{Judgment: unmatched, RulesVersion: "new", BundleKey: prefix + "3.zip", BundleSHA256: shaOf("bundle 3"), Actor: "cli:bob"}
+	if _, _, err := l.RecordRejudgment(ctx, m.ID, back); !errors.Is(err, ErrDecided) {
+		t.Errorf("the rules' re-judgment after = %v, want ErrDecided", err)
+	}
+}
+
+// TestAnalystsAttachNeedsAnEditableClaim: an analyst's attach to a claim
+// already submitted is refused; the claim is reopened first.
+func TestAnalystsAttachNeedsAnEditableClaim(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	upsertTenantA(t, l, true)
+	id := openClaimWith(t, l, tenantA, "EX315207", 1, true)
+	fillFields(t, l, id)
+	if err := l.SetClaimStatus(ctx, id, claims.StatusSubmitted, claims.Actor{Name: "anna"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	unmatched := rules.Judgment{Verdict: rules.Unmatched, Reason: rules.ReasonNoIncidentID, TenantID: tenantA}
+	m, prefix := bundled(t, l, 1, unmatched)
+	attach := Rejudgment{Judgment: accepted(tenantA, "EX315207"), RulesVersion: "new", BundleKey: prefix + "2.zip",
+		BundleSHA256: shaOf("bundle 2"), Actor: "anna", ByAnalyst: true}
+	_, changed, err := l.RecordRejudgment(ctx, m.ID, attach)
+	if !errors.Is(err, claims.ErrTransition) || changed || !strings.Contains(err.Error(), "reopen it first") {
+		t.Fatalf("attach to a submitted claim = changed %v, %v; want a refusal saying to reopen it", changed, err)
+	}
+	if c, _ := l.Claim(ctx, id); len(c.Evidence) != 1 {
+		t.Errorf("the submitted claim has %d evidence after a refused attach, want 1", len(c.Evidence))
+	}
+}

@@ -578,6 +578,14 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 		if err != nil {
 			return nil, err
 		}
+		if an != nil && an.byAnalyst {
+			// An analyst changes only what may change: a submitted or
+			// decided claim is reopened first. The rules' mail for it
+			// is attached all the same, and marked late.
+			if err := claims.EditError(status); err != nil {
+				return nil, fmt.Errorf("archive: attach to claim %d (%s): %w", claimID, inc, err)
+			}
+		}
 		late := claims.LateFor(status)
 		res, err := tx.ExecContext(ctx, `INSERT INTO claim_evidence (claim_id, message_id, attached_at, late)
 			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, claimID, m.ID, fmtTime(now), late)

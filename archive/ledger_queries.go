@@ -14,6 +14,13 @@ type MessageFilter struct {
 	// Verdicts keeps the messages whose current judgment has one of these
 	// verdicts; empty keeps all, including those not judged yet.
 	Verdicts []rules.Verdict
+	// Reasons keeps the messages whose current judgment has one of these
+	// reasons; empty keeps all.
+	Reasons []rules.Reason
+	// RegistryBefore, when above 0, keeps the messages judged under a
+	// tenant registry older than this version (rules.Judgment's
+	// RegistryVersion; 0 when it was not recorded).
+	RegistryBefore int64
 	// Before keeps the messages with a smaller ID: pass the ID of the last
 	// message of the previous page. 0 starts from the newest.
 	Before int64
@@ -36,6 +43,16 @@ func (l *Ledger) Messages(ctx context.Context, f MessageFilter) ([]*Message, err
 			args = append(args, string(v))
 		}
 		where = append(where, `m.verdict IN (?`+strings.Repeat(", ?", len(f.Verdicts)-1)+`)`)
+	}
+	if len(f.Reasons) > 0 {
+		for _, r := range f.Reasons {
+			args = append(args, string(r))
+		}
+		where = append(where, `m.reason IN (?`+strings.Repeat(", ?", len(f.Reasons)-1)+`)`)
+	}
+	if f.RegistryBefore > 0 {
+		where = append(where, `COALESCE(json_extract(m.judgment, '$.registry_version'), 0) < ?`)
+		args = append(args, f.RegistryBefore)
 	}
 	if f.Before > 0 {
 		where = append(where, `m.id < ?`)

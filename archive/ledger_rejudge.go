@@ -96,8 +96,16 @@ func (l *Ledger) RecordRejudgment(ctx context.Context, id int64, r Rejudgment) (
 			if m.BundleSHA256 != r.BundleSHA256 || !bytes.Equal(sb, jb) {
 				return fmt.Errorf("archive: %s: %s is already recorded with another bundle or judgment: %w", op, r.BundleKey, ErrExists)
 			}
-			atts, err = attachmentsOf(ctx, tx, id)
-			return err
+			if atts, err = attachmentsOf(ctx, tx, id); err != nil {
+				return err
+			}
+			if r.ByAnalyst {
+				// A concurrent re-judgment found this analyst's bundle
+				// stored and recorded it first, as if the rules had
+				// judged so: its links are the analyst's all the same.
+				return l.claimLinksForAnalyst(ctx, tx, m, atts, r.Actor)
+			}
+			return nil
 		}
 		curPrefix, curN, ok := splitBundleKey(m.BundleKey)
 		if !ok {
@@ -186,4 +194,37 @@ func comparableJudgment(j rules.Judgment) ([]byte, error) {
 		j.Warnings = []string{}
 	}
 	return json.Marshal(j)
+}
+
+// claimLinksForAnalyst records the links atts of message m that carry no
+// decision yet as actor's attaches, with attached_by and an audit entry.
+func (l *Ledger) claimLinksForAnalyst(ctx context.Context, tx dbtx, m *Message, atts []Attachment, actor string) error {
+	ds, err := decisionsOf(ctx, tx, m.ID)
+	if err != nil {
+		return err
+	}
+	decided := map[int64]bool{}
+	for _, d := range ds {
+		decided[d.ClaimID] = true
+	}
+	now := l.now()
+	for _, a := range atts {
+		if decided[a.ClaimID] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE claim_evidence SET attached_by = ? WHERE claim_id = ? AND message_id = ?`,
+			actor, a.ClaimID, m.ID); err != nil {
+			return err
+		}
+		if err := decide(ctx, tx, now, m.ID, a.ClaimID, DecisionAttached, actor, ""); err != nil {
+			return err
+		}
+		if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(a.ClaimID), map[string]any{
+			"message": m.SHA256, "attached_by": actor,
+			"why": "the analyst's attach, recorded first by a concurrent re-judgment that found its bundle",
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

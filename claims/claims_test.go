@@ -297,3 +297,27 @@ func TestFollowAndFileableStatuses(t *testing.T) {
 		}
 	}
 }
+
+func TestExpires(t *testing.T) {
+	deadline := at("2026-03-31T23:59:59Z")
+	after := deadline.Add(time.Hour)
+	for _, tc := range []struct {
+		name     string
+		s        Status
+		deadline time.Time
+		reopened time.Time
+		now      time.Time
+		want     bool
+	}{
+		{"open, deadline passed", StatusOpen, deadline, time.Time{}, after, true},
+		{"ready, deadline ahead", StatusReady, deadline, time.Time{}, deadline.Add(-time.Hour), false},
+		{"submitted never expires", StatusSubmitted, deadline, time.Time{}, after, false},
+		{"no deadline yet", StatusOpen, time.Time{}, time.Time{}, after, false},
+		{"reopened by an admin after the deadline", StatusOpen, deadline, deadline.Add(time.Minute), after.Add(time.Hour), false},
+		{"reopened before the deadline", StatusOpen, deadline, deadline.Add(-time.Hour), after, true},
+	} {
+		if got := Expires(tc.s, tc.deadline, tc.reopened, tc.now); got != tc.want {
+			t.Errorf("%s: Expires = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Status is where a claim stands.
@@ -57,6 +58,18 @@ func FileableStatuses() []Status {
 		}
 	}
 	return out
+}
+
+// Expires reports whether a claim in status s expires at now: it can
+// still be filed and its deadline has passed, unless an admin reopened it
+// after the deadline had passed (reopenedAt): then it stays open until its
+// deadline moves past the reopening (an analyst sets the real incident
+// start) and that deadline passes in turn.
+func Expires(s Status, deadline, reopenedAt, now time.Time) bool {
+	if !Fileable(s) || deadline.IsZero() || !deadline.Before(now) {
+		return false
+	}
+	return reopenedAt.IsZero() || reopenedAt.Before(deadline)
 }
 
 // Follow returns the status a claim in status s takes when its checklist

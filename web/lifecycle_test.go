@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func (f *fixture) setStatus(token string, id int64, status, note string, want in
 // evidence arriving after submission is marked late in the claim and the
 // claims list; a submitted claim is read-only until an analyst reopens it.
 func TestSubmittedClaimLifecycle(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, fixtureOptions{rejudge: true})
 	anna := f.apiToken("anna")
 	id := f.claimFor(contosoID, "SP1234567")
 	if v := f.apiClaim(anna, id); v.DaysLeft == nil || *v.DaysLeft != 36 {
@@ -123,6 +124,12 @@ func TestSubmittedClaimLifecycle(t *testing.T) {
 		t.Error("the claim page does not mark the late evidence")
 	}
 
+	// No analyst attaches to it from triage either: reopen it first.
+	rec0 := f.apiCall("POST", "/api/v1/triage/"+f.sha["noid"]+"/attach", anna, `{"incident_id": "SP1234567", "confirm": true}`)
+	if rec0.Code != http.StatusConflict || !strings.Contains(rec0.Body.String(), "reopen it first") {
+		t.Errorf("attach to a submitted claim = %d %s, want 409 saying to reopen it", rec0.Code, rec0.Body)
+	}
+
 	// Read-only until reopened.
 	rec := f.apiCall("PATCH", fmt.Sprintf("/api/v1/claims/%d", id), anna, `{"fields": {"ticket": "T-8"}}`)
 	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "reopen it first") {
@@ -134,6 +141,13 @@ func TestSubmittedClaimLifecycle(t *testing.T) {
 	}
 	if rec := f.apiCall("PATCH", fmt.Sprintf("/api/v1/claims/%d", id), anna, `{"fields": {"ticket": "T-8"}}`); rec.Code != http.StatusOK {
 		t.Errorf("PATCH a reopened claim = %d %s", rec.Code, rec.Body)
+	}
+	// What was late for the first submission is part of the next.
+	v = f.apiClaim(anna, id)
+	for _, e := range v.Evidence {
+		if e.Late {
+			t.Errorf("evidence %s still late after reopening", e.SHA256)
+		}
 	}
 	if !strings.Contains(strings.Join(f.auditActions(), "\n"), "anna claim_updated claim:") {
 		t.Error("no audit entry for the reopening")
@@ -167,6 +181,11 @@ func TestReopenNeedsAnAdmin(t *testing.T) {
 			t.Errorf("admin reopening claim %d without a note: %s", id, out)
 		}
 		f.setStatus(adam, id, "open", "expired by a mis-click", http.StatusOK)
+		// The poller's next round does not expire it again: the admin
+		// reopened it after its deadline (the ledger's clock is today's).
+		if ids, err := f.ledger.ExpireClaims(context.Background(), time.Now().Add(time.Hour)); err != nil || slices.Contains(ids, id) {
+			t.Errorf("ExpireClaims after the reopening = %v, %v; want claim %d left open", ids, err, id)
+		}
 		if v := f.apiClaim(adam, id); !claims.Fileable(v.Status) || v.DaysLeft == nil {
 			t.Errorf("claim %d after reopening: %s, days_left %v; want fileable with days left", id, v.Status, v.DaysLeft)
 		}

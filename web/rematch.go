@@ -35,7 +35,11 @@ func mayMatchFor(p *rules.Policy, j *rules.Judgment) (rules.Tenant, bool) {
 		return rules.Tenant{}, false
 	}
 	t, ok := p.TenantByDomain(j.SenderDomain)
-	if !ok || (j.Reason == rules.ReasonTenantMismatch && t.ID == j.TenantID) {
+	// unknown_domain with a tenant set was another author's unknown
+	// domain: the sender's tenant was known already, so the registry
+	// change that made it known is not what would change the verdict.
+	if !ok || (j.Reason == rules.ReasonUnknownDomain && j.TenantID != "") ||
+		(j.Reason == rules.ReasonTenantMismatch && t.ID == j.TenantID) {
 		return rules.Tenant{}, false
 	}
 	return t, true
@@ -55,7 +59,8 @@ func (s *Server) mayMatch(ctx context.Context) ([]mayMatch, *rules.Policy, error
 	if err != nil {
 		return nil, nil, err
 	}
-	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: []rules.Verdict{rules.Rejected}})
+	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: []rules.Verdict{rules.Rejected},
+		Reasons: []rules.Reason{rules.ReasonUnknownDomain, rules.ReasonTenantMismatch}, RegistryBefore: p.RegistryVersion()})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -42,6 +42,8 @@ func TestMayMatchFor(t *testing.T) {
 		{"tenant mismatch, the domain moved", rejected(rules.ReasonTenantMismatch, "tailspin.cz", contosoID, 4), tailspinID},
 		{"tenant mismatch, the same tenant", rejected(rules.ReasonTenantMismatch, "tailspin.cz", tailspinID, 4), ""},
 		{"another reason", rejected(rules.ReasonPersonalAddress, "tailspin.cz", "", 4), ""},
+		// The sender's tenant was known; another author's domain was not.
+		{"unknown co-author, sender's tenant known", rejected(rules.ReasonUnknownDomain, "contoso.com", contosoID, 4), ""},
 		{"unmatched", &rules.Judgment{Verdict: rules.Unmatched, Reason: rules.ReasonNoIncidentID, SenderDomain: "tailspin.cz", TenantID: tailspinID, RegistryVersion: 4}, ""},
 		{"not judged", nil, ""},
 	} {

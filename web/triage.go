@@ -243,8 +243,19 @@ func (s *Server) attach(ctx context.Context, sha, incident, user string, confirm
 	case !j.Attachable():
 		return nil, badRequest("only unmatched or automatic mail from a tenant's domain can be attached; this one was rejected: %s", reasonText(j.Reason))
 	}
+	existing, err := s.ledger.ClaimFor(ctx, j.TenantID, incident)
+	switch {
+	case err == nil:
+		// Only a claim that may still change takes an analyst's attach;
+		// a submitted one is reopened first.
+		if err := claims.EditError(existing.Status); err != nil {
+			return nil, fmt.Errorf("claim %d (%s): %w", existing.ID, incident, err)
+		}
+	case !errors.Is(err, archive.ErrNotFound):
+		return nil, err
+	}
 	if !confirm {
-		if err := s.checkAttachTarget(ctx, j.TenantID, incident); err != nil {
+		if err := s.checkAttachTarget(ctx, j.TenantID, incident, existing != nil); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +288,7 @@ func (e *confirmError) Error() string { return e.msg }
 // checkAttachTarget says why attaching tenant's mail to incident needs a
 // confirmation, if it does: the prefix names no known service, or the
 // tenant has no claim for the incident yet, so attaching would open one.
-func (s *Server) checkAttachTarget(ctx context.Context, tenantID, incident string) error {
+func (s *Server) checkAttachTarget(ctx context.Context, tenantID, incident string, claimExists bool) error {
 	var why []string
 	if s.vocab.Service(incident) == "" {
 		prefixes := s.vocab.IncidentPrefixes()
@@ -287,9 +298,7 @@ func (s *Server) checkAttachTarget(ctx context.Context, tenantID, incident strin
 		}
 		why = append(why, fmt.Sprintf("%s is not a known incident prefix (known: %s)", incident[:2], strings.Join(known, ", ")))
 	}
-	_, err := s.ledger.ClaimFor(ctx, tenantID, incident)
-	switch {
-	case errors.Is(err, archive.ErrNotFound):
+	if !claimExists {
 		name := tenantID
 		if tenants, err := s.ledger.Tenants(ctx); err == nil {
 			for _, t := range tenants {
@@ -299,8 +308,6 @@ func (s *Server) checkAttachTarget(ctx context.Context, tenantID, incident strin
 			}
 		}
 		why = append(why, fmt.Sprintf("no claim for %s and %s yet; attaching opens one", name, incident))
-	case err != nil:
-		return err
 	}
 	if len(why) == 0 {
 		return nil
@@ -324,6 +331,8 @@ func (s *Server) triageErrorPrompt(w http.ResponseWriter, r *http.Request, err e
 	switch {
 	case errors.As(err, &ue):
 		status, msg = http.StatusBadRequest, ue.msg
+	case errors.Is(err, claims.ErrTransition):
+		status, msg = http.StatusConflict, userMessage(err)
 	case errors.As(err, &ce):
 		if isAPI(r) && ce.decided != nil {
 			d := ce.decided
@@ -484,6 +493,12 @@ func (s *Server) rejudge(ctx context.Context, p *rules.Policy, sha, user string,
 	}
 	res.Before, res.After, res.Reason, res.Changed = r.Before.Verdict, r.After.Verdict, r.After.Reason, r.Changed
 	if err != nil {
+		if len(r.Decisions) == 0 {
+			// The decision was made while this re-judgment ran.
+			if r.Decisions, err = s.ledger.Decisions(ctx, m.ID); err != nil {
+				return res, err
+			}
+		}
 		var who []string
 		for _, d := range r.Decisions {
 			who = append(who, d.String())
