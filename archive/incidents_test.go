@@ -378,3 +378,27 @@ func addPackageFacts(t *testing.T, l *Ledger, store *memStore) {
 	record(t, l, cat)
 	record(t, l, g)
 }
+
+// TestGraphStartExpires: evidence from 15 February gave a provisional
+// deadline at the end of March; Graph's January start moves it to the end
+// of February,
+// and the poller's ExpireClaims expires the claim on its own, audited.
+func TestGraphStartExpires(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	id := readyClaim(t, l)
+	march := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	if ids, err := l.ExpireClaims(ctx, march); err != nil || len(ids) != 0 {
+		t.Fatalf("ExpireClaims before the facts = %v, %v; want none", ids, err)
+	}
+	yes := true
+	record(t, l, factsRec(tenantA, claims.SourceGraph, claims.ClassificationIncident, &yes))
+	ids, err := l.ExpireClaims(ctx, march)
+	if err != nil || len(ids) != 1 || ids[0] != id {
+		t.Fatalf("ExpireClaims after graph's start = %v, %v; want [%d]", ids, err, id)
+	}
+	if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE action = ? AND subject = ? AND json_extract(details, '$.to') = 'expired'`,
+		string(ActionClaimUpdated), claimSubject(id)); n != 1 {
+		t.Errorf("expiry audit entries = %d, want 1", n)
+	}
+}
