@@ -59,6 +59,14 @@ const ActionTenantsImported Action = "tenants_imported"
 // and the "tenant_count" after it. A write that changes nothing has none.
 const ActionRegistryChanged Action = "registry_changed"
 
+// ActionIncidentFactsRecorded records a new reading of Microsoft's record
+// of an incident (RecordIncidentFacts); its subject is
+// "incident:<incident ID>", its details the "tenant_id" ("" for catalog
+// facts), "source", "read_at", "classification", "start", "end", "listed"
+// (Graph's answer, null when the source cannot say), "facts_sha256",
+// "snapshot_key" and, with a post-incident report, "report_key".
+const ActionIncidentFactsRecorded Action = "incident_facts_recorded"
+
 // actions lists every action, in the order Actions returns them. AppendAudit
 // accepts only these: a typo must not start a new kind of entry.
 var actions = []Action{
@@ -67,6 +75,7 @@ var actions = []Action{
 	ActionPackageExported, ActionReprocessed, ActionEvidenceDetached,
 	ActionUserAdded, ActionUserRemoved, ActionPasswordChanged, ActionRoleChanged,
 	ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported, ActionRegistryChanged,
+	ActionIncidentFactsRecorded,
 }
 
 var knownActions = func() map[Action]bool {

@@ -108,7 +108,11 @@ type ClaimSummary struct {
 	// LateEvidence counts the evidence that arrived after the claim went
 	// to Microsoft (claims.Evidence.Late).
 	LateEvidence int
-	UpdatedAt    time.Time
+	// Eligible and IneligibleWhy are claims.Eligibility as of the claim's
+	// last refresh: a due list drops the claims that are not eligible.
+	Eligible      bool
+	IneligibleWhy string
+	UpdatedAt     time.Time
 }
 
 // Claims lists claims, soonest deadline first, optionally only those with
@@ -116,7 +120,7 @@ type ClaimSummary struct {
 func (l *Ledger) Claims(ctx context.Context, statuses ...claims.Status) ([]ClaimSummary, error) {
 	q := `SELECT c.id, c.tenant_id, c.incident_id, c.status, c.deadline, c.deadline_provisional, c.updated_at,
 		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id),
-		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id AND e.late) FROM claims c`
+		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id AND e.late), c.eligible, c.ineligible_why FROM claims c`
 	var args []any
 	if len(statuses) > 0 {
 		var in string
@@ -133,11 +137,12 @@ func (l *Ledger) Claims(ctx context.Context, statuses ...claims.Status) ([]Claim
 	for rows.Next() {
 		var s ClaimSummary
 		var status string
-		var deadline, updated sql.NullString
-		if err := rows.Scan(&s.ID, &s.TenantID, &s.IncidentID, &status, &deadline, &s.DeadlineProvisional, &updated, &s.EvidenceCount, &s.LateEvidence); err != nil {
+		var deadline, updated, why sql.NullString
+		if err := rows.Scan(&s.ID, &s.TenantID, &s.IncidentID, &status, &deadline, &s.DeadlineProvisional, &updated,
+			&s.EvidenceCount, &s.LateEvidence, &s.Eligible, &why); err != nil {
 			return nil, dbErr("list claims", err)
 		}
-		s.Status = claims.Status(status)
+		s.Status, s.IneligibleWhy = claims.Status(status), why.String
 		if s.Deadline, err = parseTime(deadline); err != nil {
 			return nil, dbErr("list claims", err)
 		}
@@ -319,12 +324,23 @@ func (l *Ledger) ExpireClaims(ctx context.Context, now time.Time) ([]int64, erro
 	return ids, err
 }
 
-// refreshClaim recomputes a claim's deadline, azure flag and open/ready
-// status from its evidence and fields, writing and auditing what changed.
+// refreshClaim recomputes a claim's eligibility, deadline, azure flag and
+// open/ready status from its evidence, fields and incident facts, writing
+// and auditing what changed.
 func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor string, id int64) error {
-	c, err := loadClaim(ctx, tx, id, false)
+	c, kept, err := loadClaimKept(ctx, tx, id, false)
 	if err != nil {
 		return err
+	}
+	if c.Eligible != kept.eligible || c.IneligibleWhy != kept.why {
+		if _, err := tx.ExecContext(ctx, `UPDATE claims SET eligible = ?, ineligible_why = ?, updated_at = ? WHERE id = ?`,
+			c.Eligible, nullString(c.IneligibleWhy), fmtTime(now), id); err != nil {
+			return err
+		}
+		details := map[string]any{"eligible": c.Eligible, "ineligible_why": c.IneligibleWhy}
+		if _, err := l.appendAudit(ctx, tx, now, actor, ActionClaimUpdated, claimSubject(id), details); err != nil {
+			return err
+		}
 	}
 	sched, err := claims.ScheduleOf(c)
 	if err != nil {
@@ -349,7 +365,9 @@ func (l *Ledger) refreshClaim(ctx context.Context, tx dbtx, now time.Time, actor
 		return nil
 	}
 	note := "checklist complete"
-	if to == claims.StatusOpen {
+	if why := claims.IneligibleText(c); to == claims.StatusOpen && why != "" {
+		note = why
+	} else if to == claims.StatusOpen {
 		note = "missing: " + strings.Join(c.Missing(), ", ")
 	}
 	return l.setStatus(ctx, tx, now, actor, id, c.Status, to, note)
@@ -376,14 +394,34 @@ func (l *Ledger) refreshTenantClaims(ctx context.Context, tx dbtx, actor string,
 	return nil
 }
 
-// loadClaim reads a claim with its tenant, fields and checklist, and with
+// loadClaim reads a claim with its tenant, fields, incident facts
+// (incidentFactsOf), checklist and eligibility (claims.Checklist), and with
 // its evidence list when withEvidence is set. The work on each message
 // refreshes its claims, so that path reads only what the checklist needs:
 // a claim can gather thousands of emails.
 func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*claims.Claim, error) {
+	c, _, err := loadClaimKept(ctx, q, id, withEvidence)
+	return c, err
+}
+
+// keptEligibility is the eligibility stored on a claim's row, which
+// refreshClaim compares with the one its facts give now.
+type keptEligibility struct {
+	eligible bool
+	why      string
+}
+
+// loadClaimKept is loadClaim, also returning the stored eligibility.
+func loadClaimKept(ctx context.Context, q querier, id int64, withEvidence bool) (*claims.Claim, keptEligibility, error) {
+	var kept keptEligibility
+	c, err := loadClaimWith(ctx, q, id, withEvidence, &kept)
+	return c, kept, err
+}
+
+func loadClaimWith(ctx context.Context, q querier, id int64, withEvidence bool, kept *keptEligibility) (*claims.Claim, error) {
 	c := &claims.Claim{ID: id, Fields: map[claims.Field]claims.FieldValue{}}
 	var status string
-	var deadline, created, updated, tenantName, earliest sql.NullString
+	var deadline, created, updated, tenantName, earliest, why sql.NullString
 	var tenantCSP sql.NullBool
 	var firstStored sql.NullInt64
 	// Subqueries, not joins, here and in the other queries on the work
@@ -391,17 +429,21 @@ func loadClaim(ctx context.Context, q querier, id int64, withEvidence bool) (*cl
 	// run, which made each of these queries three to four times dearer.
 	err := q.QueryRowContext(ctx, `SELECT c.tenant_id, c.incident_id, c.status, c.azure, c.deadline, c.deadline_provisional,
 		c.created_at, c.updated_at, (SELECT t.name FROM tenants t WHERE t.id = c.tenant_id),
-		(SELECT t.csp FROM tenants t WHERE t.id = c.tenant_id), c.evidence_earliest, c.first_stored_message
+		(SELECT t.csp FROM tenants t WHERE t.id = c.tenant_id), c.evidence_earliest, c.first_stored_message,
+		c.eligible, c.ineligible_why
 		FROM claims c WHERE c.id = ?`, id).
 		Scan(&c.TenantID, &c.IncidentID, &status, &c.Azure, &deadline, &c.DeadlineProvisional, &created, &updated,
-			&tenantName, &tenantCSP, &earliest, &firstStored)
+			&tenantName, &tenantCSP, &earliest, &firstStored, &kept.eligible, &why)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("claim %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.Status, c.TenantName = claims.Status(status), tenantName.String
+	c.Status, c.TenantName, kept.why = claims.Status(status), tenantName.String, why.String
+	if c.Incident, c.IncidentListed, err = incidentFactsOf(ctx, q, c.TenantID, c.IncidentID); err != nil {
+		return nil, fmt.Errorf("claim %d: %w", id, err)
+	}
 	for _, f := range []struct {
 		dst *time.Time
 		src sql.NullString

@@ -27,11 +27,17 @@ const packageFormat = "claimtrail-claim-package-1"
 //
 //	claim.json          the claim, its checklist and its evidence list
 //	details.txt         the text for Partner Center's Details box
+//	incident.json       Microsoft's record of the incident: every reading
+//	                    of it (IncidentHistory), oldest first, each with its
+//	                    source, read time, listing, facts and snapshot key;
+//	                    only when there is one
+//	incident-report.<ext>  the newest post-incident report, when one is stored
 //	evidence/NN-<sha256-of-message>.<ext>   each evidence bundle, oldest first
 //
 // The package is deterministic: the same ledger state and bundles give the
 // same bytes (every entry is dated with the claim's last update). Each
-// bundle's SHA-256 is checked against the one SetBundle recorded. Evidence
+// bundle's SHA-256 is checked against the one SetBundle recorded, and the
+// report's against the one RecordIncidentFacts recorded. Evidence
 // whose bundle is not stored yet makes it fail; so does any read error, and
 // then w holds a partial ZIP the caller must discard. A successful export
 // is recorded in the audit trail under actor.
@@ -77,6 +83,15 @@ func (l *Ledger) WriteClaimPackage(ctx context.Context, w io.Writer, claimID int
 	}
 	if err != nil {
 		return fmt.Errorf("archive: %s: details.txt: %w", op, err)
+	}
+	history, err := incidentHistory(ctx, l.r, c.TenantID, c.IncidentID)
+	if err != nil {
+		return dbErr(op, err)
+	}
+	if len(history) > 0 {
+		if err := writeIncidentEntries(ctx, history, bundles, add); err != nil {
+			return fmt.Errorf("archive: %s: %w", op, err)
+		}
 	}
 	for i, e := range c.Evidence {
 		name := fmt.Sprintf("evidence/%02d-%s%s", i+1, e.SHA256, bundleExt(e.BundleKey))
@@ -126,4 +141,51 @@ func bundleExt(key string) string {
 		return ""
 	}
 	return ext
+}
+
+// packageIncident is one record in incident.json.
+type packageIncident struct {
+	TenantID       string          `json:"tenant_id"` // "" for catalog facts
+	Source         claims.Source   `json:"source"`
+	ReadAt         time.Time       `json:"read_at"`
+	Listed         *bool           `json:"listed"`
+	Facts          claims.Incident `json:"facts"`
+	SnapshotKey    string          `json:"snapshot_key,omitempty"`
+	SnapshotSHA256 string          `json:"snapshot_sha256,omitempty"`
+	ReportKey      string          `json:"report_key,omitempty"`
+	ReportSHA256   string          `json:"report_sha256,omitempty"`
+	RecordedAt     time.Time       `json:"recorded_at"`
+}
+
+// writeIncidentEntries writes incident.json and the newest stored report.
+func writeIncidentEntries(ctx context.Context, history []IncidentRecord, bundles BundleSource, add func(string, uint16) (io.Writer, error)) error {
+	out := make([]packageIncident, len(history))
+	var report *IncidentRecord
+	for i := range history {
+		r := &history[i]
+		out[i] = packageIncident{TenantID: r.TenantID, Source: r.Incident.Source, ReadAt: r.Incident.ReadAt.UTC(), Listed: r.Listed,
+			Facts: r.Incident, SnapshotKey: r.SnapshotKey, SnapshotSHA256: r.SnapshotSHA256,
+			ReportKey: r.ReportKey, ReportSHA256: r.ReportSHA256, RecordedAt: r.RecordedAt.UTC()}
+		if r.ReportKey != "" {
+			report = r
+		}
+	}
+	data, err := json.MarshalIndent(struct {
+		Records []packageIncident `json:"records"`
+	}{out}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("incident.json: %w", err)
+	}
+	f, err := add("incident.json", zip.Deflate)
+	if err == nil {
+		_, err = f.Write(append(data, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("incident.json: %w", err)
+	}
+	if report == nil {
+		return nil
+	}
+	e := claims.Evidence{BundleKey: report.ReportKey, BundleSHA256: report.ReportSHA256}
+	return copyBundle(ctx, bundles, e, func() (io.Writer, error) { return add("incident-report"+path.Ext(report.ReportKey), zip.Store) })
 }

@@ -26,7 +26,8 @@ var _ BundleSource = Store(nil)
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // packageFixture builds a complete claim with two evidence messages whose
-// bundles are in the returned store.
+// bundles are in the returned store, and Microsoft's record of its
+// incident (catalog and Graph, with a post-incident report).
 func packageFixture(t *testing.T) (*Ledger, *memStore, int64) {
 	t.Helper()
 	ctx := context.Background()
@@ -54,6 +55,7 @@ func packageFixture(t *testing.T) (*Ledger, *memStore, int64) {
 		}
 	}
 	fillFields(t, l, id)
+	addPackageFacts(t, l, store)
 	return l, store, id
 }
 
@@ -79,7 +81,7 @@ func TestWriteClaimPackage(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := l.Claim(ctx, id)
-	wantNames := []string{"claim.json", "details.txt",
+	wantNames := []string{"claim.json", "details.txt", "incident.json", "incident-report.pdf",
 		"evidence/01-" + c.Evidence[0].SHA256 + ".zip", "evidence/02-" + c.Evidence[1].SHA256 + ".zip"}
 	var names []string
 	files := map[string][]byte{}
@@ -99,9 +101,9 @@ func TestWriteClaimPackage(t *testing.T) {
 		t.Errorf("package entries = %v, want %v", names, wantNames)
 	}
 	for i, e := range c.Evidence {
-		got := files[wantNames[2+i]]
+		got := files[wantNames[4+i]]
 		if want := store.objects[e.BundleKey]; !bytes.Equal(got, want) {
-			t.Errorf("%s = %q, want the stored bundle %q", wantNames[2+i], got, want)
+			t.Errorf("%s = %q, want the stored bundle %q", wantNames[4+i], got, want)
 		}
 	}
 	var cj struct {

@@ -107,8 +107,8 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("after UpsertTenants missing %q, want csp present", got)
 	}
 	c, _ = l.Claim(ctx, id)
-	if c.Checklist[3].Item != claims.ItemCSP || c.Checklist[3].Value != "no" || c.Checklist[3].Source != "tenant registry" || c.TenantName != "Contoso" {
-		t.Errorf("csp item = %+v, tenant name %q; want no from the tenant registry, Contoso", c.Checklist[3], c.TenantName)
+	if c.Checklist[4].Item != claims.ItemCSP || c.Checklist[4].Value != "no" || c.Checklist[4].Source != "tenant registry" || c.TenantName != "Contoso" {
+		t.Errorf("csp item = %+v, tenant name %q; want no from the tenant registry, Contoso", c.Checklist[4], c.TenantName)
 	}
 	fillFields(t, l, id)
 	if got := missing(); got != "" {

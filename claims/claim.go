@@ -94,8 +94,11 @@ type ChecklistItem struct {
 
 // The checklist items, from Partner Center's requirements (DOMAIN.md).
 const (
-	ItemTenantID         = "tenant_id"
-	ItemIncidentID       = "incident_id"
+	ItemTenantID   = "tenant_id"
+	ItemIncidentID = "incident_id"
+	// ItemIncidentListed is Graph's word that the incident concerns the
+	// claim's tenant: missing only when Graph said it does not.
+	ItemIncidentListed   = "incident_listed"
 	ItemCustomerEmail    = "customer_email"
 	ItemCSP              = "csp"
 	ItemDowntimeStart    = "downtime_start"
@@ -139,13 +142,19 @@ type Tenant struct {
 }
 
 // Checklist fills Partner Center's list from what is known: tenant and
-// incident from the claim, the customer email from its first stored
-// evidence (FirstStored), CSP from the analyst or else the tenant registry,
-// the rest from the analyst.
+// incident from the claim, whether Microsoft lists the incident for the
+// tenant from Graph (IncidentListed), the customer email from its first
+// stored evidence (FirstStored), CSP from the analyst or else the tenant
+// registry, the rest from the analyst, except that the downtime's start and
+// duration come from Microsoft's record (Incident) until an analyst sets
+// them. It also sets c.Eligible and c.IneligibleWhy (Assess), so that a
+// loaded claim says both.
 func Checklist(c *Claim, t Tenant) []ChecklistItem {
+	Assess(c)
 	items := []ChecklistItem{
 		{Item: ItemTenantID, Present: true, Value: c.TenantID, Source: "evidence"},
 		{Item: ItemIncidentID, Present: true, Value: c.IncidentID, Source: "evidence"},
+		listedItem(c),
 	}
 	email := ChecklistItem{Item: ItemCustomerEmail}
 	if e := c.FirstStored; e != nil {
@@ -164,14 +173,65 @@ func Checklist(c *Claim, t Tenant) []ChecklistItem {
 		ci := ChecklistItem{Item: it.item}
 		if f, ok := c.Fields[it.field]; ok {
 			ci.Present, ci.Value, ci.Source = true, f.Value, "analyst "+f.Actor
+		} else if v := factValue(c.Incident, it.item); v != "" {
+			ci.Present, ci.Value, ci.Source = true, v, c.Incident.Provenance()
 		}
 		items = append(items, ci)
 	}
 	return items
 }
 
-// Ready reports whether every checklist item is present.
+// listedItem is ItemIncidentListed: present when Graph lists the incident
+// for the tenant or nobody could ask, missing with what to do when Graph
+// said the tenant has no such incident.
+func listedItem(c *Claim) ChecklistItem {
+	it := ChecklistItem{Item: ItemIncidentListed}
+	switch {
+	case c.IncidentListed == nil:
+		it.Present, it.Value, it.Source = true, "not checked: Microsoft Graph was not asked for this tenant", "Microsoft Service Health (not asked)"
+	case *c.IncidentListed:
+		it.Present, it.Value, it.Source = true, "listed for the tenant", graphSource(c.Incident)
+	default:
+		it.Value = fmt.Sprintf("Microsoft lists no %s for this tenant: check the tenant ID, or ask the customer for a screenshot of the incident in their admin center", c.IncidentID)
+		it.Source = graphSource(c.Incident)
+	}
+	return it
+}
+
+// graphSource names Graph as a source, with its read time when the claim's
+// facts are Graph's.
+func graphSource(inc *Incident) string {
+	if inc != nil && inc.Source == SourceGraph {
+		return inc.Provenance()
+	}
+	return "Microsoft Service Health (graph)"
+}
+
+// factValue is what Microsoft's record says of an analyst's item: the
+// downtime's start and duration; "" when it says nothing.
+func factValue(inc *Incident, item string) string {
+	if inc == nil {
+		return ""
+	}
+	switch item {
+	case ItemDowntimeStart:
+		if !inc.Start.IsZero() {
+			return inc.Start.UTC().Format(time.RFC3339)
+		}
+	case ItemDowntimeDuration:
+		if d, ok := inc.Downtime(); ok {
+			return fmtDuration(d.Round(time.Second))
+		}
+	}
+	return ""
+}
+
+// Ready reports whether every checklist item is present and the claim is
+// eligible (Eligibility): an advisory is never ready.
 func (c *Claim) Ready() bool {
+	if ok, _ := Eligibility(c); !ok {
+		return false
+	}
 	for _, it := range c.Checklist {
 		if !it.Present {
 			return false

@@ -202,8 +202,10 @@ func TestChecklistAndDetails(t *testing.T) {
 	c := &Claim{TenantID: "4f1c2a9e-7b3d-4c8e-9a21-6d5e8f0b3c47", TenantName: "Contoso", IncidentID: "EX315207", Status: StatusSubmitted,
 		Fields: map[Field]FieldValue{FieldTicket: {Value: "T-1", Actor: "anna"}}}
 	c.Checklist = Checklist(c, Tenant{Known: true, CSP: true})
-	if c.Ready() || c.Present() != 4 {
-		t.Errorf("checklist %+v: ready %v present %d, want not ready, 4 present", c.Checklist, c.Ready(), c.Present())
+	// 11 items; tenant, incident, incident listed (not checked), CSP and
+	// ticket are present.
+	if c.Ready() || c.Present() != 5 || len(c.Checklist) != 11 {
+		t.Errorf("checklist %+v: ready %v present %d, want not ready, 5 of 11 present", c.Checklist, c.Ready(), c.Present())
 	}
 	want := []string{ItemCustomerEmail, ItemDowntimeStart, ItemDowntimeDuration, ItemAffectedUsers, ItemLocations, ItemResolution}
 	if got := c.Missing(); !slices.Equal(got, want) {
@@ -214,10 +216,10 @@ func TestChecklistAndDetails(t *testing.T) {
 	late.Late, late.Date = true, at("2026-03-01T10:00:00Z")
 	c.Evidence, c.FirstStored = []Evidence{e, late}, &e
 	c.Checklist = Checklist(c, Tenant{})
-	if it := c.Checklist[2]; !it.Present || it.Value != "jane@contoso.com, 2026-02-15T09:00:00Z" {
+	if it := item(c, ItemCustomerEmail); !it.Present || it.Value != "jane@contoso.com, 2026-02-15T09:00:00Z" {
 		t.Errorf("customer email item = %+v", it)
 	}
-	if it := c.Checklist[3]; it.Present {
+	if it := item(c, ItemCSP); it.Present {
 		t.Errorf("CSP of an unregistered tenant = %+v, want missing", it)
 	}
 	d := Details(c)
@@ -230,9 +232,9 @@ func TestChecklistAndDetails(t *testing.T) {
 	if c.LateEvidence() != 1 {
 		t.Errorf("LateEvidence = %d, want 1", c.LateEvidence())
 	}
-	for _, item := range []string{ItemTenantID, ItemIncidentID, ItemCustomerEmail} {
-		if _, ok := ItemField(item); ok {
-			t.Errorf("ItemField(%s) is an analyst's field", item)
+	for _, it := range []string{ItemTenantID, ItemIncidentID, ItemIncidentListed, ItemCustomerEmail} {
+		if _, ok := ItemField(it); ok {
+			t.Errorf("ItemField(%s) is an analyst's field", it)
 		}
 	}
 	if f, ok := ItemField(ItemCSP); !ok || f != FieldCSP {

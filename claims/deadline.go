@@ -11,26 +11,44 @@ import (
 // Schedule is a claim's deadline and what it rests on.
 type Schedule struct {
 	Deadline time.Time // zero while there is neither incident start nor evidence
-	// Provisional is set while the deadline counts from the earliest
-	// evidence rather than the incident start an analyst entered.
+	// Provisional is set while the deadline counts from something other
+	// than the incident's start as an analyst entered it or Microsoft
+	// records it (Graph, the catalog).
 	Provisional bool
 	Azure       bool
+	// From says what the deadline counts from, for display: "incident
+	// start (analyst alice)", "incident start (Microsoft Service Health,
+	// graph)", "incident start (notification, provisional)", "earliest
+	// evidence (provisional)"; "" without a deadline.
+	From string
 }
 
 // ScheduleOf computes claim c's deadline (rules.Deadline) from the date it
-// counts from: the incident start an analyst entered, else the earliest
-// evidence (Claim.Earliest), which makes it provisional; the Azure field
-// picks the rule.
+// counts from, the first of: the incident start an analyst entered; the
+// start in Microsoft's record (c.Incident) from Graph or the catalog; the
+// start a forwarded notification gave, which is provisional; the earliest
+// evidence (Claim.Earliest), also provisional. The Azure field picks the
+// rule.
 func ScheduleOf(c *Claim) (Schedule, error) {
 	s := Schedule{Azure: c.Fields[FieldAzure].Value == "yes", Provisional: true}
-	if f, ok := c.Fields[FieldIncidentStart]; ok {
+	inc := c.Incident
+	switch f, ok := c.Fields[FieldIncidentStart]; {
+	case ok:
 		start, err := time.Parse(time.RFC3339, f.Value)
 		if err != nil {
 			return Schedule{}, fmt.Errorf("stored %s: %w", FieldIncidentStart, err)
 		}
 		s.Deadline, s.Provisional = rules.Deadline(start, s.Azure), false
-	} else if !c.Earliest.IsZero() {
+		s.From = fmt.Sprintf("incident start (analyst %s)", f.Actor)
+	case inc != nil && !inc.Start.IsZero() && inc.Firm():
+		s.Deadline, s.Provisional = inc.Deadline(s.Azure), false
+		s.From = fmt.Sprintf("incident start (Microsoft Service Health, %s)", inc.Source)
+	case inc != nil && !inc.Start.IsZero():
+		s.Deadline = inc.Deadline(s.Azure)
+		s.From = fmt.Sprintf("incident start (%s, provisional)", inc.Source)
+	case !c.Earliest.IsZero():
 		s.Deadline = rules.Deadline(c.Earliest, s.Azure)
+		s.From = "earliest evidence (provisional)"
 	}
 	return s, nil
 }

@@ -3,12 +3,15 @@ package claims
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Details returns the text for Partner Center's Details box: what
 // Microsoft asks a claim to carry, one item a line, then the evidence
-// emails. Items still missing are listed as such, so that an incomplete
-// text is never pasted by mistake; late evidence is marked.
+// emails. Microsoft's record of the incident gets a line when there is one.
+// Items still missing are listed as such, and a claim that is not eligible
+// says so, so that such a text is never pasted by mistake; late evidence
+// is marked.
 func Details(c *Claim) string {
 	var b strings.Builder
 	item := map[string]ChecklistItem{}
@@ -27,6 +30,9 @@ func Details(c *Claim) string {
 		fmt.Fprintf(&b, "Customer: %s\n", c.TenantName)
 	}
 	fmt.Fprintf(&b, "Incident ID: %s\n", c.IncidentID)
+	if inc := c.Incident; inc != nil {
+		fmt.Fprintf(&b, "Microsoft's record: %s\n", incidentLine(inc))
+	}
 	downtime := "MISSING"
 	if s, d := val(ItemDowntimeStart), val(ItemDowntimeDuration); s != "MISSING" || d != "MISSING" {
 		downtime = fmt.Sprintf("from %s for %s", s, d)
@@ -48,6 +54,9 @@ func Details(c *Claim) string {
 		}
 		fmt.Fprintf(&b, "%d. %s from %s: %q%s\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"), e.Sender, oneLine(e.Subject), late)
 	}
+	if why := IneligibleText(c); why != "" {
+		fmt.Fprintf(&b, "\nNOT ELIGIBLE: %s\n", why)
+	}
 	if m := c.Missing(); len(m) > 0 {
 		fmt.Fprintf(&b, "\nNOT READY, missing: %s\n", strings.Join(m, ", "))
 	}
@@ -56,4 +65,31 @@ func Details(c *Claim) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// incidentLine sums up Microsoft's record in one line: classification,
+// title, start and end, source.
+func incidentLine(inc *Incident) string {
+	var parts []string
+	if inc.Classification != "" {
+		parts = append(parts, string(inc.Classification))
+	}
+	if inc.Title != "" {
+		parts = append(parts, fmt.Sprintf("%q", oneLine(inc.Title)))
+	}
+	const layout = "2006-01-02 15:04 MST"
+	switch {
+	case !inc.Start.IsZero() && !inc.End.IsZero():
+		parts = append(parts, fmt.Sprintf("from %s to %s", inc.Start.UTC().Format(layout), inc.End.UTC().Format(layout)))
+	case !inc.Start.IsZero():
+		parts = append(parts, fmt.Sprintf("from %s, not over", inc.Start.UTC().Format(layout)))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no details")
+	}
+	src := string(inc.Source)
+	if !inc.ReadAt.IsZero() {
+		src += ", read " + inc.ReadAt.UTC().Format(time.RFC3339)
+	}
+	return strings.Join(parts, ", ") + " (" + src + ")"
 }

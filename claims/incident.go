@@ -17,7 +17,7 @@ import (
 // lower-cased, so they read back as they came.
 type Classification string
 
-// The classifications Microsoft documents. Only an incident earns credit.
+// The classifications Microsoft documents. An advisory earns no credit.
 const (
 	ClassificationIncident Classification = "incident"
 	ClassificationAdvisory Classification = "advisory"
@@ -26,7 +26,7 @@ const (
 // ParseClassification reads a classification in any case ("Incident",
 // "ADVISORY"), trimmed. An unknown value is kept, lower-cased
 // ("unknownFutureValue" -> "unknownfuturevalue"): it is never an error,
-// Eligible says what it means.
+// and it does not make a claim ineligible (Eligible).
 func ParseClassification(s string) Classification {
 	return Classification(strings.ToLower(strings.TrimSpace(s)))
 }
@@ -146,54 +146,19 @@ func (i *Incident) Downtime() (d time.Duration, ok bool) {
 	return i.End.Sub(i.Start), true
 }
 
-// Reasons a claim is not eligible, as Eligible and Eligibility give them.
-const (
-	// IneligibleAdvisory: Microsoft classed the issue an advisory, which
-	// generally earns no credit.
-	IneligibleAdvisory = "advisory"
-	// IneligibleUnknown: the classification is missing or one this version
-	// does not know; an analyst must look.
-	IneligibleUnknown = "unknown_classification"
-	// IneligibleWindowClosed: the claim's deadline has passed.
-	IneligibleWindowClosed = "window_closed"
-	// IneligibleNotListed: Graph does not list the issue for the
-	// customer's tenant, so nothing shows the tenant was affected.
-	IneligibleNotListed = "not_listed"
-)
+// IneligibleAdvisory is why a claim is not eligible when Microsoft classes
+// its issue an advisory, which earns no credit (Claim.IneligibleWhy).
+const IneligibleAdvisory = "advisory"
 
-// Eligible says what the classification alone decides: an incident is
-// eligible (why ""); an advisory is not (IneligibleAdvisory); a missing or
-// unknown classification is not until someone decides
-// (IneligibleUnknown).
+// Eligible says what the classification decides: an advisory earns no
+// credit (false, IneligibleAdvisory). An incident is eligible, and so is a
+// missing or unknown classification (a value Microsoft adds later): only
+// Microsoft's explicit "advisory" takes a claim out of the running, so a
+// classification this version cannot read never hides a claim that may
+// earn credit. Eligibility decides for a whole claim.
 func (i *Incident) Eligible() (ok bool, why string) {
-	switch i.Classification {
-	case ClassificationIncident:
-		return true, ""
-	case ClassificationAdvisory:
+	if i.Classification == ClassificationAdvisory {
 		return false, IneligibleAdvisory
-	}
-	return false, IneligibleUnknown
-}
-
-// Eligibility decides whether a claim on inc can still earn credit at now:
-// listed says whether Graph lists the issue for the claim's tenant (pass
-// true when Graph could not be asked), deadline is the claim's deadline
-// (zero when unknown, which closes nothing). The first reason that applies
-// is given: IneligibleNotListed, then the classification's (Eligible; a
-// nil inc counts as unknown), then IneligibleWindowClosed once now is after
-// the deadline (a claim received at the deadline is on time).
-func Eligibility(inc *Incident, listed bool, deadline, now time.Time) (eligible bool, why string) {
-	if !listed {
-		return false, IneligibleNotListed
-	}
-	if inc == nil {
-		return false, IneligibleUnknown
-	}
-	if ok, why := inc.Eligible(); !ok {
-		return false, why
-	}
-	if !deadline.IsZero() && now.After(deadline) {
-		return false, IneligibleWindowClosed
 	}
 	return true, ""
 }

@@ -123,12 +123,12 @@ func TestParseGraphIssue(t *testing.T) {
 		{name: "lower-case advisory", in: `{"id":"tm1330001","classification":"advisory","status":"serviceDegradation","startDateTime":"2026-02-20T08:00:00"}`,
 			id: "TM1330001", class: ClassificationAdvisory, status: "serviceDegradation", start: "2026-02-20T08:00:00Z", why: IneligibleAdvisory},
 		{name: "unknown classification kept", in: `{"id":"SP1340002","classification":"unknownFutureValue","status":"somethingNew"}`,
-			id: "SP1340002", class: "unknownfuturevalue", status: "somethingNew", why: IneligibleUnknown},
+			id: "SP1340002", class: "unknownfuturevalue", status: "somethingNew", eligible: true},
 		{name: "seven fractional digits and offset", in: `{"id":"EX1321282","classification":"INCIDENT","startDateTime":"2026-02-15T10:00:00.0000000+01:00"}`,
 			id: "EX1321282", class: ClassificationIncident, start: "2026-02-15T09:00:00Z", eligible: true},
 		{name: "nulls and extra fields", in: `{"id":"EX1321282","title":null,"endDateTime":null,"posts":null,"x":{"y":[1]},"classification":"incident"}`,
 			id: "EX1321282", class: ClassificationIncident, eligible: true},
-		{name: "BOM", in: "\xef\xbb\xbf" + `{"id":"EX1321282"}`, id: "EX1321282", why: IneligibleUnknown},
+		{name: "BOM", in: "\xef\xbb\xbf" + `{"id":"EX1321282"}`, id: "EX1321282", eligible: true},
 		{name: "no id", in: `{"title":"x"}`, wantErr: "no id"},
 		{name: "message center post", in: `{"id":"MC1234567"}`, wantErr: "Message Center"},
 		{name: "id not an incident", in: `{"id":"VSG1-B90"}`, wantErr: "not an incident ID"},
@@ -211,38 +211,9 @@ func TestCanonicalIssueStatus(t *testing.T) {
 	}
 }
 
-func TestEligibility(t *testing.T) {
+func TestIncidentDeadline(t *testing.T) {
 	start := time.Date(2026, 2, 15, 9, 0, 0, 0, time.UTC)
-	incident := &Incident{ID: "EX1321282", Classification: ClassificationIncident, Start: start}
-	advisory := &Incident{ID: "TM1330001", Classification: ClassificationAdvisory, Start: start}
-	unknown := &Incident{ID: "SP1340002", Classification: "unknownfuturevalue", Start: start}
-	deadline := incident.Deadline(false) // 31 March, DOMAIN.md
-	tests := []struct {
-		name     string
-		inc      *Incident
-		listed   bool
-		deadline time.Time
-		now      time.Time
-		eligible bool
-		why      string
-	}{
-		{"incident in time", incident, true, deadline, start.AddDate(0, 0, 10), true, ""},
-		{"incident at the deadline", incident, true, deadline, deadline, true, ""},
-		{"incident after the deadline", incident, true, deadline, deadline.Add(time.Nanosecond), false, IneligibleWindowClosed},
-		{"no deadline closes nothing", incident, true, time.Time{}, start.AddDate(5, 0, 0), true, ""},
-		{"advisory", advisory, true, deadline, start, false, IneligibleAdvisory},
-		{"advisory, late", advisory, true, deadline, deadline.AddDate(0, 1, 0), false, IneligibleAdvisory},
-		{"unknown classification", unknown, true, deadline, start, false, IneligibleUnknown},
-		{"no facts", nil, true, deadline, start, false, IneligibleUnknown},
-		{"not listed comes first", advisory, false, deadline, deadline.AddDate(1, 0, 0), false, IneligibleNotListed},
-		{"not listed, no facts", nil, false, time.Time{}, start, false, IneligibleNotListed},
-	}
-	for _, tt := range tests {
-		ok, why := Eligibility(tt.inc, tt.listed, tt.deadline, tt.now)
-		if ok != tt.eligible || why != tt.why {
-			t.Errorf("Eligibility(%s) = %v %q, want %v %q", tt.name, ok, why, tt.eligible, tt.why)
-		}
-	}
+	deadline := (&Incident{ID: "EX1321282", Start: start}).Deadline(false) // 31 March, DOMAIN.md
 	if want := time.Date(2026, 3, 31, 23, 59, 59, 999999999, time.UTC); !deadline.Equal(want) {
 		t.Errorf("Deadline(15 February) = %v, want %v", deadline, want)
 	}

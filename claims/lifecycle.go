@@ -72,9 +72,10 @@ func Expires(s Status, deadline, reopenedAt, now time.Time) bool {
 	return reopenedAt.IsZero() || reopenedAt.Before(deadline)
 }
 
-// Follow returns the status a claim in status s takes when its checklist
-// is or is not complete: open and ready follow the checklist; the other
-// statuses are an analyst's and stay.
+// Follow returns the status a claim in status s takes when it is or is not
+// ready (Claim.Ready, which an ineligible claim never is, so Follow keeps
+// it open): open and ready follow the checklist; the other statuses are an
+// analyst's and stay.
 func Follow(s Status, ready bool) Status {
 	switch {
 	case s == StatusOpen && ready:
@@ -166,9 +167,14 @@ func IsReopen(from, to Status) bool { return to == StatusOpen && !Fileable(from)
 
 // CheckTransition says whether by may move claim c to status to, with note.
 // The error wraps ErrTransition for a change the lifecycle does not allow
-// (naming both statuses, and what is missing or allowed instead) and
+// (naming both statuses, and what is missing or allowed instead), for
+// making a claim that is not eligible ready or submitted (saying why,
+// IneligibleText), and
 // ErrAdminOnly for one that needs the admin role.
 func CheckTransition(c *Claim, to Status, by Actor, note string) error {
+	if why := IneligibleText(c); why != "" && (to == StatusReady || to == StatusSubmitted) {
+		return fmt.Errorf("cannot move from %s to %s: %s: %w", c.Status, to, why, ErrTransition)
+	}
 	t, ok := find(c.Status, to)
 	if !ok {
 		return transitionError(c, to)

@@ -57,7 +57,7 @@ func TestGraphIssue(t *testing.T) {
 	}{
 		{"EX1321282", claims.ClassificationIncident, true},
 		{"tm1330001", claims.ClassificationAdvisory, false},
-		{"SP1340002", "unknownfuturevalue", false},
+		{"SP1340002", "unknownfuturevalue", true}, // only an advisory is ineligible
 	}
 	for _, tt := range tests {
 		inc, err := c.Issue(context.Background(), tenantA, tt.id)

@@ -215,10 +215,10 @@ func TestClaimsList(t *testing.T) {
 	f.check(t, []cliCase{
 		{"by deadline, overdue marked", []string{"claims", "--config", "CONFIG", "list"}, exitOK, []string{
 			"ID", "TENANT", "DEADLINE", "READY", "EVIDENCE\n",
-			"Contoso Ltd", "EX300001", "open", "2026-02-28  OVERDUE by 25 days (provisional)", "4/10", "1\n",
-			"Contoso Ltd", "EX315207", "open", "2026-03-31  6 days left (provisional)", "4/10", "1\n",
-			"Fabrikam, Inc.", "EX315300", "open", "2026-04-30  36 days left (provisional)", "3/10", "1\n",
-			"Northwind Traders", "EX400000", "submitted", "2026-04-30 ", "10/10", "1\n",
+			"Contoso Ltd", "EX300001", "open", "2026-02-28  OVERDUE by 25 days (provisional)", "5/11", "1\n",
+			"Contoso Ltd", "EX315207", "open", "2026-03-31  6 days left (provisional)", "5/11", "1\n",
+			"Fabrikam, Inc.", "EX315300", "open", "2026-04-30  36 days left (provisional)", "4/11", "1\n",
+			"Northwind Traders", "EX400000", "submitted", "2026-04-30 ", "11/11", "1\n",
 			"4 claims, 1 overdue"}, ""},
 		{"--config after the command", []string{"claims", "list", "--config", "CONFIG", "--status", "submitted"}, exitOK,
 			[]string{"EX400000", "1 claim\n"}, ""},
@@ -234,7 +234,7 @@ func TestClaimsList(t *testing.T) {
 		{"unknown tenant", []string{"claims", "--config", "CONFIG", "list", "--tenant", "Tailspin"}, exitUsage, nil, "see claimtrail tenants list"},
 		{"bad status", []string{"claims", "--config", "CONFIG", "list", "--status", "filed"}, exitUsage, nil, `"filed" is not a status; use open, ready`},
 		{"json", []string{"claims", "--config", "CONFIG", "list", "--json", "--status", "open", "--tenant", "fabrikam"}, exitOK,
-			[]string{`{"id":`, `"tenant_name":"Fabrikam, Inc.","incident_id":"EX315300","status":"open","deadline":"2026-04-30T23:59:59.999999999Z","deadline_provisional":true,"days_left":36,"overdue":false,"present":3,"total":10,"missing":["customer_email",`, `"evidence":1}` + "\n"}, ""},
+			[]string{`{"id":`, `"tenant_name":"Fabrikam, Inc.","incident_id":"EX315300","status":"open","deadline":"2026-04-30T23:59:59.999999999Z","deadline_provisional":true,"days_left":36,"overdue":false,"present":4,"total":11,"missing":["customer_email",`, `"evidence":1}` + "\n"}, ""},
 	})
 }
 
@@ -325,7 +325,7 @@ func TestClaimsShow(t *testing.T) {
 		t.Fatalf("claims show --json printed %q: %v", stdout, err)
 	}
 	if got.ID != f.claims["contoso"] || got.IncidentID != "EX315207" || got.Ready || got.DaysLeft == nil || *got.DaysLeft != 6 ||
-		len(got.Evidence) != 1 || got.Evidence[0].SHA256 != f.shas["contoso"] || len(got.Checklist) != 10 ||
+		len(got.Evidence) != 1 || got.Evidence[0].SHA256 != f.shas["contoso"] || len(got.Checklist) != 11 ||
 		!strings.Contains(got.Details, "Incident ID: EX315207") || !slices.Contains(got.Missing, "ticket") {
 		t.Errorf("claims show --json = %+v", got)
 	}
@@ -343,7 +343,7 @@ func TestClaimsChange(t *testing.T) {
 		{"no value", []string{"claims", "--config", "CONFIG", "set", id, "ticket"}, exitUsage, nil, "want 3 argument(s), got 2"},
 		{"unknown claim", []string{"claims", "--config", "CONFIG", "set", "999", "ticket", "T-1"}, exitFail, nil, "not found"},
 		{"normalised value", []string{"claims", "--config", "CONFIG", "set", id, "downtime_duration", "270m"}, exitOK,
-			[]string{"claim " + id + ": downtime_duration = 4h30m\n", "status: open, 5/10 present; missing: downtime_start, affected_users, locations, resolution, ticket\n"}, ""},
+			[]string{"claim " + id + ": downtime_duration = 4h30m\n", "status: open, 6/11 present; missing: downtime_start, affected_users, locations, resolution, ticket\n"}, ""},
 		{"incident_start makes the deadline final", []string{"claims", "--config", "CONFIG", "set", id, "incident_start", "2026-02-14T23:30:00+01:00"}, exitOK,
 			[]string{"incident_start = 2026-02-14T22:30:00Z\n", "deadline: 2026-03-31  6 days left\n"}, ""},
 		{"a value of several words", []string{"claims", "--config", "CONFIG", "set", id, "resolution", "restarted", "the", "connector"}, exitOK,
