@@ -90,7 +90,10 @@ type Pipeline struct {
 	spoolDir string
 	log      *slog.Logger
 	observe  Observer
-	budget   *memBudget
+	// incidents records the facts of forwarded Service Health
+	// notifications; nil: they are not read.
+	incidents IncidentRecorder
+	budget    *memBudget
 	// fullParse is the largest message parsed in full, and so the most
 	// a message takes from budget.
 	fullParse int64
@@ -108,6 +111,9 @@ type PipelineOptions struct {
 	SpoolDir string
 	Logger   *slog.Logger
 	Observer Observer // nil: nobody watches
+	// Incidents records the incident facts of the Service Health
+	// notifications accepted messages carry; nil: not read.
+	Incidents IncidentRecorder
 	// MemoryBudget bounds the bytes of the messages parsed and bundled at
 	// once, whatever the number of workers; DefaultMemoryBudget when 0. A
 	// message counts its size up to the largest one parsed in full (larger
@@ -146,6 +152,7 @@ func NewPipeline(policy *rules.Policy, store BundleStore, ledger Ledger, opts *P
 		spoolDir:  opts.SpoolDir,
 		log:       log,
 		observe:   opts.Observer,
+		incidents: opts.Incidents,
 	}
 	p.policy.Store(policy)
 	return p
@@ -312,7 +319,11 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
-			return p.finish(op, start, msg, created)
+			res, err := p.finish(op, start, msg, created)
+			if err == nil {
+				p.recordNotifications(ctx, facts, *msg.Judgment, messageDates{rec.Date, rec.InternalDate})
+			}
+			return res, err
 		}, nil
 	}
 	// The first judgment stands: the bundle must show the recorded one.
@@ -335,6 +346,9 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 		}
 	}
 	res, err = p.finish(op, start, msg, created)
+	if err == nil {
+		p.recordNotifications(ctx, facts, *msg.Judgment, messageDates{rec.Date, rec.InternalDate})
+	}
 	return res, nil, err
 }
 

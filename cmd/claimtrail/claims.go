@@ -169,6 +169,7 @@ type ledgerCommand struct {
 	name   string // "claims"
 	usage  string
 	config string
+	cfg    *Config // set by open
 }
 
 // parseLedgerCommand parses "NAME [--config FILE] SUB [args]". It returns
@@ -228,6 +229,7 @@ func (c *ledgerCommand) open(ctx context.Context, withStore bool) (*state, int) 
 		c.e.errorf("%v", err)
 		return nil, exitUsage
 	}
+	c.cfg = cfg
 	log := slog.New(slog.NewTextHandler(c.e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opener := openLedgerState
 	if withStore {

@@ -40,6 +40,9 @@ type Config struct {
 	Mailboxes []ingest.MailboxConfig `yaml:"mailboxes"`
 	// DKIM says whether and how signatures are verified on arrival.
 	DKIM DKIMConfig `yaml:"dkim"`
+	// ServiceHealth reads the claims' incidents from Microsoft Graph;
+	// absent, no Graph calls are made.
+	ServiceHealth ServiceHealthConfig `yaml:"service_health"`
 
 	file string     // the path it was loaded from, as given
 	pos  *positions // where each key was set
@@ -85,6 +88,7 @@ func parseConfig(name string, data []byte, l *loader) (*Config, error) {
 	if err := applyEnv(c, c.pos, l.lookupEnv, l.readFile); err != nil {
 		return nil, err
 	}
+	c.ServiceHealth.present = c.pos.hasSection("service_health")
 	for i := range c.Tenants {
 		c.pos.setTenantSources(&c.Tenants[i], fmt.Sprintf("tenants[%d]", i))
 	}
@@ -178,6 +182,7 @@ func (c *Config) Validate() error {
 	if c.DKIM.Timeout < 0 {
 		bad("dkim.timeout", "%s is negative", c.DKIM.Timeout)
 	}
+	c.ServiceHealth.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -531,6 +531,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("rules:\n  partner_domains: &a [x]\n  trusted_authserv_ids: *a\n"))
 	f.Add([]byte("rules: {exchange_online: yes, incident_prefixes: {PL: 1}}\ntenants: [{name: x, domains: [[a]]}]\n"))
 	f.Add([]byte("store:\n  secret_key_file: x\n---\n"))
+	f.Add([]byte(goodRules + goodTenant + "service_health:\n  client_id: app\n  client_secret_file: tenants.yaml\n  refresh: 1m\n  skip_tenants: [" + contosoID + "]\n"))
+	f.Add([]byte(goodRules + goodTenant + "service_health: {enabled: false, only_tenants: [x]}\n"))
 	tenants, err := os.ReadFile(testTenantsFile)
 	if err != nil {
 		f.Fatal(err)

@@ -9,17 +9,27 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/claimtrail/claimtrail/claims"
 	"github.com/claimtrail/claimtrail/evidence"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
-const inspectUsage = `usage: claimtrail inspect --config FILE [--json] [--bundle DIR] MSG.eml ...
+const inspectUsage = `usage: claimtrail inspect --config FILE [--json] [--bundle DIR]
+                         [--incidents CATALOG.json [--now TIME]] MSG.eml ...
 
 Judges each message as the poller would and prints the verdicts: a table,
 or with --json one JSON object per line. Nothing is stored; --bundle
 writes each message's evidence bundle into a directory, to look at one.
+
+--incidents reads an offline catalog of Service Health issues (a Graph list
+response {"value": [...]} or a JSON array of issues) and says, for each
+incident a message names, whether a claim on it can still earn credit:
+why is "" (eligible), "advisory", "unknown_classification", "window_closed"
+(the Microsoft 365 deadline has passed) or "not_listed" (not in the
+catalog). --now stands in for the clock, in RFC 3339 (2026-03-01T00:00:00Z).
 
 Exit status: 0 when every file was judged, 1 when a file could not be read
 (the others are still judged), 2 for bad usage or configuration.
@@ -40,6 +50,62 @@ type inspectResult struct {
 	IncidentIDs    []string             `json:"incident_ids"` // never null
 	Authentication rules.Authentication `json:"authentication"`
 	Warnings       []string             `json:"warnings"` // never null
+	// Incidents is set only with --incidents: one per incident ID, in
+	// the order of IncidentIDs.
+	Incidents *[]inspectIncident `json:"incidents,omitempty"`
+}
+
+// inspectIncident is what an offline catalog says of one incident a
+// message names. A contract for scripts like inspectResult.
+type inspectIncident struct {
+	ID             string                `json:"id"`
+	Classification claims.Classification `json:"classification"`
+	Service        string                `json:"service"`
+	Start          time.Time             `json:"start,omitzero"`
+	End            time.Time             `json:"end,omitzero"`
+	Deadline       time.Time             `json:"deadline,omitzero"`
+	Eligible       bool                  `json:"eligible"`
+	Why            string                `json:"why"`
+}
+
+// judgeIncidents looks each ID up in catalog (by ID) and judges a claim on
+// it at now, with the Microsoft 365 deadline: an ID the catalog lacks is
+// not listed.
+func judgeIncidents(ids []string, catalog map[string]*claims.Incident, now time.Time) []inspectIncident {
+	out := make([]inspectIncident, 0, len(ids))
+	for _, id := range ids {
+		inc, listed := catalog[id]
+		r := inspectIncident{ID: id}
+		var deadline time.Time
+		if listed {
+			deadline = inc.Deadline(false)
+			r.Classification, r.Service, r.Start, r.End, r.Deadline = inc.Classification, inc.Service, inc.Start, inc.End, deadline
+		}
+		r.Eligible, r.Why = claims.Eligibility(inc, listed, deadline, now)
+		out = append(out, r)
+	}
+	return out
+}
+
+// loadCatalog reads an offline catalog for inspect --incidents, reporting
+// its skipped items as warnings on stderr.
+func loadCatalog(e *env, path string) (map[string]*claims.Incident, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, err
+	}
+	incidents, problems, err := claims.ParseCatalog(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, p := range problems {
+		fmt.Fprintf(e.stderr, "claimtrail: warning: %s: %v\n", path, p)
+	}
+	byID := make(map[string]*claims.Incident, len(incidents))
+	for i := range incidents {
+		byID[incidents[i].ID] = &incidents[i]
+	}
+	return byID, nil
 }
 
 func runInspect(ctx context.Context, e *env, args []string) int {
@@ -47,6 +113,8 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 	configPath := fs.String("config", "", "the configuration `file` (see testdata/config.yaml)")
 	asJSON := fs.Bool("json", false, "print one JSON object per message instead of a table")
 	bundleDir := fs.String("bundle", "", "also write each message's evidence bundle into `dir`, named after the file")
+	catalogPath := fs.String("incidents", "", "judge the messages' incidents against this offline Service Health catalog `file`")
+	nowFlag := fs.String("now", "", "the `time` (RFC 3339) to judge deadlines at, instead of the clock; with --incidents")
 	files, code, done := parseArgs(fs, args)
 	if done {
 		return code
@@ -68,6 +136,25 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		e.errorf("%v", err)
 		return exitUsage
+	}
+
+	now := time.Now()
+	if *nowFlag != "" {
+		if *catalogPath == "" {
+			e.errorf("inspect: --now without --incidents; it sets the time the incidents' deadlines are judged at")
+			return exitUsage
+		}
+		if now, err = time.Parse(time.RFC3339, *nowFlag); err != nil {
+			e.errorf("inspect: --now %q is not a time like 2026-03-01T00:00:00Z", *nowFlag)
+			return exitUsage
+		}
+	}
+	var catalog map[string]*claims.Incident
+	if *catalogPath != "" {
+		if catalog, err = loadCatalog(e, *catalogPath); err != nil {
+			e.errorf("inspect: --incidents: %v", err)
+			return exitUsage
+		}
 	}
 
 	var bundles *bundleWriter
@@ -92,6 +179,10 @@ func runInspect(ctx context.Context, e *env, args []string) int {
 			e.errorf("inspect: %v", err)
 			code = exitFail
 			continue
+		}
+		if catalog != nil {
+			incs := judgeIncidents(r.IncidentIDs, catalog, now)
+			r.Incidents = &incs
 		}
 		if *asJSON {
 			if err := enc.Encode(r); err != nil {
@@ -245,6 +336,12 @@ var inspectColumns = []column{
 
 const colSender, colIncidents = 3, 5
 
+// eligibleColumn is added after the others with inspect --incidents: per
+// incident, "yes" or why not, in the order of INCIDENTS.
+var eligibleColumn = column{title: "ELIGIBLE", min: 16} // "window_closed +2"
+
+const colEligible = 7
+
 // writeInspectTable prints results as aligned columns no wider than width
 // (where the minimum widths allow), a count of the verdicts, then the
 // warnings grouped by file.
@@ -259,6 +356,11 @@ func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[str
 		}
 		sameDir = sameDir && d == dir
 	}
+	cols := inspectColumns
+	withIncidents := slices.ContainsFunc(results, func(r inspectResult) bool { return r.Incidents != nil })
+	if withIncidents {
+		cols = append(slices.Clip(cols), eligibleColumn)
+	}
 	rows := make([][]string, len(results))
 	for i, r := range results {
 		file := r.File
@@ -270,14 +372,17 @@ func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[str
 			tenant = r.TenantID
 		}
 		rows[i] = []string{file, string(r.Verdict), string(r.Reason), r.Sender, tenant, strings.Join(r.IncidentIDs, ","), string(r.Authentication)}
+		if withIncidents {
+			rows[i] = append(rows[i], eligibleCell(r.Incidents))
+		}
 		for k, cell := range rows[i] {
 			if cell == "" {
 				rows[i][k] = "-"
 			}
 		}
 	}
-	widths := make([]int, len(inspectColumns))
-	for k, c := range inspectColumns {
+	widths := make([]int, len(cols))
+	for k, c := range cols {
 		widths[k] = utf8.RuneCountInString(c.title)
 		for _, row := range rows {
 			widths[k] = max(widths[k], utf8.RuneCountInString(row[k]))
@@ -291,7 +396,7 @@ func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[str
 	for total > width {
 		// Shrink whichever column is furthest above its minimum.
 		widest, excess := -1, 0
-		for k, c := range inspectColumns {
+		for k, c := range cols {
 			if e := widths[k] - max(c.min, utf8.RuneCountInString(c.title)); e > excess {
 				widest, excess = k, e
 			}
@@ -312,10 +417,10 @@ func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[str
 			switch k {
 			case colSender:
 				cell = fitAddress(cell, widths[k])
-			case colIncidents:
+			case colIncidents, colEligible:
 				cell = fitList(cell, widths[k])
 			}
-			cell = fit(cell, widths[k], inspectColumns[k].keepRight)
+			cell = fit(cell, widths[k], cols[k].keepRight)
 			b.WriteString(cell)
 			if k < len(cells)-1 {
 				b.WriteString(strings.Repeat(" ", widths[k]-utf8.RuneCountInString(cell)+gap))
@@ -323,8 +428,8 @@ func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[str
 		}
 		b.WriteByte('\n')
 	}
-	titles := make([]string, len(inspectColumns))
-	for k, c := range inspectColumns {
+	titles := make([]string, len(cols))
+	for k, c := range cols {
 		titles[k] = c.title
 	}
 	line(titles)
@@ -353,6 +458,22 @@ func writeInspectTable(w io.Writer, results []inspectResult, tenantNames map[str
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// eligibleCell is the ELIGIBLE cell of a message: "yes" or the reason
+// for each incident, comma-separated.
+func eligibleCell(incs *[]inspectIncident) string {
+	if incs == nil {
+		return ""
+	}
+	cells := make([]string, len(*incs))
+	for i, inc := range *incs {
+		cells[i] = "yes"
+		if !inc.Eligible {
+			cells[i] = inc.Why
+		}
+	}
+	return strings.Join(cells, ",")
 }
 
 // fitAddress cuts the local part of an address that does not fit in n

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/claimtrail/claimtrail/evidence"
@@ -481,6 +482,100 @@ func TestInspectWritesBundles(t *testing.T) {
 		}
 		if m.Judgment.Verdict != want {
 			t.Errorf("%s: manifest verdict %s, want %s", name, m.Judgment.Verdict, want)
+		}
+	}
+}
+
+// TestInspectIncidents judges the incidents the messages name against an
+// offline catalog at a fixed time: one eligible, one advisory, one whose
+// Microsoft 365 window closed, one the catalog lacks.
+func TestInspectIncidents(t *testing.T) {
+	t.Chdir("../..")
+	const catalog = "cmd/claimtrail/testdata/incidents-catalog.json"
+	notification := filepath.Join(corpusDir, "accepted-contoso-forwarded-service-health-notification.eml")
+	three := filepath.Join(corpusDir, "accepted-fabrikam-three-incidents.eml")
+	none := filepath.Join(corpusDir, "unmatched-contoso-no-incident-id.eml")
+	code, stdout, stderr := runCLI(t, "inspect", "--config", "testdata/config.yaml", "--json",
+		"--incidents", catalog, "--now", "2025-12-01T00:00:00Z", notification, three, none)
+	if code != exitOK {
+		t.Fatalf("inspect --incidents exit code = %d; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "item 3 (MC123456)") {
+		t.Errorf("stderr =\n%s\nwant a warning about the catalog's item 3 (MC123456)", stderr)
+	}
+	type verdict struct{ id, why string }
+	want := map[string][]verdict{
+		notification: {{"EX1321282", ""}},
+		three:        {{"CP1203317", "window_closed"}, {"EX1195012", "advisory"}, {"TM1191027", "not_listed"}},
+		none:         {},
+	}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(nil, 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &fields); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(fields["incidents"], []byte("[")) {
+			t.Errorf("incidents = %s, want an array: %s", fields["incidents"], sc.Bytes())
+		}
+		var r inspectResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		var got []verdict
+		for _, inc := range *r.Incidents {
+			got = append(got, verdict{inc.ID, inc.Why})
+			if inc.Eligible != (inc.Why == "") {
+				t.Errorf("%s %s: eligible %v with why %q", r.File, inc.ID, inc.Eligible, inc.Why)
+			}
+		}
+		if !slices.Equal(got, want[r.File]) {
+			t.Errorf("inspect --incidents %s = %v, want %v", r.File, got, want[r.File])
+		}
+		if r.File == notification {
+			inc := (*r.Incidents)[0]
+			if inc.Classification != "incident" || inc.Service != "Exchange Online" ||
+				!inc.Deadline.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Nanosecond)) {
+				t.Errorf("EX1321282 = %+v, want an Exchange Online incident with deadline 31 December 2025", inc)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("inspect printed %d lines, want 3:\n%s", n, stdout)
+	}
+
+	// Without --now the clock judges: long after 2025, every window closed.
+	_, stdout, _ = runCLI(t, "inspect", "--config", "testdata/config.yaml", "--json", "--incidents", catalog, notification)
+	if !strings.Contains(stdout, `"why":"window_closed"`) {
+		t.Errorf("inspect --incidents without --now =\n%s\nwant the window closed by today's clock", stdout)
+	}
+
+	// The table gains an ELIGIBLE column only with --incidents.
+	_, stdout, _ = runCLI(t, "inspect", "--config", "testdata/config.yaml", "--incidents", catalog, "--now", "2025-12-01T00:00:00Z", notification, three)
+	if !strings.Contains(stdout, "ELIGIBLE") || !strings.Contains(stdout, "window_closed +2") && !strings.Contains(stdout, "window_closed,advisory,not_listed") {
+		t.Errorf("inspect --incidents table =\n%s\nwant an ELIGIBLE column", stdout)
+	}
+	_, stdout, _ = runCLI(t, "inspect", "--config", "testdata/config.yaml", notification)
+	if strings.Contains(stdout, "ELIGIBLE") {
+		t.Errorf("inspect without --incidents has an ELIGIBLE column:\n%s", stdout)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"bad time", []string{"--incidents", catalog, "--now", "yesterday"}, `--now "yesterday" is not a time`},
+		{"now alone", []string{"--now", "2025-12-01T00:00:00Z"}, "--now without --incidents"},
+		{"no catalog", []string{"--incidents", "nope.json"}, "nope.json"},
+		{"not a catalog", []string{"--incidents", "testdata/config.yaml"}, "catalog: not JSON"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"inspect", "--config", "testdata/config.yaml", notification}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tt.stderr) {
+			t.Errorf("inspect %s: exit %d, stderr %q; want %d and %q", tt.name, code, stderr, exitUsage, tt.stderr)
 		}
 	}
 }

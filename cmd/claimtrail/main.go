@@ -62,6 +62,7 @@ var commands = map[string]command{
 	"demo":      {"try claimtrail end to end: a seeded mailbox, the poller and the web app", runDemo},
 	"run":       {"poll the mailboxes, judge and store the evidence, serve the web app", runRun},
 	"import":    {"judge and store mail from .eml files, mboxes and Maildirs", runImport},
+	"incidents": {"import, sync, list and show Service Health incidents", runIncidents},
 	"reprocess": {"judge stored mail again after the tenant registry changed", runReprocess},
 }
 

@@ -143,12 +143,23 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	}
 	defer spool.Close()
 
+	// Service Health: Graph when configured; notification mails always.
+	var graph *ingest.GraphClient
+	if cfg.ServiceHealth.On() {
+		if graph, err = graphClient(cfg); err != nil {
+			e.errorf("run: %v", err)
+			return exitUsage
+		}
+	}
+	syncer := newSyncer(cfg, st, graph, log)
+
 	r := &runner{st: st, log: log, metrics: web.NewMetrics(), counts: &verdictCounts{}}
 	pipe := ingest.NewPipeline(st.policy, st.store, st.ledger, &ingest.PipelineOptions{
-		Resolver: cfg.DKIM.resolver(),
-		SpoolDir: spool.Path(),
-		Logger:   log,
-		Observer: observers{r.metrics, r.counts},
+		Resolver:  cfg.DKIM.resolver(),
+		SpoolDir:  spool.Path(),
+		Logger:    log,
+		Observer:  observers{r.metrics, r.counts},
+		Incidents: syncer,
 	})
 	r.pipe = pipe
 
@@ -210,6 +221,15 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		defer wg.Done()
 		watch.run(runCtx, *registryEvery)
 	}()
+
+	if graph != nil {
+		refresh := &healthRefresh{syncer: syncer, log: log}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			refresh.run(runCtx, cfg.ServiceHealth.RefreshEvery())
+		}()
+	}
 
 	failed := r.pollAll(runCtx, sources, false)
 	if failed == len(sources) && ctx.Err() == nil {
