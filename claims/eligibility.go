@@ -54,3 +54,34 @@ func (i *Incident) Provenance() string {
 func (i *Incident) Firm() bool {
 	return i.Source == SourceGraph || i.Source == SourceCatalog
 }
+
+// Why a claim previewed without a ledger (Preview) would not earn credit,
+// besides IneligibleAdvisory.
+const (
+	// IneligibleNotListed: the facts at hand do not list the incident.
+	IneligibleNotListed = "not_listed"
+	// IneligibleWindowClosed: the deadline has passed.
+	IneligibleWindowClosed = "window_closed"
+)
+
+// Preview says what a Microsoft 365 claim on incident inc would be at now,
+// from the facts alone, as "claimtrail inspect --incidents" shows it: its
+// deadline (ScheduleOf) and whether it could earn credit, with why not:
+// IneligibleNotListed when inc is nil, IneligibleAdvisory (Eligibility),
+// or IneligibleWindowClosed once now is after the deadline.
+func Preview(inc *Incident, now time.Time) (deadline time.Time, eligible bool, why string) {
+	if inc == nil {
+		return time.Time{}, false, IneligibleNotListed
+	}
+	c := &Claim{IncidentID: inc.ID, Incident: inc}
+	if s, err := ScheduleOf(c); err == nil {
+		deadline = s.Deadline
+	}
+	if ok, why := Eligibility(c); !ok {
+		return deadline, false, why
+	}
+	if !deadline.IsZero() && now.After(deadline) {
+		return deadline, false, IneligibleWindowClosed
+	}
+	return deadline, true, ""
+}

@@ -222,3 +222,32 @@ func TestDetailsIncidentLine(t *testing.T) {
 		t.Errorf("Details without facts has a record line:\n%s", d)
 	}
 }
+
+func TestPreview(t *testing.T) {
+	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	inc := func(class Classification, start string) *Incident {
+		s, _ := time.Parse(time.RFC3339, start)
+		return &Incident{ID: "EX1234567", Classification: class, Start: s, Source: SourceCatalog}
+	}
+	for _, tc := range []struct {
+		name     string
+		inc      *Incident
+		deadline string
+		eligible bool
+		why      string
+	}{
+		{"not in the catalog", nil, "", false, IneligibleNotListed},
+		{"incident in October", inc(ClassificationIncident, "2026-10-20T08:00:00Z"), "2026-11-30T23:59:59.999999999Z", true, ""},
+		{"advisory", inc(ClassificationAdvisory, "2026-10-20T08:00:00Z"), "2026-11-30T23:59:59.999999999Z", false, IneligibleAdvisory},
+		{"window closed", inc(ClassificationIncident, "2026-08-20T08:00:00Z"), "2026-09-30T23:59:59.999999999Z", false, IneligibleWindowClosed},
+	} {
+		d, ok, why := Preview(tc.inc, now)
+		var want time.Time
+		if tc.deadline != "" {
+			want, _ = time.Parse(time.RFC3339Nano, tc.deadline)
+		}
+		if !d.Equal(want) || ok != tc.eligible || why != tc.why {
+			t.Errorf("%s: Preview = %v %v %q, want %s %v %q", tc.name, d, ok, why, tc.deadline, tc.eligible, tc.why)
+		}
+	}
+}

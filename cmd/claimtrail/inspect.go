@@ -74,14 +74,12 @@ type inspectIncident struct {
 func judgeIncidents(ids []string, catalog map[string]*claims.Incident, now time.Time) []inspectIncident {
 	out := make([]inspectIncident, 0, len(ids))
 	for _, id := range ids {
-		inc, listed := catalog[id]
+		inc := catalog[id]
 		r := inspectIncident{ID: id}
-		var deadline time.Time
-		if listed {
-			deadline = inc.Deadline(false)
-			r.Classification, r.Service, r.Start, r.End, r.Deadline = inc.Classification, inc.Service, inc.Start, inc.End, deadline
+		r.Deadline, r.Eligible, r.Why = claims.Preview(inc, now)
+		if inc != nil {
+			r.Classification, r.Service, r.Start, r.End = inc.Classification, inc.Service, inc.Start, inc.End
 		}
-		r.Eligible, r.Why = claims.Eligibility(inc, listed, deadline, now)
 		out = append(out, r)
 	}
 	return out
