@@ -385,10 +385,18 @@ func (l *Ledger) refreshTenantClaims(ctx context.Context, tx dbtx, actor string,
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := l.refreshClaim(ctx, tx, now, actor, id); err != nil {
-				return err
-			}
+		if err := l.refreshClaims(ctx, tx, now, actor, ids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refreshClaims refreshes the claims ids (refreshClaim), in order.
+func (l *Ledger) refreshClaims(ctx context.Context, tx dbtx, now time.Time, actor string, ids []int64) error {
+	for _, id := range ids {
+		if err := l.refreshClaim(ctx, tx, now, actor, id); err != nil {
+			return err
 		}
 	}
 	return nil

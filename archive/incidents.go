@@ -255,12 +255,7 @@ func (l *Ledger) RecordIncidentFacts(ctx context.Context, rec IncidentRecord, ac
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := l.refreshClaim(ctx, tx, now, actor, id); err != nil {
-				return err
-			}
-		}
-		return nil
+		return l.refreshClaims(ctx, tx, now, actor, ids)
 	})
 	if err != nil {
 		return false, err

@@ -684,10 +684,8 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // the audit trail must not depend on map order
-	for _, id := range ids {
-		if err := l.refreshClaim(ctx, tx, now, actor, id); err != nil {
-			return nil, err
-		}
+	if err := l.refreshClaims(ctx, tx, now, actor, ids); err != nil {
+		return nil, err
 	}
 	return atts, nil
 }
