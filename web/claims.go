@@ -190,6 +190,8 @@ func itemLabel(item string) string {
 		return "Customer tenant ID"
 	case claims.ItemIncidentID:
 		return "Incident ID"
+	case claims.ItemIncidentListed:
+		return "Listed for the tenant by Microsoft"
 	case claims.ItemCustomerEmail:
 		return "Email from the customer"
 	case claims.ItemCSP:
