@@ -323,3 +323,27 @@ func TestExpires(t *testing.T) {
 		}
 	}
 }
+
+func TestCountdown(t *testing.T) {
+	deadline := at("2026-03-31T23:59:59Z")
+	for _, tc := range []struct {
+		name     string
+		status   Status
+		eligible bool
+		now      time.Time
+		days     int
+		ok       bool
+		urgency  string
+	}{
+		{"eligible, soon", StatusOpen, true, at("2026-03-25T12:00:00Z"), 6, true, "soon"},
+		{"eligible, overdue", StatusReady, true, deadline.Add(36 * time.Hour), -2, true, "overdue"},
+		{"eligible, submitted", StatusSubmitted, true, deadline.Add(time.Hour), 0, false, ""},
+		{"advisory, soon", StatusOpen, false, at("2026-03-25T12:00:00Z"), 0, false, ""},
+		{"advisory, overdue", StatusOpen, false, deadline.Add(36 * time.Hour), 0, false, ""},
+	} {
+		days, ok, urgency := Countdown(tc.status, tc.eligible, deadline, tc.now)
+		if days != tc.days || ok != tc.ok || urgency != tc.urgency {
+			t.Errorf("Countdown(%s) = %d, %v, %q, want %d, %v, %q", tc.name, days, ok, urgency, tc.days, tc.ok, tc.urgency)
+		}
+	}
+}

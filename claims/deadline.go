@@ -80,3 +80,15 @@ func Urgency(s Status, deadline, now time.Time) string {
 	}
 	return ""
 }
+
+// Countdown is DaysLeft and Urgency for a claim that is eligible or not
+// (Eligibility): one Microsoft's record rules out earns no credit, so no
+// deadline presses on it; it has no days left and no urgency, ok false and
+// urgency "", whatever its status and deadline.
+func Countdown(s Status, eligible bool, deadline, now time.Time) (days int, ok bool, urgency string) {
+	if !eligible {
+		return 0, false, ""
+	}
+	days, ok = DaysLeft(s, deadline, now)
+	return days, ok, Urgency(s, deadline, now)
+}

@@ -31,19 +31,26 @@ type claimRow struct {
 	// null when the claim can no longer be filed (its status says why) or
 	// has no deadline yet (claims.DaysLeft).
 	DaysLeft *int `json:"days_left"`
-	// Urgency is "overdue" or "soon" for claims still to be submitted.
-	Urgency  string `json:"urgency,omitempty"`
-	Present  int    `json:"checklist_present"`
-	Total    int    `json:"checklist_total"`
-	Evidence int    `json:"evidence"`
+	// Urgency is "overdue" or "soon" for eligible claims still to be
+	// submitted (claims.Countdown).
+	Urgency string `json:"urgency,omitempty"`
+	// Eligible is false when Microsoft's record rules a credit out;
+	// IneligibleWhy then says why ("advisory", claims.Eligibility).
+	Eligible      bool   `json:"eligible"`
+	IneligibleWhy string `json:"ineligible_why,omitempty"`
+	Present       int    `json:"checklist_present"`
+	Total         int    `json:"checklist_total"`
+	Evidence      int    `json:"evidence"`
 	// Late counts evidence that arrived after the claim was submitted.
 	Late int `json:"late_evidence"`
 }
 
-// schedule fills the row's deadline figures from the claims package.
+// schedule fills the row's deadline figures from the claims package:
+// none for a claim that is not eligible (claims.Countdown).
 func (row *claimRow) schedule(now time.Time) {
-	row.Urgency = claims.Urgency(row.Status, row.Deadline, now)
-	if d, ok := claims.DaysLeft(row.Status, row.Deadline, now); ok {
+	d, ok, urgency := claims.Countdown(row.Status, row.Eligible, row.Deadline, now)
+	row.Urgency = urgency
+	if ok {
 		row.DaysLeft = &d
 	}
 }
@@ -52,15 +59,17 @@ func (row *claimRow) schedule(now time.Time) {
 // configured incident_prefixes (rules.Policy.Service).
 func (s *Server) serviceName(incident string) string { return s.vocab.Service(incident) }
 
-// claimFilter is the claims list's query: ?status=&tenant=&sort=.
+// claimFilter is the claims list's query: ?status=&tenant=&eligible=&sort=.
 type claimFilter struct {
-	Status string
-	Tenant string
-	Sort   string // "deadline" (default), "-deadline", "updated", "incident"
+	Status   string
+	Tenant   string
+	Eligible string // "yes", "no", or "" for both
+	Sort     string // "deadline" (default), "-deadline", "updated", "incident"
 }
 
 func parseClaimFilter(q url.Values) claimFilter {
-	f := claimFilter{Status: q.Get("status"), Tenant: strings.ToLower(strings.TrimSpace(q.Get("tenant"))), Sort: q.Get("sort")}
+	f := claimFilter{Status: q.Get("status"), Tenant: strings.ToLower(strings.TrimSpace(q.Get("tenant"))),
+		Eligible: strings.ToLower(strings.TrimSpace(q.Get("eligible"))), Sort: q.Get("sort")}
 	switch f.Sort {
 	case "-deadline", "updated", "incident":
 	default:
@@ -78,6 +87,11 @@ func (s *Server) claimRows(ctx context.Context, f claimFilter) ([]claimRow, erro
 			return nil, badRequest("%v", err)
 		}
 		statuses = append(statuses, st)
+	}
+	switch f.Eligible {
+	case "", "yes", "no":
+	default:
+		return nil, badRequest("eligible %q is not yes or no", f.Eligible)
 	}
 	list, err := s.ledger.Claims(ctx, statuses...)
 	if err != nil {
@@ -98,6 +112,10 @@ func (s *Server) claimRows(ctx context.Context, f claimFilter) ([]claimRow, erro
 			Service: s.serviceName(c.IncidentID), Status: c.Status, Deadline: c.Deadline,
 			Provisional: c.DeadlineProvisional, Evidence: c.EvidenceCount, Late: c.LateEvidence,
 			Total: len(full.Checklist), Present: full.Present(),
+			Eligible: full.Eligible, IneligibleWhy: full.IneligibleWhy,
+		}
+		if f.Eligible != "" && row.Eligible != (f.Eligible == "yes") {
+			continue
 		}
 		row.schedule(now)
 		rows = append(rows, row)
@@ -126,6 +144,8 @@ type claimsView struct {
 	Tenants  []rules.Tenant
 	Overdue  int
 	Soon     int
+	// Ineligible counts the rows Microsoft's record rules out.
+	Ineligible int
 }
 
 func (s *Server) claimsPage(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +162,9 @@ func (s *Server) claimsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := claimsView{Rows: rows, Filter: f, Statuses: claims.Statuses(), Tenants: tenants}
 	for _, row := range rows {
+		if !row.Eligible {
+			v.Ineligible++
+		}
 		switch row.Urgency {
 		case "overdue":
 			v.Overdue++
@@ -167,6 +190,8 @@ func itemLabel(item string) string {
 		return "Customer tenant ID"
 	case claims.ItemIncidentID:
 		return "Incident ID"
+	case claims.ItemIncidentListed:
+		return "Listed for the tenant by Microsoft"
 	case claims.ItemCustomerEmail:
 		return "Email from the customer"
 	case claims.ItemCSP:
@@ -241,13 +266,20 @@ type evidenceView struct {
 }
 
 type claimView struct {
-	Claim    *claims.Claim
-	Row      claimRow
-	Items    []itemView
-	Deadline []itemView // incident start and Azure: they set the deadline
-	Evidence []evidenceView
-	Details  string
-	Next     []claims.Status
+	Claim *claims.Claim
+	Row   claimRow
+	// Schedule says what the deadline counts from; Ineligible why the
+	// claim earns no credit (claims.IneligibleText), NotListed what to do
+	// when Graph lists no such incident for the tenant (the
+	// incident_listed item's value); both "" when they do not apply.
+	Schedule   claims.Schedule
+	Ineligible string
+	NotListed  string
+	Items      []itemView
+	Deadline   []itemView // incident start and Azure: they set the deadline
+	Evidence   []evidenceView
+	Details    string
+	Next       []claims.Status
 	// Editable says the claim's fields and evidence may change
 	// (claims.Editable); NoteNeeded that one of Next needs a note.
 	Editable   bool
@@ -275,8 +307,13 @@ func (s *Server) loadClaimView(ctx context.Context, id int64, admin bool) (*clai
 	v := &claimView{Claim: c, Details: claims.Details(c), Next: claims.Next(c.Status, admin)}
 	v.Row = claimRow{ID: c.ID, TenantID: c.TenantID, TenantName: c.TenantName, IncidentID: c.IncidentID,
 		Service: s.serviceName(c.IncidentID), Status: c.Status, Deadline: c.Deadline, Provisional: c.DeadlineProvisional,
-		Evidence: len(c.Evidence), Late: c.LateEvidence(), Total: len(c.Checklist), Present: c.Present()}
+		Evidence: len(c.Evidence), Late: c.LateEvidence(), Total: len(c.Checklist), Present: c.Present(),
+		Eligible: c.Eligible, IneligibleWhy: c.IneligibleWhy}
 	v.Row.schedule(now)
+	if v.Schedule, err = claims.ScheduleOf(c); err != nil {
+		return nil, err
+	}
+	v.Ineligible = claims.IneligibleText(c)
 	v.Editable = claims.Editable(c.Status)
 	for _, to := range v.Next {
 		if claims.NeedsNote(c.Status, to) {
@@ -284,6 +321,9 @@ func (s *Server) loadClaimView(ctx context.Context, id int64, admin bool) (*clai
 		}
 	}
 	for _, it := range c.Checklist {
+		if it.Item == claims.ItemIncidentListed && !it.Present {
+			v.NotListed = it.Value
+		}
 		iv := itemView{ChecklistItem: it}
 		if f, ok := claims.ItemField(it.Item); ok {
 			iv.Field, iv.Input = string(f), inputFor(f)
@@ -483,6 +523,16 @@ func (s *Server) writeClaim(w http.ResponseWriter, r *http.Request, id int64, st
 		s.claimError(w, r, err)
 		return
 	}
+	sched, err := claims.ScheduleOf(c)
+	if err != nil {
+		s.claimError(w, r, err)
+		return
+	}
+	history, err := s.ledger.IncidentHistory(r.Context(), c.TenantID, c.IncidentID)
+	if err != nil {
+		s.claimError(w, r, err)
+		return
+	}
 	out := struct {
 		*claims.Claim
 		Service  string          `json:"service"`
@@ -492,9 +542,22 @@ func (s *Server) writeClaim(w http.ResponseWriter, r *http.Request, id int64, st
 		Missing  []string        `json:"missing"`
 		Details  string          `json:"details"`
 		Next     []claims.Status `json:"next_statuses"`
-	}{Claim: c, Service: s.serviceName(c.IncidentID), Urgency: claims.Urgency(c.Status, c.Deadline, s.now()),
-		Ready: c.Ready(), Missing: c.Missing(), Details: claims.Details(c), Next: claims.Next(c.Status, claimActor(r).Admin)}
-	if d, ok := claims.DaysLeft(c.Status, c.Deadline, s.now()); ok {
+		// IneligibleText says in words why the claim earns no credit;
+		// DeadlineFrom what its deadline counts from (claims.Schedule).
+		IneligibleText string `json:"ineligible_text,omitempty"`
+		DeadlineFrom   string `json:"deadline_from"`
+		// Incident and IncidentListed are the Claim's, shown as null
+		// when there is no record and Graph was not asked.
+		Incident        *claims.Incident  `json:"incident"`
+		IncidentListed  *bool             `json:"incident_listed"`
+		IncidentHistory []incidentReading `json:"incident_history"`
+	}{Claim: c, Service: s.serviceName(c.IncidentID),
+		Ready: c.Ready(), Missing: c.Missing(), Details: claims.Details(c), Next: claims.Next(c.Status, claimActor(r).Admin),
+		IneligibleText: claims.IneligibleText(c), DeadlineFrom: sched.From,
+		Incident: c.Incident, IncidentListed: c.IncidentListed, IncidentHistory: incidentReadings(history)}
+	d, ok, urgency := claims.Countdown(c.Status, c.Eligible, c.Deadline, s.now())
+	out.Urgency = urgency
+	if ok {
 		out.DaysLeft = &d
 	}
 	if out.Missing == nil {
@@ -507,6 +570,31 @@ func (s *Server) writeClaim(w http.ResponseWriter, r *http.Request, id int64, st
 		out.Next = []claims.Status{}
 	}
 	writeJSON(w, status, out)
+}
+
+// incidentReading is one record of archive.Ledger.IncidentHistory in the
+// claim API: the facts as read (with their source and read time), the
+// tenant they were read for ("" for the catalog), Graph's listing answer
+// and the stored snapshot and report.
+type incidentReading struct {
+	TenantID       string          `json:"tenant_id"`
+	Incident       claims.Incident `json:"incident"`
+	Listed         *bool           `json:"listed"`
+	SnapshotKey    string          `json:"snapshot_key,omitempty"`
+	SnapshotSHA256 string          `json:"snapshot_sha256,omitempty"`
+	ReportKey      string          `json:"report_key,omitempty"`
+	ReportType     string          `json:"report_type,omitempty"`
+	RecordedAt     time.Time       `json:"recorded_at"`
+}
+
+func incidentReadings(recs []archive.IncidentRecord) []incidentReading {
+	out := make([]incidentReading, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, incidentReading{TenantID: r.TenantID, Incident: r.Incident, Listed: r.Listed,
+			SnapshotKey: r.SnapshotKey, SnapshotSHA256: r.SnapshotSHA256, ReportKey: r.ReportKey,
+			ReportType: r.ReportType, RecordedAt: r.RecordedAt})
+	}
+	return out
 }
 
 // patchClaim is the body of PATCH /api/v1/claims/{id}.

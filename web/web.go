@@ -38,6 +38,9 @@ type Ledger interface {
 	SetClaimField(ctx context.Context, claimID int64, field claims.Field, value, actor string) error
 	SetClaimStatus(ctx context.Context, claimID int64, to claims.Status, by claims.Actor, note string) error
 	ClaimFor(ctx context.Context, tenantID, incidentID string) (*claims.Claim, error)
+	// IncidentHistory returns every reading of an incident's facts for a
+	// tenant, the catalog's included, oldest first; read-only.
+	IncidentHistory(ctx context.Context, tenantID, incidentID string) ([]archive.IncidentRecord, error)
 	DetachEvidence(ctx context.Context, claimID int64, sha, actor, note string) error
 	WriteClaimPackage(ctx context.Context, w io.Writer, claimID int64, bundles archive.BundleSource, actor string) error
 
