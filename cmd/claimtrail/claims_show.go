@@ -137,6 +137,9 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 			continue
 		}
 		hint, ok := checklistHints[it.Item]
+		if !ok && it.Value != "" {
+			hint, ok = termSafe(oneLineText(it.Value)), true // the item says what to do (incident_listed)
+		}
 		if !ok {
 			hint = fmt.Sprintf("claimtrail claims set %%d %s %s", it.Item, fieldExamples[it.Item])
 		}
