@@ -332,6 +332,11 @@ type claimRow struct {
 	Total    int      `json:"total"`   // checklist items
 	Missing  []string `json:"missing"` // never null
 	Evidence int      `json:"evidence"`
+	// Eligible is claims.Eligibility; IneligibleWhy its reason code and
+	// Ineligible its words (claims.IneligibleText), "" when eligible.
+	Eligible      bool   `json:"eligible"`
+	IneligibleWhy string `json:"ineligible_why,omitempty"`
+	Ineligible    string `json:"ineligible,omitempty"`
 }
 
 // newClaimRow summarises a claim read with its checklist.
@@ -341,6 +346,8 @@ func newClaimRow(c *claims.Claim, evidence int, now time.Time) claimRow {
 	if r.Missing == nil {
 		r.Missing = []string{}
 	}
+	r.Eligible, r.IneligibleWhy = claims.Eligibility(c)
+	r.Ineligible = claims.IneligibleText(c)
 	if !c.Deadline.IsZero() {
 		d := c.Deadline.UTC()
 		r.Deadline = &d
@@ -434,8 +441,10 @@ func (c *ledgerCommand) due(ctx context.Context, ledger *archive.Ledger, window 
 		return c.fail("due", err)
 	}
 	limit := cliNow().Add(window)
+	// A claim Microsoft's record rules out earns nothing however soon it
+	// is due: the due list is for claims worth filing.
 	rows, err := claimRows(ctx, ledger, list, func(s archive.ClaimSummary) bool {
-		return !s.Deadline.IsZero() && !s.Deadline.After(limit)
+		return s.Eligible && !s.Deadline.IsZero() && !s.Deadline.After(limit)
 	})
 	if err != nil {
 		return c.fail("due", err)
@@ -474,7 +483,7 @@ func (c *ledgerCommand) writeJSONLines(sub string, rows []claimRow) int {
 func (c *ledgerCommand) writeTable(sub string, rows []claimRow) int {
 	tw := tabwriter.NewWriter(c.e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTENANT\tINCIDENT\tSTATUS\tDEADLINE\tREADY\tEVIDENCE")
-	overdue := 0
+	overdue, ineligible := 0, 0
 	for _, r := range rows {
 		tenant := r.TenantName
 		if tenant == "" {
@@ -483,12 +492,21 @@ func (c *ledgerCommand) writeTable(sub string, rows []claimRow) int {
 		if r.Overdue {
 			overdue++
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d/%d\t%d\n", r.ID, termSafe(tenant), r.IncidentID, r.Status,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d/%d\t%d", r.ID, termSafe(tenant), r.IncidentID, r.Status,
 			r.deadlineText(), r.Present, r.Total, r.Evidence)
+		if r.Ineligible != "" {
+			// Trailing text, so the columns keep their widths.
+			fmt.Fprintf(tw, "\tnot eligible: %s", r.Ineligible)
+			ineligible++
+		}
+		fmt.Fprintln(tw)
 	}
 	fmt.Fprintf(tw, "\n%s", plural(len(rows), "claim"))
 	if overdue > 0 {
 		fmt.Fprintf(tw, ", %d overdue", overdue)
+	}
+	if ineligible > 0 {
+		fmt.Fprintf(tw, ", %d not eligible", ineligible)
 	}
 	fmt.Fprintln(tw)
 	if err := tw.Flush(); err != nil {

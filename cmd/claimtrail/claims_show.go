@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
 )
@@ -105,10 +106,18 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 			}
 		}
 		if c.DeadlineProvisional {
-			deadline += fmt.Sprintf(" (provisional: counted from the earliest evidence; claimtrail claims set %d incident_start TIME makes it final)", c.ID)
+			deadline += fmt.Sprintf(" (provisional; claimtrail claims set %d incident_start TIME makes it final)", c.ID)
 		}
 	}
 	fmt.Fprintf(tw, "Deadline:\t%s\n", deadline)
+	if s, err := claims.ScheduleOf(c); err == nil && s.From != "" {
+		fmt.Fprintf(tw, "Counts from:\t%s\n", s.From)
+	}
+	if why := claims.IneligibleText(c); why != "" {
+		fmt.Fprintf(tw, "Eligible:\tnot eligible: %s\n", why)
+	} else {
+		fmt.Fprintf(tw, "Eligible:\tyes\n")
+	}
 	fmt.Fprintf(tw, "Azure:\t%s\n", yesNo(c.Azure))
 	if next, ok := nextSteps[c.Status]; ok {
 		if strings.Contains(next, "%d") {
@@ -118,6 +127,8 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 	}
 	tw.Flush()
 
+	writeMicrosoftRecord(w, c)
+
 	fmt.Fprintf(w, "\nChecklist (%d/%d present):\n", row.Present, row.Total)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, it := range c.Checklist {
@@ -126,6 +137,9 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 			continue
 		}
 		hint, ok := checklistHints[it.Item]
+		if !ok && it.Value != "" {
+			hint, ok = termSafe(oneLineText(it.Value)), true // the item says what to do (incident_listed)
+		}
 		if !ok {
 			hint = fmt.Sprintf("claimtrail claims set %%d %s %s", it.Item, fieldExamples[it.Item])
 		}
@@ -154,6 +168,53 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 	}
 
 	fmt.Fprintf(w, "\nDetails for Partner Center (copy into the Details box):\n\n%s", termSafeText(claims.Details(c)))
+}
+
+// writeMicrosoftRecord shows Microsoft's record of the claim's incident:
+// what the deadline and eligibility were decided from.
+func writeMicrosoftRecord(w io.Writer, c *claims.Claim) {
+	fmt.Fprintf(w, "\nMicrosoft's record of %s:\n", c.IncidentID)
+	inc := c.Incident
+	if inc == nil {
+		fmt.Fprintln(w, "  none yet: claimtrail incidents sync (Graph), incidents import (a catalog), or a forwarded Service Health notification")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if inc != nil {
+		when := func(t time.Time, none string) string {
+			if t.IsZero() {
+				return none
+			}
+			return t.UTC().Format("2006-01-02 15:04 MST")
+		}
+		class := string(inc.Classification)
+		if class == "" {
+			class = "not given"
+		}
+		fmt.Fprintf(tw, "  Classification:\t%s\n", termSafe(class))
+		if inc.Title != "" {
+			fmt.Fprintf(tw, "  Title:\t%s\n", termSafe(oneLineText(inc.Title)))
+		}
+		if inc.Service != "" {
+			fmt.Fprintf(tw, "  Service:\t%s\n", termSafe(inc.Service))
+		}
+		if inc.Status != "" {
+			fmt.Fprintf(tw, "  Status:\t%s\n", termSafe(inc.Status))
+		}
+		fmt.Fprintf(tw, "  Start:\t%s\n", when(inc.Start, "not given"))
+		fmt.Fprintf(tw, "  End:\t%s\n", when(inc.End, "not given (ongoing)"))
+		if d, ok := inc.Downtime(); ok {
+			fmt.Fprintf(tw, "  Downtime:\t%s\n", d)
+		}
+		fmt.Fprintf(tw, "  Source:\t%s\n", inc.Provenance())
+	}
+	if c.IncidentListed != nil {
+		listed := "yes, Graph lists it for this tenant"
+		if !*c.IncidentListed {
+			listed = "NO: Graph does not list it for this tenant"
+		}
+		fmt.Fprintf(tw, "  Listed:\t%s\n", listed)
+	}
+	tw.Flush()
 }
 
 // oneLineText folds runs of white space, line ends included, to one space.

@@ -234,7 +234,7 @@ func TestClaimsList(t *testing.T) {
 		{"unknown tenant", []string{"claims", "--config", "CONFIG", "list", "--tenant", "Tailspin"}, exitUsage, nil, "see claimtrail tenants list"},
 		{"bad status", []string{"claims", "--config", "CONFIG", "list", "--status", "filed"}, exitUsage, nil, `"filed" is not a status; use open, ready`},
 		{"json", []string{"claims", "--config", "CONFIG", "list", "--json", "--status", "open", "--tenant", "fabrikam"}, exitOK,
-			[]string{`{"id":`, `"tenant_name":"Fabrikam, Inc.","incident_id":"EX315300","status":"open","deadline":"2026-04-30T23:59:59.999999999Z","deadline_provisional":true,"days_left":36,"overdue":false,"present":4,"total":11,"missing":["customer_email",`, `"evidence":1}` + "\n"}, ""},
+			[]string{`{"id":`, `"tenant_name":"Fabrikam, Inc.","incident_id":"EX315300","status":"open","deadline":"2026-04-30T23:59:59.999999999Z","deadline_provisional":true,"days_left":36,"overdue":false,"present":4,"total":11,"missing":["customer_email",`, `"evidence":1,"eligible":true}` + "\n"}, ""},
 	})
 }
 
@@ -492,5 +492,67 @@ func BenchmarkClaimsList(b *testing.B) {
 		if code != exitOK || !strings.Contains(stdout, "500 claims") {
 			b.Fatalf("claims list = %d, %q", code, stderr)
 		}
+	}
+}
+
+// recordFacts records Microsoft's facts on the fixture's incident for
+// tenant, as Graph read them at fixtureNow.
+func (f *ledgerFixture) recordFacts(t *testing.T, tenant string, inc claims.Incident) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := archive.OpenLedger(ctx, cfg.Ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if inc.Source == "" {
+		inc.Source = claims.SourceGraph
+	}
+	inc.ReadAt = fixtureNow
+	listed := true
+	rec := archive.IncidentRecord{TenantID: tenant, Incident: inc}
+	if inc.Source == claims.SourceGraph {
+		rec.Listed = &listed
+	}
+	if _, err := l.RecordIncidentFacts(ctx, rec, "cli:tester"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClaimsIneligible: a claim whose incident Microsoft classes an
+// advisory is dropped from the due list and says why in list and show;
+// an incident's start from Graph makes the deadline firm.
+func TestClaimsIneligible(t *testing.T) {
+	f := newLedgerFixture(t)
+	f.recordFacts(t, contosoID, claims.Incident{ID: "EX300001", Title: "Some users cannot sign in",
+		Classification: claims.ClassificationAdvisory, Service: "Exchange Online", Status: "serviceRestored",
+		Start: time.Date(2026, 1, 19, 22, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 20, 1, 30, 0, 0, time.UTC)})
+	f.recordFacts(t, contosoID, claims.Incident{ID: "EX315207", Title: "Users cannot send mail",
+		Classification: claims.ClassificationIncident, Service: "Exchange Online", Status: "serviceRestored",
+		Start: time.Date(2026, 2, 14, 23, 0, 0, 0, time.UTC)})
+	advisory := "Microsoft classifies EX300001 as an advisory; advisories earn no credit"
+	f.check(t, []cliCase{
+		{"due drops the advisory", []string{"claims", "--config", "CONFIG", "due"}, exitOK,
+			[]string{"EX315207", "2026-03-31  6 days left", "1 claim\n"}, ""},
+		{"list says why", []string{"claims", "--config", "CONFIG", "list", "--tenant", "contoso"}, exitOK,
+			[]string{"EX300001", "OVERDUE", "not eligible: " + advisory + "\n", "EX315207", "2 claims, 1 overdue, 1 not eligible"}, ""},
+		{"list json", []string{"claims", "--config", "CONFIG", "list", "--json", "--tenant", "contoso"}, exitOK,
+			[]string{`"incident_id":"EX300001"`, `"eligible":false,"ineligible_why":"advisory","ineligible":"` + advisory + `"}`,
+				`"incident_id":"EX315207"`, `"eligible":true}`}, ""},
+		{"show the advisory", []string{"claims", "--config", "CONFIG", "show", "ID:overdue"}, exitOK,
+			[]string{"Eligible:", "not eligible: " + advisory, "Microsoft's record of EX300001:",
+				"Classification:", "advisory", "Title:", "Some users cannot sign in", "Start:", "2026-01-19 22:00 UTC",
+				"End:", "2026-01-20 01:30 UTC", "Downtime:", "3h30m0s",
+				"Source:", "Microsoft Service Health (graph, read 2026-03-25T12:00:00Z)", "Listed:", "yes"}, ""},
+		{"show a firm deadline", []string{"claims", "--config", "CONFIG", "show", "ID:contoso"}, exitOK,
+			[]string{"Deadline:", "2026-03-31", "6 days left\n", "Counts from:", "incident start (Microsoft Service Health, graph)",
+				"Eligible:", "yes", "Classification:", "incident", "End:", "not given (ongoing)"}, ""},
+	})
+	if _, stdout, _ := f.run("claims", "--config", "CONFIG", "due", "--within", "60d"); strings.Contains(stdout, "EX300001") {
+		t.Errorf("claims due lists the advisory's claim:\n%s", stdout)
 	}
 }

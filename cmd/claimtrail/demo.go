@@ -28,9 +28,11 @@ const demoUsage = `usage: claimtrail demo [--listen ADDR] [--keep]
 
 Shows claimtrail working end to end with nothing to install: it starts an
 IMAP server inside the process, holding a shared partner mailbox seeded
-with customer emails, runs the real poller on it into a directory store and
-a SQLite ledger in a temporary directory, creates a demo user and serves
-the web app. It prints the address and the credentials. Stop it with
+with customer emails, and a fake Microsoft Graph Service Health API, runs
+the real poller on the mailbox and reads the claims' incidents from the
+fake Graph into a directory store and a SQLite ledger in a temporary
+directory, creates a demo user and serves the web app. It prints the
+address, the credentials and what to look at. Stop it with
 Ctrl-C; the temporary directory is removed unless --keep is given.
 
 flags:
@@ -94,7 +96,14 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	}
 	defer stopIMAP()
 
-	cfg, err := demoConfig(dir, imapAddr, mailPassword)
+	graph, err := startDemoGraph(time.Now())
+	if err != nil {
+		e.errorf("demo: %v", err)
+		return exitFail
+	}
+	defer graph.Close()
+
+	cfg, err := demoConfig(dir, imapAddr, mailPassword, demoGraphSection(graph))
 	if err != nil {
 		e.errorf("demo: %v", err)
 		return exitFail
@@ -115,10 +124,16 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 
+	gc, err := graphClient(cfg)
+	if err != nil {
+		e.errorf("demo: %v", err)
+		return exitFail
+	}
+	syncer := newSyncer(cfg, st, gc, log)
 	metrics := web.NewMetrics()
 	counts := &verdictCounts{}
 	pipe := ingest.NewPipeline(st.policy, st.store, st.ledger, &ingest.PipelineOptions{
-		Logger: log, Observer: observers{metrics, counts},
+		Logger: log, Observer: observers{metrics, counts}, Incidents: syncer,
 	})
 	src, err := ingest.NewIMAPSource(cfg.Mailboxes[0], pipe, &ingest.IMAPOptions{Logger: log, Workers: 2, SpoolDir: dir})
 	if err != nil {
@@ -128,6 +143,11 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	// The first pass before the app opens, so the pages have claims.
 	if err := src.RunOnce(ctx, pipe); err != nil {
 		e.errorf("demo: the poller failed on the demo mailbox: %v", err)
+		return exitFail
+	}
+	// Then Microsoft's record of the claims' incidents, as run does.
+	if _, err := syncer.SyncAll(ctx); err != nil {
+		e.errorf("demo: reading Service Health from the demo's Graph: %v", err)
 		return exitFail
 	}
 	app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules,
@@ -140,12 +160,16 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(e.stdout, `claimtrail demo
   mailbox   %s on imap://%s (in this process), %s
+  graph     %s (a fake Microsoft Graph Service Health, in this process)
   data      %s
   web app   %s
   log in    user %q, password %q
 
+Service Health, from another terminal while the demo runs:
+  claimtrail incidents --config %s list
+%s
 Press Ctrl-C to stop.
-`, demoMailbox, imapAddr, counts, dir, url, demoUser, webPassword)
+`, demoMailbox, imapAddr, counts, graph.URL, dir, url, demoUser, webPassword, cfg.file, demoLookAt(ctx, st, cfg.file))
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -168,7 +192,7 @@ Press Ctrl-C to stop.
 
 // demoConfig is the embedded configuration with the demo's mailbox, store
 // and ledger added.
-func demoConfig(dir, imapAddr, password string) (*Config, error) {
+func demoConfig(dir, imapAddr, password, extra string) (*Config, error) {
 	base, err := demoFS.ReadFile("demo/config.yaml")
 	if err != nil {
 		return nil, err
@@ -192,7 +216,7 @@ ledger:
   path: %q
 dkim:
   verify: false
-`, host, port, demoMailbox, password, filepath.Join(dir, "objects"), filepath.Join(dir, "claimtrail.db"))
+`, host, port, demoMailbox, password, filepath.Join(dir, "objects"), filepath.Join(dir, "claimtrail.db")) + extra
 	path := filepath.Join(dir, "claimtrail.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return nil, err

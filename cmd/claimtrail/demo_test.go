@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,7 +9,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +66,44 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(text, "16 messages: 11 accepted, 4 rejected, 1 unmatched") {
 		t.Errorf("demo summary = %q, want the 16 seeded messages judged", text)
 	}
+	// Service Health from the demo's fake Graph: each case it points at.
+	showRE := regexp.MustCompile(`claimtrail claims --config (\S+) show (\d+)    # (\w+):`)
+	shows := map[string][]string{}
+	for _, m := range showRE.FindAllStringSubmatch(text, -1) {
+		shows[m[3]] = m[1:3]
+	}
+	for id, want := range map[string]string{
+		"EX1187453": "incident start (Microsoft Service Health, graph)",
+		"TM1191027": "not eligible: Microsoft classifies TM1191027 as an advisory",
+		"CP1203317": "Microsoft lists no CP1203317 for this tenant",
+		"EX1195012": "postIncidentReviewPublished",
+	} {
+		c, ok := shows[id]
+		if !ok {
+			t.Errorf("the demo points at no claim on %s:\n%s", id, text)
+			continue
+		}
+		if code, stdout, stderr := runCmd("claims", "--config", c[0], "show", c[1]); code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("demo: claims show %s (%s) = %d, want %q in\n%s%s", c[1], id, code, want, stdout, stderr)
+		}
+	}
+	if c, ok := shows["EX1195012"]; ok {
+		zipPath := filepath.Join(t.TempDir(), "EX1195012.zip")
+		runCmd("claims", "--config", c[0], "package", c[1], "-o", zipPath, "--force")
+		if zr, err := zip.OpenReader(zipPath); err != nil {
+			t.Errorf("demo: claims package %s: %v", c[1], err)
+		} else {
+			var names []string
+			for _, f := range zr.File {
+				names = append(names, f.Name)
+			}
+			zr.Close()
+			if !slices.Contains(names, "incident.json") || !slices.Contains(names, "incident-report.html") {
+				t.Errorf("demo: the EX1195012 claim's package holds %v, want incident.json and incident-report.html", names)
+			}
+		}
+	}
+
 	base := addrRE.FindStringSubmatch(text)[1]
 	cred := credRE.FindStringSubmatch(text)
 

@@ -18,6 +18,10 @@ type healthRefresh struct {
 	log    *slog.Logger
 }
 
+// healthRefreshEvery is how often run refreshes; tests shorten it below
+// the minimum a configuration may set.
+var healthRefreshEvery = (*ServiceHealthConfig).RefreshEvery
+
 // run syncs at once, then every interval, until ctx ends.
 func (h *healthRefresh) run(ctx context.Context, every time.Duration) {
 	h.once(ctx)

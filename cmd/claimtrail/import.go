@@ -58,9 +58,12 @@ func runImport(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 	defer spool.Close()
+	// Forwarded Service Health notifications give their incident's facts,
+	// as in run; Graph is asked only by run and incidents sync.
 	counts := &verdictCounts{}
 	pipe := ingest.NewPipeline(st.policy, st.store, st.ledger, &ingest.PipelineOptions{
 		Resolver: cfg.DKIM.resolver(), Logger: log, SpoolDir: spool.Path(),
+		Incidents: newSyncer(cfg, st, nil, log),
 	})
 
 	var failed, inARow, known int

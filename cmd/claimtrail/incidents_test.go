@@ -62,3 +62,27 @@ func TestIncidentsImportShow(t *testing.T) {
 		t.Errorf("incidents list: exit %d, stdout\n%s\nstderr\n%s", code, stdout, stderr)
 	}
 }
+
+// TestImportRecordsNotification: claimtrail import records a forwarded
+// Service Health notification's facts on the claim, as run does; they are
+// provisional, so the deadline stays so.
+func TestImportRecordsNotification(t *testing.T) {
+	dir := t.TempDir()
+	config, _, _ := ledgerConfig(t, dir)
+	mail := filepath.Join("..", "..", "testdata", "mail", "accepted-contoso-forwarded-service-health-notification.eml")
+	if code, stdout, stderr := runCLI(t, "import", "--config", config, mail); code != exitOK {
+		t.Fatalf("import = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "claims", "--config", config, "show", "1")
+	for _, want := range []string{"incident EX1321282", "Counts from:  incident start (notification, provisional)",
+		"Classification:", "incident", "Start:", "2025-11-14 09:05 UTC", "End:", "2025-11-14 15:40 UTC", "Downtime:", "6h35m0s",
+		"Source:", "Microsoft Service Health (notification"} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("claims show after import = %d, want %q in\n%s\nstderr:\n%s", code, want, stdout, stderr)
+		}
+	}
+	code, stdout, stderr = runCLI(t, "incidents", "--config", config, "show", "EX1321282")
+	if code != exitOK || !strings.Contains(stdout, "notification, read") {
+		t.Errorf("incidents show after import = %d\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}

@@ -227,7 +227,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			refresh.run(runCtx, cfg.ServiceHealth.RefreshEvery())
+			refresh.run(runCtx, healthRefreshEvery(&cfg.ServiceHealth))
 		}()
 	}
 
