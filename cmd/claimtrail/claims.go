@@ -351,9 +351,9 @@ func newClaimRow(c *claims.Claim, evidence int, now time.Time) claimRow {
 	if !c.Deadline.IsZero() {
 		d := c.Deadline.UTC()
 		r.Deadline = &d
-		if n, ok := claims.DaysLeft(c.Status, c.Deadline, now); ok {
+		if n, ok, urgency := claims.Countdown(c.Status, r.Eligible, c.Deadline, now); ok {
 			r.DaysLeft = &n
-			r.Overdue = claims.Urgency(c.Status, c.Deadline, now) == "overdue"
+			r.Overdue = urgency == "overdue"
 		}
 	}
 	return r

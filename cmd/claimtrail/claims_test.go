@@ -539,7 +539,8 @@ func TestClaimsIneligible(t *testing.T) {
 		{"due drops the advisory", []string{"claims", "--config", "CONFIG", "due"}, exitOK,
 			[]string{"EX315207", "2026-03-31  6 days left", "1 claim\n"}, ""},
 		{"list says why", []string{"claims", "--config", "CONFIG", "list", "--tenant", "contoso"}, exitOK,
-			[]string{"EX300001", "OVERDUE", "not eligible: " + advisory + "\n", "EX315207", "2 claims, 1 overdue, 1 not eligible"}, ""},
+			// No deadline presses on an advisory: it is not overdue (claims.Countdown).
+			[]string{"EX300001", "not eligible: " + advisory + "\n", "EX315207", "2 claims, 1 not eligible"}, ""},
 		{"list json", []string{"claims", "--config", "CONFIG", "list", "--json", "--tenant", "contoso"}, exitOK,
 			[]string{`"incident_id":"EX300001"`, `"eligible":false,"ineligible_why":"advisory","ineligible":"` + advisory + `"}`,
 				`"incident_id":"EX315207"`, `"eligible":true}`}, ""},

@@ -25,16 +25,7 @@ var healthRefreshEvery = (*ServiceHealthConfig).RefreshEvery
 // run syncs at once, then every interval, until ctx ends.
 func (h *healthRefresh) run(ctx context.Context, every time.Duration) {
 	h.once(ctx)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.once(ctx)
-		}
-	}
+	repeat(ctx, every, h.once)
 }
 
 // once syncs every incident and logs what failed, with what to do.

@@ -47,6 +47,11 @@ type fileStamp struct {
 
 // run checks every interval until ctx ends.
 func (w *registryWatch) run(ctx context.Context, every time.Duration) {
+	repeat(ctx, every, w.check)
+}
+
+// repeat calls fn every interval until ctx ends.
+func repeat(ctx context.Context, every time.Duration, fn func(context.Context)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -54,7 +59,7 @@ func (w *registryWatch) run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			w.check(ctx)
+			fn(ctx)
 		}
 	}
 }
