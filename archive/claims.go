@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/claimtrail/claimtrail/claims"
@@ -56,6 +57,11 @@ func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, t
 		return 0, "", false, err
 	}
 	if id, err = res.LastInsertId(); err != nil {
+		return 0, "", false, err
+	}
+	// Facts may precede the claim: the catalog's, recorded before any
+	// tenant claimed the incident.
+	if err := noteIncident(ctx, tx, id, tenant, incident); err != nil {
 		return 0, "", false, err
 	}
 	_, err = l.appendAudit(ctx, tx, now, actor, ActionClaimCreated, claimSubject(id), map[string]any{
@@ -402,8 +408,8 @@ func (l *Ledger) refreshClaims(ctx context.Context, tx dbtx, now time.Time, acto
 	return nil
 }
 
-// loadClaim reads a claim with its tenant, fields, incident facts
-// (incidentFactsOf), checklist and eligibility (claims.Checklist), and with
+// loadClaim reads a claim with its tenant, fields, incident facts (the
+// copy noteIncident keeps on its row), checklist and eligibility (claims.Checklist), and with
 // its evidence list when withEvidence is set. The work on each message
 // refreshes its claims, so that path reads only what the checklist needs:
 // a claim can gather thousands of emails.
@@ -429,8 +435,8 @@ func loadClaimKept(ctx context.Context, q querier, id int64, withEvidence bool) 
 func loadClaimWith(ctx context.Context, q querier, id int64, withEvidence bool, kept *keptEligibility) (*claims.Claim, error) {
 	c := &claims.Claim{ID: id, Fields: map[claims.Field]claims.FieldValue{}}
 	var status string
-	var deadline, created, updated, tenantName, earliest, why sql.NullString
-	var tenantCSP sql.NullBool
+	var deadline, created, updated, tenantName, earliest, why, incident sql.NullString
+	var tenantCSP, listed sql.NullBool
 	var firstStored sql.NullInt64
 	// Subqueries, not joins, here and in the other queries on the work
 	// on each message: SQLite re-plans a cached join statement at every
@@ -438,10 +444,10 @@ func loadClaimWith(ctx context.Context, q querier, id int64, withEvidence bool, 
 	err := q.QueryRowContext(ctx, `SELECT c.tenant_id, c.incident_id, c.status, c.azure, c.deadline, c.deadline_provisional,
 		c.created_at, c.updated_at, (SELECT t.name FROM tenants t WHERE t.id = c.tenant_id),
 		(SELECT t.csp FROM tenants t WHERE t.id = c.tenant_id), c.evidence_earliest, c.first_stored_message,
-		c.eligible, c.ineligible_why
+		c.eligible, c.ineligible_why, c.incident, c.incident_listed
 		FROM claims c WHERE c.id = ?`, id).
 		Scan(&c.TenantID, &c.IncidentID, &status, &c.Azure, &deadline, &c.DeadlineProvisional, &created, &updated,
-			&tenantName, &tenantCSP, &earliest, &firstStored, &kept.eligible, &why)
+			&tenantName, &tenantCSP, &earliest, &firstStored, &kept.eligible, &why, &incident, &listed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("claim %d: %w", id, ErrNotFound)
 	}
@@ -449,8 +455,14 @@ func loadClaimWith(ctx context.Context, q querier, id int64, withEvidence bool, 
 		return nil, err
 	}
 	c.Status, c.TenantName, kept.why = claims.Status(status), tenantName.String, why.String
-	if c.Incident, c.IncidentListed, err = incidentFactsOf(ctx, q, c.TenantID, c.IncidentID); err != nil {
-		return nil, fmt.Errorf("claim %d: %w", id, err)
+	if incident.Valid {
+		c.Incident = new(claims.Incident)
+		if err := json.Unmarshal([]byte(incident.String), c.Incident); err != nil {
+			return nil, fmt.Errorf("claim %d: stored incident facts: %w", id, err)
+		}
+	}
+	if listed.Valid {
+		c.IncidentListed = &listed.Bool
 	}
 	for _, f := range []struct {
 		dst *time.Time

@@ -250,10 +250,29 @@ func (l *Ledger) RecordIncidentFacts(ctx context.Context, rec IncidentRecord, ac
 			return err
 		}
 		changed = true
-		ids, err := queryIDs(ctx, tx, `SELECT id FROM claims WHERE incident_id = ? AND (tenant_id = ? OR ? = '') ORDER BY id`,
+		rows, err := tx.QueryContext(ctx, `SELECT id, tenant_id FROM claims WHERE incident_id = ? AND (tenant_id = ? OR ? = '') ORDER BY id`,
 			rec.Incident.ID, rec.TenantID, rec.TenantID)
 		if err != nil {
 			return err
+		}
+		var ids []int64
+		var tenants []string
+		for rows.Next() {
+			var id int64
+			var tenant string
+			if err := rows.Scan(&id, &tenant); err != nil {
+				rows.Close()
+				return err
+			}
+			ids, tenants = append(ids, id), append(tenants, tenant)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for i, id := range ids {
+			if err := noteIncident(ctx, tx, id, tenants[i], rec.Incident.ID); err != nil {
+				return err
+			}
 		}
 		return l.refreshClaims(ctx, tx, now, actor, ids)
 	})
@@ -271,6 +290,29 @@ func nullBool(b *bool) sql.NullBool {
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// noteIncident brings claim id's copy of its incident's facts (the
+// incident and incident_listed columns, which loadClaim reads) up to date
+// with incidentFactsOf. The copy leaves out the raw object and the posts,
+// which IncidentHistory keeps: loadClaim decodes it on every message.
+func noteIncident(ctx context.Context, tx dbtx, id int64, tenant, incident string) error {
+	inc, listed, err := incidentFactsOf(ctx, tx, tenant, incident)
+	if err != nil {
+		return fmt.Errorf("claim %d: %w", id, err)
+	}
+	var facts any
+	if inc != nil {
+		summary := *inc
+		summary.Raw, summary.Posts = nil, nil
+		b, err := json.Marshal(summary)
+		if err != nil {
+			return fmt.Errorf("claim %d: %w", id, err)
+		}
+		facts = string(b)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE claims SET incident = ?, incident_listed = ? WHERE id = ?`, facts, nullBool(listed), id)
+	return err
+}
 
 // incidentFactsOf reads what a claim needs of its incident's records in one
 // indexed query: the newest record of each (tenant, source) for the tenant

@@ -402,3 +402,26 @@ func TestGraphStartExpires(t *testing.T) {
 		t.Errorf("expiry audit entries = %d, want 1", n)
 	}
 }
+
+// TestCatalogFactsBeforeTheClaim: facts the catalog recorded before any
+// tenant claimed the incident reach the claim the first mail opens, and
+// the claim's copy leaves out the raw object and the posts.
+func TestCatalogFactsBeforeTheClaim(t *testing.T) {
+	l := newTestLedger(t)
+	rec := factsRec("", claims.SourceCatalog, claims.ClassificationAdvisory, nil)
+	rec.Incident.Raw = []byte(`{"id":"EX315207","extra":"kept in the history"}`)
+	rec.Incident.Posts = []claims.Post{{Description: "long post"}}
+	record(t, l, rec)
+	c := mustClaim(t, l, openClaimWith(t, l, tenantA, "EX315207", 1, true))
+	if c.Incident == nil || c.Incident.Source != claims.SourceCatalog || c.DeadlineProvisional || c.Eligible {
+		t.Fatalf("new claim: incident %+v, provisional %v, eligible %v; want the catalog's advisory, a firm deadline, not eligible",
+			c.Incident, c.DeadlineProvisional, c.Eligible)
+	}
+	if c.Incident.Raw != nil || c.Incident.Posts != nil {
+		t.Errorf("the claim's copy of the facts keeps raw %s and %d posts", c.Incident.Raw, len(c.Incident.Posts))
+	}
+	hist, err := l.IncidentHistory(context.Background(), tenantA, "EX315207")
+	if err != nil || len(hist) != 1 || len(hist[0].Incident.Raw) == 0 {
+		t.Errorf("history = %+v, %v; want the catalog record with its raw object", hist, err)
+	}
+}

@@ -31,3 +31,11 @@ CREATE INDEX incident_facts_incident ON incident_facts (incident_id, tenant_id, 
 -- refresh, kept like the deadline so that lists can filter cheaply.
 ALTER TABLE claims ADD COLUMN eligible INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE claims ADD COLUMN ineligible_why TEXT;
+
+-- incident and incident_listed are what the claim carries of those
+-- records (the best facts, without their raw object and posts, as JSON;
+-- Graph's listing answer), kept on the claim's row by whatever records
+-- facts or opens the claim, so that the work on each message reads no
+-- incident_facts.
+ALTER TABLE claims ADD COLUMN incident TEXT;
+ALTER TABLE claims ADD COLUMN incident_listed INTEGER;
