@@ -86,18 +86,34 @@ func notificationFacts(facts *evidence.Facts, j rules.Judgment, received time.Ti
 	return out
 }
 
-// recordNotifications records the notification facts of an accepted
-// message after the message itself was recorded. A failure is logged,
-// never the message's: the mail is kept whatever happens to its facts.
-func (p *Pipeline) recordNotifications(ctx context.Context, facts *evidence.Facts, j rules.Judgment, rec messageDates) {
+// notifications returns the notification facts of a message judged j,
+// read at its date (rec), when the pipeline records them; nil otherwise.
+// They are taken before the message is recorded so that the message's
+// parsed facts need not outlive its judging.
+func (p *Pipeline) notifications(facts *evidence.Facts, j rules.Judgment, rec messageDates) []claims.Incident {
 	if p.incidents == nil {
-		return
+		return nil
 	}
 	received := rec.date.UTC()
 	if received.IsZero() {
 		received = rec.internal.UTC()
 	}
-	for _, inc := range notificationFacts(facts, j, received) {
+	return notificationFacts(facts, j, received)
+}
+
+// recordNotifications records incs, the notification facts of a message
+// whose recorded judgment is j, after the message itself was recorded. A
+// failure is logged, never the message's: the mail is kept whatever
+// happens to its facts. Facts of an incident j does not name (another
+// worker recorded another judgment first) are left out.
+func (p *Pipeline) recordNotifications(ctx context.Context, j rules.Judgment, incs []claims.Incident) {
+	if p.incidents == nil || j.Verdict != rules.Accepted {
+		return
+	}
+	for _, inc := range incs {
+		if !slices.Contains(j.IncidentIDs, inc.ID) {
+			continue
+		}
 		if _, err := p.incidents.RecordIncident(ctx, j.TenantID, inc); err != nil {
 			p.log.Warn("ingest: could not record the incident facts of a Service Health notification; the message is kept, forward it again or import a catalog later",
 				"incident_id", inc.ID, "tenant_id", j.TenantID, "err", err)

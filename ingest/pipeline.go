@@ -308,6 +308,7 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", op, err)
 		}
+		notes := p.notifications(facts, j, messageDates{rec.Date, rec.InternalDate})
 		return nil, func() (*Result, error) {
 			msg, created, err := p.ledger.RecordStoredMessage(ctx, rec, j, version, b)
 			if err == nil && msg.BundleKey == "" {
@@ -321,7 +322,7 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 			}
 			res, err := p.finish(op, start, msg, created)
 			if err == nil {
-				p.recordNotifications(ctx, facts, *msg.Judgment, messageDates{rec.Date, rec.InternalDate})
+				p.recordNotifications(ctx, *msg.Judgment, notes)
 			}
 			return res, err
 		}, nil
@@ -347,7 +348,7 @@ func (p *Pipeline) prepare(ctx context.Context, raw Raw) (res *Result, commit fu
 	}
 	res, err = p.finish(op, start, msg, created)
 	if err == nil {
-		p.recordNotifications(ctx, facts, *msg.Judgment, messageDates{rec.Date, rec.InternalDate})
+		p.recordNotifications(ctx, *msg.Judgment, p.notifications(facts, *msg.Judgment, messageDates{rec.Date, rec.InternalDate}))
 	}
 	return res, nil, err
 }
