@@ -43,13 +43,21 @@ func statusIn(statuses []claims.Status) (string, []any) {
 // status is the claim's status, which says whether evidence attached now
 // is late (claims.LateFor).
 func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, tenant, incident, cause string) (id int64, status claims.Status, created bool, err error) {
-	var st string
-	err = tx.QueryRowContext(ctx, `SELECT id, status FROM claims WHERE tenant_id = ? AND incident_id = ?`, tenant, incident).Scan(&id, &st)
-	if err == nil {
-		return id, claims.Status(st), false, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
+	// One statement finds the claim and, for a new one, whether the
+	// catalog already holds facts of its incident: only catalog facts can
+	// precede a claim (Graph and notifications are read for claims).
+	var existing sql.NullInt64
+	var st sql.NullString
+	var catalog bool
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT id FROM claims WHERE tenant_id = ? AND incident_id = ?),
+		(SELECT status FROM claims WHERE tenant_id = ? AND incident_id = ?),
+		EXISTS (SELECT 1 FROM incident_facts WHERE incident_id = ? AND tenant_id = '')`,
+		tenant, incident, tenant, incident, incident).Scan(&existing, &st, &catalog)
+	if err != nil {
 		return 0, "", false, err
+	}
+	if existing.Valid {
+		return existing.Int64, claims.Status(st.String), false, nil
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?)`, tenant, incident, string(claims.StatusOpen), fmtTime(now), fmtTime(now))
@@ -59,10 +67,10 @@ func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, t
 	if id, err = res.LastInsertId(); err != nil {
 		return 0, "", false, err
 	}
-	// Facts may precede the claim: the catalog's, recorded before any
-	// tenant claimed the incident.
-	if err := noteIncident(ctx, tx, id, tenant, incident); err != nil {
-		return 0, "", false, err
+	if catalog {
+		if err := noteIncident(ctx, tx, id, tenant, incident); err != nil {
+			return 0, "", false, err
+		}
 	}
 	_, err = l.appendAudit(ctx, tx, now, actor, ActionClaimCreated, claimSubject(id), map[string]any{
 		"tenant_id": tenant, "incident_id": incident, "status": claims.StatusOpen, "opened_by": cause,
