@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -206,6 +207,12 @@ func (c *Config) String() string { return redactedYAML(c) }
 func (c *Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func readLimited(path string) ([]byte, error) {
+	return readFileUpTo(path, maxConfigBytes, "a configuration file")
+}
+
+// readFileUpTo reads the file path, refusing a directory or one larger
+// than limit bytes with an error naming what it should be ("a catalog").
+func readFileUpTo(path string, limit int64, what string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -218,10 +225,17 @@ func readLimited(path string) ([]byte, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a file", path)
 	}
-	if st.Size() > maxConfigBytes {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d a configuration file may have", path, st.Size(), maxConfigBytes)
+	tooBig := func(n int64) error {
+		return fmt.Errorf("%s is %d bytes, more than the %d %s may have", path, n, limit, what)
 	}
-	return os.ReadFile(path)
+	if st.Size() > limit {
+		return nil, tooBig(st.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1)) // a pipe's size is unknown
+	if err == nil && int64(len(data)) > limit {
+		return nil, tooBig(int64(len(data)))
+	}
+	return data, err
 }
 
 // yamlMarshal exists so the redaction code has one place to marshal.

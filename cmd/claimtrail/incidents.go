@@ -114,23 +114,7 @@ func runIncidents(ctx context.Context, e *env, args []string) int {
 }
 
 func readCatalogFile(path string) ([]byte, error) {
-	f, err := openRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > claims.MaxCatalogSize {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d a catalog may have; split it", path, st.Size(), claims.MaxCatalogSize)
-	}
-	b := make([]byte, st.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return readFileUpTo(path, claims.MaxCatalogSize, "a catalog")
 }
 
 // newSyncer returns the Service Health syncer of cfg over st; graph is nil

@@ -88,7 +88,7 @@ func judgeIncidents(ids []string, catalog map[string]*claims.Incident, now time.
 // loadCatalog reads an offline catalog for inspect --incidents, reporting
 // its skipped items as warnings on stderr.
 func loadCatalog(e *env, path string) (map[string]*claims.Incident, error) {
-	data, err := readLimited(path)
+	data, err := readCatalogFile(path)
 	if err != nil {
 		return nil, err
 	}
