@@ -99,7 +99,11 @@ func asciiPrefix(s string) int {
 func foldRune(c string) (string, bool) {
 	r, n := utf8.DecodeRuneInString(c)
 	if r == utf8.RuneError && n <= 1 {
-		return "", false // stays invalid, and so a separator
+		// An invalid byte reads as U+FFFD, a separator. Kept as it is,
+		// it could join the invalid bytes around an ignored character
+		// into a valid one ("\xc2" "\u00ad" "\xad" would fold to a soft
+		// hyphen), and folding twice would not give the same.
+		return "\ufffd", true
 	}
 	switch r {
 	case '\u00ad', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff':

@@ -263,7 +263,9 @@ func foldSlow(s string) string {
 		c := s[i : i+n]
 		i += n
 		switch {
-		case r == utf8.RuneError && n <= 1, r < utf8.RuneSelf:
+		case r == utf8.RuneError && n <= 1:
+			b.WriteString("\ufffd")
+		case r < utf8.RuneSelf:
 			b.WriteString(c)
 		case r == '\u00ad', r == '\u200b', r == '\u200c', r == '\u200d', r == '\u2060', r == '\ufeff':
 		case unicode.In(r, unicode.No, unicode.Lm, unicode.So):

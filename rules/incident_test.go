@@ -181,9 +181,16 @@ func TestIncidentIDsAsSeen(t *testing.T) {
 }
 
 func TestFoldForMatchKeepsUnchangedText(t *testing.T) {
-	for _, s := range []string{"", "plain ASCII EX315207", "Ünïcödé text", "障害が発生", "EX①②③", "\xff\xfe"} {
+	for _, s := range []string{"", "plain ASCII EX315207", "Ünïcödé text", "障害が発生", "EX①②③"} {
 		if got := foldForMatch(s); got != s {
 			t.Errorf("foldForMatch(%q) = %q, want it unchanged", s, got)
+		}
+	}
+	// Invalid bytes read as U+FFFD, a separator, so that removing an
+	// ignored character between two of them cannot make a new one.
+	for s, want := range map[string]string{"\xff\xfe": "\ufffd\ufffd", "\xc2\u00ad\xad": "\ufffd\ufffd"} {
+		if got := foldForMatch(s); got != want || foldForMatch(got) != got {
+			t.Errorf("foldForMatch(%q) = %q, want %q, the same when folded again", s, got, want)
 		}
 	}
 }
