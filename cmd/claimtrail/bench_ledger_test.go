@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/archive/archivetest"
+	"github.com/claimtrail/claimtrail/web"
+)
+
+// BenchmarkLedgerPages times every page and API list of issue 19 against
+// a generated ledger of each size in CLAIMTRAIL_BENCH_LEDGER_SIZES
+// (messages, comma-separated; default 10000), through the real web
+// handler with an API token, and the CLI's `claims list` and `claims due`.
+// Each call reports its median and worst server time (ms) and its
+// response size (bytes). Ledgers are built once and kept under
+// $TMPDIR/claimtrail-bigledger/ by size; each run adds an API token (and
+// its audit entry) to the kept ledger. scripts/bench-ledger.sh runs it at
+// 10k, 100k and 1M messages.
+func BenchmarkLedgerPages(b *testing.B) {
+	sizes := os.Getenv("CLAIMTRAIL_BENCH_LEDGER_SIZES")
+	if sizes == "" {
+		sizes = "10000"
+	}
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 100 {
+			b.Fatalf("CLAIMTRAIL_BENCH_LEDGER_SIZES: %q is not a message count of at least 100", f)
+		}
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) { benchLedgerPages(b, n) })
+	}
+}
+
+// bigLedger returns the kept ledger of n messages, building it when
+// missing.
+func bigLedger(b *testing.B, n int) string {
+	dir := filepath.Join(os.TempDir(), "claimtrail-bigledger")
+	path := filepath.Join(dir, fmt.Sprintf("%d.db", n))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	tmp := path + ".building"
+	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
+		os.Remove(p)
+	}
+	st, err := archivetest.BuildBigLedger(context.Background(), tmp, archivetest.BigLedgerSpec{Messages: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("built %s: %+v", path, st)
+	if err := os.Rename(tmp, path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func benchLedgerPages(b *testing.B, n int) {
+	ctx := context.Background()
+	path := bigLedger(b, n)
+	l, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	storeDir := b.TempDir()
+	store, err := archive.OpenDir(storeDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	app, err := web.New(web.Options{Ledger: l, Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := app.Handler()
+	token, _, err := l.CreateAPIToken(ctx, archivetest.BigLedgerAdmin, "bench", archivetest.BigLedgerAdmin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// An old claim (its mail spreads over the whole trail) and its ID.
+	const claimID = 1
+
+	type call struct {
+		name string
+		path string
+		// moveChain appends an audit entry before each request, untimed:
+		// on a live system the chain moves between two views of it.
+		moveChain bool
+	}
+	calls := []call{
+		{"api-claims", "/api/v1/claims", false},
+		{"page-claims", "/claims", false},
+		{"page-claim", fmt.Sprintf("/claims/%d", claimID), false},
+		{"api-claim-audit", fmt.Sprintf("/api/v1/claims/%d/audit", claimID), false},
+		{"page-audit", "/audit", false},
+		{"page-audit-chain-moved", "/audit", true},
+		{"api-audit-verify", "/api/v1/audit/verify", false},
+		{"api-audit-verify-chain-moved", "/api/v1/audit/verify", true},
+		{"api-audit-actor", "/api/v1/audit?actor=" + archivetest.BigLedgerAdmin, false},
+		{"api-audit-subject", fmt.Sprintf("/api/v1/audit?subject=claim:%d", claimID), false},
+		{"metrics", "/metrics", false},
+		{"page-triage", "/triage", false},
+		{"api-triage", "/api/v1/triage", false},
+	}
+	for _, c := range calls {
+		b.Run(c.name, func(b *testing.B) {
+			var times []time.Duration
+			var size int
+			for b.Loop() {
+				if c.moveChain {
+					b.StopTimer()
+					if _, err := l.AppendAudit(ctx, archivetest.BigLedgerAdmin, archive.ActionBundleDownloaded, "bench", nil); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				req := httptest.NewRequest(http.MethodGet, c.path, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				rec := httptest.NewRecorder()
+				start := time.Now()
+				h.ServeHTTP(rec, req)
+				times = append(times, time.Since(start))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET %s = %d: %.300s", c.path, rec.Code, rec.Body.String())
+				}
+				size = rec.Body.Len()
+			}
+			reportTimes(b, times, size)
+		})
+	}
+
+	// The CLI, as a user runs it, on the same ledger.
+	config := benchLedgerConfig(b, path, storeDir)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"cli-claims-list", []string{"claims", "--config", config, "list"}},
+		{"cli-claims-due", []string{"claims", "--config", config, "due"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var times []time.Duration
+			var size int
+			for b.Loop() {
+				var out, errOut bytes.Buffer
+				start := time.Now()
+				code := run(ctx, &env{stdout: &out, stderr: &errOut}, c.args)
+				times = append(times, time.Since(start))
+				if code != exitOK {
+					b.Fatalf("claimtrail %s = %d: %s", strings.Join(c.args, " "), code, errOut.String())
+				}
+				size = out.Len()
+			}
+			reportTimes(b, times, size)
+		})
+	}
+}
+
+// benchLedgerConfig writes testdata/config.yaml with the ledger and store.
+func benchLedgerConfig(b *testing.B, ledger, store string) string {
+	base, err := os.ReadFile(filepath.Join("..", "..", "testdata", "config.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "config.yaml")
+	cfg := fmt.Appendf(base, "\nledger:\n  path: %s\narchive:\n  store: dir\n  dir: %s\n", ledger, store)
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func reportTimes(b *testing.B, times []time.Duration, size int) {
+	if len(times) == 0 {
+		return
+	}
+	slices.Sort(times)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(times[len(times)/2]), "median-ms")
+	b.ReportMetric(ms(times[len(times)-1]), "worst-ms")
+	b.ReportMetric(float64(size), "bytes")
+	b.ReportMetric(0, "ns/op") // the medians say it; ns/op averages in the untimed setup
+}
