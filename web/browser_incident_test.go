@@ -25,6 +25,9 @@ func TestBrowserAdvisory(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`select[name=eligible]`)),
 		chromedp.SetValue(chromedp.CSS(`select[name=eligible]`), "no"),
 		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
+		// The unfiltered page has the advisory's row too: wait for the
+		// filtered one, which the server marks as selected.
+		chromedp.WaitReady(chromedp.CSS(`select[name=eligible] option[value=no][selected]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr.ineligible`)),
 	)
 	rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("table tbody tr").length`))
