@@ -53,7 +53,7 @@ type Ledger struct {
 	// writers queue in Go rather than spinning on SQLite's busy handler.
 	w *sql.DB
 	// r serves reads; WAL lets them run beside the writer.
-	r     *sql.DB
+	r     *readDB
 	now   func() time.Time
 	stmts stmtCache
 	// reads serves the reader pool's hot queries from prepared statements.
@@ -142,7 +142,7 @@ func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 	}
 	r.SetMaxOpenConns(readConns)
 	r.SetMaxIdleConns(readConns) // database/sql keeps 2 by default, and closes the others after use
-	l := &Ledger{path: path, w: w, r: r, now: time.Now, reads: readCache{db: r}}
+	l := &Ledger{path: path, w: w, r: &readDB{DB: r}, now: time.Now, reads: readCache{db: r}}
 	if err := l.migrate(ctx); err != nil {
 		l.Close()
 		return nil, err
@@ -506,6 +506,29 @@ func (c *stmtCache) close() error {
 	return errors.Join(errs...)
 }
 
+// readDB is the reader pool. Its queries can be watched: the query-plan
+// test checks the plan of every read the pages make.
+type readDB struct {
+	*sql.DB
+	// observe, when set (by tests, before any read), is called with each
+	// query's SQL.
+	observe func(query string)
+}
+
+func (r *readDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if r.observe != nil {
+		r.observe(query)
+	}
+	return r.DB.QueryContext(ctx, query, args...)
+}
+
+func (r *readDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if r.observe != nil {
+		r.observe(query)
+	}
+	return r.DB.QueryRowContext(ctx, query, args...)
+}
+
 // readCache runs the reader pool's queries on statements prepared once:
 // parsing the SQL was half the time of the per-message look-ups.
 // database/sql prepares each statement again on every pooled connection
@@ -514,6 +537,8 @@ func (c *stmtCache) close() error {
 type readCache struct {
 	db *sql.DB
 	stmtCache
+	// observe is readDB's, for the statements run from the cache.
+	observe func(query string)
 }
 
 // stmt returns query's prepared statement, or nil when it cannot be
@@ -540,6 +565,9 @@ func (c *readCache) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (c *readCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if c.observe != nil {
+		c.observe(query)
+	}
 	if s := c.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -547,6 +575,9 @@ func (c *readCache) QueryContext(ctx context.Context, query string, args ...any)
 }
 
 func (c *readCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if c.observe != nil {
+		c.observe(query)
+	}
 	if s := c.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}

@@ -2,7 +2,9 @@ package archive
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/claimtrail/claimtrail/rules"
@@ -31,19 +33,23 @@ type MessageFilter struct {
 // Messages returns the messages f selects, newest (most recently
 // recorded) first. Their judgments are the current ones: a reprocessed
 // message is found by its new verdict only.
+//
+// With verdicts, each verdict's messages are read newest first from the
+// messages_verdict index, at most Limit of each, and merged: a page costs
+// what it returns, however many messages the ledger holds.
 func (l *Ledger) Messages(ctx context.Context, f MessageFilter) ([]*Message, error) {
 	const op = "list messages"
+	var verdicts []rules.Verdict
+	for _, v := range f.Verdicts {
+		if v != rules.Accepted && v != rules.Rejected && v != rules.Unmatched {
+			return nil, fmt.Errorf("archive: %s: unknown verdict %q; use accepted, rejected or unmatched", op, v)
+		}
+		if !slices.Contains(verdicts, v) {
+			verdicts = append(verdicts, v)
+		}
+	}
 	var where []string
 	var args []any
-	if len(f.Verdicts) > 0 {
-		for _, v := range f.Verdicts {
-			if v != rules.Accepted && v != rules.Rejected && v != rules.Unmatched {
-				return nil, fmt.Errorf("archive: %s: unknown verdict %q; use accepted, rejected or unmatched", op, v)
-			}
-			args = append(args, string(v))
-		}
-		where = append(where, `m.verdict IN (?`+strings.Repeat(", ?", len(f.Verdicts)-1)+`)`)
-	}
 	if len(f.Reasons) > 0 {
 		for _, r := range f.Reasons {
 			args = append(args, string(r))
@@ -58,17 +64,114 @@ func (l *Ledger) Messages(ctx context.Context, f MessageFilter) ([]*Message, err
 		where = append(where, `m.id < ?`)
 		args = append(args, f.Before)
 	}
-	q := messageSelect
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
+	if len(verdicts) == 0 {
+		return l.queryMessages(ctx, op, where, args, limit)
+	}
+	var out []*Message
+	for _, v := range verdicts {
+		msgs, err := l.queryMessages(ctx, op, append([]string{`m.verdict = ?`}, where...), append([]any{string(v)}, args...), limit)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeNewestFirst(out, msgs)
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// mergeNewestFirst merges two lists of messages ordered by ID, highest
+// first, into one.
+func mergeNewestFirst(a, b []*Message) []*Message {
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]*Message, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].ID > b[0].ID {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// queryMessages runs messageSelect with the conditions where, newest first.
+func (l *Ledger) queryMessages(ctx context.Context, op string, where []string, args []any, limit int) ([]*Message, error) {
+	q := messageSelect
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
 	q += ` ORDER BY m.id DESC LIMIT ?`
-	args = append(args, limit)
-	rows, err := l.r.QueryContext(ctx, q, args...)
+	rows, err := l.r.QueryContext(ctx, q, append(args, limit)...)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	defer rows.Close()
+	var out []*Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, dbErr(op, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	return out, nil
+}
+
+// rematchQuery reads the candidates of RematchCandidates: the messages
+// whose reversed sender domain (messages.sender_domain_rev, kept by the
+// triggers of migration 0007 for the rejections a registry change can
+// undo) lies in the range of one of the registry's domains.
+const rematchQuery = messageSelect + ` WHERE m.id IN (
+		SELECT c.id FROM json_each(?) d JOIN messages c
+			ON c.sender_domain_rev >= d.value AND c.sender_domain_rev < substr(d.value, 1, length(d.value) - 1) || '/')
+	AND m.verdict = 'rejected' AND m.reason IN ('unknown_domain', 'tenant_mismatch')
+	AND COALESCE(json_extract(m.judgment, '$.registry_version'), 0) < ?
+	ORDER BY m.id DESC`
+
+// reverseDomain is a domain as messages.sender_domain_rev holds it: its
+// labels in reverse order, each followed by a dot ("it.contoso.com" is
+// "com.contoso.it."). A domain's subdomains then begin with its reversal:
+// the range [reverseDomain(d), reverseDomain(d) with the last dot made "/")
+// holds d and all of them, and nothing else ("evilcontoso.com" is not in
+// the range of "contoso.com").
+func reverseDomain(d string) string {
+	labels := strings.Split(strings.ToLower(d), ".")
+	slices.Reverse(labels)
+	return strings.Join(labels, ".") + "."
+}
+
+// RematchCandidates returns the rejected messages that a change of the
+// tenant registry may have made acceptable: rejected as unknown_domain or
+// tenant_mismatch under a registry older than version registryBefore, and
+// sent from one of domains (the registry's domains now) or a subdomain of
+// one. Newest first.
+// It looks each domain up in an index, so it costs what it returns; the
+// caller decides, with the rules, which of them the registry now matches.
+func (l *Ledger) RematchCandidates(ctx context.Context, domains []string, registryBefore int64) ([]*Message, error) {
+	const op = "list re-match candidates"
+	if len(domains) == 0 {
+		return nil, nil
+	}
+	revs := make([]string, len(domains))
+	for i, d := range domains {
+		revs[i] = reverseDomain(d)
+	}
+	list, err := json.Marshal(revs)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %s: %w", op, err)
+	}
+	rows, err := l.r.QueryContext(ctx, rematchQuery, string(list), registryBefore)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}
@@ -88,10 +191,12 @@ func (l *Ledger) Messages(ctx context.Context, f MessageFilter) ([]*Message, err
 }
 
 // MessageCounts returns how many messages have each verdict now. Messages
-// not judged yet are not counted; a verdict no message has is absent.
+// not judged yet are not counted; a verdict no message has is absent. The
+// counts are kept by the ledger's triggers as verdicts change, so reading
+// them costs nothing however many messages there are.
 func (l *Ledger) MessageCounts(ctx context.Context) (map[rules.Verdict]int, error) {
 	const op = "count messages"
-	rows, err := l.r.QueryContext(ctx, `SELECT verdict, COUNT(*) FROM messages WHERE verdict IS NOT NULL GROUP BY verdict`)
+	rows, err := l.r.QueryContext(ctx, `SELECT verdict, n FROM message_counts WHERE n > 0`)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}

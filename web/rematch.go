@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
@@ -59,8 +58,13 @@ func (s *Server) mayMatch(ctx context.Context) ([]mayMatch, *rules.Policy, error
 	if err != nil {
 		return nil, nil, err
 	}
-	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: []rules.Verdict{rules.Rejected},
-		Reasons: []rules.Reason{rules.ReasonUnknownDomain, rules.ReasonTenantMismatch}, RegistryBefore: p.RegistryVersion()})
+	var domains []string
+	for _, t := range p.Tenants() {
+		domains = append(domains, t.Domains...)
+	}
+	// Only mail from the registry's domains can match now: the ledger
+	// looks them up by domain, so the offer costs what it shows.
+	msgs, err := s.ledger.RematchCandidates(ctx, domains, p.RegistryVersion())
 	if err != nil {
 		return nil, nil, err
 	}

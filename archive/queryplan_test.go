@@ -1,0 +1,141 @@
+package archive
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/claimtrail/claimtrail/rules"
+)
+
+// bigTables are the tables that grow with the years of mail: a query of a
+// page or an API list must find its rows through an index, never by
+// reading one of them whole.
+var bigTables = []string{"messages", "audit", "claim_evidence", "evidence_decisions", "incident_facts"}
+
+// planWatch records the SQL of every read the ledger runs.
+type planWatch struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func watchQueries(l *Ledger) *planWatch {
+	w := &planWatch{}
+	observe := func(q string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !slices.Contains(w.queries, q) {
+			w.queries = append(w.queries, q)
+		}
+	}
+	l.r.observe, l.reads.observe = observe, observe
+	return w
+}
+
+// aliasRE finds "messages m", "audit AS a" and such in a query, so that a
+// plan's "SCAN m" is known to read messages.
+var aliasRE = regexp.MustCompile(`(?i)\b(` + strings.Join(bigTables, "|") + `)\s+(?:AS\s+)?([a-z_][a-z0-9_]*)`)
+
+var sqlWords = map[string]bool{"where": true, "join": true, "on": true, "order": true, "group": true, "limit": true,
+	"left": true, "inner": true, "using": true, "set": true, "union": true, "natural": true, "cross": true, "as": true}
+
+// scansOfBigTables explains q and returns the plan steps that read one of
+// bigTables whole (SCAN, with or without a covering index).
+func scansOfBigTables(t *testing.T, l *Ledger, q string) []string {
+	t.Helper()
+	names := map[string]string{}
+	for _, tb := range bigTables {
+		names[tb] = tb
+	}
+	for _, m := range aliasRE.FindAllStringSubmatch(q, -1) {
+		if !sqlWords[strings.ToLower(m[2])] {
+			names[m[2]] = m[1]
+		}
+	}
+	n := strings.Count(q, "?")
+	rows, err := l.r.Query(`EXPLAIN QUERY PLAN `+q, make([]any, n)...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	defer rows.Close()
+	var bad []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(detail)
+		if len(f) >= 2 && f[0] == "SCAN" {
+			if tb, ok := names[f[1]]; ok {
+				bad = append(bad, detail+" (table "+tb+")")
+			}
+		}
+	}
+	return bad
+}
+
+// TestHotQueryPlans runs the reads behind the pages and API lists on a
+// ledger without statistics, as a partner's is, and checks that none of
+// them reads a big table whole: their cost must follow what they return.
+func TestHotQueryPlans(t *testing.T) {
+	ctx := context.Background()
+	l, ids := queryFixture(t)
+	w := watchQueries(l)
+	calls := []struct {
+		name string
+		fn   func() error
+	}{
+		{"triage list", func() error {
+			_, err := l.Messages(ctx, MessageFilter{Verdicts: []rules.Verdict{rules.Rejected, rules.Unmatched}, Limit: 50})
+			return err
+		}},
+		{"triage next page", func() error {
+			_, err := l.Messages(ctx, MessageFilter{Verdicts: []rules.Verdict{rules.Rejected, rules.Unmatched}, Before: ids[5], Limit: 50})
+			return err
+		}},
+		{"verdict with reasons", func() error {
+			_, err := l.Messages(ctx, MessageFilter{Verdicts: []rules.Verdict{rules.Rejected},
+				Reasons: []rules.Reason{rules.ReasonUnknownDomain}, Limit: 50})
+			return err
+		}},
+		{"re-match offer", func() error {
+			_, err := l.RematchCandidates(ctx, []string{"contoso.com", "fabrikam.com"}, 3)
+			return err
+		}},
+		{"counts", func() error { _, err := l.MessageCounts(ctx); return err }},
+		{"message", func() error { _, err := l.Message(ctx, ids[0]); return err }},
+		{"message by hash", func() error { _, err := l.MessageBySHA256(ctx, testRecord(0).SHA256); return err }},
+	}
+	for _, c := range calls {
+		if err := c.fn(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	if len(w.queries) < len(calls) {
+		t.Fatalf("watched %d queries for %d calls: the watch misses reads", len(w.queries), len(calls))
+	}
+	for _, q := range w.queries {
+		if bad := scansOfBigTables(t, l, q); len(bad) > 0 {
+			t.Errorf("query reads a big table whole: %s\n%s", strings.Join(bad, "; "), q)
+		}
+	}
+}
+
+// TestPlanCheckFindsScans keeps the check honest: a query that reads
+// messages whole, under an alias or not, is caught.
+func TestPlanCheckFindsScans(t *testing.T) {
+	l := newTestLedger(t)
+	for _, q := range []string{
+		`SELECT COUNT(*) FROM messages WHERE subject = ?`,
+		`SELECT m.id FROM messages m WHERE m.sender LIKE ?`,
+		`SELECT a.seq FROM audit AS a WHERE instr(a.subject, ?) > 0 ORDER BY a.seq DESC LIMIT 10`,
+	} {
+		if bad := scansOfBigTables(t, l, q); len(bad) == 0 {
+			t.Errorf("no scan found in the plan of %s", q)
+		}
+	}
+}
