@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -91,23 +92,60 @@ type triageItem struct {
 // triageVerdicts are the verdicts that put a message in triage.
 var triageVerdicts = []rules.Verdict{rules.Rejected, rules.Unmatched}
 
-// maxTriageItems bounds one page of the queue.
-const maxTriageItems = 500
+// A page of the triage queue holds defaultTriageItems messages unless
+// ?limit= asks for up to maxTriageItems.
+const (
+	defaultTriageItems = 100
+	maxTriageItems     = 500
+)
 
-// triageItems returns the newest messages whose current judgment is
-// rejected or unmatched, and whether there are more.
-func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
-	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: triageVerdicts, Limit: maxTriageItems + 1})
-	if err != nil {
-		return nil, false, err
+// triagePage is one page of the triage queue and what the page shows
+// around it.
+type triagePageData struct {
+	Items []triageItem
+	pageInfo
+	// Rejected and Unmatched count the whole queue.
+	Rejected, Unmatched int
+}
+
+// triageCursor reads a triage cursor: the ID of the last message of the
+// previous page (the queue is newest first).
+func triageCursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
 	}
-	more := len(msgs) > maxTriageItems
-	if more {
-		msgs = msgs[:maxTriageItems]
+	id, err := strconv.ParseInt(c, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badRequest("cursor %q is not one this server gave: copy the \"next\" of the previous page", c)
+	}
+	return id, nil
+}
+
+// triageItems returns a page of the messages whose current judgment is
+// rejected or unmatched, newest first, with the queue's counts.
+func (s *Server) triageItems(ctx context.Context, p pageReq) (triagePageData, error) {
+	var out triagePageData
+	before, err := triageCursor(p.Cursor)
+	if err != nil {
+		return out, err
+	}
+	counts, err := s.ledger.MessageCounts(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.Rejected, out.Unmatched = counts[rules.Rejected], counts[rules.Unmatched]
+	out.Total = out.Rejected + out.Unmatched
+	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: triageVerdicts, Before: before, Limit: p.Limit + 1})
+	if err != nil {
+		return out, err
+	}
+	if len(msgs) > p.Limit {
+		msgs = msgs[:p.Limit]
+		out.Next = strconv.FormatInt(msgs[len(msgs)-1].ID, 10)
 	}
 	tenants, err := s.ledger.Tenants(ctx)
 	if err != nil {
-		return nil, false, err
+		return out, err
 	}
 	names := map[string]string{}
 	for _, t := range tenants {
@@ -115,7 +153,7 @@ func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
 	}
 	list, err := s.ledger.Claims(ctx)
 	if err != nil {
-		return nil, false, err
+		return out, err
 	}
 	incidents := map[string][]string{}
 	for _, c := range list {
@@ -137,17 +175,17 @@ func (s *Server) triageItems(ctx context.Context) ([]triageItem, bool, error) {
 		}
 		items = append(items, it)
 	}
-	return items, more, nil
+	out.Items = items
+	return out, nil
 }
 
 type triageView struct {
-	Items     []triageItem
-	More      bool
-	CanJudge  bool
-	Rejected  int
-	Unmatched int
-	Results   []rejudged
-	MayMatch  []mayMatch // offered for re-judging (rematch.go)
+	triagePageData
+	// NextURL links the following page; empty on the last.
+	NextURL  string
+	CanJudge bool
+	Results  []rejudged
+	MayMatch []mayMatch // offered for re-judging (rematch.go)
 	// Prompt asks to confirm an attach or a re-judge refused without it.
 	Prompt *triagePrompt
 }
@@ -171,31 +209,33 @@ func (s *Server) renderTriage(w http.ResponseWriter, r *http.Request, status int
 
 // renderTriagePrompt is renderTriage with a prompt to confirm.
 func (s *Server) renderTriagePrompt(w http.ResponseWriter, r *http.Request, status int, errMsg string, results []rejudged, prompt *triagePrompt) {
-	items, more, err := s.triageItems(r.Context())
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	v := triageView{Items: items, More: more, CanJudge: s.rejudgeFn != nil, Results: results}
-	if v.MayMatch, _, err = s.mayMatch(r.Context()); err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	for _, it := range items {
-		if it.Verdict == rules.Rejected {
-			v.Rejected++
-		} else {
-			v.Unmatched++
+	q := r.URL.Query()
+	p, err := parsePage(q, defaultTriageItems, maxTriageItems)
+	if err == nil {
+		v := triageView{CanJudge: s.rejudgeFn != nil, Results: results, Prompt: prompt}
+		if v.triagePageData, err = s.triageItems(r.Context(), p); err == nil {
+			if v.Next != "" {
+				v.NextURL = nextURL("/triage", q, v.Next)
+			}
+			if v.MayMatch, _, err = s.mayMatch(r.Context()); err == nil {
+				s.render(w, r, status, "triage", page0{Title: "Triage", Nav: "triage", Error: errMsg}, v)
+				return
+			}
 		}
 	}
-	v.Prompt = prompt
-	s.render(w, r, status, "triage", page0{Title: "Triage", Nav: "triage", Error: errMsg}, v)
+	// Not triageError: it shows this page again.
+	s.requestFailed(w, r, "triage", err)
 }
 
 func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
-	items, more, err := s.triageItems(r.Context())
+	p, err := parsePage(r.URL.Query(), defaultTriageItems, maxTriageItems)
 	if err != nil {
-		s.internal(w, r, err)
+		s.requestFailed(w, r, "triage", err)
+		return
+	}
+	page, err := s.triageItems(r.Context(), p)
+	if err != nil {
+		s.requestFailed(w, r, "triage", err)
 		return
 	}
 	offers, _, err := s.mayMatch(r.Context())
@@ -203,7 +243,7 @@ func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": items, "more": more, "may_match": offers})
+	writeJSON(w, http.StatusOK, page.put(map[string]any{"messages": page.Items, "may_match": offers}))
 }
 
 // errNoRejudge answers a re-judge or attach when the app has no path to
