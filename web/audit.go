@@ -105,12 +105,49 @@ func (s *Server) claimAudit(ctx context.Context, id int64) ([]auditRow, error) {
 	return rows, err
 }
 
+// minHashPrefix is the fewest hex digits of a message hash a subject
+// filter takes as a prefix: a range of the subject index, read whole before
+// the newest entries are picked, so it must be narrow. Four digits select
+// one message in 65,536.
+const minHashPrefix = 4
+
+// subjectFilter turns the subject filter as typed into an exact subject or
+// a subject prefix, one of which is empty:
+//
+//   - a bare hex string of at least minHashPrefix digits is (the start
+//     of) a message hash: "ab12" is the prefix "message:ab12", and 64
+//     digits the subject "message:<sha256>";
+//   - "message:" and fewer than 64 hex digits is a prefix too; an
+//     ellipsis at the end, as the pages abbreviate hashes, is dropped;
+//   - anything else is the exact subject: "claim:3" is not "claim:31".
+func subjectFilter(s string) (exact, prefix string) {
+	s = strings.TrimSpace(s)
+	hexOf := func(h string) (string, bool) {
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(h, "…"), "..."))
+		return h, h != "" && len(h) <= 64 && strings.Trim(h, "0123456789abcdef") == ""
+	}
+	rest, isMessage := strings.CutPrefix(s, "message:")
+	if !isMessage && len(s) < minHashPrefix {
+		return s, ""
+	}
+	if h, ok := hexOf(rest); ok {
+		if len(h) == 64 {
+			return "message:" + h, ""
+		}
+		return "", "message:" + h
+	}
+	return s, ""
+}
+
 // auditFilter is the audit page's query.
 type auditFilter struct {
-	Actor   string
-	Action  string
-	Subject string // a substring of the subject, e.g. "claim:3" or a hash
-	Before  int64  // only entries with a smaller seq; 0 for the newest
+	Actor  string
+	Action string
+	// Subject is the subject as typed: an exact subject ("claim:3",
+	// "user:anna", "tenants") or part of a message hash (see
+	// subjectFilter).
+	Subject string
+	Before  int64 // only entries with a smaller seq; 0 for the newest
 	Limit   int
 }
 
@@ -123,6 +160,9 @@ func parseAuditFilter(r *http.Request) (auditFilter, error) {
 	q := r.URL.Query()
 	f := auditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")),
 		Subject: strings.TrimSpace(q.Get("subject")), Limit: defaultAuditLimit}
+	if _, prefix := subjectFilter(f.Subject); prefix != "" && len(prefix) < len("message:")+minHashPrefix {
+		return f, badRequest("subject=%q: give at least %d hex digits of the message hash", f.Subject, minHashPrefix)
+	}
 	if b := q.Get("before"); b != "" {
 		n, err := strconv.ParseInt(b, 10, 64)
 		if err != nil || n <= 0 {
@@ -143,7 +183,8 @@ func parseAuditFilter(r *http.Request) (auditFilter, error) {
 // filterAudit returns the newest entries f selects, newest first, and
 // whether older ones matched too.
 func (s *Server) filterAudit(ctx context.Context, f auditFilter) ([]auditRow, bool, error) {
-	af := archive.AuditFilter{Actor: f.Actor, SubjectContains: f.Subject, Before: f.Before, Limit: f.Limit + 1}
+	af := archive.AuditFilter{Actor: f.Actor, Before: f.Before, Limit: f.Limit + 1}
+	af.Subject, af.SubjectPrefix = subjectFilter(f.Subject)
 	if f.Action != "" {
 		af.Actions = []archive.Action{archive.Action(f.Action)}
 	}

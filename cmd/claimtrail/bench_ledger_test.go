@@ -195,3 +195,38 @@ func reportTimes(b *testing.B, times []time.Duration, size int) {
 	b.ReportMetric(float64(size), "bytes")
 	b.ReportMetric(0, "ns/op") // the medians say it; ns/op averages in the untimed setup
 }
+
+// BenchmarkAuditVerify times a full verification of the audit trail of
+// the generated ledger of each size in CLAIMTRAIL_BENCH_LEDGER_SIZES (as
+// BenchmarkLedgerPages, default 10000), reporting entries verified per
+// second: `claimtrail audit verify` does this work.
+func BenchmarkAuditVerify(b *testing.B) {
+	sizes := os.Getenv("CLAIMTRAIL_BENCH_LEDGER_SIZES")
+	if sizes == "" {
+		sizes = "10000"
+	}
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 100 {
+			b.Fatalf("CLAIMTRAIL_BENCH_LEDGER_SIZES: %q is not a message count of at least 100", f)
+		}
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			l, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: bigLedger(b, n)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			var entries int64
+			b.ResetTimer()
+			for b.Loop() {
+				rep, err := l.VerifyAudit(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				entries += rep.Entries
+			}
+			b.ReportMetric(float64(entries)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
