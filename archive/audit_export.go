@@ -29,11 +29,13 @@ func (l *Ledger) ExportAudit(ctx context.Context, w io.Writer, format AuditForma
 	if format != AuditJSONL && format != AuditCSV {
 		return fmt.Errorf("archive: %s: unknown format %q; use jsonl or csv", op, format)
 	}
-	var subjects map[string]bool
+	q, args := auditSelect+` ORDER BY seq`, []any(nil)
 	if claimID > 0 {
+		// The claim's subjects through audit_subject: a look-up each,
+		// not a pass over the whole trail.
 		op = fmt.Sprintf("export audit of claim %d", claimID)
 		var err error
-		if subjects, err = l.claimSubjects(ctx, claimID); err != nil {
+		if q, args, err = l.auditQuery(ctx, AuditFilter{Claim: claimID}, false); err != nil {
 			return dbErr(op, err)
 		}
 	}
@@ -42,7 +44,7 @@ func (l *Ledger) ExportAudit(ctx context.Context, w io.Writer, format AuditForma
 		return dbErr(op, err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, auditSelect+` ORDER BY seq`)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return dbErr(op, err)
 	}
@@ -60,9 +62,6 @@ func (l *Ledger) ExportAudit(ctx context.Context, w io.Writer, format AuditForma
 		var e AuditEntry
 		if err := scanAudit(rows, &e); err != nil {
 			return dbErr(op, err)
-		}
-		if subjects != nil && !subjects[e.Subject] {
-			continue
 		}
 		if format == AuditCSV {
 			err = cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time, e.Actor, string(e.Action), e.Subject,
@@ -98,6 +97,15 @@ func (l *Ledger) ExportAudit(ctx context.Context, w io.Writer, format AuditForma
 	return nil
 }
 
+// claimSubjectsQuery reads the hashes of the messages that are or were a
+// claim's evidence: attached now, attached once (evidence_attached), or
+// taken off (claim_updated's evidence_removed). Each part is a look-up of
+// an index.
+const claimSubjectsQuery = `SELECT m.sha256 FROM claim_evidence e JOIN messages m ON m.id = e.message_id
+		WHERE e.claim_id = ?
+		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.message') END FROM audit WHERE subject = ? AND action = ?
+		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.evidence_removed') END FROM audit WHERE subject = ? AND action = ?`
+
 // claimSubjects returns the audit subjects that concern a claim: the claim
 // and every message attached to it now or in the past.
 func (l *Ledger) claimSubjects(ctx context.Context, claimID int64) (map[string]bool, error) {
@@ -105,10 +113,7 @@ func (l *Ledger) claimSubjects(ctx context.Context, claimID int64) (map[string]b
 		return nil, err
 	}
 	subjects := map[string]bool{claimSubject(claimID): true}
-	rows, err := l.r.QueryContext(ctx, `SELECT m.sha256 FROM claim_evidence e JOIN messages m ON m.id = e.message_id
-		WHERE e.claim_id = ?
-		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.message') END FROM audit WHERE subject = ? AND action = ?
-		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.evidence_removed') END FROM audit WHERE subject = ? AND action = ?`,
+	rows, err := l.r.QueryContext(ctx, claimSubjectsQuery,
 		claimID, claimSubject(claimID), string(ActionEvidenceAttached), claimSubject(claimID), string(ActionClaimUpdated))
 	if err != nil {
 		return nil, err

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // ErrTampered is returned by VerifyAudit when the audit trail does not
@@ -37,6 +39,10 @@ const (
 	// ProblemAnchorUnreadable: an object under anchors/ is not a valid
 	// anchor, or its bytes no longer match their SHA-256.
 	ProblemAnchorUnreadable ProblemKind = "anchor_unreadable"
+	// ProblemChanged: the entry of the checkpoint VerifyAuditFrom started
+	// from has another hash now, or is gone: history verified before was
+	// rewritten or removed since.
+	ProblemChanged ProblemKind = "changed_since_verified"
 )
 
 // AuditProblem is one finding of VerifyAudit.
@@ -53,6 +59,9 @@ func (p AuditProblem) String() string {
 
 // AuditReport is the outcome of VerifyAudit.
 type AuditReport struct {
+	// From is the seq VerifyAuditFrom started after; 0 for the whole
+	// chain.
+	From     int64
 	Entries  int64  // entries read
 	HeadSeq  int64  // seq of the last entry
 	HeadHash string // its hash
@@ -76,6 +85,81 @@ func (r *AuditReport) add(p AuditProblem) {
 	r.Problems = append(r.Problems, p)
 }
 
+// AuditCheckpoint is a point of the chain up to which it was verified: the
+// entry Seq had the hash Hash. The zero value is the start of the chain,
+// before its first entry.
+type AuditCheckpoint struct {
+	Seq  int64
+	Hash string
+}
+
+// Checkpoint returns the point the report verified the chain up to, to
+// continue from with VerifyAuditFrom.
+func (r *AuditReport) Checkpoint() AuditCheckpoint {
+	return AuditCheckpoint{Seq: r.HeadSeq, Hash: r.HeadHash}
+}
+
+// StoreAnchors is what an object store held under AnchorPrefix when
+// ReadStoreAnchors read it: listing and reading every anchor costs a
+// request each, so a server reads them once and verifies many times with
+// the same reading. Anchors the ledger records later are fetched by key
+// when a verification needs them, and kept. Safe for concurrent use.
+type StoreAnchors struct {
+	store AnchorStore
+
+	mu       sync.Mutex
+	anchors  map[int64]Anchor
+	problems []AuditProblem
+}
+
+// ReadStoreAnchors lists and reads every anchor in store. Objects under
+// AnchorPrefix that are not anchors become problems of the verifications
+// that use the reading, not errors.
+func ReadStoreAnchors(ctx context.Context, store AnchorStore) (*StoreAnchors, error) {
+	as, problems, err := storeAnchors(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	sa := &StoreAnchors{store: store, anchors: make(map[int64]Anchor, len(as)), problems: problems}
+	for _, a := range as {
+		sa.anchors[a.Seq] = a
+	}
+	return sa, nil
+}
+
+// Len returns how many anchors the reading holds.
+func (s *StoreAnchors) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.anchors)
+}
+
+// lookup returns the store's anchor for a seq the ledger recorded at key,
+// reading it from the store when the reading lacks it (Anchor puts before
+// it records: a listing taken just before the put misses it).
+func (s *StoreAnchors) lookup(ctx context.Context, seq int64, key string) (Anchor, bool, error) {
+	s.mu.Lock()
+	a, ok := s.anchors[seq]
+	s.mu.Unlock()
+	if ok {
+		return a, true, nil
+	}
+	a, ok, err := getAnchor(ctx, s.store, key)
+	if err != nil || !ok {
+		return a, ok, err
+	}
+	s.mu.Lock()
+	s.anchors[a.Seq] = a
+	s.mu.Unlock()
+	return a, true, nil
+}
+
+func (s *StoreAnchors) snapshot() (map[int64]Anchor, []AuditProblem) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.anchors), slices.Clone(s.problems)
+}
+
 // VerifyAudit recomputes every hash of the audit trail, checks the links
 // and the sequence, and checks the chain against each anchor in store (and
 // each the ledger recorded). With a nil store only the ledger's own anchor
@@ -85,21 +169,46 @@ func (r *AuditReport) add(p AuditProblem) {
 // there is any, and is another error when the ledger or the store could not
 // be read.
 func (l *Ledger) VerifyAudit(ctx context.Context, store AnchorStore) (*AuditReport, error) {
-	rep := &AuditReport{}
-	// The store is listed before the database is read: every anchor it
-	// holds then names an entry the database snapshot must contain.
-	var stored map[int64]Anchor
+	var anchors *StoreAnchors
 	if store != nil {
-		as, problems, err := storeAnchors(ctx, store)
-		if err != nil {
+		// The store is read before the database: every anchor it holds
+		// then names an entry the database snapshot must contain.
+		var err error
+		if anchors, err = ReadStoreAnchors(ctx, store); err != nil {
 			return nil, err
 		}
+	}
+	return l.VerifyAuditFrom(ctx, anchors, AuditCheckpoint{})
+}
+
+// VerifyAuditFrom verifies the chain after from, a checkpoint an earlier
+// verification reached (AuditReport.Checkpoint): it checks that the entry
+// from.Seq still has from.Hash, then recomputes the hash of every later
+// entry and checks its link and sequence, starting from from.Hash, and
+// checks every anchor above from.Seq against the chain. The zero
+// checkpoint verifies the whole chain, as VerifyAudit does.
+//
+// The entries up to from.Seq, and the anchors at or below it, are not
+// read again: a rewrite among them that keeps from's entry is found by the
+// next verification of the whole chain, not by this one. That bounds the
+// work to the entries added since, so a server can verify on every
+// request and the whole chain in the background.
+//
+// anchors is a reading of the store's anchors (ReadStoreAnchors); nil uses
+// only the ledger's anchor records. The report counts, in Entries and
+// Anchors, what this call checked; its From is from.Seq.
+func (l *Ledger) VerifyAuditFrom(ctx context.Context, anchors *StoreAnchors, from AuditCheckpoint) (*AuditReport, error) {
+	rep := &AuditReport{From: from.Seq, HeadSeq: from.Seq, HeadHash: from.Hash}
+	if from.Seq <= 0 {
+		rep.From, rep.HeadSeq, rep.HeadHash = 0, 0, ""
+		from = AuditCheckpoint{Hash: genesisHash}
+	}
+	var stored map[int64]Anchor
+	if anchors != nil {
+		var problems []AuditProblem
+		stored, problems = anchors.snapshot()
 		for _, p := range problems {
 			rep.add(p)
-		}
-		stored = map[int64]Anchor{}
-		for _, a := range as {
-			stored[a.Seq] = a
 		}
 	}
 
@@ -113,26 +222,23 @@ func (l *Ledger) VerifyAudit(ctx context.Context, store AnchorStore) (*AuditRepo
 	if err != nil {
 		return nil, err
 	}
-	var anchors map[int64]Anchor
-	if store == nil {
-		anchors = map[int64]Anchor{}
+	all := map[int64]Anchor{}
+	if anchors == nil {
 		for _, a := range recorded {
-			anchors[a.Seq] = a
+			all[a.Seq] = a
 		}
 	} else {
-		anchors = stored
+		all = stored
 		for _, a := range recorded {
-			s, ok := stored[a.Seq]
-			if !ok {
-				// Anchor puts before it records: a listing taken just
-				// before the put can miss it. Ask for the key itself.
-				s, ok, err = getAnchor(ctx, store, a.Key)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					anchors[s.Seq] = s
-				}
+			if a.Seq <= from.Seq {
+				continue // checked when the chain was verified up to from
+			}
+			s, ok, err := anchors.lookup(ctx, a.Seq, a.Key)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				all[s.Seq] = s
 			}
 			switch {
 			case !ok:
@@ -144,60 +250,73 @@ func (l *Ledger) VerifyAudit(ctx context.Context, store AnchorStore) (*AuditRepo
 			}
 		}
 	}
-	hashAt := make(map[int64]string, len(anchors))
-
-	rows, err := tx.QueryContext(ctx, auditSelect+` ORDER BY seq`)
-	if err != nil {
-		return nil, dbErr("verify audit", err)
-	}
-	defer rows.Close()
-	expect, prev := int64(1), genesisHash
-	for rows.Next() {
-		var e AuditEntry
-		if err := scanAudit(rows, &e); err != nil {
-			return nil, dbErr("verify audit", err)
+	// The anchors to check against the chain: those above from, in order.
+	var seqs []int64
+	for s := range all {
+		rep.LastAnchor = max(rep.LastAnchor, s)
+		if s > from.Seq {
+			seqs = append(seqs, s)
 		}
-		rep.Entries++
-		gap := e.Seq != expect
+	}
+	slices.Sort(seqs)
+
+	if from.Seq > 0 {
+		var h string
+		err := tx.QueryRowContext(ctx, `SELECT hash FROM audit WHERE seq = ?`, from.Seq).Scan(&h)
 		switch {
-		case e.Seq > expect:
-			what := fmt.Sprintf("entry %d is missing", expect)
-			if e.Seq-expect > 1 {
-				what = fmt.Sprintf("entries %d to %d are missing", expect, e.Seq-1)
+		case errors.Is(err, sql.ErrNoRows):
+			rep.add(AuditProblem{Seq: from.Seq, Kind: ProblemChanged,
+				Detail: fmt.Sprintf("entry %d, verified before, is gone: entries were removed since", from.Seq)})
+		case err != nil:
+			return nil, dbErr("verify audit", err)
+		case h != from.Hash:
+			rep.add(AuditProblem{Seq: from.Seq, Kind: ProblemChanged,
+				Detail: fmt.Sprintf("entry %d has hash %s but had %s when verified before: the trail was rewritten since", from.Seq, short(h), short(from.Hash))})
+		}
+	}
+
+	hashAt := make(map[int64]string, len(seqs))
+	next := 0 // seqs[next] is the next anchor the scan can meet
+	last, err := scanChain(ctx, tx, from, func(e *chainEntry) {
+		rep.Entries++
+		switch {
+		case e.seqGap > 0:
+			what := fmt.Sprintf("entry %d is missing", e.seq-e.seqGap)
+			if e.seqGap > 1 {
+				what = fmt.Sprintf("entries %d to %d are missing", e.seq-e.seqGap, e.seq-1)
 			}
-			rep.add(AuditProblem{Seq: expect, Kind: ProblemDeleted, Detail: what})
-		case e.Seq < expect:
-			rep.add(AuditProblem{Seq: e.Seq, Kind: ProblemBrokenLink, Detail: "sequence number out of order"})
+			rep.add(AuditProblem{Seq: e.seq - e.seqGap, Kind: ProblemDeleted, Detail: what})
+		case e.seqGap < 0:
+			rep.add(AuditProblem{Seq: e.seq, Kind: ProblemBrokenLink, Detail: "sequence number out of order"})
 		}
 		// After a gap the link is broken by construction; the deletion
 		// is the finding.
-		if !gap && e.PrevHash != prev {
-			rep.add(AuditProblem{Seq: e.Seq, Kind: ProblemBrokenLink,
-				Detail: fmt.Sprintf("prev_hash %s is not the hash of entry %d (%s)", short(e.PrevHash), e.Seq-1, short(prev))})
+		if e.seqGap == 0 && !e.linked {
+			rep.add(AuditProblem{Seq: e.seq, Kind: ProblemBrokenLink,
+				Detail: fmt.Sprintf("prev_hash %s is not the hash of entry %d (%s)", short(e.prevHash()), e.seq-1, short(e.expectPrev))})
 		}
-		if got := e.ComputeHash(); got != e.Hash {
-			rep.add(AuditProblem{Seq: e.Seq, Kind: ProblemRewritten,
-				Detail: fmt.Sprintf("the entry (%s %s) hashes to %s, not its recorded %s", e.Action, e.Subject, short(got), short(e.Hash))})
+		if !e.hashOK {
+			rep.add(AuditProblem{Seq: e.seq, Kind: ProblemRewritten,
+				Detail: fmt.Sprintf("the entry (%s %s) hashes to %s, not its recorded %s", e.field(fAction), e.field(fSubject), short(e.computed()), short(e.hash()))})
 		}
-		if _, ok := anchors[e.Seq]; ok {
-			hashAt[e.Seq] = e.Hash
+		for next < len(seqs) && seqs[next] < e.seq {
+			next++
 		}
-		expect, prev = e.Seq+1, e.Hash
-		rep.HeadSeq, rep.HeadHash = e.Seq, e.Hash
-	}
-	if err := rows.Err(); err != nil {
+		if next < len(seqs) && seqs[next] == e.seq {
+			hashAt[e.seq] = e.hash()
+		}
+		rep.HeadSeq = e.seq
+	})
+	if err != nil {
 		return nil, dbErr("verify audit", err)
 	}
-
-	seqs := make([]int64, 0, len(anchors))
-	for s := range anchors {
-		seqs = append(seqs, s)
+	if rep.Entries > 0 {
+		rep.HeadHash = last
 	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+
 	for _, s := range seqs {
-		a := anchors[s]
+		a := all[s]
 		rep.Anchors++
-		rep.LastAnchor = s
 		h, ok := hashAt[s]
 		switch {
 		case s > rep.HeadSeq:

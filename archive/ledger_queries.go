@@ -217,7 +217,9 @@ func (l *Ledger) MessageCounts(ctx context.Context) (map[rules.Verdict]int, erro
 }
 
 // AuditFilter selects audit entries for AuditEntries. Every condition set
-// must hold; the zero value selects the whole trail.
+// must hold; the zero value selects the whole trail. Each condition is
+// served by an index (see migrations 0001 and 0008), so that a page of the
+// newest matches reads little more than that page.
 type AuditFilter struct {
 	// Actions keeps the entries with one of these actions; empty keeps all.
 	// An action no entry has matches nothing.
@@ -226,11 +228,17 @@ type AuditFilter struct {
 	// ASCII case ("Anna" finds "anna").
 	Actor string
 	// Subject keeps the entries about exactly this subject ("claim:3",
-	// "message:<sha256>").
+	// "message:<sha256>"): "claim:3" does not find "claim:31".
 	Subject string
-	// SubjectContains keeps the entries whose subject contains this text,
-	// case-sensitively: part of a hash, or "claim:" for every claim.
-	SubjectContains string
+	// SubjectPrefix keeps the entries whose subject starts with this text,
+	// case-sensitively: "message:ab12" for a partial hash. It is a range
+	// of the subject index, so every matching entry is read before the
+	// newest are returned: give enough of a hash to select few.
+	SubjectPrefix string
+	// Claim, when above 0, keeps the entries about that claim and about
+	// every message that is or was its evidence (the subjects ExportAudit
+	// writes for it). A missing claim is an error wrapping ErrNotFound.
+	Claim int64
 	// Before keeps the entries with a smaller seq: pass the seq of the last
 	// entry of the previous page. 0 starts from the head.
 	Before int64
@@ -242,41 +250,10 @@ type AuditFilter struct {
 // It reads the entries as stored and checks nothing: VerifyAudit does.
 func (l *Ledger) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	const op = "list audit entries"
-	var where []string
-	var args []any
-	if len(f.Actions) > 0 {
-		where = append(where, `action IN (?`+strings.Repeat(", ?", len(f.Actions)-1)+`)`)
-		for _, a := range f.Actions {
-			args = append(args, string(a))
-		}
+	q, args, err := l.auditQuery(ctx, f, true)
+	if err != nil {
+		return nil, dbErr(op, err)
 	}
-	if f.Actor != "" {
-		where = append(where, `actor = ? COLLATE NOCASE`)
-		args = append(args, f.Actor)
-	}
-	if f.Subject != "" {
-		where = append(where, `subject = ?`)
-		args = append(args, f.Subject)
-	}
-	if f.SubjectContains != "" {
-		// instr, not LIKE: no wildcards to escape, and case counts.
-		where = append(where, `instr(subject, ?) > 0`)
-		args = append(args, f.SubjectContains)
-	}
-	if f.Before > 0 {
-		where = append(where, `seq < ?`)
-		args = append(args, f.Before)
-	}
-	q := auditSelect
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1
-	}
-	q += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, limit)
 	rows, err := l.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, dbErr(op, err)
@@ -294,4 +271,106 @@ func (l *Ledger) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry,
 		return nil, dbErr(op, err)
 	}
 	return out, nil
+}
+
+// auditQuery returns the query of AuditEntries for f, newest first when
+// desc, else in seq order.
+func (l *Ledger) auditQuery(ctx context.Context, f AuditFilter, desc bool) (string, []any, error) {
+	var where []string
+	var args []any
+	// SQLite walks one index, and without statistics it cannot tell which
+	// is the most selective: choose here, and keep the others off with a
+	// unary + (which makes a column unusable for an index). A subject
+	// selects few entries; the system's entries are most of the trail, so
+	// with the actor "system" the action's index is the narrower, and with
+	// a user's name the actor's.
+	bySubject := f.Subject != "" || f.SubjectPrefix != "" || f.Claim > 0
+	actionCol, actorCol := "action", "actor"
+	switch {
+	case bySubject:
+		actionCol, actorCol = "+action", "+actor"
+	case len(f.Actions) > 0 && f.Actor != "" && strings.EqualFold(f.Actor, ActorSystem):
+		actorCol = "+actor"
+	case len(f.Actions) > 0 && f.Actor != "":
+		actionCol = "+action"
+	}
+	if len(f.Actions) > 0 {
+		where = append(where, actionCol+` IN (?`+strings.Repeat(", ?", len(f.Actions)-1)+`)`)
+		for _, a := range f.Actions {
+			args = append(args, string(a))
+		}
+	}
+	if f.Actor != "" {
+		where = append(where, actorCol+` = ? COLLATE NOCASE`)
+		args = append(args, f.Actor)
+	}
+	if f.Subject != "" {
+		where = append(where, `subject = ?`)
+		args = append(args, f.Subject)
+	}
+	if f.SubjectPrefix != "" {
+		if hi, ok := prefixEnd(f.SubjectPrefix); ok {
+			where = append(where, `subject >= ? AND subject < ?`)
+			args = append(args, f.SubjectPrefix, hi)
+		} else {
+			where = append(where, `subject >= ?`)
+			args = append(args, f.SubjectPrefix)
+		}
+	}
+	if f.Claim > 0 {
+		subjects, err := l.claimSubjects(ctx, f.Claim)
+		if err != nil {
+			return "", nil, err
+		}
+		list := make([]string, 0, len(subjects))
+		for s := range subjects {
+			list = append(list, s)
+		}
+		slices.Sort(list)
+		b, err := json.Marshal(list)
+		if err != nil {
+			return "", nil, err
+		}
+		// One look-up of audit_subject per subject; a claim's entries
+		// are few, and sorting them is cheap.
+		where = append(where, `subject IN (SELECT value FROM json_each(?))`)
+		args = append(args, string(b))
+	}
+	if f.Before > 0 {
+		where = append(where, `seq < ?`)
+		args = append(args, f.Before)
+	}
+	q := auditSelect
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	if !desc {
+		q += ` ORDER BY seq`
+		if f.Limit > 0 {
+			q += ` LIMIT ?`
+			args = append(args, f.Limit)
+		}
+		return q, args, nil
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	q += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, limit)
+	return q, args, nil
+}
+
+// prefixEnd returns the least string above every string starting with
+// prefix, in SQLite's byte order, and false when there is none (a prefix
+// of 0xff bytes only).
+func prefixEnd(prefix string) (string, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
 }

@@ -191,7 +191,7 @@ func filterAudit(all []AuditEntry, f AuditFilter) []int64 {
 		if (len(f.Actions) == 0 || slices.Contains(f.Actions, e.Action)) &&
 			(f.Actor == "" || strings.EqualFold(e.Actor, f.Actor)) &&
 			(f.Subject == "" || e.Subject == f.Subject) &&
-			(f.SubjectContains == "" || strings.Contains(e.Subject, f.SubjectContains)) &&
+			(f.SubjectPrefix == "" || strings.HasPrefix(e.Subject, f.SubjectPrefix)) &&
 			(f.Before == 0 || e.Seq < f.Before) &&
 			(f.Limit <= 0 || len(out) < f.Limit) {
 			out = append(out, e.Seq)
@@ -219,12 +219,13 @@ func TestAuditEntries(t *testing.T) {
 		{"system", AuditFilter{Actor: ActorSystem, Limit: 5}, 5},
 		{"exact subject", AuditFilter{Subject: messageSubject(sha1)}, 3},
 		{"exact subject is not a prefix", AuditFilter{Subject: "message:" + sha1[:12]}, 0},
-		{"subject contains a hash prefix", AuditFilter{SubjectContains: sha1[:12]}, 3},
-		{"subject contains is case-sensitive", AuditFilter{SubjectContains: "CLAIM:"}, 0},
-		{"every claim", AuditFilter{SubjectContains: "claim:"}, 4},
+		{"subject prefix of a hash", AuditFilter{SubjectPrefix: "message:" + sha1[:12]}, 3},
+		{"subject prefix is case-sensitive", AuditFilter{SubjectPrefix: "CLAIM:"}, 0},
+		{"subject prefix is not a substring", AuditFilter{SubjectPrefix: sha1[:12]}, 0},
+		{"every claim", AuditFilter{SubjectPrefix: "claim:"}, 4},
 		{"before", AuditFilter{Before: head - 3}, 10},
 		{"page", AuditFilter{Before: head - 3, Limit: 4}, 4},
-		{"all together", AuditFilter{Actions: []Action{ActionJudged}, Actor: "system", SubjectContains: "message:", Before: head, Limit: 3}, 3},
+		{"all together", AuditFilter{Actions: []Action{ActionJudged}, Actor: "system", SubjectPrefix: "message:", Before: head, Limit: 3}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
 )
@@ -96,22 +95,65 @@ func (s *Server) auditEntries(ctx context.Context, claimID int64, fn func(archiv
 	return s.ledger.ExportAudit(ctx, lw, archive.AuditJSONL, claimID)
 }
 
+// claimAuditShown is how many of a claim's audit entries its page shows,
+// the newest; a link leads to the rest (/audit?claim=N).
+const claimAuditShown = 50
+
+// claimAudit returns the newest claimAuditShown entries of a claim's
+// audit (the claim's and its messages', present and past), oldest first.
 func (s *Server) claimAudit(ctx context.Context, id int64) ([]auditRow, error) {
-	var rows []auditRow
-	err := s.auditEntries(ctx, id, func(e archive.AuditEntry) error {
-		rows = append(rows, newAuditRow(e))
-		return nil
-	})
+	rows, _, err := s.filterAudit(ctx, auditFilter{Claim: id, Limit: claimAuditShown})
+	slices.Reverse(rows)
 	return rows, err
+}
+
+// minHashPrefix is the fewest hex digits of a message hash a subject
+// filter takes as a prefix: a range of the subject index, read whole before
+// the newest entries are picked, so it must be narrow. Four digits select
+// one message in 65,536.
+const minHashPrefix = 4
+
+// subjectFilter turns the subject filter as typed into an exact subject or
+// a subject prefix, one of which is empty:
+//
+//   - a bare hex string of at least minHashPrefix digits is (the start
+//     of) a message hash: "ab12" is the prefix "message:ab12", and 64
+//     digits the subject "message:<sha256>";
+//   - "message:" and fewer than 64 hex digits is a prefix too; an
+//     ellipsis at the end, as the pages abbreviate hashes, is dropped;
+//   - anything else is the exact subject: "claim:3" is not "claim:31".
+func subjectFilter(s string) (exact, prefix string) {
+	s = strings.TrimSpace(s)
+	hexOf := func(h string) (string, bool) {
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(h, "…"), "..."))
+		return h, h != "" && len(h) <= 64 && strings.Trim(h, "0123456789abcdef") == ""
+	}
+	rest, isMessage := strings.CutPrefix(s, "message:")
+	if !isMessage && len(s) < minHashPrefix {
+		return s, ""
+	}
+	if h, ok := hexOf(rest); ok {
+		if len(h) == 64 {
+			return "message:" + h, ""
+		}
+		return "", "message:" + h
+	}
+	return s, ""
 }
 
 // auditFilter is the audit page's query.
 type auditFilter struct {
-	Actor   string
-	Action  string
-	Subject string // a substring of the subject, e.g. "claim:3" or a hash
-	Before  int64  // only entries with a smaller seq; 0 for the newest
-	Limit   int
+	Actor  string
+	Action string
+	// Subject is the subject as typed: an exact subject ("claim:3",
+	// "user:anna", "tenants") or part of a message hash (see
+	// subjectFilter).
+	Subject string
+	// Claim, when above 0, keeps the entries of the claim and of its
+	// messages, present and past.
+	Claim  int64
+	Before int64 // only entries with a smaller seq; 0 for the newest
+	Limit  int
 }
 
 const (
@@ -119,31 +161,69 @@ const (
 	maxAuditLimit     = 5000
 )
 
+// parseAuditFilter reads the filter and the page (paging.go's ?limit= and
+// ?cursor=, the cursor being the seq the next page starts below; the older
+// ?before= is still taken).
 func parseAuditFilter(r *http.Request) (auditFilter, error) {
 	q := r.URL.Query()
 	f := auditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")),
-		Subject: strings.TrimSpace(q.Get("subject")), Limit: defaultAuditLimit}
-	if b := q.Get("before"); b != "" {
+		Subject: strings.TrimSpace(q.Get("subject"))}
+	if _, prefix := subjectFilter(f.Subject); prefix != "" && len(prefix) < len("message:")+minHashPrefix {
+		return f, badRequest("subject=%q: give at least %d hex digits of the message hash", f.Subject, minHashPrefix)
+	}
+	if c := q.Get("claim"); c != "" {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || n <= 0 {
+			return f, badRequest("claim=%q is not a claim ID", c)
+		}
+		f.Claim = n
+	}
+	var err error
+	f.Before, f.Limit, err = parseAuditPage(q)
+	return f, err
+}
+
+// parseAuditPage reads ?limit=, ?cursor= and the older ?before=.
+func parseAuditPage(q url.Values) (before int64, limit int, err error) {
+	p, err := parsePage(q, defaultAuditLimit, maxAuditLimit)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, what := p.Cursor, "cursor"
+	if b == "" {
+		b, what = q.Get("before"), "before"
+	}
+	if b != "" {
 		n, err := strconv.ParseInt(b, 10, 64)
 		if err != nil || n <= 0 {
-			return f, badRequest("before=%q is not a positive sequence number", b)
+			if what == "cursor" {
+				return 0, 0, badRequest("cursor is not one this server gave: copy the \"next\" of the previous page")
+			}
+			return 0, 0, badRequest("before=%q is not a positive sequence number", b)
 		}
-		f.Before = n
+		before = n
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 || n > maxAuditLimit {
-			return f, badRequest("limit=%q is not a number from 1 to %d", l, maxAuditLimit)
-		}
-		f.Limit = n
+	return before, p.Limit, nil
+}
+
+// auditPage puts the paging fields of paging.go into an answer, and the
+// older next_before.
+func auditPage(out map[string]any, rows []auditRow, more bool) map[string]any {
+	var p pageInfo
+	p.Total = -1 // counting millions of entries is not cheap
+	if more && len(rows) > 0 {
+		last := rows[len(rows)-1].Seq
+		p.Next = strconv.FormatInt(last, 10)
+		out["next_before"] = last
 	}
-	return f, nil
+	return p.put(out)
 }
 
 // filterAudit returns the newest entries f selects, newest first, and
 // whether older ones matched too.
 func (s *Server) filterAudit(ctx context.Context, f auditFilter) ([]auditRow, bool, error) {
-	af := archive.AuditFilter{Actor: f.Actor, SubjectContains: f.Subject, Before: f.Before, Limit: f.Limit + 1}
+	af := archive.AuditFilter{Actor: f.Actor, Claim: f.Claim, Before: f.Before, Limit: f.Limit + 1}
+	af.Subject, af.SubjectPrefix = subjectFilter(f.Subject)
 	if f.Action != "" {
 		af.Actions = []archive.Action{archive.Action(f.Action)}
 	}
@@ -162,68 +242,11 @@ func (s *Server) filterAudit(ctx context.Context, f auditFilter) ([]auditRow, bo
 	return rows, more, nil
 }
 
-// verifyCache keeps the last verification while the chain head is the
-// same: verifying rehashes the whole trail.
-type verifyCache struct {
-	head   string
-	at     time.Time
-	report *archive.AuditReport
-	err    error
-}
-
-const verifyCacheFor = time.Minute
-
-// verification is the audit chain's check, for the pages and the API.
-type verification struct {
-	OK         bool     `json:"ok"`
-	Entries    int64    `json:"entries"`
-	HeadSeq    int64    `json:"head_seq"`
-	HeadHash   string   `json:"head_hash"`
-	Anchors    int      `json:"anchors"`
-	LastAnchor int64    `json:"last_anchor"`
-	Problems   []string `json:"problems"`
-	// Error is set when the check could not run at all.
-	Error      string    `json:"error,omitempty"`
-	VerifiedAt time.Time `json:"verified_at"`
-}
-
-func (s *Server) verifyAudit(ctx context.Context) verification {
-	head, err := s.ledger.AuditHead(ctx)
-	if err != nil {
-		return verification{Error: "could not read the audit trail: " + err.Error()}
-	}
-	s.verifyMu.Lock()
-	defer s.verifyMu.Unlock()
-	now := s.now()
-	c := s.verified
-	if c.report == nil || c.head != head.Hash || now.Sub(c.at) > verifyCacheFor {
-		rep, err := s.ledger.VerifyAudit(ctx, s.store)
-		c = verifyCache{head: head.Hash, at: now, report: rep, err: err}
-		s.verified = c
-	}
-	v := verification{VerifiedAt: c.at.UTC(), Problems: []string{}}
-	if c.report == nil {
-		s.verified = verifyCache{}
-		v.Error = "could not verify the audit trail: " + c.err.Error()
-		return v
-	}
-	rep := c.report
-	v.OK = c.err == nil
-	v.Entries, v.HeadSeq, v.HeadHash, v.Anchors, v.LastAnchor = rep.Entries, rep.HeadSeq, rep.HeadHash, rep.Anchors, rep.LastAnchor
-	for _, p := range rep.Problems {
-		v.Problems = append(v.Problems, p.String())
-	}
-	if c.err != nil && !errors.Is(c.err, archive.ErrTampered) {
-		v.Error = c.err.Error()
-	}
-	return v
-}
-
 type auditView struct {
 	Rows    []auditRow
 	Filter  auditFilter
 	More    bool
-	OlderAt int64 // the before= of the next page
+	NextURL string // the link to the next page
 	Verify  verification
 	Actions []archive.Action
 }
@@ -244,7 +267,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := auditView{Rows: rows, Filter: f, More: more, Verify: s.verifyAudit(r.Context()), Actions: auditActions}
 	if more && len(rows) > 0 {
-		v.OlderAt = rows[len(rows)-1].Seq
+		v.NextURL = nextURL("/audit", r.URL.Query(), strconv.FormatInt(rows[len(rows)-1].Seq, 10))
 	}
 	s.render(w, r, http.StatusOK, "audit", page0{Title: "Audit trail", Nav: "audit"}, v)
 }
@@ -260,11 +283,7 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	out := map[string]any{"entries": rows, "more": more}
-	if more && len(rows) > 0 {
-		out["next_before"] = rows[len(rows)-1].Seq
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, auditPage(map[string]any{"entries": rows}, rows, more))
 }
 
 func (s *Server) apiAuditVerify(w http.ResponseWriter, r *http.Request) {

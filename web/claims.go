@@ -695,10 +695,16 @@ func (s *Server) apiClaimAudit(w http.ResponseWriter, r *http.Request) {
 		s.claimError(w, r, err)
 		return
 	}
-	rows, err := s.claimAudit(r.Context(), id)
+	// Newest first, a page at a time, as /api/v1/audit?claim=.
+	before, limit, err := parseAuditPage(r.URL.Query())
 	if err != nil {
 		s.claimError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": rows})
+	rows, more, err := s.filterAudit(r.Context(), auditFilter{Claim: id, Before: before, Limit: limit})
+	if err != nil {
+		s.claimError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, auditPage(map[string]any{"entries": rows}, rows, more))
 }

@@ -231,6 +231,7 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.srv.Close)
 	return f
 }
 

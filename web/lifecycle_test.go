@@ -191,7 +191,7 @@ func TestReopenNeedsAnAdmin(t *testing.T) {
 		}
 	}
 	var reopened int
-	rows, err := f.ledger.AuditEntries(context.Background(), archive.AuditFilter{Actor: "adam", SubjectContains: "claim:"})
+	rows, err := f.ledger.AuditEntries(context.Background(), archive.AuditFilter{Actor: "adam", SubjectPrefix: "claim:"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -61,7 +60,9 @@ type Ledger interface {
 	AuditHead(ctx context.Context) (archive.AuditEntry, error)
 	ExportAudit(ctx context.Context, w io.Writer, format archive.AuditFormat, claimID int64) error
 	AuditEntries(ctx context.Context, f archive.AuditFilter) ([]archive.AuditEntry, error)
-	VerifyAudit(ctx context.Context, store archive.AnchorStore) (*archive.AuditReport, error)
+	// VerifyAuditFrom verifies the audit chain after a checkpoint (the
+	// zero one: the whole chain) against a reading of the store's anchors.
+	VerifyAuditFrom(ctx context.Context, anchors *archive.StoreAnchors, from archive.AuditCheckpoint) (*archive.AuditReport, error)
 	SchemaVersion(ctx context.Context) (int, error)
 
 	Authenticate(ctx context.Context, name, password string) (archive.User, error)
@@ -171,8 +172,7 @@ type Server struct {
 	loginIP   *limiter
 	loginUser *limiter
 
-	verifyMu sync.Mutex
-	verified verifyCache
+	verifier *auditVerifier
 }
 
 // New builds the web app from opts.
@@ -223,7 +223,30 @@ func New(opts Options) (*Server, error) {
 		mux.Handle(rt.pattern(), s.wrap(rt))
 	}
 	s.handler = s.secure(mux)
+	s.verifier = newAuditVerifier(s.ledger, s.store, s.now, s.log)
+	s.verifier.start()
 	return s, nil
+}
+
+// Close stops the app's background work: the audit trail's verification.
+func (s *Server) Close() { s.verifier.close() }
+
+// AuditVerified waits until the audit trail has been verified since the
+// app started (in the background), or ctx ends.
+func (s *Server) AuditVerified(ctx context.Context) error {
+	for {
+		s.verifier.mu.Lock()
+		ok := s.verifier.st.verified
+		s.verifier.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("web: wait for the audit verification: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Handler returns the app's handler, to mount on a server.

@@ -92,6 +92,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		e.errorf("serve: %v", err)
 		return exitFail
 	}
+	defer app.Close() // stops the audit trail's background verification
 	ln, err := net.Listen("tcp", webCfg.Listen)
 	if err != nil {
 		e.errorf("serve: %v; choose another address with --listen", err)
