@@ -100,11 +100,12 @@ func (l *Ledger) ExportAudit(ctx context.Context, w io.Writer, format AuditForma
 // claimSubjectsQuery reads the hashes of the messages that are or were a
 // claim's evidence: attached now, attached once (evidence_attached), or
 // taken off (claim_updated's evidence_removed). Each part is a look-up of
-// an index.
+// an index: the claim's, or its subject's (+action keeps SQLite off the
+// action index, which holds every attach of every claim).
 const claimSubjectsQuery = `SELECT m.sha256 FROM claim_evidence e JOIN messages m ON m.id = e.message_id
 		WHERE e.claim_id = ?
-		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.message') END FROM audit WHERE subject = ? AND action = ?
-		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.evidence_removed') END FROM audit WHERE subject = ? AND action = ?`
+		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.message') END FROM audit WHERE subject = ? AND +action = ?
+		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.evidence_removed') END FROM audit WHERE subject = ? AND +action = ?`
 
 // claimSubjects returns the audit subjects that concern a claim: the claim
 // and every message attached to it now or in the past.
