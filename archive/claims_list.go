@@ -285,21 +285,6 @@ func (l *Ledger) AllClaims(ctx context.Context, q ClaimQuery) iter.Seq2[ClaimSum
 	}
 }
 
-// Claims lists every claim, soonest deadline first, optionally only those
-// with one of the given statuses.
-//
-// Deprecated: it reads every claim; use ClaimList or AllClaims.
-func (l *Ledger) Claims(ctx context.Context, statuses ...claims.Status) ([]ClaimSummary, error) {
-	var out []ClaimSummary
-	for s, err := range l.AllClaims(ctx, ClaimQuery{ClaimFilter: ClaimFilter{Statuses: statuses}}) {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 // ClaimTally counts the claims f selects, the overdue, soon and ineligible
 // among them, at now: claims.UrgencyBounds gives the deadlines that make a
 // claim overdue or soon.
