@@ -110,65 +110,16 @@ func (l *Ledger) ClaimFor(ctx context.Context, tenantID, incidentID string) (*cl
 	return l.Claim(ctx, id)
 }
 
-// ClaimSummary is a claim's row without its evidence and checklist.
+// ClaimSummary is a row of a claim list (Ledger.ClaimList): the claim with
+// its tenant's name, fields, incident facts, first stored evidence and
+// checklist (claims.Checklist), without its evidence list (Evidence is
+// nil), and the counts of its evidence.
 type ClaimSummary struct {
-	ID                  int64
-	TenantID            string
-	IncidentID          string
-	Status              claims.Status
-	Deadline            time.Time
-	DeadlineProvisional bool
-	EvidenceCount       int
+	*claims.Claim
+	EvidenceCount int
 	// LateEvidence counts the evidence that arrived after the claim went
 	// to Microsoft (claims.Evidence.Late).
 	LateEvidence int
-	// Eligible and IneligibleWhy are claims.Eligibility as of the claim's
-	// last refresh: a due list drops the claims that are not eligible.
-	Eligible      bool
-	IneligibleWhy string
-	UpdatedAt     time.Time
-}
-
-// Claims lists claims, soonest deadline first, optionally only those with
-// one of the given statuses.
-func (l *Ledger) Claims(ctx context.Context, statuses ...claims.Status) ([]ClaimSummary, error) {
-	q := `SELECT c.id, c.tenant_id, c.incident_id, c.status, c.deadline, c.deadline_provisional, c.updated_at,
-		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id),
-		(SELECT COUNT(*) FROM claim_evidence e WHERE e.claim_id = c.id AND e.late), c.eligible, c.ineligible_why FROM claims c`
-	var args []any
-	if len(statuses) > 0 {
-		var in string
-		in, args = statusIn(statuses)
-		q += ` WHERE c.status IN (` + in + `)`
-	}
-	q += ` ORDER BY c.deadline IS NULL, c.deadline, c.id`
-	rows, err := l.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, dbErr("list claims", err)
-	}
-	defer rows.Close()
-	var out []ClaimSummary
-	for rows.Next() {
-		var s ClaimSummary
-		var status string
-		var deadline, updated, why sql.NullString
-		if err := rows.Scan(&s.ID, &s.TenantID, &s.IncidentID, &status, &deadline, &s.DeadlineProvisional, &updated,
-			&s.EvidenceCount, &s.LateEvidence, &s.Eligible, &why); err != nil {
-			return nil, dbErr("list claims", err)
-		}
-		s.Status, s.IneligibleWhy = claims.Status(status), why.String
-		if s.Deadline, err = parseTime(deadline); err != nil {
-			return nil, dbErr("list claims", err)
-		}
-		if s.UpdatedAt, err = parseTime(updated); err != nil {
-			return nil, dbErr("list claims", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("list claims", err)
-	}
-	return out, nil
 }
 
 // SetClaimField sets one checklist field of a claim, recomputes the deadline
@@ -440,46 +391,83 @@ func loadClaimKept(ctx context.Context, q querier, id int64, withEvidence bool) 
 	return c, kept, err
 }
 
+// claimColumns are the columns of a claim's row that claimRowScan reads,
+// over claims c.
+//
+// Subqueries, not joins, here and in the other queries on the work on
+// each message: SQLite re-plans a cached join statement at every run,
+// which made each of these queries three to four times dearer.
+const claimColumns = `c.id, c.tenant_id, c.incident_id, c.status, c.azure, c.deadline, c.deadline_provisional,
+	c.created_at, c.updated_at, (SELECT t.name FROM tenants t WHERE t.id = c.tenant_id),
+	(SELECT t.csp FROM tenants t WHERE t.id = c.tenant_id), c.evidence_earliest, c.first_stored_message,
+	c.eligible, c.ineligible_why, c.incident, c.incident_listed`
+
+// claimRowScan receives claimColumns.
+type claimRowScan struct {
+	c                                                          claims.Claim
+	status                                                     string
+	deadline, created, updated, tenantName, earliest, incident sql.NullString
+	tenantCSP, listed                                          sql.NullBool
+	firstStored                                                sql.NullInt64
+	kept                                                       keptEligibility
+	why                                                        sql.NullString
+}
+
+func (r *claimRowScan) dest() []any {
+	c := &r.c
+	return []any{&c.ID, &c.TenantID, &c.IncidentID, &r.status, &c.Azure, &r.deadline, &c.DeadlineProvisional,
+		&r.created, &r.updated, &r.tenantName, &r.tenantCSP, &r.earliest, &r.firstStored,
+		&r.kept.eligible, &r.why, &r.incident, &r.listed}
+}
+
+// claim returns the claim read, without fields, evidence and checklist.
+func (r *claimRowScan) claim() (*claims.Claim, error) {
+	c := new(claims.Claim)
+	*c = r.c
+	c.Fields = map[claims.Field]claims.FieldValue{}
+	c.Status, c.TenantName, r.kept.why = claims.Status(r.status), r.tenantName.String, r.why.String
+	if r.incident.Valid {
+		c.Incident = new(claims.Incident)
+		if err := json.Unmarshal([]byte(r.incident.String), c.Incident); err != nil {
+			return nil, fmt.Errorf("claim %d: stored incident facts: %w", c.ID, err)
+		}
+	}
+	if r.listed.Valid {
+		listed := r.listed.Bool
+		c.IncidentListed = &listed
+	}
+	for _, f := range []struct {
+		dst *time.Time
+		src sql.NullString
+	}{{&c.Deadline, r.deadline}, {&c.CreatedAt, r.created}, {&c.UpdatedAt, r.updated}, {&c.Earliest, r.earliest}} {
+		var err error
+		if *f.dst, err = parseTime(f.src); err != nil {
+			return nil, fmt.Errorf("claim %d: %w", c.ID, err)
+		}
+	}
+	return c, nil
+}
+
+// tenant is what the checklist needs of the claim's tenant.
+func (r *claimRowScan) tenant() claims.Tenant {
+	return claims.Tenant{Known: r.tenantName.Valid, CSP: r.tenantCSP.Bool}
+}
+
 func loadClaimWith(ctx context.Context, q querier, id int64, withEvidence bool, kept *keptEligibility) (*claims.Claim, error) {
-	c := &claims.Claim{ID: id, Fields: map[claims.Field]claims.FieldValue{}}
-	var status string
-	var deadline, created, updated, tenantName, earliest, why, incident sql.NullString
-	var tenantCSP, listed sql.NullBool
-	var firstStored sql.NullInt64
-	// Subqueries, not joins, here and in the other queries on the work
-	// on each message: SQLite re-plans a cached join statement at every
-	// run, which made each of these queries three to four times dearer.
-	err := q.QueryRowContext(ctx, `SELECT c.tenant_id, c.incident_id, c.status, c.azure, c.deadline, c.deadline_provisional,
-		c.created_at, c.updated_at, (SELECT t.name FROM tenants t WHERE t.id = c.tenant_id),
-		(SELECT t.csp FROM tenants t WHERE t.id = c.tenant_id), c.evidence_earliest, c.first_stored_message,
-		c.eligible, c.ineligible_why, c.incident, c.incident_listed
-		FROM claims c WHERE c.id = ?`, id).
-		Scan(&c.TenantID, &c.IncidentID, &status, &c.Azure, &deadline, &c.DeadlineProvisional, &created, &updated,
-			&tenantName, &tenantCSP, &earliest, &firstStored, &kept.eligible, &why, &incident, &listed)
+	var cr claimRowScan
+	err := q.QueryRowContext(ctx, `SELECT `+claimColumns+` FROM claims c WHERE c.id = ?`, id).Scan(cr.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("claim %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.Status, c.TenantName, kept.why = claims.Status(status), tenantName.String, why.String
-	if incident.Valid {
-		c.Incident = new(claims.Incident)
-		if err := json.Unmarshal([]byte(incident.String), c.Incident); err != nil {
-			return nil, fmt.Errorf("claim %d: stored incident facts: %w", id, err)
-		}
+	c, err := cr.claim()
+	if err != nil {
+		return nil, err
 	}
-	if listed.Valid {
-		c.IncidentListed = &listed.Bool
-	}
-	for _, f := range []struct {
-		dst *time.Time
-		src sql.NullString
-	}{{&c.Deadline, deadline}, {&c.CreatedAt, created}, {&c.UpdatedAt, updated}, {&c.Earliest, earliest}} {
-		if *f.dst, err = parseTime(f.src); err != nil {
-			return nil, fmt.Errorf("claim %d: %w", id, err)
-		}
-	}
+	*kept = cr.kept
+	firstStored, tenant := cr.firstStored, cr.tenant()
 
 	rows, err := q.QueryContext(ctx, `SELECT field, value, actor, updated_at FROM claim_fields WHERE claim_id = ?`, id)
 	if err != nil {
@@ -509,7 +497,7 @@ func loadClaimWith(ctx context.Context, q querier, id int64, withEvidence bool, 
 				return nil, fmt.Errorf("claim %d: %w", id, err)
 			}
 		}
-		c.Checklist = claims.Checklist(c, claims.Tenant{Known: tenantName.Valid, CSP: tenantCSP.Bool})
+		c.Checklist = claims.Checklist(c, tenant)
 		return c, nil
 	}
 	rows, err = q.QueryContext(ctx, `SELECT m.id, m.sha256, m.message_id, `+evidenceSender+`, m.subject,
@@ -555,7 +543,7 @@ func loadClaimWith(ctx context.Context, q querier, id int64, withEvidence bool, 
 			break
 		}
 	}
-	c.Checklist = claims.Checklist(c, claims.Tenant{Known: tenantName.Valid, CSP: tenantCSP.Bool})
+	c.Checklist = claims.Checklist(c, tenant)
 	return c, nil
 }
 

@@ -16,11 +16,10 @@ import (
 func checkEvidenceSummaries(t *testing.T, l *Ledger, when string) {
 	t.Helper()
 	ctx := context.Background()
-	claims, err := l.Claims(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range claims {
+	for s, err := range l.AllClaims(ctx, ClaimQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		kept, err := loadClaim(ctx, l.r, s.ID, false)
 		if err != nil {
 			t.Fatal(err)
@@ -156,8 +155,8 @@ func TestMigration0005KeepsTriageAttaches(t *testing.T) {
 			m0005 = m.sql
 		}
 	}
-	// The ledger as it was before 0005.
-	if _, err := l.w.ExecContext(ctx, `DROP TABLE evidence_decisions; DROP TABLE registry;
+	// The ledger as it was before 0005 (and the later indexes on its columns).
+	if _, err := l.w.ExecContext(ctx, `DROP INDEX claim_evidence_late; DROP TABLE evidence_decisions; DROP TABLE registry;
 		ALTER TABLE claim_evidence DROP COLUMN late; ALTER TABLE claim_evidence DROP COLUMN attached_by;
 		ALTER TABLE claims DROP COLUMN reopened_at; ALTER TABLE messages DROP COLUMN evidence_date`); err != nil {
 		t.Fatal(err)

@@ -359,11 +359,11 @@ func TestExpireClaims(t *testing.T) {
 			t.Errorf("ExpireClaims(%v) = %v, want %v", tt.now, got, tt.want)
 		}
 	}
-	list, err := l.Claims(ctx, claims.StatusExpired)
+	list, err := collectClaims(ctx, l, ClaimQuery{ClaimFilter: ClaimFilter{Statuses: []claims.Status{claims.StatusExpired}}})
 	if err != nil || len(list) != 1 || list[0].ID != open || list[0].EvidenceCount != 1 {
 		t.Errorf("Claims(expired) = %+v, %v; want claim %d", list, err, open)
 	}
-	all, _ := l.Claims(ctx)
+	all, _ := collectClaims(ctx, l, ClaimQuery{})
 	if len(all) != 2 {
 		t.Errorf("Claims() = %d, want 2", len(all))
 	}

@@ -110,7 +110,7 @@ func TestRecordIncidentFacts(t *testing.T) {
 	if !errors.Is(err, claims.ErrTransition) || !strings.Contains(err.Error(), want) {
 		t.Errorf("submitting an advisory claim = %v, want ErrTransition saying %q", err, want)
 	}
-	sums, err := l.Claims(ctx, claims.FileableStatuses()...)
+	sums, err := collectClaims(ctx, l, ClaimQuery{ClaimFilter: ClaimFilter{Statuses: claims.FileableStatuses()}})
 	if err != nil || len(sums) != 1 || sums[0].Eligible || sums[0].IneligibleWhy != claims.IneligibleAdvisory {
 		t.Errorf("Claims(fileable) = %+v, %v; want the claim, not eligible (advisory)", sums, err)
 	}
@@ -119,7 +119,7 @@ func TestRecordIncidentFacts(t *testing.T) {
 	if c = mustClaim(t, l, id); c.Status != claims.StatusReady || !c.Eligible {
 		t.Errorf("claim after reclassification as incident: %s eligible %v, want ready, eligible", c.Status, c.Eligible)
 	}
-	if sums, _ = l.Claims(ctx); !sums[0].Eligible {
+	if sums, _ = collectClaims(ctx, l, ClaimQuery{}); !sums[0].Eligible {
 		t.Errorf("Claims: %+v, want eligible", sums[0])
 	}
 }

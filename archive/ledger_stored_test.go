@@ -167,7 +167,7 @@ func auditActions(t *testing.T, l *Ledger, subject string) []Action {
 func claimStates(t *testing.T, l *Ledger) []string {
 	t.Helper()
 	ctx := context.Background()
-	sums, err := l.Claims(ctx)
+	sums, err := collectClaims(ctx, l, ClaimQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,18 +67,27 @@ func DaysLeft(s Status, deadline, now time.Time) (days int, ok bool) {
 }
 
 // Urgency is "overdue" for a fileable claim whose deadline passed, "soon"
-// for one due within SoonDays, else "".
+// for one due within SoonDays, else "". UrgencyBounds says the same as
+// two dates, for a store that counts claims by their deadline.
 func Urgency(s Status, deadline, now time.Time) string {
 	if !Fileable(s) || deadline.IsZero() {
 		return ""
 	}
+	overdue, soon := UrgencyBounds(now)
 	switch {
-	case !now.Before(deadline):
+	case !deadline.After(overdue):
 		return "overdue"
-	case deadline.Sub(now) <= SoonDays*24*time.Hour:
+	case !deadline.After(soon):
 		return "soon"
 	}
 	return ""
+}
+
+// UrgencyBounds are Urgency's thresholds at now as dates: a fileable
+// claim with a deadline is overdue when its deadline is not after
+// overdue, and soon when it is after overdue but not after soon.
+func UrgencyBounds(now time.Time) (overdue, soon time.Time) {
+	return now, now.Add(SoonDays * 24 * time.Hour)
 }
 
 // Countdown is DaysLeft and Urgency for a claim that is eligible or not

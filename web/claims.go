@@ -78,63 +78,69 @@ func parseClaimFilter(q url.Values) claimFilter {
 	return f
 }
 
-// claimRows lists the claims f selects with their checklist counts.
-func (s *Server) claimRows(ctx context.Context, f claimFilter) ([]claimRow, error) {
-	var statuses []claims.Status
+// Claims list pages: 50 claims by default, at most 500.
+const (
+	claimPageDefault = 50
+	claimPageMax     = 500
+)
+
+// ledgerFilter is f as the ledger takes it, or an error for the user.
+func (f claimFilter) ledgerFilter() (archive.ClaimFilter, error) {
+	var lf archive.ClaimFilter
 	if f.Status != "" {
 		st, err := claims.ParseStatus(f.Status)
 		if err != nil {
-			return nil, badRequest("%v", err)
+			return lf, badRequest("%v", err)
 		}
-		statuses = append(statuses, st)
+		lf.Statuses = []claims.Status{st}
 	}
 	switch f.Eligible {
-	case "", "yes", "no":
+	case "":
+	case "yes", "no":
+		eligible := f.Eligible == "yes"
+		lf.Eligible = &eligible
 	default:
-		return nil, badRequest("eligible %q is not yes or no", f.Eligible)
+		return lf, badRequest("eligible %q is not yes or no", f.Eligible)
 	}
-	list, err := s.ledger.Claims(ctx, statuses...)
+	if f.Tenant != "" {
+		t, ok := rules.ParseTenantID(f.Tenant)
+		if !ok {
+			return lf, badRequest("tenant %q is not a tenant ID (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47); see /api/v1/tenants", f.Tenant)
+		}
+		lf.TenantID = t
+	}
+	return lf, nil
+}
+
+// claimRows returns the page p of the claims f selects, with their
+// checklist counts, and the page's cursor and total.
+func (s *Server) claimRows(ctx context.Context, f claimFilter, p pageReq) ([]claimRow, pageInfo, error) {
+	lf, err := f.ledgerFilter()
 	if err != nil {
-		return nil, err
+		return nil, pageInfo{}, err
+	}
+	page, err := s.ledger.ClaimList(ctx, archive.ClaimQuery{ClaimFilter: lf, Sort: archive.ClaimSort(f.Sort),
+		Cursor: p.Cursor, Limit: p.Limit})
+	if errors.Is(err, archive.ErrBadCursor) {
+		return nil, pageInfo{}, badRequest("%s", archive.ErrBadCursor.Error())
+	}
+	if err != nil {
+		return nil, pageInfo{}, err
 	}
 	now := s.now()
-	rows := make([]claimRow, 0, len(list))
-	for _, c := range list {
-		if f.Tenant != "" && c.TenantID != f.Tenant {
-			continue
-		}
-		full, err := s.ledger.Claim(ctx, c.ID)
-		if err != nil {
-			return nil, err
-		}
+	rows := make([]claimRow, 0, len(page.Claims))
+	for _, c := range page.Claims {
 		row := claimRow{
-			ID: c.ID, TenantID: c.TenantID, TenantName: full.TenantName, IncidentID: c.IncidentID,
+			ID: c.ID, TenantID: c.TenantID, TenantName: c.TenantName, IncidentID: c.IncidentID,
 			Service: s.serviceName(c.IncidentID), Status: c.Status, Deadline: c.Deadline,
 			Provisional: c.DeadlineProvisional, Evidence: c.EvidenceCount, Late: c.LateEvidence,
-			Total: len(full.Checklist), Present: full.Present(),
-			Eligible: full.Eligible, IneligibleWhy: full.IneligibleWhy,
-		}
-		if f.Eligible != "" && row.Eligible != (f.Eligible == "yes") {
-			continue
+			Total: len(c.Checklist), Present: c.Present(),
+			Eligible: c.Eligible, IneligibleWhy: c.IneligibleWhy,
 		}
 		row.schedule(now)
 		rows = append(rows, row)
 	}
-	switch f.Sort {
-	case "-deadline":
-		slices.Reverse(rows) // the ledger lists soonest first
-	case "updated":
-		updated := map[int64]time.Time{}
-		for _, c := range list {
-			updated[c.ID] = c.UpdatedAt
-		}
-		slices.SortStableFunc(rows, func(a, b claimRow) int { return updated[b.ID].Compare(updated[a.ID]) })
-	case "incident":
-		slices.SortStableFunc(rows, func(a, b claimRow) int {
-			return cmp.Or(cmp.Compare(a.IncidentID, b.IncidentID), cmp.Compare(a.TenantName, b.TenantName))
-		})
-	}
-	return rows, nil
+	return rows, pageInfo{Next: page.Next, Total: page.Total}, nil
 }
 
 type claimsView struct {
@@ -142,17 +148,34 @@ type claimsView struct {
 	Filter   claimFilter
 	Statuses []claims.Status
 	Tenants  []rules.Tenant
-	Overdue  int
-	Soon     int
-	// Ineligible counts the rows Microsoft's record rules out.
+	// Total counts the claims the filter selects, Overdue, Soon and
+	// Ineligible those among them that are overdue, due soon or ruled
+	// out by Microsoft's record.
+	Total      int
+	Overdue    int
+	Soon       int
 	Ineligible int
+	// Next links to the following page; "" on the last.
+	Next string
 }
 
 func (s *Server) claimsPage(w http.ResponseWriter, r *http.Request) {
-	f := parseClaimFilter(r.URL.Query())
-	rows, err := s.claimRows(r.Context(), f)
+	q := r.URL.Query()
+	f := parseClaimFilter(q)
+	p, err := parsePage(q, claimPageDefault, claimPageMax)
 	if err != nil {
 		s.claimError(w, r, err)
+		return
+	}
+	rows, info, err := s.claimRows(r.Context(), f, p)
+	if err != nil {
+		s.claimError(w, r, err)
+		return
+	}
+	lf, _ := f.ledgerFilter() // claimRows checked it
+	tally, err := s.ledger.ClaimTally(r.Context(), lf, s.now())
+	if err != nil {
+		s.internal(w, r, err)
 		return
 	}
 	tenants, err := s.ledger.Tenants(r.Context())
@@ -160,28 +183,27 @@ func (s *Server) claimsPage(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	v := claimsView{Rows: rows, Filter: f, Statuses: claims.Statuses(), Tenants: tenants}
-	for _, row := range rows {
-		if !row.Eligible {
-			v.Ineligible++
-		}
-		switch row.Urgency {
-		case "overdue":
-			v.Overdue++
-		case "soon":
-			v.Soon++
-		}
+	v := claimsView{Rows: rows, Filter: f, Statuses: claims.Statuses(), Tenants: tenants,
+		Total: tally.Total, Overdue: tally.Overdue, Soon: tally.Soon, Ineligible: tally.Ineligible}
+	if info.Next != "" {
+		v.Next = nextURL("/claims", q, info.Next)
 	}
 	s.render(w, r, http.StatusOK, "claims", page0{Title: "Claims", Nav: "claims"}, v)
 }
 
 func (s *Server) apiClaims(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.claimRows(r.Context(), parseClaimFilter(r.URL.Query()))
+	q := r.URL.Query()
+	p, err := parsePage(q, claimPageDefault, claimPageMax)
 	if err != nil {
 		s.claimError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"claims": rows})
+	rows, info, err := s.claimRows(r.Context(), parseClaimFilter(q), p)
+	if err != nil {
+		s.claimError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info.put(map[string]any{"claims": rows}))
 }
 
 func itemLabel(item string) string {

@@ -124,7 +124,7 @@ func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	list, err := c.ledger.Claims(ctx)
+	byStatus, err := c.ledger.ClaimCounts(ctx)
 	var verdicts map[rules.Verdict]int
 	if err == nil {
 		verdicts, err = c.ledger.MessageCounts(ctx)
@@ -134,10 +134,6 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
-	byStatus := map[claims.Status]int{}
-	for _, cl := range list {
-		byStatus[cl.Status]++
-	}
 	for _, st := range claims.Statuses() {
 		ch <- prometheus.MustNewConstMetric(claimsDesc, prometheus.GaugeValue, float64(byStatus[st]), string(st))
 	}

@@ -151,15 +151,16 @@ func (s *Server) triageItems(ctx context.Context, p pageReq) (triagePageData, er
 	for _, t := range tenants {
 		names[t.ID] = t.Name
 	}
-	list, err := s.ledger.Claims(ctx)
+	// Only the tenants of the messages shown matter.
+	var shown []string
+	for _, m := range msgs {
+		if j := m.Judgment; j.Attachable() && !slices.Contains(shown, j.TenantID) {
+			shown = append(shown, j.TenantID)
+		}
+	}
+	incidents, err := s.ledger.FileableIncidents(ctx, shown)
 	if err != nil {
 		return out, err
-	}
-	incidents := map[string][]string{}
-	for _, c := range list {
-		if claims.Fileable(c.Status) {
-			incidents[c.TenantID] = append(incidents[c.TenantID], c.IncidentID)
-		}
 	}
 	items := make([]triageItem, 0, len(msgs))
 	for _, m := range msgs {

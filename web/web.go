@@ -32,7 +32,14 @@ import (
 // Every method is safe for concurrent use and returns errors wrapping
 // archive.ErrNotFound for a missing claim, message or session.
 type Ledger interface {
-	Claims(ctx context.Context, statuses ...claims.Status) ([]archive.ClaimSummary, error)
+	// ClaimList returns one page of a claim list; a cursor it did not make
+	// is an error wrapping archive.ErrBadCursor. ClaimTally counts what a
+	// filter selects, ClaimCounts the claims by status; FileableIncidents
+	// the incidents of the given tenants' claims still to be filed.
+	ClaimList(ctx context.Context, q archive.ClaimQuery) (archive.ClaimPage, error)
+	ClaimTally(ctx context.Context, f archive.ClaimFilter, now time.Time) (archive.ClaimTally, error)
+	ClaimCounts(ctx context.Context) (map[claims.Status]int, error)
+	FileableIncidents(ctx context.Context, tenantIDs []string) (map[string][]string, error)
 	Claim(ctx context.Context, id int64) (*claims.Claim, error)
 	SetClaimField(ctx context.Context, claimID int64, field claims.Field, value, actor string) error
 	SetClaimStatus(ctx context.Context, claimID int64, to claims.Status, by claims.Actor, note string) error

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/claimtrail/claimtrail/claims"
+	"html"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -17,6 +18,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -1169,5 +1171,100 @@ func TestTriageAutomated(t *testing.T) {
 	}
 	if audit := strings.Join(f.auditActions(), "\n"); !strings.Contains(audit, "anna reprocessed message:"+f.sha["oof"]) {
 		t.Errorf("audit trail lacks anna's attach of the automatic reply:\n%s", audit)
+	}
+}
+
+// claimsAnswer is the claims list's JSON answer.
+type claimsAnswer struct {
+	Claims []claimRow
+	More   bool
+	Next   string
+	Total  *int
+}
+
+// TestClaimsAPIPages walks the claims list a claim at a time in every sort
+// and compares with the whole list in one page; a cursor it did not give
+// and a bad limit are the client's to fix (400).
+func TestClaimsAPIPages(t *testing.T) {
+	f := newFixture(t)
+	token := f.apiToken("anna")
+	for _, sort := range []string{"deadline", "-deadline", "updated", "incident"} {
+		whole := decode[claimsAnswer](t, f.apiCall("GET", "/api/v1/claims?limit=500&sort="+sort, token, ""))
+		if whole.More || whole.Next != "" || whole.Total == nil || *whole.Total != 3 || len(whole.Claims) != 3 {
+			t.Fatalf("sort %s: one page of 500 = more %v, next %q, total %v, %d claims; want 3 claims, no more", sort, whole.More, whole.Next, whole.Total, len(whole.Claims))
+		}
+		var got []int64
+		path := "/api/v1/claims?limit=1&sort=" + sort
+		for range 4 {
+			page := decode[claimsAnswer](t, f.apiCall("GET", path, token, ""))
+			if page.Total == nil || *page.Total != 3 || len(page.Claims) != 1 || page.More != (page.Next != "") {
+				t.Fatalf("GET %s = %+v; want one claim of 3, more when there is a next", path, page)
+			}
+			got = append(got, page.Claims[0].ID)
+			if !page.More {
+				break
+			}
+			path = "/api/v1/claims?limit=1&sort=" + sort + "&cursor=" + url.QueryEscape(page.Next)
+		}
+		var want []int64
+		for _, c := range whole.Claims {
+			want = append(want, c.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sort %s: pages of one = %v, want %v", sort, got, want)
+		}
+	}
+	for _, q := range []string{"cursor=nonsense", "limit=0", "limit=501", "limit=x", "tenant=contoso"} {
+		rec := f.apiCall("GET", "/api/v1/claims?"+q, token, "")
+		var e struct{ Error string }
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != http.StatusBadRequest || e.Error == "" {
+			t.Errorf("GET /api/v1/claims?%s = %d %s, want 400 saying what to do", q, rec.Code, rec.Body.String())
+		}
+	}
+	rec := f.apiCall("GET", "/api/v1/claims?cursor=nonsense", token, "")
+	if !strings.Contains(rec.Body.String(), "copy the next cursor of the previous page") {
+		t.Errorf("bad cursor answer %s does not say what to do", rec.Body.String())
+	}
+}
+
+// TestClaimsPagePages follows the claims page's Next link, which keeps the
+// filters.
+func TestClaimsPagePages(t *testing.T) {
+	f := newFixture(t)
+	whole := decode[claimsAnswer](t, f.apiCall("GET", "/api/v1/claims?eligible=yes&sort=-deadline", f.apiToken("anna"), ""))
+	var want []string
+	for _, c := range whole.Claims {
+		want = append(want, c.IncidentID)
+	}
+	if len(want) < 2 {
+		t.Fatalf("the fixture has %d eligible claims, want at least 2", len(want))
+	}
+	header := fmt.Sprintf("%d claims, 1 shown", len(want))
+	cookie, _ := f.session("anna")
+	path := "/claims?eligible=yes&limit=1&sort=-deadline"
+	var seen []string
+	for range len(want) + 1 {
+		rec := f.get(path, cookie)
+		body := rec.Body.String()
+		if rec.Code != http.StatusOK || !strings.Contains(body, header) {
+			t.Fatalf("GET %s = %d, want 200 with %q:\n%s", path, rec.Code, header, body)
+		}
+		for _, inc := range []string{"TM1112332", "EX315207", "SP1234567"} {
+			if strings.Contains(body, ">"+inc+"</a>") {
+				seen = append(seen, inc)
+			}
+		}
+		m := regexp.MustCompile(`<a href="([^"]+)" rel="next">Next page</a>`).FindStringSubmatch(body)
+		if m == nil {
+			break
+		}
+		path = html.UnescapeString(m[1])
+		if !strings.Contains(path, "eligible=yes") || !strings.Contains(path, "sort=-deadline") || !strings.Contains(path, "limit=1") {
+			t.Errorf("next page link %s lost the filters", path)
+		}
+	}
+	if !slices.Equal(seen, want) {
+		t.Errorf("eligible claims over the pages = %v, want %v (latest deadline first)", seen, want)
 	}
 }

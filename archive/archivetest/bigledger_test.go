@@ -37,9 +37,12 @@ func TestBigLedgerSmall(t *testing.T) {
 	if len(rep.Problems) > 0 || rep.Entries != st.AuditEntries {
 		t.Errorf("VerifyAudit = %d entries, problems %v; want %d entries, no problems", rep.Entries, rep.Problems, st.AuditEntries)
 	}
-	list, err := l.Claims(ctx)
-	if err != nil {
-		t.Fatal(err)
+	var list []archive.ClaimSummary
+	for s, err := range l.AllClaims(ctx, archive.ClaimQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, s)
 	}
 	if int64(len(list)) != st.Claims {
 		t.Errorf("Claims() = %d claims, want %d", len(list), st.Claims)

@@ -24,10 +24,11 @@ const claimsUsage = `usage: claimtrail claims --config FILE COMMAND [flags] [arg
 Works on the SLA-credit claims in the ledger the configuration names.
 
 commands:
-  list [--status S,...] [--tenant ID|NAME] [--json]
+  list [--status S,...] [--tenant ID|NAME] [--limit N] [--json]
                              claims by deadline, soonest first, with the days
                              left, checklist readiness and evidence count
-  due [--within 7d] [--json] open and ready claims whose deadline is within
+  due [--within 7d] [--limit N] [--json]
+                             open and ready claims whose deadline is within
                              the window or has passed
   show ID [--json]           one claim: its checklist, evidence and the text
                              for Partner Center's Details box
@@ -65,15 +66,18 @@ func runClaims(ctx context.Context, e *env, args []string) int {
 	fs := c.subFlags(sub)
 	var statusList, tenant, within, note, out *string
 	var asJSON, force *bool
+	var limit *int
 	nargs := 0
 	switch sub {
 	case "list":
 		statusList = fs.String("status", "", "only claims with one of these `statuses`, comma-separated")
 		tenant = fs.String("tenant", "", "only the claims of this tenant: its `ID` or name")
 		asJSON = fs.Bool("json", false, "print one JSON object per claim instead of a table")
+		limit = fs.Int("limit", 0, "print at most `N` claims, the first in the list's order; 0 prints all")
 	case "due":
 		within = fs.String("within", "7d", "the `window`: days (7d) or a Go duration (36h)")
 		asJSON = fs.Bool("json", false, "print one JSON object per claim instead of a table")
+		limit = fs.Int("limit", 0, "print at most `N` claims, the soonest due; 0 prints all")
 	case "show":
 		asJSON = fs.Bool("json", false, "print the claim as JSON")
 		nargs = 1
@@ -106,6 +110,10 @@ func runClaims(ctx context.Context, e *env, args []string) int {
 	}
 
 	// Check what can be checked before the ledger is opened.
+	if limit != nil && *limit < 0 {
+		e.errorf("claims %s: --limit %d: give a number of claims, or 0 for all", sub, *limit)
+		return exitUsage
+	}
 	var statuses []claims.Status
 	var window time.Duration
 	var field claims.Field
@@ -147,9 +155,9 @@ func runClaims(ctx context.Context, e *env, args []string) int {
 	defer st.close()
 	switch sub {
 	case "list":
-		return c.list(ctx, st.ledger, statuses, *tenant, *asJSON)
+		return c.list(ctx, st.ledger, statuses, *tenant, *limit, *asJSON)
 	case "due":
-		return c.due(ctx, st.ledger, window, *asJSON)
+		return c.due(ctx, st.ledger, window, *limit, *asJSON)
 	case "show":
 		return c.show(ctx, st.ledger, id, *asJSON)
 	case "set":
@@ -380,25 +388,36 @@ func (r claimRow) deadlineText() string {
 	return s
 }
 
-// claimRows reads the checklist of each summary, keeping the ledger's
-// order (soonest deadline first).
-func claimRows(ctx context.Context, ledger *archive.Ledger, list []archive.ClaimSummary, keep func(archive.ClaimSummary) bool) ([]claimRow, error) {
+// claimRows reads the claims q selects, in its order, a page at a time,
+// keeping those keep says to (it may stop the list: more false), at most
+// limit of them (0: all).
+func claimRows(ctx context.Context, ledger *archive.Ledger, q archive.ClaimQuery, limit int,
+	keep func(archive.ClaimSummary) (ok, more bool)) ([]claimRow, error) {
 	now := cliNow()
-	var rows []claimRow
-	for _, s := range list {
-		if !keep(s) {
-			continue
-		}
-		c, err := ledger.Claim(ctx, s.ID)
+	if limit > 0 {
+		q.Limit = min(limit, archive.MaxClaimPage)
+	}
+	rows := []claimRow{}
+	for s, err := range ledger.AllClaims(ctx, q) {
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, newClaimRow(c, s.EvidenceCount, now))
+		ok, more := keep(s)
+		if !more {
+			break
+		}
+		if !ok {
+			continue
+		}
+		rows = append(rows, newClaimRow(s.Claim, s.EvidenceCount, now))
+		if len(rows) == limit {
+			break
+		}
 	}
 	return rows, nil
 }
 
-func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, statuses []claims.Status, tenant string, asJSON bool) int {
+func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, statuses []claims.Status, tenant string, limit int, asJSON bool) int {
 	tenantID := ""
 	if tenant != "" {
 		tenants, err := ledger.Tenants(ctx)
@@ -410,11 +429,8 @@ func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, status
 			return exitUsage
 		}
 	}
-	list, err := ledger.Claims(ctx, statuses...)
-	if err != nil {
-		return c.fail("list", err)
-	}
-	rows, err := claimRows(ctx, ledger, list, func(s archive.ClaimSummary) bool { return tenantID == "" || s.TenantID == tenantID })
+	q := archive.ClaimQuery{ClaimFilter: archive.ClaimFilter{Statuses: statuses, TenantID: tenantID}}
+	rows, err := claimRows(ctx, ledger, q, limit, func(archive.ClaimSummary) (bool, bool) { return true, true })
 	if err != nil {
 		return c.fail("list", err)
 	}
@@ -435,16 +451,18 @@ func (c *ledgerCommand) list(ctx context.Context, ledger *archive.Ledger, status
 	return c.writeTable("list", rows)
 }
 
-func (c *ledgerCommand) due(ctx context.Context, ledger *archive.Ledger, window time.Duration, asJSON bool) int {
-	list, err := ledger.Claims(ctx, claims.FileableStatuses()...)
-	if err != nil {
-		return c.fail("due", err)
-	}
-	limit := cliNow().Add(window)
+func (c *ledgerCommand) due(ctx context.Context, ledger *archive.Ledger, window time.Duration, limit int, asJSON bool) int {
 	// A claim Microsoft's record rules out earns nothing however soon it
 	// is due: the due list is for claims worth filing.
-	rows, err := claimRows(ctx, ledger, list, func(s archive.ClaimSummary) bool {
-		return s.Eligible && !s.Deadline.IsZero() && !s.Deadline.After(limit)
+	eligible := true
+	q := archive.ClaimQuery{ClaimFilter: archive.ClaimFilter{Statuses: claims.FileableStatuses(), Eligible: &eligible},
+		Sort: archive.SortDeadline}
+	until := cliNow().Add(window)
+	// Soonest deadline first, none last: the list stops at the first
+	// claim due after the window.
+	rows, err := claimRows(ctx, ledger, q, limit, func(s archive.ClaimSummary) (bool, bool) {
+		due := !s.Deadline.IsZero() && !s.Deadline.After(until)
+		return due && s.Eligible, due
 	})
 	if err != nil {
 		return c.fail("due", err)

@@ -233,6 +233,9 @@ func TestClaimsList(t *testing.T) {
 		{"ambiguous tenant", []string{"claims", "--config", "CONFIG", "list", "--tenant", "n"}, exitUsage, nil, "matches"},
 		{"unknown tenant", []string{"claims", "--config", "CONFIG", "list", "--tenant", "Tailspin"}, exitUsage, nil, "see claimtrail tenants list"},
 		{"bad status", []string{"claims", "--config", "CONFIG", "list", "--status", "filed"}, exitUsage, nil, `"filed" is not a status; use open, ready`},
+		{"limit", []string{"claims", "--config", "CONFIG", "list", "--limit", "2"}, exitOK,
+			[]string{"EX300001", "EX315207", "2 claims, 1 overdue\n"}, ""},
+		{"negative limit", []string{"claims", "--config", "CONFIG", "list", "--limit", "-1"}, exitUsage, nil, "--limit -1: give a number of claims, or 0 for all"},
 		{"json", []string{"claims", "--config", "CONFIG", "list", "--json", "--status", "open", "--tenant", "fabrikam"}, exitOK,
 			[]string{`{"id":`, `"tenant_name":"Fabrikam, Inc.","incident_id":"EX315300","status":"open","deadline":"2026-04-30T23:59:59.999999999Z","deadline_provisional":true,"days_left":36,"overdue":false,"present":4,"total":11,"missing":["customer_email",`, `"evidence":1,"eligible":true}` + "\n"}, ""},
 	})
@@ -246,6 +249,8 @@ func TestClaimsDue(t *testing.T) {
 		{"submitted claims are not due", []string{"claims", "--config", "CONFIG", "due", "--within", "60d"}, exitOK,
 			[]string{"EX300001", "EX315207", "EX315300", "3 claims"}, ""},
 		{"hours", []string{"claims", "--config", "CONFIG", "due", "--within", "36h"}, exitOK, []string{"EX300001", "1 claim, 1 overdue"}, ""},
+		{"limit", []string{"claims", "--config", "CONFIG", "due", "--within", "60d", "--limit", "1"}, exitOK,
+			[]string{"EX300001", "1 claim, 1 overdue\n"}, ""},
 		{"bad window", []string{"claims", "--config", "CONFIG", "due", "--within", "a week"}, exitUsage, nil, "--within"},
 		{"negative window", []string{"claims", "--config", "CONFIG", "due", "--within", "-1d"}, exitUsage, nil, "negative"},
 	})

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/ingest/graphfake"
 )
 
@@ -107,19 +109,18 @@ var demoCases = []struct{ tenant, id, what string }{
 
 // demoLookAt says which claims show what, with the commands to see it.
 func demoLookAt(ctx context.Context, st *state, config string) string {
-	sums, err := st.ledger.Claims(ctx)
-	if err != nil {
-		return ""
-	}
 	var b strings.Builder
 	for _, c := range demoCases {
-		for _, s := range sums {
-			if s.TenantID == c.tenant && s.IncidentID == c.id {
-				fmt.Fprintf(&b, "  claimtrail claims --config %s show %d    # %s: %s\n", config, s.ID, c.id, c.what)
-				if c.id == "EX1195012" {
-					fmt.Fprintf(&b, "  claimtrail claims --config %s package %d -o %s.zip\n", config, s.ID, c.id)
-				}
-			}
+		s, err := st.ledger.ClaimFor(ctx, c.tenant, c.id)
+		if errors.Is(err, archive.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(&b, "  claimtrail claims --config %s show %d    # %s: %s\n", config, s.ID, c.id, c.what)
+		if c.id == "EX1195012" {
+			fmt.Fprintf(&b, "  claimtrail claims --config %s package %d -o %s.zip\n", config, s.ID, c.id)
 		}
 	}
 	fmt.Fprintf(&b, "  claimtrail claims --config %s due --within 60d\n", config)

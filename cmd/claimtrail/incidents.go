@@ -154,15 +154,13 @@ func (c *ledgerCommand) syncIncidents(ctx context.Context, st *state, id string,
 	if id == "" {
 		stats, err = s.SyncAll(ctx)
 	} else {
-		sums, lerr := st.ledger.Claims(ctx)
+		sums, lerr := st.ledger.ClaimsForIncident(ctx, id)
 		if lerr != nil {
 			return c.fail("sync", lerr)
 		}
 		var keys []archive.IncidentKey
 		for _, cs := range sums {
-			if cs.IncidentID == id {
-				keys = append(keys, archive.IncidentKey{TenantID: cs.TenantID, IncidentID: id})
-			}
+			keys = append(keys, archive.IncidentKey{TenantID: cs.TenantID, IncidentID: cs.IncidentID})
 		}
 		if len(keys) == 0 {
 			c.e.errorf("incidents sync: no claim names %s; Graph is asked per claiming tenant (see claimtrail claims list)", id)
@@ -189,21 +187,16 @@ func unjoin(err error) []error {
 }
 
 func (c *ledgerCommand) listIncidents(ctx context.Context, st *state) int {
-	sums, err := st.ledger.Claims(ctx)
-	if err != nil {
-		return c.fail("list", err)
-	}
-	if len(sums) == 0 {
-		fmt.Fprintln(c.e.stdout, "no claims, so no incidents; see claimtrail claims list")
-		return exitOK
-	}
 	tw := tabwriter.NewWriter(c.e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INCIDENT\tCLAIM\tTENANT\tCLASSIFICATION\tSOURCE\tREAD\tELIGIBLE")
-	for _, cs := range sums {
-		cl, err := st.ledger.Claim(ctx, cs.ID)
+	n := 0
+	for cs, err := range st.ledger.AllClaims(ctx, archive.ClaimQuery{}) {
 		if err != nil {
 			return c.fail("list", err)
 		}
+		if n++; n == 1 {
+			fmt.Fprintln(tw, "INCIDENT\tCLAIM\tTENANT\tCLASSIFICATION\tSOURCE\tREAD\tELIGIBLE")
+		}
+		cl := cs.Claim
 		class, source, read, eligible := "-", "-", "-", "yes"
 		if inc := cl.Incident; inc != nil {
 			class, source = orDash(string(inc.Classification)), string(inc.Source)
@@ -215,6 +208,10 @@ func (c *ledgerCommand) listIncidents(ctx context.Context, st *state) int {
 			eligible = orDash(cl.IneligibleWhy)
 		}
 		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\t%s\t%s\t%s\n", cs.IncidentID, cs.ID, cs.TenantID, termSafe(class), source, read, termSafe(eligible))
+	}
+	if n == 0 {
+		fmt.Fprintln(c.e.stdout, "no claims, so no incidents; see claimtrail claims list")
+		return exitOK
 	}
 	if err := tw.Flush(); err != nil {
 		c.e.errorf("incidents list: write: %v", err)
@@ -231,15 +228,13 @@ func orDash(s string) string {
 }
 
 func (c *ledgerCommand) showIncident(ctx context.Context, st *state, id string) int {
-	sums, err := st.ledger.Claims(ctx)
+	sums, err := st.ledger.ClaimsForIncident(ctx, id)
 	if err != nil {
 		return c.fail("show", err)
 	}
 	tenants := []string{}
 	for _, cs := range sums {
-		if cs.IncidentID == id {
-			tenants = append(tenants, cs.TenantID)
-		}
+		tenants = append(tenants, cs.TenantID)
 	}
 	if len(tenants) == 0 {
 		tenants = append(tenants, "") // the catalog's alone
