@@ -87,7 +87,7 @@ type ClaimTally struct {
 }
 
 // noDeadline is the deadline sort key of a claim without a deadline: it
-// sorts after every stored time. Keep it in step with 0007_claims_list.sql.
+// sorts after every stored time. Keep it in step with 0009_claims_list.sql.
 const noDeadline = "~"
 
 // deadlineKey is the deadline sort key, as the indexes spell it.
