@@ -109,7 +109,12 @@ func (l *Ledger) queryMessages(ctx context.Context, op string, where []string, a
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	q += ` ORDER BY m.id DESC LIMIT ?`
-	rows, err := l.r.QueryContext(ctx, q, append(args, limit)...)
+	return l.readMessages(ctx, op, q, append(args, limit)...)
+}
+
+// readMessages runs q, a messageSelect, and reads every message it returns.
+func (l *Ledger) readMessages(ctx context.Context, op, q string, args ...any) ([]*Message, error) {
+	rows, err := l.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}
@@ -171,23 +176,7 @@ func (l *Ledger) RematchCandidates(ctx context.Context, domains []string, regist
 	if err != nil {
 		return nil, fmt.Errorf("archive: %s: %w", op, err)
 	}
-	rows, err := l.r.QueryContext(ctx, rematchQuery, string(list), registryBefore)
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	defer rows.Close()
-	var out []*Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, dbErr(op, err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr(op, err)
-	}
-	return out, nil
+	return l.readMessages(ctx, op, rematchQuery, string(list), registryBefore)
 }
 
 // MessageCounts returns how many messages have each verdict now. Messages

@@ -33,17 +33,27 @@ import (
 // message's bundle from the store, whose cost is the bundle's, not the
 // ledger's (and the generated ledger's bundles are not in a store).
 func BenchmarkLedgerPages(b *testing.B) {
+	for _, n := range benchLedgerSizes(b) {
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) { benchLedgerPages(b, n) })
+	}
+}
+
+// benchLedgerSizes reads CLAIMTRAIL_BENCH_LEDGER_SIZES: ledger sizes in
+// messages, comma-separated; 10000 when unset.
+func benchLedgerSizes(b *testing.B) []int {
 	sizes := os.Getenv("CLAIMTRAIL_BENCH_LEDGER_SIZES")
 	if sizes == "" {
 		sizes = "10000"
 	}
+	var out []int
 	for _, f := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 100 {
 			b.Fatalf("CLAIMTRAIL_BENCH_LEDGER_SIZES: %q is not a message count of at least 100", f)
 		}
-		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) { benchLedgerPages(b, n) })
+		out = append(out, n)
 	}
+	return out
 }
 
 // bigLedger returns the kept ledger of n messages, building it when
@@ -240,15 +250,7 @@ func nextPage(b *testing.B, h http.Handler, token, path string) string {
 // BenchmarkLedgerPages, default 10000), reporting entries verified per
 // second: `claimtrail audit verify` does this work.
 func BenchmarkAuditVerify(b *testing.B) {
-	sizes := os.Getenv("CLAIMTRAIL_BENCH_LEDGER_SIZES")
-	if sizes == "" {
-		sizes = "10000"
-	}
-	for _, f := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 100 {
-			b.Fatalf("CLAIMTRAIL_BENCH_LEDGER_SIZES: %q is not a message count of at least 100", f)
-		}
+	for _, n := range benchLedgerSizes(b) {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
 			ctx := context.Background()
 			l, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: bigLedger(b, n)})
