@@ -2,12 +2,15 @@ package archive
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/claimtrail/claimtrail/claims"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
@@ -84,6 +87,8 @@ func scansOfBigTables(t *testing.T, l *Ledger, q string) []string {
 func TestHotQueryPlans(t *testing.T) {
 	ctx := context.Background()
 	l, ids := queryFixture(t)
+	claimID := openClaimWith(t, l, tenantA, "EX315207", 2, true)
+	openClaimWith(t, l, tenantB, "EX315208", 1, false)
 	w := watchQueries(l)
 	calls := []struct {
 		name string
@@ -107,8 +112,37 @@ func TestHotQueryPlans(t *testing.T) {
 			return err
 		}},
 		{"counts", func() error { _, err := l.MessageCounts(ctx); return err }},
+		{"claim", func() error { _, err := l.Claim(ctx, claimID); return err }},
+		{"claim's audit", func() error { _, err := l.AuditEntries(ctx, AuditFilter{Claim: claimID, Limit: 50}); return err }},
+		{"audit by actor", func() error { _, err := l.AuditEntries(ctx, AuditFilter{Actor: "anna", Limit: 50}); return err }},
+		{"audit by action", func() error {
+			_, err := l.AuditEntries(ctx, AuditFilter{Actions: []Action{ActionUserAdded}, Limit: 50})
+			return err
+		}},
+		{"audit by hash prefix", func() error {
+			_, err := l.AuditEntries(ctx, AuditFilter{SubjectPrefix: "message:ab", Limit: 50})
+			return err
+		}},
+		{"claim counts", func() error { _, err := l.ClaimCounts(ctx); return err }},
+		{"claim tally", func() error { _, err := l.ClaimTally(ctx, ClaimFilter{}, time.Now()); return err }},
+		{"fileable incidents", func() error { _, err := l.FileableIncidents(ctx, []string{tenantA, tenantB}); return err }},
 		{"message", func() error { _, err := l.Message(ctx, ids[0]); return err }},
 		{"message by hash", func() error { _, err := l.MessageBySHA256(ctx, testRecord(0).SHA256); return err }},
+	}
+	yes := true
+	for _, sort := range []ClaimSort{SortDeadline, SortDeadlineDesc, SortUpdated, SortIncident} {
+		for _, f := range []ClaimFilter{{}, {Statuses: []claims.Status{claims.StatusOpen}}, {TenantID: tenantA}, {Eligible: &yes}} {
+			calls = append(calls, struct {
+				name string
+				fn   func() error
+			}{fmt.Sprintf("claims by %s, %+v", sort, f), func() error {
+				page, err := l.ClaimList(ctx, ClaimQuery{ClaimFilter: f, Sort: sort, Limit: 1})
+				if err == nil && page.Next != "" {
+					_, err = l.ClaimList(ctx, ClaimQuery{ClaimFilter: f, Sort: sort, Limit: 1, Cursor: page.Next})
+				}
+				return err
+			}})
+		}
 	}
 	for _, c := range calls {
 		if err := c.fn(); err != nil {
