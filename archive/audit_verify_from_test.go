@@ -89,3 +89,17 @@ func TestVerifyAuditLongFields(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestVerifyAuditInHalves runs the verification tests with the chain read
+// in two halves at once, as a long chain is: every kind of tampering is
+// found wherever it falls, in either half or at the seam.
+func TestVerifyAuditInHalves(t *testing.T) {
+	old := splitChainAt
+	splitChainAt = 2
+	t.Cleanup(func() { splitChainAt = old })
+	t.Run("tampering", TestVerifyAuditDetectsTampering)
+	t.Run("intact", TestVerifyAuditIntact)
+	t.Run("anchors", TestVerifyAuditAnchorProblems)
+	t.Run("from", TestVerifyAuditFrom)
+	t.Run("long fields", TestVerifyAuditLongFields)
+}
