@@ -31,16 +31,61 @@ const (
 	csrfHeader    = "X-CSRF-Token" // API header, for cookie-authenticated scripts
 )
 
-// Login rate limits, as token buckets: a burst of attempts, then one more
-// per interval. Per user they stop password guessing against one account
-// from many addresses; per address, guessing many accounts from one.
+// Login limits. Nobody but the client making them can be refused for
+// failed attempts, so that knowing a user name is not enough to lock its
+// owner out:
+//   - per address, a token bucket (loginIPBurst, then one per
+//     loginIPEvery) stops one address guessing many accounts;
+//   - per user and address, a token bucket (loginClientBurst, then one per
+//     loginClientEvery) stops one address guessing one account, and
+//     refuses nobody else;
+//   - per user, failures from every address make each attempt on the
+//     account wait before its password is checked: none for the first
+//     loginFreeFailures, then loginDelayBase doubling per failure up to
+//     loginDelayMax. Failures are forgotten one per loginFailEvery. The
+//     wait slows guessing from many addresses; it never refuses, so the
+//     owner gets in with at most loginDelayMax of delay.
+//
 // Refused attempts do no bcrypt work.
 const (
-	loginUserBurst = 5
-	loginUserEvery = time.Minute
-	loginIPBurst   = 20
-	loginIPEvery   = 10 * time.Second
+	loginIPBurst      = 20
+	loginIPEvery      = 10 * time.Second
+	loginClientBurst  = 5
+	loginClientEvery  = time.Minute
+	loginFreeFailures = 3
+	loginDelayBase    = 250 * time.Millisecond
+	loginDelayMax     = 3 * time.Second
+	loginFailEvery    = time.Minute
+	loginFailMax      = 20 // failures counted per user at most
 )
+
+// loginDelay is how long an attempt on an account waits, given the
+// account's recent failures.
+func loginDelay(failures float64) time.Duration {
+	n := int(failures) - loginFreeFailures
+	if n < 0 {
+		return 0
+	}
+	if n > 8 {
+		return loginDelayMax
+	}
+	return min(loginDelayMax, loginDelayBase<<n)
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // identity is who made a request.
 type identity struct {
@@ -267,14 +312,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ip := s.clientIP(r)
 	userKey := strings.ToLower(v.User)
 	okIP, waitIP := s.loginIP.allow(ip)
-	okUser, waitUser := s.loginUser.allow(userKey)
-	if !okIP || !okUser {
-		wait := max(waitIP, waitUser)
+	okClient, waitClient := s.loginClient.allow(userKey + " " + ip)
+	if !okIP || !okClient {
+		wait := max(waitIP, waitClient)
 		s.log.Warn("web: login rate limited", "user", userKey, "remote", ip)
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
-		v.Error = fmt.Sprintf("Too many login attempts. Wait %s and try again.", wait.Round(time.Second)+time.Second)
+		v.Error = fmt.Sprintf("Too many login attempts from your address. Wait %s and try again.", wait.Round(time.Second)+time.Second)
 		s.renderLogin(w, r, http.StatusTooManyRequests, v)
 		return
+	}
+	if d := loginDelay(s.loginFails.used(userKey)); d > 0 {
+		s.log.Info("web: login delayed after failures on the account", "user", userKey, "remote", ip, "delay", d)
+		if err := s.sleep(r.Context(), d); err != nil {
+			return // the client left
+		}
 	}
 	u, err := s.ledger.Authenticate(r.Context(), v.User, r.PostFormValue("password"))
 	if err != nil {
@@ -282,6 +333,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.internal(w, r, err)
 			return
 		}
+		s.loginFails.allow(userKey) // counts the failure; a full count stays full
 		s.log.Info("web: login failed", "user", userKey, "remote", ip)
 		v.Error = "Wrong user name or password."
 		s.renderLogin(w, r, http.StatusUnauthorized, v)
@@ -335,8 +387,7 @@ func randomToken() string {
 // peer is a trusted proxy, the last address in X-Forwarded-For that is not
 // one (the ones before it are the client's to write). Without trusted
 // proxies, every client behind a proxy shares its address, so the
-// per-address login limit then acts as a global one; the per-user limit is
-// unaffected.
+// per-address login limits then act on all of them together.
 func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -51,6 +51,19 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return false, wait
 }
 
+// used reports how many tokens key's bucket lacks now: 0 for a key never
+// seen or fully refilled. It takes nothing and stores nothing.
+func (l *limiter) used(key string) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return 0
+	}
+	l.refill(b, l.now())
+	return l.burst - b.tokens
+}
+
 func (l *limiter) refill(b *bucket, now time.Time) {
 	if el := now.Sub(b.at); el > 0 {
 		b.tokens = min(l.burst, b.tokens+float64(el)/float64(l.every))

@@ -175,9 +175,12 @@ type Server struct {
 	routes  []route
 	handler http.Handler
 
-	proxies   []netip.Prefix // web.trusted_proxies
-	loginIP   *limiter
-	loginUser *limiter
+	proxies     []netip.Prefix // web.trusted_proxies
+	loginIP     *limiter       // attempts per address
+	loginClient *limiter       // attempts per user and address
+	loginFails  *limiter       // failures per user, for loginDelay
+	// sleep waits out a login's delay; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
 
 	verifier *auditVerifier
 }
@@ -217,7 +220,9 @@ func New(opts Options) (*Server, error) {
 	s.vocab = vocab
 	s.proxies, _ = parseProxies(s.cfg.TrustedProxies) // checked by Validate
 	s.loginIP = newLimiter(loginIPBurst, loginIPEvery, s.now)
-	s.loginUser = newLimiter(loginUserBurst, loginUserEvery, s.now)
+	s.loginClient = newLimiter(loginClientBurst, loginClientEvery, s.now)
+	s.loginFails = newLimiter(loginFailMax, loginFailEvery, s.now)
+	s.sleep = sleepCtx
 	if s.tmpl, err = parseTemplates(); err != nil {
 		return nil, fmt.Errorf("web: new: %w", err)
 	}

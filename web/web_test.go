@@ -352,16 +352,28 @@ func TestSecureCookies(t *testing.T) {
 	}
 }
 
+// sleeps replaces the app's login delay with a record of it, and returns
+// the record.
+func (f *fixture) sleeps() *[]time.Duration {
+	var got []time.Duration
+	f.srv.sleep = func(ctx context.Context, d time.Duration) error {
+		got = append(got, d)
+		return nil
+	}
+	return &got
+}
+
 func TestLoginRateLimit(t *testing.T) {
 	f := newFixture(t)
+	slept := f.sleeps()
 	addr := "203.0.113.9:4000"
-	for i := range loginUserBurst {
+	for i := range loginClientBurst {
 		if rec := f.login("anna", "not the password", addr); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("attempt %d = %d, want 401", i+1, rec.Code)
 		}
 	}
-	// The next attempt is refused before the password is checked, even
-	// the right one, and says how long to wait.
+	// The next attempt from that address is refused before the password
+	// is checked, even the right one, and says how long to wait.
 	rec := f.login("anna", testPassword, addr)
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || hasCookie(rec, sessionCookie) {
 		t.Fatalf("attempt after the burst = %d (Retry-After %q), want 429 without a session", rec.Code, rec.Header().Get("Retry-After"))
@@ -370,13 +382,18 @@ func TestLoginRateLimit(t *testing.T) {
 	if rec := f.login("vera", testPassword, "203.0.113.10:4000"); rec.Code != http.StatusSeeOther {
 		t.Errorf("another user's login = %d, want 303", rec.Code)
 	}
-	// The same user from another address is: the limit is per user too.
-	if rec := f.login("anna", testPassword, "203.0.113.11:4000"); rec.Code != http.StatusTooManyRequests {
-		t.Errorf("anna from another address = %d, want 429", rec.Code)
-	}
-	f.now = f.now.Add(loginUserEvery)
+	f.now = f.now.Add(loginClientEvery)
 	if rec := f.login("anna", testPassword, addr); rec.Code != http.StatusSeeOther {
-		t.Errorf("anna after waiting %s = %d, want 303", loginUserEvery, rec.Code)
+		t.Errorf("anna after waiting %s = %d, want 303", loginClientEvery, rec.Code)
+	}
+	// The failures made anna's account slower, never refused.
+	for _, d := range *slept {
+		if d <= 0 || d > loginDelayMax {
+			t.Errorf("login delay %v, want within (0, %v]", d, loginDelayMax)
+		}
+	}
+	if len(*slept) == 0 {
+		t.Errorf("no login on anna was delayed after %d failures", loginClientBurst)
 	}
 
 	// Per address: many users guessed from one address.
@@ -389,6 +406,73 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 	if refused != 3 {
 		t.Errorf("%d of %d guesses from one address refused, want 3", refused, loginIPBurst+3)
+	}
+}
+
+// Issue 20: whoever knows a user name must not be able to keep its owner
+// out. An attacker failing from one address, or from many, only delays
+// the owner's right password from another address, by at most
+// loginDelayMax.
+func TestLoginNoLockout(t *testing.T) {
+	f := newFixture(t)
+	slept := f.sleeps()
+	attacker := "198.51.100.66:4000"
+	for range 3 * loginClientBurst {
+		f.login("anna", "not the password", attacker)
+	}
+	if rec := f.login("anna", testPassword, attacker); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("the attacker's address = %d, want 429", rec.Code)
+	}
+	// A botnet: every address fails as often as it may.
+	for i := range 10 {
+		for range loginClientBurst {
+			if rec := f.login("anna", "not the password", fmt.Sprintf("192.0.2.%d:4000", i+1)); rec.Code != http.StatusUnauthorized {
+				t.Fatalf("a botnet address's guess = %d, want 401", rec.Code)
+			}
+		}
+	}
+	*slept = nil
+	rec := f.login("anna", testPassword, "203.0.113.7:5000")
+	if rec.Code != http.StatusSeeOther || !hasCookie(rec, sessionCookie) {
+		t.Fatalf("the owner from another address = %d, want 303 with a session", rec.Code)
+	}
+	if len(*slept) != 1 || (*slept)[0] != loginDelayMax {
+		t.Errorf("the owner's login waited %v, want once the ceiling %v", *slept, loginDelayMax)
+	}
+	// The failures are forgotten in time: no more wait.
+	f.now = f.now.Add(loginFailMax * loginFailEvery)
+	*slept = nil
+	if rec := f.login("anna", testPassword, "203.0.113.7:5000"); rec.Code != http.StatusSeeOther || len(*slept) != 0 {
+		t.Errorf("anna later = %d after waiting %v, want 303 at once", rec.Code, *slept)
+	}
+}
+
+func TestLoginDelay(t *testing.T) {
+	for _, tc := range []struct {
+		failures float64
+		want     time.Duration
+	}{
+		{0, 0}, {loginFreeFailures - 0.5, 0},
+		{loginFreeFailures, loginDelayBase},
+		{loginFreeFailures + 1, 2 * loginDelayBase},
+		{loginFreeFailures + 2, 4 * loginDelayBase},
+		{loginFreeFailures + 3, 8 * loginDelayBase},
+		{loginFreeFailures + 4, loginDelayMax},
+		{loginFailMax, loginDelayMax},
+		{1e9, loginDelayMax},
+	} {
+		if got := loginDelay(tc.failures); got != tc.want {
+			t.Errorf("loginDelay(%v) = %v, want %v", tc.failures, got, tc.want)
+		}
+	}
+	// Growing, with a ceiling.
+	prev := time.Duration(0)
+	for n := range loginFailMax + 5 {
+		d := loginDelay(float64(n))
+		if d < prev || d > loginDelayMax {
+			t.Errorf("loginDelay(%d) = %v after %v, want growing up to %v", n, d, prev, loginDelayMax)
+		}
+		prev = d
 	}
 }
 
