@@ -166,18 +166,40 @@ func (l *Ledger) AddUser(ctx context.Context, name string, role Role, hash Passw
 	return u, err
 }
 
+// PasswordOptions say what else SetPassword does.
+type PasswordOptions struct {
+	// KeepTokens keeps the user's API tokens; by default they are
+	// revoked with the old password, since whoever had it could have
+	// made them.
+	KeepTokens bool
+}
+
+// PasswordChange is what SetPassword ended with the old password.
+type PasswordChange struct {
+	SessionsEnded int64
+	// TokensRevoked are the IDs of the API tokens revoked; none with
+	// PasswordOptions.KeepTokens.
+	TokensRevoked []int64
+	// TokensKept counts the tokens kept with PasswordOptions.KeepTokens.
+	TokensKept int
+}
+
 // SetPassword replaces a user's password hash and ends the user's
-// sessions, so a stolen cookie stops working with the old password.
-func (l *Ledger) SetPassword(ctx context.Context, name string, hash PasswordHash, actor string) error {
+// sessions, so a stolen cookie stops working with the old password. It
+// revokes the user's API tokens too unless opts.KeepTokens, recording
+// each revocation in the audit trail.
+func (l *Ledger) SetPassword(ctx context.Context, name string, hash PasswordHash, actor string, opts PasswordOptions) (PasswordChange, error) {
 	op := "set password of " + name
 	n, err := NormalizeUserName(name)
 	if err != nil {
-		return fmt.Errorf("archive: %s: %w", op, err)
+		return PasswordChange{}, fmt.Errorf("archive: %s: %w", op, err)
 	}
 	if err := errors.Join(checkHash(hash), checkActor(actor)); err != nil {
-		return fmt.Errorf("archive: %s: %w", op, err)
+		return PasswordChange{}, fmt.Errorf("archive: %s: %w", op, err)
 	}
-	return l.write(ctx, op, func(tx *sql.Tx) error {
+	var pc PasswordChange
+	err = l.write(ctx, op, func(tx *sql.Tx) error {
+		pc = PasswordChange{}
 		now := l.now()
 		if err := updateUser(ctx, tx, n, `password_hash = ?, updated_at = ?`, string(hash), fmtTime(now)); err != nil {
 			return err
@@ -186,13 +208,54 @@ func (l *Ledger) SetPassword(ctx context.Context, name string, hash PasswordHash
 		if err != nil {
 			return err
 		}
-		ended, err := res.RowsAffected()
+		if pc.SessionsEnded, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		ids, err := tokenIDs(ctx, tx, n)
 		if err != nil {
 			return err
 		}
-		_, err = l.appendAudit(ctx, tx, now, actor, ActionPasswordChanged, userSubject(n), map[string]any{"sessions_ended": ended})
-		return err
+		if opts.KeepTokens {
+			pc.TokensKept = len(ids)
+		} else {
+			pc.TokensRevoked = ids
+		}
+		if _, err := l.appendAudit(ctx, tx, now, actor, ActionPasswordChanged, userSubject(n), map[string]any{
+			"sessions_ended": pc.SessionsEnded, "tokens_revoked": len(pc.TokensRevoked), "tokens_kept": pc.TokensKept}); err != nil {
+			return err
+		}
+		for _, id := range pc.TokensRevoked {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id); err != nil {
+				return err
+			}
+			if _, err := l.appendAudit(ctx, tx, now, actor, ActionTokenRevoked, userSubject(n),
+				map[string]any{"token_id": id, "reason": "password changed"}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return PasswordChange{}, err
+	}
+	return pc, nil
+}
+
+func tokenIDs(ctx context.Context, tx *sql.Tx, user string) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM api_tokens WHERE user_name = ? ORDER BY id`, user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // SetRole changes a user's role. Demoting the last admin is refused, so
@@ -493,11 +556,39 @@ func (l *Ledger) EndSession(ctx context.Context, token string) error {
 // APIToken describes a bearer token for scripts; the secret itself is
 // shown once, by CreateAPIToken.
 type APIToken struct {
-	ID         int64     `json:"id"`
-	User       string    `json:"user"`
-	Label      string    `json:"label"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID        int64     `json:"id"`
+	User      string    `json:"user"`
+	Label     string    `json:"label"`
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is when the token stops working; zero for a token made
+	// before tokens expired (migration 0010), which never does.
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// ReadOnly tokens may read (GET) but change nothing.
+	ReadOnly bool `json:"read_only"`
+}
+
+// Expired reports whether t no longer works at now.
+func (t APIToken) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
+// ErrTokenExpired is returned by APITokenUser for a token past its
+// expiry; the holder needs a new one.
+var ErrTokenExpired = errors.New("API token expired")
+
+// DefaultAPITokenTTL is how long an API token works when
+// APITokenOptions.TTL is zero.
+const DefaultAPITokenTTL = 90 * 24 * time.Hour
+
+// APITokenOptions shape a new API token; the zero value is a token with
+// the user's role for DefaultAPITokenTTL.
+type APITokenOptions struct {
+	// TTL is how long the token works from its creation; zero means
+	// DefaultAPITokenTTL.
+	TTL time.Duration
+	// ReadOnly limits the token to reading.
+	ReadOnly bool
 }
 
 // tokenTouchEvery bounds how often APITokenUser records a token's last
@@ -506,7 +597,7 @@ const tokenTouchEvery = time.Hour
 
 // CreateAPIToken makes a bearer token acting as the named user and
 // returns its secret, which is not stored and cannot be shown again.
-func (l *Ledger) CreateAPIToken(ctx context.Context, name, label, actor string) (string, APIToken, error) {
+func (l *Ledger) CreateAPIToken(ctx context.Context, name, label, actor string, opts APITokenOptions) (string, APIToken, error) {
 	op := "create API token for " + name
 	n, err := NormalizeUserName(name)
 	if err != nil {
@@ -519,24 +610,31 @@ func (l *Ledger) CreateAPIToken(ctx context.Context, name, label, actor string) 
 	if len(label) > 200 {
 		return "", APIToken{}, fmt.Errorf("archive: %s: label longer than 200 bytes", op)
 	}
+	ttl := opts.TTL
+	if ttl == 0 {
+		ttl = DefaultAPITokenTTL
+	}
+	if ttl < 0 {
+		return "", APIToken{}, fmt.Errorf("archive: %s: lifetime %v is negative; give a positive one such as 90 days", op, ttl)
+	}
 	token, stored := newSecret(apiTokenPrefix)
 	var t APIToken
 	err = l.write(ctx, op, func(tx *sql.Tx) error {
 		if _, err := userBy(ctx, tx, n); err != nil {
 			return err
 		}
-		now := l.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (token_sha256, user_name, label, created_at) VALUES (?, ?, ?, ?)`,
-			stored, n, label, fmtTime(now))
+		now := l.now().UTC()
+		t = APIToken{User: n, Label: label, CreatedAt: now, ExpiresAt: now.Add(ttl), ReadOnly: opts.ReadOnly}
+		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (token_sha256, user_name, label, created_at, expires_at, read_only)
+			VALUES (?, ?, ?, ?, ?, ?)`, stored, n, label, fmtTime(now), fmtTime(t.ExpiresAt), opts.ReadOnly)
 		if err != nil {
 			return err
 		}
-		id, err := res.LastInsertId()
-		if err != nil {
+		if t.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		t = APIToken{ID: id, User: n, Label: label, CreatedAt: now.UTC()}
-		_, err = l.appendAudit(ctx, tx, now, actor, ActionTokenCreated, userSubject(n), map[string]any{"token_id": id, "label": label})
+		_, err = l.appendAudit(ctx, tx, now, actor, ActionTokenCreated, userSubject(n), map[string]any{
+			"token_id": t.ID, "label": label, "expires_at": fmtTime(t.ExpiresAt), "read_only": t.ReadOnly})
 		return err
 	})
 	if err != nil {
@@ -545,58 +643,67 @@ func (l *Ledger) CreateAPIToken(ctx context.Context, name, label, actor string) 
 	return token, t, nil
 }
 
-// APITokenUser returns the user a bearer token acts as, or an error
-// wrapping ErrBadCredentials for an unknown or revoked token.
-func (l *Ledger) APITokenUser(ctx context.Context, token string) (User, error) {
+// APITokenUser returns the user a bearer token acts as, as they are now,
+// and the token. An unknown or revoked token is an error wrapping
+// ErrBadCredentials; one expired by now wraps ErrTokenExpired.
+func (l *Ledger) APITokenUser(ctx context.Context, token string, now time.Time) (User, APIToken, error) {
 	if !strings.HasPrefix(token, apiTokenPrefix) || len(token) > 128 {
-		return User{}, fmt.Errorf("archive: API token: %w", ErrBadCredentials)
+		return User{}, APIToken{}, fmt.Errorf("archive: API token: %w", ErrBadCredentials)
 	}
 	stored := secretSHA256(token)
-	var id int64
 	var got string
-	var lastUsed sql.NullString
+	var t APIToken
+	var created, expires, lastUsed sql.NullString
 	var u User
 	var role string
 	var uc, uu sql.NullString
-	err := l.r.QueryRowContext(ctx, `SELECT t.id, t.token_sha256, t.last_used_at, u.name, u.role, u.created_at, u.updated_at
+	err := l.r.QueryRowContext(ctx, `SELECT t.id, t.token_sha256, t.label, t.created_at, t.expires_at, t.last_used_at, t.read_only,
+		u.name, u.role, u.created_at, u.updated_at
 		FROM api_tokens t JOIN users u ON u.name = t.user_name WHERE t.token_sha256 = ?`, stored).
-		Scan(&id, &got, &lastUsed, &u.Name, &role, &uc, &uu)
+		Scan(&t.ID, &got, &t.Label, &created, &expires, &lastUsed, &t.ReadOnly, &u.Name, &role, &uc, &uu)
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, fmt.Errorf("archive: API token: %w", ErrBadCredentials)
+		return User{}, APIToken{}, fmt.Errorf("archive: API token: %w", ErrBadCredentials)
 	}
 	if err != nil {
-		return User{}, dbErr("API token", err)
+		return User{}, APIToken{}, dbErr("API token", err)
 	}
 	// The index lookup already matched; compare again in constant time so
 	// the check does not rest on the database's string comparison.
 	if subtle.ConstantTimeCompare([]byte(got), []byte(stored)) != 1 {
-		return User{}, fmt.Errorf("archive: API token: %w", ErrBadCredentials)
+		return User{}, APIToken{}, fmt.Errorf("archive: API token: %w", ErrBadCredentials)
 	}
 	u.Role = Role(role)
-	var errs [3]error
-	var last time.Time
+	t.User = u.Name
+	var errs [5]error
 	u.CreatedAt, errs[0] = parseTime(uc)
 	u.UpdatedAt, errs[1] = parseTime(uu)
-	last, errs[2] = parseTime(lastUsed)
+	t.CreatedAt, errs[2] = parseTime(created)
+	t.ExpiresAt, errs[3] = parseTime(expires)
+	t.LastUsedAt, errs[4] = parseTime(lastUsed)
 	if err := errors.Join(errs[:]...); err != nil {
-		return User{}, dbErr("API token", err)
+		return User{}, APIToken{}, dbErr("API token", err)
 	}
-	if now := l.now(); now.Sub(last) >= tokenTouchEvery {
+	if t.Expired(now) {
+		return User{}, t, fmt.Errorf("archive: API token %d of %s expired at %s: %w",
+			t.ID, t.User, t.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), ErrTokenExpired)
+	}
+	if now.Sub(t.LastUsedAt) >= tokenTouchEvery {
 		err := l.write(ctx, "touch API token", func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, fmtTime(now), id)
+			_, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, fmtTime(now), t.ID)
 			return err
 		})
 		if err != nil {
-			return User{}, err
+			return User{}, APIToken{}, err
 		}
+		t.LastUsedAt = now.UTC()
 	}
-	return u, nil
+	return u, t, nil
 }
 
 // APITokens lists the tokens of the named user, or of everyone when name
-// is empty, oldest first.
+// is empty, oldest first, expired ones included.
 func (l *Ledger) APITokens(ctx context.Context, name string) ([]APIToken, error) {
-	q := `SELECT id, user_name, label, created_at, last_used_at FROM api_tokens`
+	q := `SELECT id, user_name, label, created_at, expires_at, last_used_at, read_only FROM api_tokens`
 	var args []any
 	if name != "" {
 		q += ` WHERE user_name = ?`
@@ -610,13 +717,14 @@ func (l *Ledger) APITokens(ctx context.Context, name string) ([]APIToken, error)
 	var out []APIToken
 	for rows.Next() {
 		var t APIToken
-		var created, last sql.NullString
-		if err := rows.Scan(&t.ID, &t.User, &t.Label, &created, &last); err != nil {
+		var created, expires, last sql.NullString
+		if err := rows.Scan(&t.ID, &t.User, &t.Label, &created, &expires, &last, &t.ReadOnly); err != nil {
 			return nil, dbErr("list API tokens", err)
 		}
-		var errs [2]error
+		var errs [3]error
 		t.CreatedAt, errs[0] = parseTime(created)
-		t.LastUsedAt, errs[1] = parseTime(last)
+		t.ExpiresAt, errs[1] = parseTime(expires)
+		t.LastUsedAt, errs[2] = parseTime(last)
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, dbErr("list API tokens", err)
 		}

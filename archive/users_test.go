@@ -237,7 +237,7 @@ func TestSessions(t *testing.T) {
 		t.Errorf("Session after SetRole = %+v, %v, want role viewer", got.User, err)
 	}
 	// A new password ends every session of the user.
-	if err := l.SetPassword(ctx, "jana", testHash(), "jana"); err != nil {
+	if _, err := l.SetPassword(ctx, "jana", testHash(), "jana", PasswordOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Session(ctx, token, now); !errors.Is(err, ErrNotFound) {
@@ -265,34 +265,51 @@ func TestAPITokens(t *testing.T) {
 	addTestUser(t, l, "boss", RoleAdmin)
 	addTestUser(t, l, "script", RoleViewer)
 
-	token, info, err := l.CreateAPIToken(ctx, "script", "nightly export", "boss")
+	token, info, err := l.CreateAPIToken(ctx, "script", "nightly export", "boss", APITokenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(token, apiTokenPrefix) || info.User != "script" || info.Label != "nightly export" {
-		t.Errorf("CreateAPIToken = %q, %+v", token, info)
+	now := info.CreatedAt.Add(time.Minute)
+	if !strings.HasPrefix(token, apiTokenPrefix) || info.User != "script" || info.Label != "nightly export" || info.ReadOnly ||
+		info.ExpiresAt.Sub(info.CreatedAt) != DefaultAPITokenTTL {
+		t.Errorf("CreateAPIToken = %q, %+v, want a token expiring after %v", token, info, DefaultAPITokenTTL)
 	}
-	u, err := l.APITokenUser(ctx, token)
-	if err != nil || u.Name != "script" || u.Role != RoleViewer {
-		t.Errorf("APITokenUser = %+v, %v, want script viewer", u, err)
+	u, tok, err := l.APITokenUser(ctx, token, now)
+	if err != nil || u.Name != "script" || u.Role != RoleViewer || tok.ID != info.ID || tok.ReadOnly {
+		t.Errorf("APITokenUser = %+v, %+v, %v, want script viewer", u, tok, err)
 	}
 	list, err := l.APITokens(ctx, "script")
-	if err != nil || len(list) != 1 || list[0].LastUsedAt.IsZero() {
-		t.Errorf("APITokens = %+v, %v, want one token with its last use", list, err)
+	if err != nil || len(list) != 1 || list[0].LastUsedAt.IsZero() || !list[0].ExpiresAt.Equal(info.ExpiresAt) {
+		t.Errorf("APITokens = %+v, %v, want one token with its last use and expiry", list, err)
+	}
+	// At its expiry the token stops working, and says so.
+	if _, _, err := l.APITokenUser(ctx, token, info.ExpiresAt); !errors.Is(err, ErrTokenExpired) || !strings.Contains(err.Error(), "expired at") {
+		t.Errorf("APITokenUser(at expiry) = %v, want ErrTokenExpired", err)
+	}
+	// Read-only, with its own lifetime.
+	roToken, ro, err := l.CreateAPIToken(ctx, "script", "dashboard", "boss", APITokenOptions{TTL: 24 * time.Hour, ReadOnly: true})
+	if err != nil || !ro.ReadOnly || ro.ExpiresAt.Sub(ro.CreatedAt) != 24*time.Hour {
+		t.Fatalf("CreateAPIToken(read-only, 24h) = %+v, %v", ro, err)
+	}
+	if _, tok, err := l.APITokenUser(ctx, roToken, now); err != nil || !tok.ReadOnly {
+		t.Errorf("APITokenUser(read-only) = %+v, %v, want read-only", tok, err)
+	}
+	if _, _, err := l.CreateAPIToken(ctx, "script", "", "boss", APITokenOptions{TTL: -time.Hour}); err == nil {
+		t.Errorf("CreateAPIToken with a negative lifetime: no error")
 	}
 	for name, bad := range map[string]string{
 		"one character changed": token[:len(token)-1] + "x",
 		"session prefix":        sessionPrefix + token[len(apiTokenPrefix):],
 		"empty":                 "",
 	} {
-		if _, err := l.APITokenUser(ctx, bad); !errors.Is(err, ErrBadCredentials) {
+		if _, _, err := l.APITokenUser(ctx, bad, now); !errors.Is(err, ErrBadCredentials) {
 			t.Errorf("APITokenUser(%s) = %v, want ErrBadCredentials", name, err)
 		}
 	}
 	if err := l.RevokeAPIToken(ctx, info.ID, "boss"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.APITokenUser(ctx, token); !errors.Is(err, ErrBadCredentials) {
+	if _, _, err := l.APITokenUser(ctx, token, now); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("APITokenUser(revoked) = %v, want ErrBadCredentials", err)
 	}
 	if err := l.RevokeAPIToken(ctx, info.ID, "boss"); !errors.Is(err, ErrNotFound) {
@@ -300,14 +317,14 @@ func TestAPITokens(t *testing.T) {
 	}
 
 	// Removing a user removes their tokens with them.
-	token, _, err = l.CreateAPIToken(ctx, "script", "", "boss")
+	token, _, err = l.CreateAPIToken(ctx, "script", "", "boss", APITokenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := l.RemoveUser(ctx, "script", "boss"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.APITokenUser(ctx, token); !errors.Is(err, ErrBadCredentials) {
+	if _, _, err := l.APITokenUser(ctx, token, now); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("APITokenUser(token of removed user) = %v, want ErrBadCredentials", err)
 	}
 }
@@ -319,8 +336,8 @@ func TestUserChangesAreAudited(t *testing.T) {
 	addTestUser(t, l, "jana", RoleViewer)
 	steps := []func() error{
 		func() error { return l.SetRole(ctx, "jana", RoleAnalyst, "boss") },
-		func() error { return l.SetPassword(ctx, "jana", testHash(), "jana") },
-		func() error { _, _, err := l.CreateAPIToken(ctx, "jana", "x", "boss"); return err },
+		func() error { _, err := l.SetPassword(ctx, "jana", testHash(), "jana", PasswordOptions{}); return err },
+		func() error { _, _, err := l.CreateAPIToken(ctx, "jana", "x", "boss", APITokenOptions{}); return err },
 		func() error { return l.RevokeAPIToken(ctx, 1, "boss") },
 		func() error { return l.RemoveUser(ctx, "jana", "boss") },
 	}
@@ -346,5 +363,74 @@ func TestUserChangesAreAudited(t *testing.T) {
 	}
 	if err := l.SetRole(ctx, "boss", RoleViewer, " "); err == nil {
 		t.Errorf("SetRole without an actor succeeded")
+	}
+}
+
+// Issue 20: a new password revokes the user's API tokens, each in the
+// audit trail, unless they are kept on purpose.
+func TestSetPasswordRevokesTokens(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	addTestUser(t, l, "boss", RoleAdmin)
+	addTestUser(t, l, "jana", RoleAnalyst)
+	var tokens []string
+	for _, label := range []string{"a", "b"} {
+		token, _, err := l.CreateAPIToken(ctx, "jana", label, "boss", APITokenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, token)
+	}
+	if _, _, err := l.CreateAPIToken(ctx, "boss", "other user's", "boss", APITokenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	now := l.now()
+	pc, err := l.SetPassword(ctx, "jana", testHash(), "boss", PasswordOptions{KeepTokens: true})
+	if err != nil || pc.TokensKept != 2 || len(pc.TokensRevoked) != 0 {
+		t.Fatalf("SetPassword(KeepTokens) = %+v, %v, want 2 kept", pc, err)
+	}
+	if _, _, err := l.APITokenUser(ctx, tokens[0], now); err != nil {
+		t.Errorf("a kept token: %v", err)
+	}
+	pc, err = l.SetPassword(ctx, "jana", testHash(), "boss", PasswordOptions{})
+	if err != nil || pc.TokensKept != 0 || len(pc.TokensRevoked) != 2 {
+		t.Fatalf("SetPassword = %+v, %v, want 2 revoked", pc, err)
+	}
+	for _, token := range tokens {
+		if _, _, err := l.APITokenUser(ctx, token, now); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("a token after the password changed: %v, want ErrBadCredentials", err)
+		}
+	}
+	if list, err := l.APITokens(ctx, ""); err != nil || len(list) != 1 || list[0].User != "boss" {
+		t.Errorf("tokens left = %+v, %v, want only boss's", list, err)
+	}
+	var sb strings.Builder
+	if err := l.ExportAudit(ctx, &sb, AuditJSONL, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(sb.String(), `"action":"api_token_revoked"`); n != 2 || !strings.Contains(sb.String(), `"reason":"password changed"`) {
+		t.Errorf("audit holds %d token revocations, want 2 with their reason:\n%s", n, sb.String())
+	}
+}
+
+// Tokens made before migration 0010 have no expiry and keep working, so
+// that an upgrade breaks no script; users list asks to replace them.
+func TestAPITokenMadeBeforeExpiry(t *testing.T) {
+	ctx := context.Background()
+	l := newTestLedger(t)
+	addTestUser(t, l, "script", RoleViewer)
+	token, info, err := l.CreateAPIToken(ctx, "script", "old", "script", APITokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.w.Exec(`UPDATE api_tokens SET expires_at = NULL WHERE id = ?`, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	later := info.CreatedAt.Add(10 * DefaultAPITokenTTL)
+	if _, tok, err := l.APITokenUser(ctx, token, later); err != nil || !tok.ExpiresAt.IsZero() || tok.Expired(later) {
+		t.Errorf("APITokenUser(token without expiry, much later) = %+v, %v, want it working", tok, err)
+	}
+	if list, err := l.APITokens(ctx, "script"); err != nil || len(list) != 1 || !list[0].ExpiresAt.IsZero() {
+		t.Errorf("APITokens = %+v, %v, want one token without expiry", list, err)
 	}
 }

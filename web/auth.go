@@ -93,6 +93,8 @@ type identity struct {
 	// session is the session cookie's secret; empty for an API token,
 	// which needs no CSRF token because a browser never sends it by itself.
 	session string
+	// token is the API token used, when session is empty.
+	token archive.APIToken
 }
 
 // csrf returns the CSRF token of the identity's session: an HMAC of a
@@ -155,6 +157,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.log.Warn("web: authentication failed", "path", r.URL.Path, "remote", s.clientIP(r), "err", err)
 		}
 		if id == nil {
+			if exp := (*expiredToken)(nil); errors.As(err, &exp) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="claimtrail", error="invalid_token", error_description="the token expired"`)
+				s.apiError(w, http.StatusUnauthorized, exp.message())
+				return
+			}
 			if rt.access == accessAPI || strings.HasPrefix(r.URL.Path, "/api/") || r.Header.Get("Authorization") != "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="claimtrail"`)
 				s.apiError(w, http.StatusUnauthorized, "log in, or send an API token as 'Authorization: Bearer ctk_...' (claimtrail users token NAME)")
@@ -172,6 +179,11 @@ func (s *Server) wrap(rt route) http.Handler {
 				rt.role, article(id.user.Role), id.user.Role))
 			return
 		}
+		if id.session == "" && id.token.ReadOnly && unsafeMethod(r.Method) {
+			s.fail(w, r, http.StatusForbidden, fmt.Sprintf("API token %d is read-only: it may read (GET) but not change anything. "+
+				"For changes, ask an admin for a token without --read-only (claimtrail users token %s).", id.token.ID, id.user.Name))
+			return
+		}
 		if id.session != "" && unsafeMethod(r.Method) && !validCSRF(r, id) {
 			s.log.Warn("web: CSRF token missing or wrong", "path", r.URL.Path, "user", id.user.Name, "remote", s.clientIP(r))
 			s.fail(w, r, http.StatusForbidden, "the form was stale or came from another site; reload the page and try again")
@@ -179,6 +191,21 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		rt.h(w, r.WithContext(withIdentity(r.Context(), id)))
 	})
+}
+
+// expiredToken is authenticate's error for an API token past its expiry.
+type expiredToken struct {
+	token archive.APIToken
+	err   error // wraps archive.ErrTokenExpired
+}
+
+func (e *expiredToken) Error() string { return e.err.Error() }
+func (e *expiredToken) Unwrap() error { return e.err }
+
+// message tells the token's holder what happened and what to do.
+func (e *expiredToken) message() string {
+	return fmt.Sprintf("API token %d expired at %s. Ask an admin for a new one (claimtrail users token %s) and revoke this one (claimtrail users revoke %d).",
+		e.token.ID, e.token.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), e.token.User, e.token.ID)
 }
 
 func article(r archive.Role) string {
@@ -233,11 +260,14 @@ func (s *Server) authenticate(r *http.Request) (*identity, error) {
 		if !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return nil, errors.New("Authorization is not 'Bearer <token>'")
 		}
-		u, err := s.ledger.APITokenUser(r.Context(), strings.TrimSpace(token))
+		u, t, err := s.ledger.APITokenUser(r.Context(), strings.TrimSpace(token), s.now())
+		if errors.Is(err, archive.ErrTokenExpired) {
+			return nil, &expiredToken{token: t, err: err}
+		}
 		if err != nil {
 			return nil, err
 		}
-		return &identity{user: u}, nil
+		return &identity{user: u, token: t}, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
@@ -432,6 +462,13 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
 	id := who(r)
 	out := map[string]any{"user": id.user.Name, "role": id.user.Role, "via": "api_token"}
+	if id.session == "" {
+		tok := map[string]any{"id": id.token.ID, "read_only": id.token.ReadOnly}
+		if !id.token.ExpiresAt.IsZero() {
+			tok["expires_at"] = id.token.ExpiresAt
+		}
+		out["token"] = tok
+	}
 	if id.session != "" {
 		out["via"] = "session"
 		out["csrf_token"] = id.csrf()

@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/claimtrail/claimtrail/archive"
 )
 
 // Config is the web section of claimtrail's configuration file.
@@ -32,6 +35,10 @@ type Config struct {
 	// it. Empty: the header is ignored, and behind a proxy every client
 	// shares the proxy's address and so its login limit.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TokenTTL is how long a new API token works, as days ("90d") or a
+	// Go duration ("720h"); DefaultTokenTTL when empty. 'claimtrail users
+	// token --ttl' overrides it for one token.
+	TokenTTL string `yaml:"token_ttl"`
 }
 
 // Defaults of Config.
@@ -39,6 +46,9 @@ const (
 	DefaultListen     = "127.0.0.1:8080"
 	DefaultSessionTTL = 12 * time.Hour
 	maxSessionTTL     = 30 * 24 * time.Hour
+	DefaultTokenTTL   = archive.DefaultAPITokenTTL
+	minTokenTTL       = time.Hour
+	maxTokenTTL       = 730 * 24 * time.Hour
 )
 
 // WithDefaults returns c with empty fields set to their defaults.
@@ -72,6 +82,11 @@ func (c Config) Validate() error {
 	if _, err := parseProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted_proxies: %w", err))
 	}
+	if c.TokenTTL != "" {
+		if _, err := ParseTokenTTL(c.TokenTTL); err != nil {
+			errs = append(errs, fmt.Errorf("token_ttl: %w", err))
+		}
+	}
 	d, err := time.ParseDuration(strings.TrimSpace(c.SessionTTL))
 	switch {
 	case err != nil:
@@ -89,6 +104,42 @@ func (c Config) sessionTTL() time.Duration {
 		return DefaultSessionTTL
 	}
 	return d
+}
+
+// APITokenTTL returns how long a new API token works; c must have passed
+// Validate.
+func (c Config) APITokenTTL() time.Duration {
+	if c.TokenTTL == "" {
+		return DefaultTokenTTL
+	}
+	d, err := ParseTokenTTL(c.TokenTTL)
+	if err != nil {
+		return DefaultTokenTTL
+	}
+	return d
+}
+
+// ParseTokenTTL reads an API token's lifetime: a number of days ("90d")
+// or a Go duration ("36h"), from an hour to two years.
+func ParseTokenTTL(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100000 {
+			return 0, fmt.Errorf("%q is not a number of days like 90d", s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q is not a lifetime like 90d or 36h", s)
+		}
+	}
+	if d < minTokenTTL || d > maxTokenTTL {
+		return 0, fmt.Errorf("%s is outside 1h to 730d; tokens that never expire are not offered", s)
+	}
+	return d, nil
 }
 
 // parseProxies reads trusted_proxies: IPs ("10.0.0.5") and CIDR ranges

@@ -291,11 +291,18 @@ func (f *fixture) session(user string) (*http.Cookie, string) {
 // apiToken makes a bearer token for user.
 func (f *fixture) apiToken(user string) string {
 	f.t.Helper()
-	token, _, err := f.ledger.CreateAPIToken(context.Background(), user, "test", "test")
+	token, _ := f.apiTokenWith(user, archive.APITokenOptions{})
+	return token
+}
+
+// apiTokenWith makes a bearer token for user with opts.
+func (f *fixture) apiTokenWith(user string, opts archive.APITokenOptions) (string, archive.APIToken) {
+	f.t.Helper()
+	token, info, err := f.ledger.CreateAPIToken(context.Background(), user, "test", "test", opts)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return token
+	return token, info
 }
 
 // do serves one request and returns the recorded response.

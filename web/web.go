@@ -76,7 +76,7 @@ type Ledger interface {
 	CreateSession(ctx context.Context, name string, now time.Time, ttl time.Duration) (string, archive.Session, error)
 	Session(ctx context.Context, token string, now time.Time) (archive.Session, error)
 	EndSession(ctx context.Context, token string) error
-	APITokenUser(ctx context.Context, token string) (archive.User, error)
+	APITokenUser(ctx context.Context, token string, now time.Time) (archive.User, archive.APIToken, error)
 }
 
 // Store is what the web app needs of the object store; archive.Dir and

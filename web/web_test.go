@@ -1352,3 +1352,88 @@ func TestClaimsPagePages(t *testing.T) {
 		t.Errorf("eligible claims over the pages = %v, want %v (latest deadline first)", seen, want)
 	}
 }
+
+// Issue 20: API tokens expire, by the server's clock, with a 401 that
+// says what to do.
+func TestAPITokenExpiry(t *testing.T) {
+	f := newFixture(t)
+	token, info := f.apiTokenWith("anna", archive.APITokenOptions{})
+	f.now = info.ExpiresAt.Add(-time.Minute)
+	if rec := f.apiCall("GET", "/api/v1/me", token, ""); rec.Code != http.StatusOK ||
+		!strings.Contains(rec.Body.String(), `"read_only": false`) || !strings.Contains(rec.Body.String(), `"expires_at"`) {
+		t.Errorf("GET /api/v1/me before the expiry = %d %s, want 200 naming the token's expiry", rec.Code, rec.Body.String())
+	}
+	f.now = info.ExpiresAt
+	rec := f.apiCall("GET", "/api/v1/me", token, "")
+	body := rec.Body.String()
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(body, "expired at "+info.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")) ||
+		!strings.Contains(body, "claimtrail users token anna") || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("GET /api/v1/me at the expiry = %d %s (WWW-Authenticate %q), want 401 saying it expired and how to get a new one",
+			rec.Code, body, rec.Header().Get("WWW-Authenticate"))
+	}
+	// Every route refuses it, pages too.
+	if rec := f.apiCall("GET", "/claims", token, ""); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "expired") {
+		t.Errorf("GET /claims with an expired token = %d, want 401", rec.Code)
+	}
+}
+
+// Issue 20: a read-only token reads, and every change it asks for is
+// refused with 403 before the handler runs.
+func TestAPITokenReadOnly(t *testing.T) {
+	f := newFixture(t)
+	token, info := f.apiTokenWith("adam", archive.APITokenOptions{ReadOnly: true})
+	id := f.claimFor(contosoID, "EX315207")
+	claimPath := fmt.Sprintf("/api/v1/claims/%d", id)
+	before := f.apiCall("GET", claimPath, token, "")
+	if before.Code != http.StatusOK {
+		t.Fatalf("GET %s with a read-only token = %d, want 200", claimPath, before.Code)
+	}
+	for _, rq := range []struct{ method, path, body string }{
+		{"PATCH", claimPath, `{"fields": {"affected_users": "120"}}`},
+		{"POST", claimPath + "/status", `{"status": "submitted"}`},
+		{"POST", "/api/v1/triage/rematch", `{}`},
+		{"POST", "/api/v1/tenants/import", "x"},
+	} {
+		rec := f.apiCall(rq.method, rq.path, token, rq.body)
+		if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), fmt.Sprintf("API token %d is read-only", info.ID)) {
+			t.Errorf("%s %s with a read-only token = %d %s, want 403 saying it is read-only", rq.method, rq.path, rec.Code, rec.Body.String())
+		}
+	}
+	if after := f.apiCall("GET", claimPath, token, ""); after.Body.String() != before.Body.String() {
+		t.Errorf("the claim changed through a read-only token:\n%s\nthen\n%s", before.Body.String(), after.Body.String())
+	}
+	// The same user's full token may change it.
+	if rec := f.apiCall("PATCH", claimPath, f.apiToken("adam"), `{"fields": {"affected_users": "120"}}`); rec.Code != http.StatusOK {
+		t.Errorf("PATCH with a full token = %d %s, want 200", rec.Code, rec.Body.String())
+	}
+}
+
+func TestParseTokenTTL(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration // 0: an error
+	}{
+		{"90d", 90 * 24 * time.Hour},
+		{" 7d ", 7 * 24 * time.Hour},
+		{"36h", 36 * time.Hour},
+		{"1h", time.Hour},
+		{"730d", 730 * 24 * time.Hour},
+		{"731d", 0},
+		{"30m", 0},
+		{"0d", 0},
+		{"-5d", 0},
+		{"ninety days", 0},
+		{"d", 0},
+	} {
+		got, err := ParseTokenTTL(tc.in)
+		if got != tc.want || (err != nil) != (tc.want == 0) {
+			t.Errorf("ParseTokenTTL(%q) = %v, %v, want %v", tc.in, got, err, tc.want)
+		}
+	}
+	if got := (Config{}).APITokenTTL(); got != 90*24*time.Hour {
+		t.Errorf("default APITokenTTL = %v, want 90 days", got)
+	}
+	if err := (Config{TokenTTL: "forever"}).Validate(); err == nil || !strings.HasPrefix(err.Error(), "token_ttl: ") {
+		t.Errorf("Validate(token_ttl: forever) = %v, want a token_ttl error", err)
+	}
+}

@@ -108,7 +108,7 @@ func benchLedgerPages(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	h := app.Handler()
-	token, _, err := l.CreateAPIToken(ctx, archivetest.BigLedgerAdmin, "bench", archivetest.BigLedgerAdmin)
+	token, _, err := l.CreateAPIToken(ctx, archivetest.BigLedgerAdmin, "bench", archivetest.BigLedgerAdmin, archive.APITokenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -93,7 +93,7 @@ mailboxes:
 	if _, err := l.AddUser(ctx, "boss", archive.RoleAdmin, hash, "test"); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := l.CreateAPIToken(ctx, "boss", "test", "test")
+	token, _, err := l.CreateAPIToken(ctx, "boss", "test", "test", archive.APITokenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ const serveUsage = `usage: claimtrail serve --config FILE [--listen ADDR]
 Serves the analysts' web app and its JSON API, without polling mail (run
 does both). Log in with a user made by 'claimtrail users add'. Stops
 cleanly on SIGINT/SIGTERM. The configuration's web: section sets listen,
-base_url, secure_cookies and session_ttl; its ledger: and archive: sections
+base_url, secure_cookies, session_ttl, trusted_proxies and token_ttl (the
+default lifetime of new API tokens); its ledger: and archive: sections
 name the ledger and the evidence store.
 
 flags:

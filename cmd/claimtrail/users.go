@@ -12,10 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/web"
 )
 
 const usersUsage = `usage: claimtrail users --config FILE COMMAND ...
@@ -25,11 +27,18 @@ ledger: section names.
 
 commands:
   add NAME --role viewer|analyst|admin [--password-file FILE]
-  passwd NAME [--password-file FILE]     set a new password; ends the user's sessions
+  passwd NAME [--password-file FILE] [--keep-tokens]
+                                         set a new password; ends the user's sessions
+                                         and revokes their API tokens unless --keep-tokens
   role NAME viewer|analyst|admin         change a user's role
   remove NAME                            remove a user, their sessions and tokens
-  list                                   list users and their API tokens
-  token NAME [--label TEXT]              make an API token; it is shown once
+  list                                   list users and their API tokens (scope,
+                                         expiry, last use)
+  token NAME [--label TEXT] [--read-only] [--ttl 90d]
+                                         make an API token; it is shown once. It
+                                         expires after --ttl, else web.token_ttl
+                                         (90 days by default); --read-only may
+                                         read but not change anything
   revoke ID                              revoke an API token
 
 Passwords are never taken from the command line, where other users of the
@@ -61,7 +70,8 @@ func runUsers(ctx context.Context, e *env, args []string) int {
 	sfs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
 	sfs.SetOutput(e.stderr)
 	sfs.StringVar(configPath, "config", *configPath, "the configuration `file`, whose ledger: section is used")
-	var role, passwordFile, label *string
+	var role, passwordFile, label, ttl *string
+	var keepTokens, readOnly *bool
 	nargs := 1
 	switch sub {
 	case "add":
@@ -69,8 +79,11 @@ func runUsers(ctx context.Context, e *env, args []string) int {
 		passwordFile = sfs.String("password-file", "", "read the password from the first line of `file`")
 	case "passwd":
 		passwordFile = sfs.String("password-file", "", "read the password from the first line of `file`")
+		keepTokens = sfs.Bool("keep-tokens", false, "keep the user's API tokens working (by default they are revoked)")
 	case "token":
 		label = sfs.String("label", "", "what the token is for, e.g. 'nightly export'")
+		readOnly = sfs.Bool("read-only", false, "the token may read (GET) but change nothing")
+		ttl = sfs.String("ttl", "", "how long the token works, e.g. 30d or 12h (default: web.token_ttl, else 90d)")
 	case "role":
 		nargs = 2
 	case "list":
@@ -141,15 +154,28 @@ func runUsers(ctx context.Context, e *env, args []string) int {
 			return exitUsage
 		}
 		if sub == "add" {
-			_, err = ledger.AddUser(ctx, name, newRole, hash, act)
-		} else {
-			err = ledger.SetPassword(ctx, name, hash, act)
+			if _, err = ledger.AddUser(ctx, name, newRole, hash, act); err != nil {
+				e.errorf("users add: %v", err)
+				return exitFail
+			}
+			fmt.Fprintf(e.stdout, "%s added as %s\n", name, newRole)
+			break
 		}
+		pc, err := ledger.SetPassword(ctx, name, hash, act, archive.PasswordOptions{KeepTokens: *keepTokens})
 		if err != nil {
-			e.errorf("users %s: %v", sub, err)
+			e.errorf("users passwd: %v", err)
 			return exitFail
 		}
-		fmt.Fprintf(e.stdout, "%s %s\n", name, map[string]string{"add": "added as " + string(newRole), "passwd": "has a new password"}[sub])
+		fmt.Fprintf(e.stdout, "%s has a new password; %s ended", name, plural(int(pc.SessionsEnded), "session"))
+		switch {
+		case *keepTokens:
+			fmt.Fprintf(e.stdout, "; %s kept working (--keep-tokens)\n", plural(pc.TokensKept, "API token"))
+		case len(pc.TokensRevoked) > 0:
+			fmt.Fprintf(e.stdout, "; %s revoked (%s); make new ones with claimtrail users token %s, or give --keep-tokens next time to keep them\n",
+				plural(len(pc.TokensRevoked), "API token"), joinIDs(pc.TokensRevoked), name)
+		default:
+			fmt.Fprintf(e.stdout, "; no API tokens to revoke\n")
+		}
 	case "role":
 		if err := ledger.SetRole(ctx, pos[0], newRole, act); err != nil {
 			e.errorf("users role: %v", err)
@@ -165,12 +191,24 @@ func runUsers(ctx context.Context, e *env, args []string) int {
 	case "list":
 		return listUsers(ctx, e, ledger)
 	case "token":
-		token, t, err := ledger.CreateAPIToken(ctx, pos[0], *label, act)
+		opts := archive.APITokenOptions{TTL: cfg.Web.APITokenTTL(), ReadOnly: *readOnly}
+		if *ttl != "" {
+			if opts.TTL, err = web.ParseTokenTTL(*ttl); err != nil {
+				e.errorf("users token: --ttl: %v", err)
+				return exitUsage
+			}
+		}
+		token, t, err := ledger.CreateAPIToken(ctx, pos[0], *label, act, opts)
 		if err != nil {
 			e.errorf("users token: %v", err)
 			return exitFail
 		}
-		fmt.Fprintf(e.stderr, "API token %d for %s; it is shown once, store it now. Use it as 'Authorization: Bearer <token>'.\n", t.ID, t.User)
+		scope := "with " + t.User + "'s role"
+		if t.ReadOnly {
+			scope = "read-only"
+		}
+		fmt.Fprintf(e.stderr, "API token %d for %s, %s, expires %s; it is shown once, store it now. Use it as 'Authorization: Bearer <token>'.\n",
+			t.ID, t.User, scope, fmtUTC(t.ExpiresAt))
 		fmt.Fprintln(e.stdout, token)
 	case "revoke":
 		id, err := strconv.ParseInt(pos[0], 10, 64)
@@ -204,13 +242,25 @@ func listUsers(ctx context.Context, e *env, ledger *archive.Ledger) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, u.CreatedAt.Format("2006-01-02"), u.UpdatedAt.Format("2006-01-02 15:04"))
 	}
 	if len(tokens) > 0 {
-		fmt.Fprintln(tw, "\nTOKEN ID\tUSER\tLABEL\tLAST USED")
+		now := time.Now()
+		fmt.Fprintln(tw, "\nTOKEN ID\tUSER\tLABEL\tSCOPE\tCREATED\tEXPIRES\tLAST USED")
 		for _, t := range tokens {
 			last := "never"
 			if !t.LastUsedAt.IsZero() {
-				last = t.LastUsedAt.Format("2006-01-02 15:04")
+				last = fmtUTC(t.LastUsedAt)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.ID, t.User, t.Label, last)
+			scope := "full"
+			if t.ReadOnly {
+				scope = "read-only"
+			}
+			expires := fmtUTC(t.ExpiresAt)
+			switch {
+			case t.ExpiresAt.IsZero():
+				expires = "never (made before expiry; replace it)"
+			case t.Expired(now):
+				expires = "EXPIRED " + expires
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.User, t.Label, scope, fmtUTC(t.CreatedAt), expires, last)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -218,6 +268,17 @@ func listUsers(ctx context.Context, e *env, ledger *archive.Ledger) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// fmtUTC formats a time as everywhere in claimtrail: 2026-11-21 05:27 UTC.
+func fmtUTC(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return "IDs " + strings.Join(s, ", ")
 }
 
 // cliActor names the person at the terminal in the audit trail: every
