@@ -1437,3 +1437,16 @@ func TestParseTokenTTL(t *testing.T) {
 		t.Errorf("Validate(token_ttl: forever) = %v, want a token_ttl error", err)
 	}
 }
+
+// A login's wait ends when the client leaves: no bcrypt work for nobody.
+func TestSleepCtx(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if err := sleepCtx(ctx, time.Minute); err == nil || time.Since(start) > 10*time.Second {
+		t.Errorf("sleepCtx(cancelled, 1m) = %v after %v, want an error at once", err, time.Since(start))
+	}
+	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("sleepCtx(1ms) = %v", err)
+	}
+}
