@@ -395,7 +395,13 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	// Synced, so that the copy's writeback is over before the clock
+	// starts: claimtrail's own fsyncs would otherwise queue behind it.
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if err != nil {
 		out.Close()
 		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}
