@@ -11,7 +11,11 @@
 #   rounds reported one by one; the best round of each side is kept)
 #   CLAIMTRAIL_BENCH_CPUPROFILE=FILE also writes a CPU profile of claimtrail
 #   (then run in the test process, without a peak RSS figure);
-#   CLAIMTRAIL_BENCH_WORKERS=N runs claimtrail with --workers N.
+#   CLAIMTRAIL_BENCH_WORKERS=N runs claimtrail with --workers N;
+#   CLAIMTRAIL_BENCH_LEDGER=FILE starts each claimtrail round from a fresh
+#   copy of that ledger instead of an empty one (e.g. a generated one of
+#   scripts/bench-ledger.sh; a 1M-message ledger adds 3.5 GB of disk and
+#   a copy of it per round, untimed). The copy is migrated first, untimed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

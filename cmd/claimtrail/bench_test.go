@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -40,7 +42,10 @@ import (
 // CLAIMTRAIL_BENCH_ROUNDS how often each side runs (default 2, best kept),
 // CLAIMTRAIL_BENCH_WORKERS claimtrail's --workers (default: run's default);
 // CLAIMTRAIL_BENCH_CPUPROFILE=FILE runs claimtrail in the test process and
-// writes its CPU profile there.
+// writes its CPU profile there; CLAIMTRAIL_BENCH_LEDGER=FILE starts each of
+// claimtrail's rounds from a fresh copy of that ledger (e.g. one of
+// scripts/bench-ledger.sh's generated ones) instead of an empty one,
+// migrated before the clock starts.
 // TestIngestMixedSmall runs the same code on 50 mails, so it cannot rot.
 
 const (
@@ -322,6 +327,9 @@ func ingestBench(tb testing.TB, n, rounds int) []ingestRound {
 func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ingesttest.Dovecot, mailUser string, total int64) ingestFigures {
 	tb.Helper()
 	p := newPollerSetup(tb, d, mailUser, m.Config(m.NewBucket()))
+	if src := os.Getenv("CLAIMTRAIL_BENCH_LEDGER"); src != "" {
+		copyLedger(tb, src, p.ledger)
+	}
 	args := []string{"run", "--config", p.config, "--once", "--workers", strconv.Itoa(benchEnvInt(tb, "CLAIMTRAIL_BENCH_WORKERS", defaultWorkers))}
 	var ct ingestFigures
 	var out string
@@ -350,6 +358,57 @@ func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ing
 		tb.Errorf("%s's INBOX still holds %d mails after run --once", mailUser, left)
 	}
 	return ct
+}
+
+// copyLedger copies the SQLite database at src (and its WAL, if any) to
+// where cfg says, and opens it once, so that its schema is brought up to
+// date before a timed run.
+func copyLedger(tb testing.TB, src string, cfg archive.LedgerConfig) {
+	tb.Helper()
+	start := time.Now()
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(src+suffix, cfg.Path+suffix); err != nil {
+			if suffix != "" && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			tb.Fatalf("CLAIMTRAIL_BENCH_LEDGER: %v", err)
+		}
+	}
+	l, err := archive.OpenLedger(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("CLAIMTRAIL_BENCH_LEDGER: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		tb.Fatalf("CLAIMTRAIL_BENCH_LEDGER: close %s: %v", cfg.Path, err)
+	}
+	tb.Logf("ledger copied from %s and opened in %s", src, time.Since(start).Round(time.Millisecond))
+}
+
+// copyFile copies the file src to a new file dst.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	// Synced, so that the copy's writeback is over before the clock
+	// starts: claimtrail's own fsyncs would otherwise queue behind it.
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return nil
 }
 
 // profileRun runs claimtrail with args in this process, writing a CPU

@@ -44,14 +44,24 @@ const (
 	// memoryBytes: mail up to this size is held in memory between fetch
 	// and store, larger mail is spooled to a temp file; either way it is
 	// read off the connection whole before it is processed. A fetch holds
-	// at most 64 MiB, and the mail waiting for the workers as much again
-	// (ingest.IMAPOptions.BatchBytes). It is the largest bundle built in
+	// at most fetchBytes, and the mail waiting for the workers as much
+	// again. It is the largest bundle built in
 	// memory: a spool file costs a create, a write, two reads, a second
 	// SHA-256 and an unlink. In the ingest benchmark (4,000 mails, runs
 	// alternated) 4 MiB took claimtrail's CPU from 2.75-2.96 ms/mail
 	// (256 KiB) to 2.30-2.37, and its peak RSS from about 210 MB to
 	// 251-259.
 	memoryBytes = ingest.MemoryBundleBytes
+	// fetchBytes bounds the mail one body fetch holds in memory, and the
+	// mail waiting for the workers or in their hands as much again
+	// (ingest.IMAPOptions.BatchBytes; a single larger message is fetched
+	// alone). Together they were most of the live heap: in the ingest
+	// benchmark (3,000 mails) claimtrail's peak RSS was 187 MB at the
+	// package's 64 MiB, 109-115 MB at 16 MiB and 84-85 MB at 8 MiB, at
+	// the same mails/s within the machine's noise. 8 MiB is still some
+	// 60 mails of the benchmark's mix, 140 ms of the workers' work at
+	// 400 mails/s.
+	fetchBytes = 8 << 20
 	// defaultWorkers: a worker spends much of a message waiting for the
 	// store (each MinIO PUT waits for its fsync), the ledger and, with
 	// DKIM on, DNS, so more workers than CPUs keep the CPUs busy. In the
@@ -165,7 +175,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 
 	var sources []*ingest.IMAPSource
 	for _, m := range cfg.Mailboxes {
-		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers, SpoolDir: spool.Path(), MemoryBytes: memoryBytes})
+		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers, SpoolDir: spool.Path(), MemoryBytes: memoryBytes, BatchBytes: fetchBytes})
 		if err != nil {
 			e.errorf("run: %v", err)
 			return exitUsage
