@@ -140,6 +140,9 @@ func (l *Loop) Round(ctx context.Context) RoundStats {
 		}()
 	}
 	wg.Wait()
+	if stats != (RoundStats{}) {
+		l.opts.Logger.Info("reminders: round done", "sent", stats.Sent, "failed", stats.Failed)
+	}
 	return stats
 }
 
