@@ -14,16 +14,19 @@ import (
 	"github.com/claimtrail/claimtrail/archive"
 )
 
-// Ledger is what the loop needs of the ledger (archive.Ledger).
+// Ledger is what the loop needs of the ledger (archive.Ledger). Every
+// method is safe for concurrent use: the channels' goroutines call them
+// at once. Their errors are the ledger's (archive.ErrUnavailable when the
+// database is busy or gone); the loop logs them and goes on.
 type Ledger interface {
 	// DueReminders returns the reminders owed on channel at now, soonest
-	// deadline first. Safe for concurrent use.
+	// deadline first. It changes nothing.
 	DueReminders(ctx context.Context, channel string, days []int, now time.Time) ([]archive.Reminder, error)
-	// ReminderSent records r as sent, with its audit entry; recording it
-	// twice is harmless.
+	// ReminderSent records r as sent, with its audit entry, in one
+	// transaction; recording it twice is harmless.
 	ReminderSent(ctx context.Context, r archive.Reminder) error
 	// ReminderFailed records a failed round of r and returns how many
-	// have failed; the first is audited.
+	// have failed; the first is audited. Each call counts one more.
 	ReminderFailed(ctx context.Context, r archive.Reminder, cause string) (int, error)
 }
 
