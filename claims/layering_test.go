@@ -20,6 +20,7 @@ func TestLayering(t *testing.T) {
 		"archive":  {"claims", "rules"},
 		"ingest":   {"archive", "claims", "evidence", "rules"},
 		"web":      {"archive", "claims", "evidence", "rules"},
+		"remind":   {"archive", "claims", "ingest"},
 	}
 	for dir, ok := range allowed {
 		pkg, err := build.ImportDir(filepath.Join("..", dir), 0)

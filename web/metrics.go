@@ -27,6 +27,8 @@ type Metrics struct {
 	reconnects prometheus.Counter
 	backlog    *prometheus.GaugeVec
 	judged     *prometheus.CounterVec
+	remSent    *prometheus.CounterVec
+	remFailed  *prometheus.CounterVec
 	handler    http.Handler
 	once       sync.Once
 }
@@ -48,7 +50,12 @@ func NewMetrics() *Metrics {
 		Name: "claimtrail_backlog_messages", Help: "Messages waiting in a mailbox folder."}, []string{"mailbox", "folder"})
 	m.judged = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "claimtrail_judged_total", Help: "Messages judged by this process, by verdict."}, []string{"verdict"})
-	m.reg.MustRegister(m.fetch, m.judge, m.reconnects, m.backlog, m.judged,
+	m.remSent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "claimtrail_reminders_sent_total", Help: "Deadline reminders sent by this process, by channel."}, []string{"channel"})
+	m.remFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "claimtrail_reminder_failures_total",
+		Help: "Deadline reminders that failed every attempt of a round, by channel; each is tried again the next round."}, []string{"channel"})
+	m.reg.MustRegister(m.fetch, m.judge, m.reconnects, m.backlog, m.judged, m.remSent, m.remFailed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
@@ -89,27 +96,57 @@ func (m *Metrics) SetBacklog(mailbox, folder string, n int) {
 	}
 }
 
+// ReminderChannels makes the reminder counters of the channels named
+// start at 0, so that an alert on their increase sees them from the start.
+func (m *Metrics) ReminderChannels(names ...string) {
+	if m != nil {
+		for _, n := range names {
+			m.remSent.WithLabelValues(n)
+			m.remFailed.WithLabelValues(n)
+		}
+	}
+}
+
+// ReminderSent counts one reminder sent on channel.
+func (m *Metrics) ReminderSent(channel string) {
+	if m != nil {
+		m.remSent.WithLabelValues(channel).Inc()
+	}
+}
+
+// ReminderFailed counts one reminder that failed on channel.
+func (m *Metrics) ReminderFailed(channel string) {
+	if m != nil {
+		m.remFailed.WithLabelValues(channel).Inc()
+	}
+}
+
 // Registry returns the underlying registry, to register more collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the metrics in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler { return m.handler }
 
-// watch adds the ledger's counts, read at each scrape, once.
-func (m *Metrics) watch(l Ledger) {
-	m.once.Do(func() { m.reg.MustRegister(&ledgerCollector{ledger: l}) })
+// watch adds the ledger's counts, read at each scrape with the clock now,
+// once.
+func (m *Metrics) watch(l Ledger, now func() time.Time) {
+	m.once.Do(func() { m.reg.MustRegister(&ledgerCollector{ledger: l, now: now}) })
 }
 
 // ledgerCollector reports the ledger's state at scrape time.
 type ledgerCollector struct {
 	ledger Ledger
+	now    func() time.Time
 }
 
 var (
 	claimsDesc = prometheus.NewDesc("claimtrail_claims", "Claims in the ledger, by status.", []string{"status"}, nil)
 	// messagesDesc counts messages by their current verdict.
 	messagesDesc = prometheus.NewDesc("claimtrail_messages", "Judged messages in the ledger, by current verdict.", []string{"verdict"}, nil)
-	upDesc       = prometheus.NewDesc("claimtrail_ledger_up", "Whether the ledger could be read at the last scrape.", nil, nil)
+	// urgentDesc counts the claims an alert should watch (claims.Urgency).
+	urgentDesc = prometheus.NewDesc("claimtrail_claims_urgent",
+		"Eligible claims not yet filed whose deadline passed (urgency overdue) or comes within 7 days (urgency soon).", []string{"urgency"}, nil)
+	upDesc = prometheus.NewDesc("claimtrail_ledger_up", "Whether the ledger could be read at the last scrape.", nil, nil)
 )
 
 // scrapeTimeout bounds the ledger queries of one scrape.
@@ -118,6 +155,7 @@ const scrapeTimeout = 10 * time.Second
 func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- claimsDesc
 	ch <- messagesDesc
+	ch <- urgentDesc
 	ch <- upDesc
 }
 
@@ -129,6 +167,10 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	if err == nil {
 		verdicts, err = c.ledger.MessageCounts(ctx)
 	}
+	var tally archive.ClaimTally
+	if err == nil {
+		tally, err = c.ledger.ClaimTally(ctx, archive.ClaimFilter{}, c.now())
+	}
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
 		return
@@ -137,6 +179,8 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range claims.Statuses() {
 		ch <- prometheus.MustNewConstMetric(claimsDesc, prometheus.GaugeValue, float64(byStatus[st]), string(st))
 	}
+	ch <- prometheus.MustNewConstMetric(urgentDesc, prometheus.GaugeValue, float64(tally.Overdue), "overdue")
+	ch <- prometheus.MustNewConstMetric(urgentDesc, prometheus.GaugeValue, float64(tally.Soon), "soon")
 	for _, v := range []rules.Verdict{rules.Accepted, rules.Rejected, rules.Unmatched} {
 		ch <- prometheus.MustNewConstMetric(messagesDesc, prometheus.GaugeValue, float64(verdicts[v]), string(v))
 	}

@@ -212,7 +212,7 @@ func New(opts Options) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
-	s.metrics.watch(opts.Ledger)
+	s.metrics.watch(opts.Ledger, s.now)
 	vocab, err := rules.New(opts.Rules, nil)
 	if err != nil {
 		return nil, fmt.Errorf("web: new: the rules configuration: %w", err)

@@ -1009,9 +1009,21 @@ func TestMetrics(t *testing.T) {
 	f.srv.Metrics().ObserveFetch(2 * time.Millisecond)
 	f.srv.Metrics().Judged(rules.Accepted)
 	f.srv.Metrics().SetBacklog("claims@adatum-csp.com", "INBOX", 7)
+	f.srv.Metrics().ReminderChannels("webhook", "smtp")
+	f.srv.Metrics().ReminderFailed("smtp")
+	f.srv.Metrics().ReminderSent("webhook")
 	rec := f.apiCall("GET", "/metrics", f.apiToken("vera"), "")
 	body := rec.Body.String()
+	tally, err := f.ledger.ClaimTally(context.Background(), archive.ClaimFilter{}, f.srv.now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
+		fmt.Sprintf(`claimtrail_claims_urgent{urgency="overdue"} %d`, tally.Overdue),
+		fmt.Sprintf(`claimtrail_claims_urgent{urgency="soon"} %d`, tally.Soon),
+		`claimtrail_reminder_failures_total{channel="smtp"} 1`,
+		`claimtrail_reminder_failures_total{channel="webhook"} 0`,
+		`claimtrail_reminders_sent_total{channel="webhook"} 1`,
 		`claimtrail_claims{status="open"} 3`,
 		`claimtrail_messages{verdict="accepted"} 3`,
 		`claimtrail_messages{verdict="rejected"} 2`,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/ingest"
+	"github.com/claimtrail/claimtrail/remind"
 	"github.com/claimtrail/claimtrail/rules"
 	"github.com/claimtrail/claimtrail/web"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	// ServiceHealth reads the claims' incidents from Microsoft Graph;
 	// absent, no Graph calls are made.
 	ServiceHealth ServiceHealthConfig `yaml:"service_health"`
+	// Reminders are the deadline reminders `claimtrail run` sends: the
+	// thresholds and the channels (webhook, Teams, SMTP), each optional.
+	Reminders remind.Config `yaml:"reminders"`
 
 	file string     // the path it was loaded from, as given
 	pos  *positions // where each key was set
@@ -184,6 +188,7 @@ func (c *Config) Validate() error {
 		bad("dkim.timeout", "%s is negative", c.DKIM.Timeout)
 	}
 	c.ServiceHealth.validate(bad)
+	errs = append(errs, c.reminderErrors()...)
 	return errors.Join(errs...)
 }
 

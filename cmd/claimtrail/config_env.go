@@ -18,8 +18,9 @@ import (
 const envPrefix = "CLAIMTRAIL_"
 
 // secretWords mark a key as a secret: it may come from a *_file key or a
-// CLAIMTRAIL_..._FILE variable and is printed as <redacted>.
-var secretWords = []string{"password", "passphrase", "secret", "token", "api_key", "private_key"}
+// CLAIMTRAIL_..._FILE variable and is printed as <redacted>. A webhook's
+// URL is one: whoever knows it can post to the channel.
+var secretWords = []string{"password", "passphrase", "secret", "token", "api_key", "private_key", "webhook_url"}
 
 func isSecretKey(key string) bool {
 	key = strings.ToLower(key)

@@ -533,6 +533,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("store:\n  secret_key_file: x\n---\n"))
 	f.Add([]byte(goodRules + goodTenant + "service_health:\n  client_id: app\n  client_secret_file: tenants.yaml\n  refresh: 1m\n  skip_tenants: [" + contosoID + "]\n"))
 	f.Add([]byte(goodRules + goodTenant + "service_health: {enabled: false, only_tenants: [x]}\n"))
+	f.Add([]byte(goodRules + goodTenant + "reminders:\n  days: [7, 2]\n  every: 15m\n  webhook_url: https://h.example/x?sig=1\n  teams_webhook_url_file: tenants.yaml\n"))
+	f.Add([]byte(goodRules + goodTenant + "reminders:\n  smtp: {host: smtp.example.com, port: 465, security: tls, username: u, password: p, from: a@b.c, to: [d@e.f]}\n"))
 	tenants, err := os.ReadFile(testTenantsFile)
 	if err != nil {
 		f.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/ingest"
+	"github.com/claimtrail/claimtrail/remind"
 	"github.com/claimtrail/claimtrail/rules"
 	"github.com/claimtrail/claimtrail/web"
 )
@@ -29,8 +30,11 @@ web app or with claimtrail tenants import, an edit of tenants_file) is
 picked up within seconds, no restart. SIGINT/SIGTERM stop it cleanly: the messages in hand
 are finished first.
 
-With --once it handles the mail that is there now, prints a summary and
-exits (for cron and for tests).
+Deadline reminders (the reminders: section) are sent by a loop of their
+own, every reminders.every; a failing channel never holds up the mail.
+
+With --once it handles the mail that is there now, sends one round of
+reminders, prints a summary and exits (for cron and for tests).
 
 Exit status: 0 on a clean stop; 1 when a mailbox failed for good (bad
 credentials, a missing folder) or the store or ledger failed; 2 for bad usage
@@ -183,8 +187,12 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		sources = append(sources, src)
 	}
 
+	reminders := newReminders(cfg, webCfg, st, r.metrics, log)
 	if *once {
 		failed := r.pollAll(ctx, sources, true)
+		if reminders != nil {
+			reminders.Round(ctx)
+		}
 		r.anchor(context.WithoutCancel(ctx))
 		fmt.Fprintf(e.stdout, "%s\n", r.counts)
 		if failed > 0 {
@@ -231,6 +239,14 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		defer wg.Done()
 		watch.run(runCtx, *registryEvery)
 	}()
+
+	if reminders != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reminders.Run(runCtx, cfg.Reminders.WithDefaults().Every)
+		}()
+	}
 
 	if graph != nil {
 		refresh := &healthRefresh{syncer: syncer, log: log}
@@ -315,6 +331,24 @@ func (r *runner) housekeeping(ctx context.Context, anchorEvery time.Duration) {
 			r.expire(ctx)
 		}
 	}
+}
+
+// newReminders is the reminder loop of cfg's reminders section, nil when
+// it configures no channel.
+func newReminders(cfg *Config, webCfg web.Config, st *state, metrics *web.Metrics, log *slog.Logger) *remind.Loop {
+	rc := cfg.Reminders.WithDefaults()
+	if !rc.On() {
+		return nil
+	}
+	chans := remind.Channels(rc)
+	names := make([]string, len(chans))
+	for i, ch := range chans {
+		names[i] = ch.Name()
+	}
+	metrics.ReminderChannels(names...)
+	log.Info("reminders on", "channels", names, "days", rc.Days, "every", rc.Every)
+	return remind.New(st.ledger, remind.Options{Days: rc.Days, Channels: chans, Observer: metrics, Logger: log,
+		BaseURL: webCfg.WithDefaults().BaseURL})
 }
 
 func (r *runner) anchor(ctx context.Context) {
