@@ -1,4 +1,4 @@
--- 0010_reminders: the deadline reminders sent, and those that keep failing
+-- 0011_reminders: the deadline reminders sent, and those that keep failing
 -- (issue 20). One row per claim, channel, deadline and threshold (days
 -- before the deadline): a reminder is sent once per row, across restarts.
 -- Rows are per deadline: when a claim's deadline moves, the old rows no
