@@ -66,10 +66,17 @@ func TestAuditVerifiedInBackground(t *testing.T) {
 	if got.VerifiedSeq < e.Seq && !got.Checking {
 		t.Errorf("verify behind the head (%d < %d) does not say it is checking: %+v", got.VerifiedSeq, e.Seq, got)
 	}
-	v.run.Lock() // the background's catch-up is done once this is free
-	v.run.Unlock()
+	// The background catches up, in its own time: a request that finds
+	// it running answers what is known. Wait for it (bounded), then a
+	// request sees it all.
 	v.maxRequest = maxRequestVerify
-	if got := verify(); !got.OK || got.VerifiedSeq != e.Seq {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got = verify()
+		if got.VerifiedSeq == e.Seq || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !got.OK || got.VerifiedSeq != e.Seq || got.Checking {
 		t.Errorf("verify after the catch-up = %+v, want OK up to %d", got, e.Seq)
 	}
 	if n := v.fullRuns.Load(); n != runs {
