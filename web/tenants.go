@@ -53,11 +53,19 @@ func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
 		Name    string   `json:"name"`
 		CSP     bool     `json:"csp"`
 		Domains []string `json:"domains"`
-		Source  string   `json:"source"`
+		// Source says where the tenant was declared: a file on the
+		// server and its line, or an import. Only admins see it: the
+		// others need not know the server's paths.
+		Source string `json:"source,omitempty"`
 	}
+	id := who(r)
+	admin := id != nil && id.user.Role == archive.RoleAdmin
 	out := make([]tenant, len(tenants))
 	for i, t := range tenants {
-		out[i] = tenant{ID: t.ID, Name: t.Name, CSP: t.CSP, Domains: t.Domains, Source: t.Source}
+		out[i] = tenant{ID: t.ID, Name: t.Name, CSP: t.CSP, Domains: t.Domains}
+		if admin {
+			out[i].Source = t.Source
+		}
 		if out[i].Domains == nil {
 			out[i].Domains = []string{}
 		}
