@@ -347,3 +347,17 @@ func TestCountdown(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldErrorsNameTheLabel: an error about a field names it as the
+// pages do, and by the key the API and the command take.
+func TestFieldErrorsNameTheLabel(t *testing.T) {
+	for _, f := range Fields() {
+		if f.Label() == string(f) || f.Label() == "" {
+			t.Errorf("field %s has no label", f)
+		}
+	}
+	_, err := NormField(FieldAffectedUsers, "many")
+	if err == nil || !strings.Contains(err.Error(), "Affected users (affected_users)") {
+		t.Errorf("NormField(affected_users, many) = %v, want an error naming Affected users (affected_users)", err)
+	}
+}

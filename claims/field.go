@@ -51,6 +51,40 @@ func ParseField(name string) (Field, error) {
 	return "", fmt.Errorf("unknown field %q; known: %s", name, fieldNames())
 }
 
+// Label is the field's name as the pages show it ("Affected users").
+func (f Field) Label() string {
+	switch f {
+	case FieldIncidentStart:
+		return "Incident start (UTC)"
+	case FieldAzure:
+		return "Azure service"
+	case FieldCSP:
+		return "Bought through CSP"
+	case FieldDowntimeStart:
+		return "Downtime start (UTC)"
+	case FieldDowntimeDuration:
+		return "Downtime duration"
+	case FieldAffectedUsers:
+		return "Affected users"
+	case FieldLocations:
+		return "Affected locations"
+	case FieldResolution:
+		return "What was done to resolve it"
+	case FieldTicket:
+		return "Support ticket number"
+	}
+	return string(f)
+}
+
+// named is how errors name the field: as the pages do, with the key the
+// API and the command take ("Affected users (affected_users)").
+func (f Field) named() string {
+	if l := f.Label(); l != string(f) {
+		return l + " (" + string(f) + ")"
+	}
+	return string(f)
+}
+
 func fieldNames() string {
 	names := make([]string, len(allFields))
 	for i, f := range allFields {
@@ -70,13 +104,13 @@ const MaxFieldLen = 4000
 func NormField(field Field, value string) (string, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
-		return "", fmt.Errorf("%s: empty value", field)
+		return "", fmt.Errorf("%s: empty value", field.named())
 	}
 	switch field {
 	case FieldIncidentStart, FieldDowntimeStart:
 		t, err := time.Parse(time.RFC3339, value)
 		if err != nil {
-			return "", fmt.Errorf("%s: %q is not an RFC 3339 time like 2026-02-15T09:30:00Z", field, value)
+			return "", fmt.Errorf("%s: %q is not an RFC 3339 time like 2026-02-15T09:30:00Z", field.named(), value)
 		}
 		return t.UTC().Format(time.RFC3339), nil
 	case FieldAzure, FieldCSP:
@@ -86,22 +120,22 @@ func NormField(field Field, value string) (string, error) {
 		case "no", "n", "false", "0":
 			return "no", nil
 		}
-		return "", fmt.Errorf("%s: %q is not yes or no", field, value)
+		return "", fmt.Errorf("%s: %q is not yes or no", field.named(), value)
 	case FieldDowntimeDuration:
 		d, err := time.ParseDuration(value)
 		if err != nil || d <= 0 {
-			return "", fmt.Errorf("%s: %q is not a positive duration like 4h30m", field, value)
+			return "", fmt.Errorf("%s: %q is not a positive duration like 4h30m", field.named(), value)
 		}
 		return fmtDuration(d), nil
 	case FieldAffectedUsers:
 		n, err := strconv.ParseUint(value, 10, 32)
 		if err != nil || n == 0 {
-			return "", fmt.Errorf("%s: %q is not a positive whole number", field, value)
+			return "", fmt.Errorf("%s: %q is not a positive whole number", field.named(), value)
 		}
 		return strconv.FormatUint(n, 10), nil
 	case FieldLocations, FieldResolution, FieldTicket:
 		if len(value) > MaxFieldLen {
-			return "", fmt.Errorf("%s: longer than %d bytes", field, MaxFieldLen)
+			return "", fmt.Errorf("%s: longer than %d bytes", field.named(), MaxFieldLen)
 		}
 		return value, nil
 	}

@@ -216,26 +216,9 @@ func itemLabel(item string) string {
 		return "Listed for the tenant by Microsoft"
 	case claims.ItemCustomerEmail:
 		return "Email from the customer"
-	case claims.ItemCSP:
-		return "Bought through CSP"
-	case claims.ItemDowntimeStart:
-		return "Downtime start (UTC)"
-	case claims.ItemDowntimeDuration:
-		return "Downtime duration"
-	case claims.ItemAffectedUsers:
-		return "Affected users"
-	case claims.ItemLocations:
-		return "Affected locations"
-	case claims.ItemResolution:
-		return "What was done to resolve it"
-	case claims.ItemTicket:
-		return "Support ticket number"
-	case string(claims.FieldIncidentStart):
-		return "Incident start (UTC)"
-	case string(claims.FieldAzure):
-		return "Azure service"
 	}
-	return item
+	// The other items are fields, which the claims package names.
+	return claims.Field(item).Label()
 }
 
 func fieldHint(item string) string {
