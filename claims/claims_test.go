@@ -361,3 +361,24 @@ func TestFieldErrorsNameTheLabel(t *testing.T) {
 		t.Errorf("NormField(affected_users, many) = %v, want an error naming Affected users (affected_users)", err)
 	}
 }
+
+// TestUndoable: which status changes the same actor can take back.
+func TestUndoable(t *testing.T) {
+	for _, c := range []struct {
+		from, to Status
+		admin    bool
+		want     bool
+	}{
+		{StatusReady, StatusSubmitted, false, true}, // reopened to open, then ready by itself
+		{StatusOpen, StatusExpired, false, false},   // only an admin reopens
+		{StatusOpen, StatusExpired, true, true},
+		{StatusSubmitted, StatusDenied, false, false},
+		{StatusSubmitted, StatusDenied, true, true}, // reopened, then submitted again
+		{StatusSubmitted, StatusApproved, false, false},
+		{StatusSubmitted, StatusOpen, false, true},
+	} {
+		if got := Undoable(c.from, c.to, c.admin); got != c.want {
+			t.Errorf("Undoable(%s, %s, admin %v) = %v, want %v", c.from, c.to, c.admin, got, c.want)
+		}
+	}
+}

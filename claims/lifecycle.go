@@ -3,6 +3,7 @@ package claims
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -153,6 +154,36 @@ func Next(from Status, admin bool) []Status {
 		}
 	}
 	return out
+}
+
+// Undoable reports whether an actor (admin or not) who moves a claim from
+// -> to may move it back: a change they cannot undo (an analyst marking a
+// claim expired or denied, which only an admin reopens) is worth a
+// confirmation.
+// "Back" may take several moves (a reopened claim is submitted again
+// from open); open and ready count as one, since the claim follows between
+// them by itself.
+func Undoable(from, to Status, admin bool) bool {
+	same := func(a, b Status) bool { return a == b || (Fileable(a) && Fileable(b)) }
+	seen := []Status{to}
+	for i := 0; i < len(seen); i++ {
+		if same(seen[i], from) {
+			return true
+		}
+		for _, n := range Next(seen[i], admin) {
+			if !slices.Contains(seen, n) {
+				seen = append(seen, n)
+			}
+		}
+		if Fileable(seen[i]) { // the other of open and ready is one step away
+			for _, n := range Next(map[Status]Status{StatusOpen: StatusReady, StatusReady: StatusOpen}[seen[i]], admin) {
+				if !slices.Contains(seen, n) {
+					seen = append(seen, n)
+				}
+			}
+		}
+	}
+	return false
 }
 
 // NeedsNote reports whether moving a claim from -> to needs a note.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/claims"
 )
 
@@ -95,4 +96,44 @@ func TestBrowserReopen(t *testing.T) {
 		t.Errorf("after an admin reopened it the claim is %s", c.Status)
 	}
 	b.screenshot("claim-reopened.png")
+}
+
+// TestBrowserConfirmStatus: a status change its user cannot take back
+// (an analyst marking a claim expired: only an admin reopens it) asks
+// first, in Chromium; nothing changes until the user confirms.
+func TestBrowserConfirmStatus(t *testing.T) {
+	f := newFixture(t)
+	ts := httptest.NewServer(f.srv)
+	defer ts.Close()
+	ctx := context.Background()
+	id := f.claimFor(contosoID, "SP1234567")
+	b := newBrowser(t)
+	b.login(ts.URL, fmt.Sprintf("/claims/%d", id), "anna")
+	b.step("mark expired",
+		chromedp.WaitVisible(chromedp.CSS(`#status`)),
+		chromedp.SetValue(chromedp.CSS(`#status`), "expired"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=note]`), "customer gave up"),
+		chromedp.Click(chromedp.CSS(`.actions form[action$="/status"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-status`)),
+	)
+	if c, _ := f.ledger.Claim(ctx, id); c.Status == claims.StatusExpired {
+		t.Fatalf("the claim expired before the analyst confirmed")
+	}
+	msg, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#confirm-status").innerText`))
+	if err != nil || !strings.Contains(msg, "Only an admin can reopen") {
+		t.Errorf("the confirmation says %q (%v), want why it cannot be undone", msg, err)
+	}
+	b.screenshot("claim-confirm-status.png")
+	b.step("confirm",
+		chromedp.Click(chromedp.CSS(`#confirm-status button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)),
+	)
+	c, err := f.ledger.Claim(ctx, id)
+	if err != nil || c.Status != claims.StatusExpired {
+		t.Fatalf("after confirming the claim is %v (%v), want expired", c.Status, err)
+	}
+	entries, err := f.ledger.AuditEntries(ctx, archive.AuditFilter{Subject: fmt.Sprintf("claim:%d", id), Limit: 1})
+	if err != nil || len(entries) != 1 || !strings.Contains(string(entries[0].Details), "customer gave up") {
+		t.Errorf("the status change's audit entry = %v (%v), want the note kept through the confirmation", entries, err)
+	}
 }

@@ -293,6 +293,27 @@ type claimView struct {
 	// Form holds a rejected value to show again, with its field.
 	FormField string
 	FormValue string
+	// Confirm asks to confirm a status change the user cannot take back.
+	Confirm *statusConfirm
+}
+
+// statusConfirm is the question before a status change its user cannot
+// take back (claims.Undoable).
+type statusConfirm struct {
+	To   claims.Status
+	Note string
+	Why  string
+}
+
+// undoText says why a change to status to cannot be taken back.
+func undoText(to claims.Status, admin bool) string {
+	switch {
+	case admin:
+		return fmt.Sprintf("A claim marked %s can only be reopened, and then filed again.", to)
+	case to == claims.StatusExpired || to == claims.StatusDenied:
+		return fmt.Sprintf("Only an admin can reopen a claim marked %s, with a note.", to)
+	}
+	return fmt.Sprintf("Nobody can change a claim marked %s afterwards.", to)
 }
 
 func claimID(r *http.Request) (int64, error) {
@@ -437,7 +458,27 @@ func (s *Server) claimStatusForm(w http.ResponseWriter, r *http.Request) {
 		s.claimError(w, r, badRequest("%v", err))
 		return
 	}
-	if err := s.ledger.SetClaimStatus(r.Context(), id, claims.Status(to), claimActor(r), strings.TrimSpace(r.PostFormValue("note"))); err != nil {
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	if !formFlag(r, "confirm") {
+		// A change the user cannot take back asks first.
+		c, err := s.ledger.Claim(r.Context(), id)
+		if err != nil {
+			s.claimError(w, r, err)
+			return
+		}
+		by := claimActor(r)
+		if !claims.Undoable(c.Status, claims.Status(to), by.Admin) && claims.CheckTransition(c, claims.Status(to), by, note) == nil {
+			v, err := s.loadClaimView(r.Context(), id, by.Admin)
+			if err != nil {
+				s.claimError(w, r, err)
+				return
+			}
+			v.Confirm = &statusConfirm{To: claims.Status(to), Note: note, Why: undoText(claims.Status(to), by.Admin)}
+			s.render(w, r, http.StatusOK, "claim", page0{Title: v.Claim.IncidentID, Nav: "claims"}, v)
+			return
+		}
+	}
+	if err := s.ledger.SetClaimStatus(r.Context(), id, claims.Status(to), claimActor(r), note); err != nil {
 		s.claimFormError(w, r, id, err, "", "")
 		return
 	}
