@@ -360,3 +360,15 @@ func (f *fixture) auditActions() []string {
 	}
 	return out
 }
+
+// follow checks that rec redirects to a page of results (a form that
+// worked: see flash.go) and returns that page as the user of cookie gets
+// it.
+func (f *fixture) follow(rec *httptest.ResponseRecorder, cookie *http.Cookie) *httptest.ResponseRecorder {
+	f.t.Helper()
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusSeeOther || !strings.Contains(loc, "?shown=") {
+		f.t.Fatalf("the form answered %d (Location %q), want a redirect to its results: %.400s", rec.Code, loc, rec.Body.String())
+	}
+	return f.get(loc, cookie)
+}

@@ -121,7 +121,7 @@ func (s *Server) triageRematchForm(w http.ResponseWriter, r *http.Request) {
 		s.triageError(w, r, err)
 		return
 	}
-	s.renderTriage(w, r, http.StatusOK, "", results)
+	s.redirectWith(w, r, "/triage", results)
 }
 
 // rematchRequest is the body of POST /api/v1/triage/rematch.

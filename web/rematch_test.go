@@ -117,7 +117,7 @@ func TestTriageMayMatch(t *testing.T) {
 		t.Errorf("rematch form without the CSRF token = %d, want 403", rec.Code)
 	}
 
-	rec := f.postForm("/triage/rematch", cookie, url.Values{"csrf": {csrf}, "tenant_id": {tailspinID}})
+	rec := f.follow(f.postForm("/triage/rematch", cookie, url.Values{"csrf": {csrf}, "tenant_id": {tailspinID}}), cookie)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Judged again") || !strings.Contains(rec.Body.String(), "changed") {
 		t.Fatalf("rematch form = %d: %s", rec.Code, rec.Body.String())
 	}

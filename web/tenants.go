@@ -27,7 +27,9 @@ type importResult struct {
 }
 
 func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
-	s.renderTenants(w, r, http.StatusOK, nil, "")
+	shown, _ := s.shown(r)
+	res, _ := shown.(*importResult)
+	s.renderTenants(w, r, http.StatusOK, res, "")
 }
 
 func (s *Server) renderTenants(w http.ResponseWriter, r *http.Request, status int, res *importResult, errMsg string) {
@@ -114,7 +116,7 @@ func (s *Server) tenantsImportForm(w http.ResponseWriter, r *http.Request) {
 		s.importError(w, r, err)
 		return
 	}
-	s.renderTenants(w, r, http.StatusOK, res, "")
+	s.redirectWith(w, r, "/tenants", res)
 }
 
 func (s *Server) apiTenantsImport(w http.ResponseWriter, r *http.Request) {

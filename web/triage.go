@@ -201,7 +201,9 @@ type triagePrompt struct {
 }
 
 func (s *Server) triagePage(w http.ResponseWriter, r *http.Request) {
-	s.renderTriage(w, r, http.StatusOK, "", nil)
+	results, _ := s.shown(r)
+	rs, _ := results.([]rejudged)
+	s.renderTriage(w, r, http.StatusOK, "", rs)
 }
 
 func (s *Server) renderTriage(w http.ResponseWriter, r *http.Request, status int, errMsg string, results []rejudged) {
@@ -649,7 +651,7 @@ func (s *Server) triageRejudgeForm(w http.ResponseWriter, r *http.Request) {
 			Button: "Override my earlier decision"})
 		return
 	}
-	s.renderTriage(w, r, http.StatusOK, "", []rejudged{res})
+	s.redirectWith(w, r, "/triage", []rejudged{res})
 }
 
 func (s *Server) triageRejudgeAllForm(w http.ResponseWriter, r *http.Request) {
@@ -658,7 +660,7 @@ func (s *Server) triageRejudgeAllForm(w http.ResponseWriter, r *http.Request) {
 		s.triageError(w, r, err)
 		return
 	}
-	s.renderTriage(w, r, http.StatusOK, "", results)
+	s.redirectWith(w, r, "/triage", results)
 }
 
 func (s *Server) apiTriageRejudge(w http.ResponseWriter, r *http.Request) {

@@ -158,10 +158,12 @@ type Options struct {
 // Server is the web app. It is an http.Handler; Handler returns it with
 // its middleware.
 type Server struct {
-	ledger Ledger
-	store  Store
-	log    *slog.Logger
-	rules  rules.Config
+	// flashes hold forms' results for the page they redirect to.
+	flashes flashes
+	ledger  Ledger
+	store   Store
+	log     *slog.Logger
+	rules   rules.Config
 	// vocab is the rules configuration without tenants: the incident
 	// prefixes and their services, as the poller knows them.
 	vocab     *rules.Policy

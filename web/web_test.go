@@ -855,7 +855,7 @@ func TestTriage(t *testing.T) {
 	if imp := decode[importResult](t, rec); len(imp.Added) != 1 || len(imp.Errors) != 0 {
 		t.Fatalf("import = %s", rec.Body.String())
 	}
-	rec = f.postForm("/triage/rejudge", cookie, url.Values{"csrf": {csrf}})
+	rec = f.follow(f.postForm("/triage/rejudge", cookie, url.Values{"csrf": {csrf}}), cookie)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "changed") {
 		t.Errorf("re-judge all = %d", rec.Code)
 	}
@@ -968,7 +968,7 @@ func TestTenantImportForm(t *testing.T) {
 	req := httptest.NewRequest("POST", "/tenants/import", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.AddCookie(cookie)
-	rec := f.do(req)
+	rec := f.follow(f.do(req), cookie)
 	page := rec.Body.String()
 	if rec.Code != http.StatusOK || !strings.Contains(page, "1 added") || !strings.Contains(page, "1 rows skipped") || !strings.Contains(page, "northwind-traders.com") {
 		t.Errorf("import form = %d:\n%s", rec.Code, page)

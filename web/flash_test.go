@@ -1,0 +1,40 @@
+package web
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFormResultsSurviveReload: a form that worked redirects to its
+// results, which a reload shows again without doing the work twice; they
+// are the user's own, and go stale.
+func TestFormResultsSurviveReload(t *testing.T) {
+	f := newFixture(t, fixtureOptions{rejudge: true})
+	cookie, csrf := f.session("anna")
+	rec := f.postForm("/triage/rejudge", cookie, url.Values{"csrf": {csrf}})
+	loc := rec.Header().Get("Location")
+	first := f.follow(rec, cookie).Body.String()
+	if !strings.Contains(first, "Judged again") {
+		t.Fatalf("the results page does not show the results:\n%.600s", first)
+	}
+	actions := len(f.auditActions())
+	if again := f.get(loc, cookie).Body.String(); !strings.Contains(again, "Judged again") {
+		t.Errorf("reloading the results page lost them")
+	}
+	if n := len(f.auditActions()); n != actions {
+		t.Errorf("reloading the results page did work: %d audit entries, was %d", n, actions)
+	}
+	other, _ := f.session("vera")
+	if page := f.get(loc, other).Body.String(); strings.Contains(page, "Judged again") {
+		t.Errorf("another user sees anna's results")
+	}
+	if page := f.get("/triage?shown=0123456789abcdef", cookie).Body.String(); strings.Contains(page, "Judged again") {
+		t.Errorf("an unknown token shows results")
+	}
+	f.now = f.now.Add(flashFor + time.Minute)
+	if page := f.get(loc, cookie).Body.String(); strings.Contains(page, "Judged again") {
+		t.Errorf("results older than %s still show", flashFor)
+	}
+}
