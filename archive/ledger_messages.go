@@ -699,6 +699,16 @@ func tenantColumn(id string) string {
 	return id
 }
 
+// MessageClaims returns the claims message id is evidence for now, by
+// claim ID.
+func (l *Ledger) MessageClaims(ctx context.Context, id int64) ([]Attachment, error) {
+	atts, err := attachmentsOf(ctx, l.r, id)
+	if err != nil {
+		return nil, dbErr(fmt.Sprintf("claims of message %d", id), err)
+	}
+	return atts, nil
+}
+
 func attachmentsOf(ctx context.Context, q querier, messageID int64) ([]Attachment, error) {
 	// A subquery, not a join: see loadClaim.
 	rows, err := q.QueryContext(ctx, `SELECT c.id, c.tenant_id, c.incident_id FROM claims c

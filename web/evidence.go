@@ -176,6 +176,15 @@ type messageView struct {
 	Problem string
 	// NoBundle says why there is no bundle to show.
 	NoBundle string
+	// Claims are the claims the message is evidence for now.
+	Claims []messageClaim
+}
+
+// messageClaim is a claim a message is evidence for.
+type messageClaim struct {
+	ID         int64  `json:"claim_id"`
+	TenantID   string `json:"tenant_id"`
+	IncidentID string `json:"incident_id"`
 }
 
 func (s *Server) loadMessageView(ctx context.Context, sha string) (*messageView, error) {
@@ -183,7 +192,17 @@ func (s *Server) loadMessageView(ctx context.Context, sha string) (*messageView,
 	if m == nil {
 		return nil, err
 	}
-	v := &messageView{Message: m, Judgment: m.Judgment}
+	v := &messageView{Message: m, Judgment: m.Judgment, Claims: []messageClaim{}}
+	atts, cerr := s.ledger.MessageClaims(ctx, m.ID)
+	if cerr != nil {
+		if sf != nil {
+			sf.Close()
+		}
+		return nil, cerr
+	}
+	for _, a := range atts {
+		v.Claims = append(v.Claims, messageClaim{ID: a.ClaimID, TenantID: a.TenantID, IncidentID: a.IncidentID})
+	}
 	switch {
 	case errors.Is(err, archive.ErrCorrupt):
 		v.Problem = err.Error()
@@ -268,6 +287,7 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request) {
 		"received": m.EvidenceDate(), "judgment": m.Judgment, "rules_version": m.RulesVersion,
 		"bundle_key": m.BundleKey, "bundle_sha256": m.BundleSHA256,
 		"bundle_verified": v.Manifest != nil && v.Problem == "",
+		"claims":          v.Claims,
 	}
 	if v.Problem != "" {
 		out["bundle_problem"] = v.Problem

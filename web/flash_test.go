@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -36,5 +37,26 @@ func TestFormResultsSurviveReload(t *testing.T) {
 	f.now = f.now.Add(flashFor + time.Minute)
 	if page := f.get(loc, cookie).Body.String(); strings.Contains(page, "Judged again") {
 		t.Errorf("results older than %s still show", flashFor)
+	}
+}
+
+// TestMessageNamesItsClaims: a message's page and API name the claims it
+// is evidence for, and link them; rejected mail names none.
+func TestMessageNamesItsClaims(t *testing.T) {
+	f := newFixture(t)
+	cookie, _ := f.session("vera")
+	id := f.claimFor(contosoID, "SP1234567")
+	page := f.get("/messages/"+f.sha["sharepoint"], cookie).Body.String()
+	if want := fmt.Sprintf(`<a href="/claims/%d">SP1234567</a>`, id); !strings.Contains(page, want) {
+		t.Errorf("the message page does not link its claim (%s)", want)
+	}
+	got := decode[struct {
+		Claims []messageClaim `json:"claims"`
+	}](t, f.apiCall("GET", "/api/v1/messages/"+f.sha["sharepoint"], f.apiToken("vera"), ""))
+	if len(got.Claims) != 1 || got.Claims[0].ID != id || got.Claims[0].TenantID != contosoID {
+		t.Errorf("GET /api/v1/messages/{sharepoint} claims = %+v, want claim %d", got.Claims, id)
+	}
+	if page := f.get("/messages/"+f.sha["gmail"], cookie).Body.String(); strings.Contains(page, `id="evidence-for"`) {
+		t.Errorf("rejected mail's page names claims")
 	}
 }

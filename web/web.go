@@ -53,6 +53,7 @@ type Ledger interface {
 	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
 	Messages(ctx context.Context, f archive.MessageFilter) ([]*archive.Message, error)
 	RematchCandidates(ctx context.Context, domains []string, registryBefore int64) ([]*archive.Message, error)
+	MessageClaims(ctx context.Context, id int64) ([]archive.Attachment, error)
 	MessageCounts(ctx context.Context) (map[rules.Verdict]int, error)
 	Decisions(ctx context.Context, messageID int64) ([]archive.Decision, error)
 
