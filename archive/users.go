@@ -242,20 +242,7 @@ func (l *Ledger) SetPassword(ctx context.Context, name string, hash PasswordHash
 }
 
 func tokenIDs(ctx context.Context, tx *sql.Tx, user string) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM api_tokens WHERE user_name = ? ORDER BY id`, user)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryIDs(ctx, tx, `SELECT id FROM api_tokens WHERE user_name = ? ORDER BY id`, user)
 }
 
 // SetRole changes a user's role. Demoting the last admin is refused, so
