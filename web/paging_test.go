@@ -89,3 +89,72 @@ func TestTriagePaging(t *testing.T) {
 		t.Errorf("GET /triage?cursor=nope = %d, want 400", rec.Code)
 	}
 }
+
+// TestTenantsPaging walks the registry two tenants at a time, by name
+// regardless of case, with a tenant added on the way.
+func TestTenantsPaging(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var add []rules.Tenant
+	for i, name := range []string{"alpine Ski", "Bakery", "alpine ski", "Zeta", "Omega"} {
+		add = append(add, rules.Tenant{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1), Name: name,
+			Domains: []string{fmt.Sprintf("t%d.example", i+1)}})
+	}
+	if _, err := f.ledger.UpsertTenants(ctx, add); err != nil {
+		t.Fatal(err)
+	}
+	token := f.apiToken("vera")
+	type answer struct {
+		Tenants []struct{ ID, Name string } `json:"tenants"`
+		More    bool                        `json:"more"`
+		Next    string                      `json:"next"`
+		Total   int                         `json:"total"`
+	}
+	all := decode[answer](t, f.apiCall("GET", "/api/v1/tenants?limit=1000", token, ""))
+	if all.Total != len(all.Tenants) || all.More || len(all.Tenants) != 7 {
+		t.Fatalf("one page: %d tenants, total %d, more %v; want all 7", len(all.Tenants), all.Total, all.More)
+	}
+	for i := 1; i < len(all.Tenants); i++ {
+		if strings.ToLower(all.Tenants[i-1].Name) > strings.ToLower(all.Tenants[i].Name) {
+			t.Errorf("tenants not by name: %q before %q", all.Tenants[i-1].Name, all.Tenants[i].Name)
+		}
+	}
+	var walked []string
+	path := "/api/v1/tenants?limit=2"
+	for i := 0; ; i++ {
+		if i > 10 {
+			t.Fatal("the cursor does not advance")
+		}
+		page := decode[answer](t, f.apiCall("GET", path, token, ""))
+		for _, tn := range page.Tenants {
+			walked = append(walked, tn.ID)
+		}
+		if i == 0 {
+			// A tenant named after the first page's: it shows on a
+			// later page.
+			if _, err := f.ledger.UpsertTenants(ctx, []rules.Tenant{{ID: "00000000-0000-4000-8000-000000000099",
+				Name: "Zulu", Domains: []string{"zulu.example"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !page.More {
+			break
+		}
+		path = "/api/v1/tenants?limit=2&cursor=" + url.QueryEscape(page.Next)
+	}
+	var want []string
+	for _, tn := range all.Tenants {
+		want = append(want, tn.ID)
+	}
+	want = append(want, "00000000-0000-4000-8000-000000000099") // Zulu sorts last
+	if !slices.Equal(walked, want) {
+		t.Errorf("paged walk = %v\nwant %v", walked, want)
+	}
+	if rec := f.apiCall("GET", "/api/v1/tenants?cursor=notacursor", token, ""); rec.Code != http.StatusBadRequest {
+		t.Errorf("a bad cursor = %d, want 400", rec.Code)
+	}
+	cookie, _ := f.session("vera")
+	if page := f.get("/tenants?limit=3", cookie).Body.String(); !strings.Contains(page, `rel="next"`) || !strings.Contains(page, "8 tenants") {
+		t.Errorf("/tenants?limit=3 has no next link or no total")
+	}
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -16,6 +17,52 @@ import (
 type tenantsView struct {
 	Tenants []rules.Tenant
 	Import  *importResult
+	// Total is how many tenants the registry holds; NextURL links the
+	// following page, empty on the last.
+	Total   int
+	NextURL string
+}
+
+// A page of the registry holds defaultTenants tenants unless ?limit= asks
+// for up to maxTenants.
+const (
+	defaultTenants = 100
+	maxTenants     = 1000
+)
+
+// tenantKey orders the registry as the pages show it: by name regardless
+// of case, then by ID. A tenants cursor is the key of the last tenant of
+// the previous page.
+func tenantKey(t rules.Tenant) string { return strings.ToLower(t.Name) + "\x00" + t.ID }
+
+// tenantsPageOf returns the page p asks for of the registry, ordered by
+// tenantKey.
+func (s *Server) tenantsPageOf(ctx context.Context, p pageReq) ([]rules.Tenant, pageInfo, error) {
+	tenants, err := s.ledger.Tenants(ctx)
+	if err != nil {
+		return nil, pageInfo{}, err
+	}
+	slices.SortFunc(tenants, func(a, b rules.Tenant) int { return strings.Compare(tenantKey(a), tenantKey(b)) })
+	info := pageInfo{Total: len(tenants)}
+	from := 0
+	if p.Cursor != "" {
+		after, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+		if err != nil || !strings.Contains(string(after), "\x00") {
+			return nil, info, badRequest("cursor is not one this server gave: copy the \"next\" of the previous page")
+		}
+		from, _ = slices.BinarySearchFunc(tenants, string(after), func(t rules.Tenant, k string) int {
+			return strings.Compare(tenantKey(t), k)
+		})
+		if from < len(tenants) && tenantKey(tenants[from]) == string(after) {
+			from++
+		}
+	}
+	page := tenants[from:]
+	if len(page) > p.Limit {
+		page = page[:p.Limit]
+		info.Next = base64.RawURLEncoding.EncodeToString([]byte(tenantKey(page[len(page)-1])))
+	}
+	return page, info, nil
 }
 
 // importResult is the outcome of a CSV import as the page and API show it.
@@ -33,21 +80,33 @@ func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderTenants(w http.ResponseWriter, r *http.Request, status int, res *importResult, errMsg string) {
-	tenants, err := s.ledger.Tenants(r.Context())
+	q := r.URL.Query()
+	p, err := parsePage(q, defaultTenants, maxTenants)
 	if err != nil {
-		s.internal(w, r, err)
+		s.requestFailed(w, r, "tenant", err)
 		return
 	}
-	slices.SortStableFunc(tenants, func(a, b rules.Tenant) int {
-		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
-	})
-	s.render(w, r, status, "tenants", page0{Title: "Tenants", Nav: "tenants", Error: errMsg}, tenantsView{Tenants: tenants, Import: res})
+	tenants, info, err := s.tenantsPageOf(r.Context(), p)
+	if err != nil {
+		s.requestFailed(w, r, "tenant", err)
+		return
+	}
+	v := tenantsView{Tenants: tenants, Import: res, Total: info.Total}
+	if info.Next != "" {
+		v.NextURL = nextURL("/tenants", q, info.Next)
+	}
+	s.render(w, r, status, "tenants", page0{Title: "Tenants", Nav: "tenants", Error: errMsg}, v)
 }
 
 func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
-	tenants, err := s.ledger.Tenants(r.Context())
+	p, err := parsePage(r.URL.Query(), defaultTenants, maxTenants)
 	if err != nil {
-		s.internal(w, r, err)
+		s.requestFailed(w, r, "tenant", err)
+		return
+	}
+	tenants, info, err := s.tenantsPageOf(r.Context(), p)
+	if err != nil {
+		s.requestFailed(w, r, "tenant", err)
 		return
 	}
 	type tenant struct {
@@ -72,7 +131,7 @@ func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
 			out[i].Domains = []string{}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+	writeJSON(w, http.StatusOK, info.put(map[string]any{"tenants": out}))
 }
 
 // importTenants loads a Partner Center customer export into the registry
