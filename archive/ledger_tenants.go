@@ -15,10 +15,12 @@ import (
 	"github.com/claimtrail/claimtrail/rules"
 )
 
-// normDomain lower-cases a domain and checks it looks like one.
+// normDomain is rules.NormalizeDomain, the one grammar of a domain, with
+// an error that shows what one looks like. (Its own looser check once
+// took ".." for the domain ".", which no rule could match.)
 func normDomain(s string) (string, error) {
-	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
-	if d == "" || len(d) > 253 || !strings.Contains(d, ".") || strings.ContainsAny(d, " @/\\,;:") {
+	d, err := rules.NormalizeDomain(s)
+	if err != nil || len(d) > 253 {
 		return "", fmt.Errorf("%q is not a domain name like contoso.com", s)
 	}
 	return d, nil
