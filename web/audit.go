@@ -1,10 +1,8 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -54,45 +52,6 @@ func newAuditRow(e archive.AuditEntry) auditRow {
 		row.Summary = append(row.Summary, k+": "+s)
 	}
 	return row
-}
-
-// lineWriter calls fn with each complete line written to it, so an export
-// is filtered as it streams instead of being held whole.
-type lineWriter struct {
-	buf []byte
-	fn  func(line []byte) error
-}
-
-func (lw *lineWriter) Write(p []byte) (int, error) {
-	lw.buf = append(lw.buf, p...)
-	for {
-		i := bytes.IndexByte(lw.buf, '\n')
-		if i < 0 {
-			break
-		}
-		if err := lw.fn(lw.buf[:i]); err != nil {
-			return 0, err
-		}
-		lw.buf = lw.buf[i+1:]
-	}
-	// Keep the buffer from growing by the prefix already consumed.
-	if cap(lw.buf) > 1<<20 && len(lw.buf) < cap(lw.buf)/4 {
-		lw.buf = append([]byte(nil), lw.buf...)
-	}
-	return len(p), nil
-}
-
-// auditEntries streams the trail (of one claim when claimID > 0) and
-// calls fn with each entry in seq order.
-func (s *Server) auditEntries(ctx context.Context, claimID int64, fn func(archive.AuditEntry) error) error {
-	lw := &lineWriter{fn: func(line []byte) error {
-		var e archive.AuditEntry
-		if err := json.Unmarshal(line, &e); err != nil {
-			return fmt.Errorf("audit export line: %w", err)
-		}
-		return fn(e)
-	}}
-	return s.ledger.ExportAudit(ctx, lw, archive.AuditJSONL, claimID)
 }
 
 // claimAuditShown is how many of a claim's audit entries its page shows,

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -350,13 +351,13 @@ func (f *fixture) apiCall(method, path, token, body string) *httptest.ResponseRe
 // auditActions returns "actor action subject" for each audit entry.
 func (f *fixture) auditActions() []string {
 	f.t.Helper()
-	var out []string
-	err := f.srv.auditEntries(context.Background(), 0, func(e archive.AuditEntry) error {
-		out = append(out, e.Actor+" "+string(e.Action)+" "+e.Subject)
-		return nil
-	})
+	entries, err := f.ledger.AuditEntries(context.Background(), archive.AuditFilter{})
 	if err != nil {
 		f.t.Fatal(err)
+	}
+	out := make([]string, 0, len(entries))
+	for _, e := range slices.Backward(entries) { // oldest first
+		out = append(out, e.Actor+" "+string(e.Action)+" "+e.Subject)
 	}
 	return out
 }
