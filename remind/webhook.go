@@ -23,19 +23,28 @@ var ErrPermanent = errors.New("refused")
 // sendTimeout bounds one attempt on any channel.
 const sendTimeout = 30 * time.Second
 
-// Webhook POSTs each reminder as JSON (WebhookPayload) to a URL.
-type Webhook struct {
+// poster is what the HTTP channels share: the URL they POST to, a secret,
+// and the client.
+type poster struct {
 	url    ingest.Secret
 	client *http.Client
 }
 
-// NewWebhook returns the generic JSON webhook channel; client nil is a
-// client with a 30s timeout.
-func NewWebhook(u ingest.Secret, client *http.Client) *Webhook {
+// newPoster is a poster to u; client nil is a client with a 30s timeout.
+func newPoster(u ingest.Secret, client *http.Client) poster {
 	if client == nil {
 		client = &http.Client{Timeout: sendTimeout}
 	}
-	return &Webhook{url: u, client: client}
+	return poster{url: u, client: client}
+}
+
+// Webhook POSTs each reminder as JSON (WebhookPayload) to a URL.
+type Webhook struct{ poster }
+
+// NewWebhook returns the generic JSON webhook channel; client nil is a
+// client with a 30s timeout.
+func NewWebhook(u ingest.Secret, client *http.Client) *Webhook {
+	return &Webhook{newPoster(u, client)}
 }
 
 // Name is "webhook".
@@ -70,18 +79,12 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 // Teams posts each reminder to a Microsoft Teams incoming webhook as an
 // Adaptive Card, in the message envelope both Workflows webhooks and
 // legacy connectors accept.
-type Teams struct {
-	url    ingest.Secret
-	client *http.Client
-}
+type Teams struct{ poster }
 
 // NewTeams returns the Teams channel; client nil is a client with a 30s
 // timeout.
 func NewTeams(u ingest.Secret, client *http.Client) *Teams {
-	if client == nil {
-		client = &http.Client{Timeout: sendTimeout}
-	}
-	return &Teams{url: u, client: client}
+	return &Teams{newPoster(u, client)}
 }
 
 // Name is "teams".
