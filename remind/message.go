@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/claims"
 )
-
-// TimeLayout is how a reminder writes times: "2026-11-21 05:27 UTC".
-const TimeLayout = "2006-01-02 15:04 UTC"
 
 // Message is one reminder as the channels send it.
 type Message struct {
@@ -57,7 +55,7 @@ func (m Message) Left() string {
 
 // DeadlineText is the deadline, with "(provisional)" when it is.
 func (m Message) DeadlineText() string {
-	s := m.Deadline.UTC().Format(TimeLayout)
+	s := claims.FormatTime(m.Deadline)
 	if m.Provisional {
 		s += " (provisional)"
 	}
