@@ -158,8 +158,40 @@ func canonicalDetails(details map[string]any) ([]byte, error) {
 }
 
 // appendAudit appends one entry inside tx, the transaction of the change it
-// describes, so that the change and its record commit together.
+// describes, so that the change and its record commit together. An entry
+// about a message ("message:<sha256>") is linked to the message's row
+// (audit_messages), which must exist; appendMessageAudit skips looking it
+// up.
 func (l *Ledger) appendAudit(ctx context.Context, tx dbtx, now time.Time, actor string, action Action, subject string, details map[string]any) (AuditEntry, error) {
+	sha, isMessage := strings.CutPrefix(subject, messageSubjectPrefix)
+	if !isMessage {
+		return l.appendAuditEntry(ctx, tx, now, actor, action, subject, details)
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM messages WHERE sha256 = ?`, sha).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return AuditEntry{}, fmt.Errorf("an audit entry about message %s, which the ledger does not hold: %w", sha, ErrNotFound)
+	} else if err != nil {
+		return AuditEntry{}, err
+	}
+	return l.appendMessageAudit(ctx, tx, now, actor, action, id, sha, details)
+}
+
+// appendMessageAudit is appendAudit for the message of row id and hash
+// sha.
+func (l *Ledger) appendMessageAudit(ctx context.Context, tx dbtx, now time.Time, actor string, action Action, id int64, sha string, details map[string]any) (AuditEntry, error) {
+	e, err := l.appendAuditEntry(ctx, tx, now, actor, action, messageSubject(sha), details)
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_messages (message_id, seq) VALUES (?, ?)`, id, e.Seq); err != nil {
+		return AuditEntry{}, err
+	}
+	return e, nil
+}
+
+// appendAuditEntry writes the entry and nothing else.
+func (l *Ledger) appendAuditEntry(ctx context.Context, tx dbtx, now time.Time, actor string, action Action, subject string, details map[string]any) (AuditEntry, error) {
 	d, err := canonicalDetails(details)
 	if err != nil {
 		return AuditEntry{}, err

@@ -97,37 +97,49 @@ func (l *Ledger) ExportAudit(ctx context.Context, w io.Writer, format AuditForma
 	return nil
 }
 
-// claimSubjectsQuery reads the hashes of the messages that are or were a
+// otherSubjects is the WHERE clause of audit_subject (migration 0012),
+// which holds every entry but those about a message. SQLite uses a partial
+// index only for a query that repeats its clause word for word.
+const otherSubjects = `substr(subject, 1, 8) <> 'message:'`
+
+// messageSeqs selects the seq of each audit entry about the messages m
+// (of the table messages) a WHERE clause appended to it keeps.
+const messageSeqs = `SELECT am.seq FROM messages m JOIN audit_messages am ON am.message_id = m.id`
+
+// claimMessagesQuery reads the row IDs of the messages that are or were a
 // claim's evidence: attached now, attached once (evidence_attached), or
 // taken off (claim_updated's evidence_removed). Each part is a look-up of
 // an index: the claim's, or its subject's (+action keeps SQLite off the
 // action index, which holds every attach of every claim).
-const claimSubjectsQuery = `SELECT m.sha256 FROM claim_evidence e JOIN messages m ON m.id = e.message_id
-		WHERE e.claim_id = ?
-		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.message') END FROM audit WHERE subject = ? AND +action = ?
-		UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.evidence_removed') END FROM audit WHERE subject = ? AND +action = ?`
+const claimMessagesQuery = `SELECT e.message_id FROM claim_evidence e WHERE e.claim_id = ?
+		UNION SELECT m.id FROM messages m WHERE m.sha256 IN (
+			SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.message') END
+			FROM audit WHERE subject = ? AND ` + otherSubjects + ` AND +action = ?
+			UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.evidence_removed') END
+			FROM audit WHERE subject = ? AND ` + otherSubjects + ` AND +action = ?)
+		ORDER BY 1`
 
-// claimSubjects returns the audit subjects that concern a claim: the claim
-// and every message attached to it now or in the past.
-func (l *Ledger) claimSubjects(ctx context.Context, claimID int64) (map[string]bool, error) {
+// claimMessages returns the row IDs of the messages that concern a claim:
+// every message attached to it now or in the past. A missing claim is an
+// error wrapping ErrNotFound.
+func (l *Ledger) claimMessages(ctx context.Context, claimID int64) ([]int64, error) {
 	if _, err := loadClaim(ctx, l.r, claimID, false); err != nil {
 		return nil, err
 	}
-	subjects := map[string]bool{claimSubject(claimID): true}
-	rows, err := l.r.QueryContext(ctx, claimSubjectsQuery,
-		claimID, claimSubject(claimID), string(ActionEvidenceAttached), claimSubject(claimID), string(ActionClaimUpdated))
+	subject := claimSubject(claimID)
+	rows, err := l.r.QueryContext(ctx, claimMessagesQuery,
+		claimID, subject, string(ActionEvidenceAttached), subject, string(ActionClaimUpdated))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	ids := []int64{}
 	for rows.Next() {
-		var sha *string
-		if err := rows.Scan(&sha); err != nil {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		if sha != nil && *sha != "" {
-			subjects[messageSubject(*sha)] = true
-		}
+		ids = append(ids, id)
 	}
-	return subjects, rows.Err()
+	return ids, rows.Err()
 }

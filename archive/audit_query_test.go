@@ -10,25 +10,43 @@ import (
 )
 
 // TestAuditSubjectExactAndPrefix checks that an exact subject is exact
-// ("claim:3" is not "claim:31") and that a prefix is a prefix.
+// ("claim:3" is not "claim:31") and that a prefix is a prefix, for the
+// subjects of messages (found through audit_messages) and the others
+// (audit_subject) alike.
 func TestAuditSubjectExactAndPrefix(t *testing.T) {
 	ctx := context.Background()
 	l := newTestLedger(t)
-	for _, s := range []string{"claim:3", "claim:31", "claim:4", "message:ab12ff", "message:ab13", "message:ab1", "tenants"} {
+	hash := func(start string) string { return start + strings.Repeat("0", 64-len(start)) }
+	h1, h2, h3 := hash("ab12ff1"), hash("ab13"), hash("ab10")
+	var subjects []string
+	for i, h := range []string{h1, h2, h3} {
+		rec := testRecord(i)
+		rec.SHA256 = h
+		mustRecord(t, l, rec) // a message_received entry each
+		subjects = append(subjects, "message:"+h)
+	}
+	for _, s := range append(subjects, "claim:3", "claim:31", "claim:4", "tenants") {
 		if _, err := l.AppendAudit(ctx, "anna", ActionBundleDownloaded, s, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	m1, m2, m3 := "message:"+h1, "message:"+h2, "message:"+h3
 	for _, tt := range []struct {
 		f    AuditFilter
 		want []string
 	}{
 		{AuditFilter{Subject: "claim:3"}, []string{"claim:3"}},
 		{AuditFilter{SubjectPrefix: "claim:3"}, []string{"claim:31", "claim:3"}},
-		{AuditFilter{SubjectPrefix: "message:ab12"}, []string{"message:ab12ff"}},
-		{AuditFilter{SubjectPrefix: "message:ab1"}, []string{"message:ab1", "message:ab13", "message:ab12ff"}},
+		{AuditFilter{Subject: m1}, []string{m1, m1}},
+		{AuditFilter{Subject: m1, Actor: "anna"}, []string{m1}},
+		{AuditFilter{Subject: "message:" + hash("ab12")}, nil},
+		{AuditFilter{SubjectPrefix: "message:ab12"}, []string{m1, m1}},
+		{AuditFilter{SubjectPrefix: "message:ab1", Actions: []Action{ActionBundleDownloaded}}, []string{m3, m2, m1}},
+		{AuditFilter{SubjectPrefix: "message:ab1", Limit: 4}, []string{m3, m2, m1, m3}},
 		{AuditFilter{SubjectPrefix: "message:ab12ff0"}, nil},
+		{AuditFilter{SubjectPrefix: "message:ab12", Subject: "claim:3"}, nil},
 		{AuditFilter{Subject: "tenants"}, []string{"tenants"}},
+		{AuditFilter{SubjectPrefix: "t"}, []string{"tenants"}},
 	} {
 		es, err := l.AuditEntries(ctx, tt.f)
 		if err != nil {
@@ -40,6 +58,12 @@ func TestAuditSubjectExactAndPrefix(t *testing.T) {
 		}
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("AuditEntries(%+v) subjects = %v, want %v", tt.f, got, tt.want)
+		}
+	}
+	// A prefix that takes in every message would read millions of entries.
+	for _, p := range []string{"m", "message"} {
+		if _, err := l.AuditEntries(ctx, AuditFilter{SubjectPrefix: p}); err == nil {
+			t.Errorf("AuditEntries(prefix %q) succeeded, want an error asking for a hash", p)
 		}
 	}
 }
@@ -103,19 +127,36 @@ func TestAuditClaimFilter(t *testing.T) {
 // audit, reads the whole audit table (or messages): at millions of
 // entries that takes seconds.
 func TestAuditQueryPlans(t *testing.T) {
-	ctx := context.Background()
 	l := newTestLedger(t)
 	a := openClaimWith(t, l, tenantA, "EX315207", 2, true)
 	sha := strings.Repeat("ab", 32)
-	conds := []AuditFilter{
-		{Actions: []Action{ActionUserAdded}},
-		{Actor: "admin"},
-		{Subject: "claim:3"},
-		{SubjectPrefix: "message:" + sha[:8]},
-		{Claim: a},
+	// A subject is a message's (audit_messages) or another's (audit_subject).
+	for _, subject := range []string{"claim:3", "message:" + sha} {
+		checkAuditPlans(t, l, []AuditFilter{
+			{Actions: []Action{ActionUserAdded}},
+			{Actor: "admin"},
+			{Subject: subject},
+			{SubjectPrefix: "message:" + sha[:8]},
+			{Claim: a},
+		})
 	}
-	// Every combination of the conditions, with and without a page
-	// boundary.
+	checkAuditPlans(t, l, []AuditFilter{{SubjectPrefix: "claim:1"}, {Actor: "admin"}})
+	plan := queryPlan(t, l, claimMessagesQuery, a, claimSubject(a), string(ActionEvidenceAttached), claimSubject(a), string(ActionClaimUpdated))
+	if strings.Contains(plan, "SCAN audit") || strings.Contains(plan, "SCAN messages") || strings.Contains(plan, "SCAN e") || strings.Contains(plan, "SCAN m") {
+		t.Errorf("a claim's messages: the plan scans a table:\n%s", plan)
+	}
+	// The action index holds every attach of every claim: walking it
+	// reads the whole history of the ledger's claims.
+	if strings.Contains(plan, "audit_action") || !strings.Contains(plan, "audit_subject") {
+		t.Errorf("a claim's messages: the plan does not look the claim's entries up by subject:\n%s", plan)
+	}
+}
+
+// checkAuditPlans explains AuditEntries' query for every combination of
+// conds, with and without a page boundary.
+func checkAuditPlans(t *testing.T, l *Ledger, conds []AuditFilter) {
+	t.Helper()
+	ctx := context.Background()
 	for mask := 1; mask < 1<<len(conds); mask++ {
 		for _, before := range []int64{0, 1000} {
 			var f AuditFilter
@@ -136,13 +177,16 @@ func TestAuditQueryPlans(t *testing.T) {
 					t.Fatal(err)
 				}
 				plan := queryPlan(t, l, q, args...)
-				if strings.Contains(plan, "SCAN audit") || strings.Contains(plan, "SCAN messages") {
+				if strings.Contains(plan, "SCAN audit") || strings.Contains(plan, "SCAN messages") ||
+					strings.Contains(plan, "SCAN m ") || strings.Contains(plan, "SCAN am") {
 					t.Errorf("AuditEntries(%+v), desc %v: the plan scans a table:\n%s\n%s", f, desc, q, plan)
 				}
 				// A subject selects few entries: its index, not the
 				// actor's or the action's, must drive.
-				if (f.Subject != "" || f.SubjectPrefix != "" || f.Claim > 0) && !strings.Contains(plan, "USING INDEX audit_subject") {
-					t.Errorf("AuditEntries(%+v): the plan does not look subjects up in audit_subject:\n%s", f, plan)
+				bySubject := strings.Contains(plan, "INDEX audit_subject (subject") ||
+					strings.Contains(plan, "USING PRIMARY KEY (message_id=?)")
+				if (f.Subject != "" || f.SubjectPrefix != "" || f.Claim > 0) && !bySubject {
+					t.Errorf("AuditEntries(%+v): the plan does not look subjects up in audit_subject or audit_messages:\n%s", f, plan)
 				}
 				// A filter without a range reads its page in index order,
 				// without sorting every match.
@@ -151,15 +195,6 @@ func TestAuditQueryPlans(t *testing.T) {
 				}
 			}
 		}
-	}
-	plan := queryPlan(t, l, claimSubjectsQuery, a, claimSubject(a), string(ActionEvidenceAttached), claimSubject(a), string(ActionClaimUpdated))
-	if strings.Contains(plan, "SCAN audit") || strings.Contains(plan, "SCAN messages") || strings.Contains(plan, "SCAN e") {
-		t.Errorf("a claim's subjects: the plan scans a table:\n%s", plan)
-	}
-	// The action index holds every attach of every claim: walking it
-	// reads the whole history of the ledger's claims.
-	if strings.Contains(plan, "audit_action") || !strings.Contains(plan, "audit_subject") {
-		t.Errorf("a claim's subjects: the plan does not look the claim's entries up by subject:\n%s", plan)
 	}
 }
 

@@ -412,7 +412,12 @@ func TestAppendAuditValidates(t *testing.T) {
 	if _, err := l.AppendAudit(ctx, "alice", "deleted_everything", "message:x", nil); err == nil {
 		t.Error("AppendAudit with an unknown action succeeded")
 	}
-	e, err := l.AppendAudit(ctx, "alice", ActionBundleDownloaded, "message:x", map[string]any{"key": "bundles/x.zip"})
+	// An entry about a message is linked to the message's row, which
+	// must be there.
+	if _, err := l.AppendAudit(ctx, "alice", ActionBundleDownloaded, "message:x", nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AppendAudit about a message the ledger does not hold = %v, want not found", err)
+	}
+	e, err := l.AppendAudit(ctx, "alice", ActionPackageExported, "claim:1", map[string]any{"key": "packages/x.zip"})
 	if err != nil || e.Seq != 1 || e.PrevHash != genesisHash || e.Hash != e.ComputeHash() {
 		t.Errorf("AppendAudit = %+v, %v; want seq 1 from genesis, hash consistent", e, err)
 	}

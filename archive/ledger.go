@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,6 +31,9 @@ type LedgerConfig struct {
 	// Path is the SQLite database file; DefaultLedgerPath when empty. Its
 	// directory is created when missing.
 	Path string `yaml:"path"`
+	// Log, when set, hears of schema upgrades as they start and end: on a
+	// ledger of years of mail one can take a minute.
+	Log *slog.Logger `yaml:"-"`
 }
 
 // busyTimeout is how long a write waits for another process's transaction
@@ -49,6 +53,7 @@ const walAutocheckpointPages = 10000
 // they serialise instead of failing halfway, and wait up to busyTimeout.
 type Ledger struct {
 	path string
+	log  *slog.Logger // LedgerConfig.Log; may be nil
 	// w runs every write transaction on a single connection: in-process
 	// writers queue in Go rather than spinning on SQLite's busy handler.
 	w *sql.DB
@@ -142,7 +147,7 @@ func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 	}
 	r.SetMaxOpenConns(readConns)
 	r.SetMaxIdleConns(readConns) // database/sql keeps 2 by default, and closes the others after use
-	l := &Ledger{path: path, w: w, r: &readDB{DB: r}, now: time.Now, reads: readCache{db: r}}
+	l := &Ledger{path: path, w: w, r: &readDB{DB: r}, now: time.Now, reads: readCache{db: r}, log: cfg.Log}
 	if err := l.migrate(ctx); err != nil {
 		l.Close()
 		return nil, err
@@ -201,11 +206,17 @@ func (l *Ledger) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-func (l *Ledger) migrate(ctx context.Context) error {
+func (l *Ledger) migrate(ctx context.Context) (err error) {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("archive: ledger migrations: %w", err)
 	}
+	start, upgrading := time.Now(), false
+	defer func() {
+		if upgrading && err == nil {
+			l.log.Info("ledger schema upgraded", "path", l.path, "took", time.Since(start).Round(time.Millisecond))
+		}
+	}()
 	return l.write(ctx, "migrate "+l.path, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 			version    INTEGER PRIMARY KEY,
@@ -220,6 +231,14 @@ func (l *Ledger) migrate(ctx context.Context) error {
 		if have > len(ms) {
 			return fmt.Errorf("database is at schema version %d but this claimtrail knows only up to %d: "+
 				"run the newer claimtrail that wrote it, or restore a backup made before the upgrade", have, len(ms))
+		}
+		if have == len(ms) {
+			return nil
+		}
+		if have > 0 && l.log != nil {
+			l.log.Info("upgrading the ledger's schema; on a big ledger this takes a minute or more, let it finish",
+				"path", l.path, "from", ms[have-1].name, "to", ms[len(ms)-1].name)
+			upgrading = true
 		}
 		for _, m := range ms[have:] {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -80,7 +81,7 @@ func BenchmarkVerifyAudit(b *testing.B) {
 	const entries = 20000
 	err := l.write(ctx, "fill", func(stx *sql.Tx) error {
 		for i := range entries {
-			if _, err := l.appendAudit(ctx, stx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("message:%d", i),
+			if _, err := l.appendAudit(ctx, stx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("bench:%d", i),
 				map[string]any{"to": "Processed", "uid": i}); err != nil {
 				return err
 			}
@@ -105,10 +106,25 @@ func BenchmarkVerifyAudit(b *testing.B) {
 // share transactions (each in a savepoint). Its wall time is mostly the
 // delay; it reports the process's CPU time per mail, the figure that
 // counts on a machine the whole pipeline keeps busy.
-func BenchmarkRecordStoredGroup(b *testing.B) {
+func BenchmarkRecordStoredGroup(b *testing.B) { benchmarkRecordStoredGroup(b, newTestLedger(b)) }
+
+// BenchmarkRecordStoredGroupInto is BenchmarkRecordStoredGroup into the
+// ledger file CLAIMTRAIL_BENCH_LEDGER names, e.g. a copy of the 1M-message
+// ledger of scripts/bench-ledger.sh, to see what a big ledger costs each
+// mail. The file keeps the mail the benchmark adds: use a copy.
+func BenchmarkRecordStoredGroupInto(b *testing.B) {
+	path := os.Getenv("CLAIMTRAIL_BENCH_LEDGER")
+	if path == "" {
+		b.Skip("CLAIMTRAIL_BENCH_LEDGER names no ledger file")
+	}
+	benchmarkRecordStoredGroup(b, openTestLedger(b, path))
+}
+
+func benchmarkRecordStoredGroup(b *testing.B, l *Ledger) {
 	ctx := context.Background()
-	l := newTestLedger(b)
 	l.SetCommitDelay(40 * time.Millisecond)
+	// Mail of an earlier run into the same file must not be a duplicate.
+	run := time.Now().UnixNano()
 	const workers = 16
 	var next atomic.Int64
 	cpu0 := processCPUTime(b)
@@ -119,10 +135,16 @@ func BenchmarkRecordStoredGroup(b *testing.B) {
 		wg.Go(func() {
 			for i := int(next.Add(1)); i <= b.N; i = int(next.Add(1)) {
 				rec := testRecord(i)
-				rec.SHA256 = shaOf(fmt.Sprintf("bench %d", i))
+				rec.SHA256 = shaOf(fmt.Sprintf("bench %d %d", run, i))
+				rec.UIDValidity, rec.UID = uint32(run), uint32(i)
 				inc := fmt.Sprintf("EX%06d", 300000+i%50)
 				if _, _, err := l.RecordStoredMessage(ctx, rec, accepted(tenantA, inc), rules.Version,
 					StoredBundle{Key: "bundles/" + rec.SHA256 + ".zip", SHA256: rec.SHA256}); err != nil {
+					errs <- err
+					return
+				}
+				mv := Move{SHA256: rec.SHA256, Mailbox: rec.Mailbox, Folder: rec.Folder, UID: rec.UID}
+				if err := l.MarkMovedMany(ctx, []Move{mv}, "Processed"); err != nil {
 					errs <- err
 					return
 				}

@@ -43,7 +43,7 @@ func testGroupCommit(t *testing.T, kinds []string) {
 					VALUES ('group', ?, 1, 1, 'now')`, fmt.Sprint(i)); err != nil {
 					return err
 				}
-				if _, err := l.appendAudit(wctx, tx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("message:%d", i), nil); err != nil {
+				if _, err := l.appendAudit(wctx, tx, l.now(), ActorSystem, ActionMoved, fmt.Sprintf("write:%d", i), nil); err != nil {
 					return err
 				}
 				// Hold the transaction a little, so that others queue.
@@ -72,7 +72,7 @@ func testGroupCommit(t *testing.T, kinds []string) {
 	done := 0
 	for i, r := range results {
 		there := countRows(t, l, `SELECT COUNT(*) FROM checkpoints WHERE mailbox = 'group' AND folder = ?`, fmt.Sprint(i)) == 1
-		audited := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE subject = ?`, fmt.Sprintf("message:%d", i)) == 1
+		audited := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE subject = ?`, fmt.Sprintf("write:%d", i)) == 1
 		switch {
 		case r.err == nil && (!there || !audited):
 			t.Errorf("write %d (%s) reported done, but its row is there: %v, audited: %v", i, r.kind, there, audited)

@@ -98,7 +98,10 @@ func (m *Message) EvidenceDate() time.Time {
 	return claims.EvidenceDate(m.InternalDate, m.Date, m.RecordedAt)
 }
 
-func messageSubject(sha string) string { return "message:" + sha }
+func messageSubject(sha string) string { return messageSubjectPrefix + sha }
+
+// messageSubjectPrefix starts the audit subject of every message.
+const messageSubjectPrefix = "message:"
 
 func validSHA256(s string) bool {
 	if len(s) != 64 || strings.ToLower(s) != s {
@@ -253,12 +256,11 @@ func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord, 
 	if err != nil {
 		return nil, err
 	}
-	subject := messageSubject(rec.SHA256)
-	if _, err := l.appendAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, subject, receivedDetails(rec)); err != nil {
+	if _, err := l.appendMessageAudit(ctx, tx, now, ActorSystem, ActionMessageReceived, id, rec.SHA256, receivedDetails(rec)); err != nil {
 		return nil, err
 	}
 	if b != nil {
-		if _, err := l.appendAudit(ctx, tx, now, ActorSystem, ActionBundleStored, subject, bundleDetails(b.Key, b.SHA256, nil)); err != nil {
+		if _, err := l.appendMessageAudit(ctx, tx, now, ActorSystem, ActionBundleStored, id, rec.SHA256, bundleDetails(b.Key, b.SHA256, nil)); err != nil {
 			return nil, err
 		}
 	}
@@ -565,7 +567,7 @@ func (l *Ledger) applyJudgment(ctx context.Context, tx dbtx, now time.Time, m *M
 		details["kept_detached"] = keptDetached
 	}
 	subject := messageSubject(m.SHA256)
-	if _, err := l.appendAudit(ctx, tx, now, actor, action, subject, details); err != nil {
+	if _, err := l.appendMessageAudit(ctx, tx, now, actor, action, m.ID, m.SHA256, details); err != nil {
 		return nil, err
 	}
 
@@ -796,7 +798,7 @@ func (l *Ledger) writeBundle(ctx context.Context, tx dbtx, now time.Time, actor 
 		key, bundleSHA256, fmtTime(now), id); err != nil {
 		return err
 	}
-	_, err := l.appendAudit(ctx, tx, now, actor, ActionBundleStored, messageSubject(sha), bundleDetails(key, bundleSHA256, details))
+	_, err := l.appendMessageAudit(ctx, tx, now, actor, ActionBundleStored, id, sha, bundleDetails(key, bundleSHA256, details))
 	return err
 }
 
@@ -915,7 +917,7 @@ func (l *Ledger) markMoved(ctx context.Context, tx dbtx, m *moveState, folder st
 	if _, err := tx.ExecContext(ctx, `UPDATE messages SET moved_to = ?, moved_at = ? WHERE id = ?`, folder, fmtTime(now), m.id); err != nil {
 		return err
 	}
-	_, err := l.appendAudit(ctx, tx, now, ActorSystem, ActionMoved, messageSubject(m.sha256), map[string]any{
+	_, err := l.appendMessageAudit(ctx, tx, now, ActorSystem, ActionMoved, m.id, m.sha256, map[string]any{
 		"mailbox": m.mailbox, "from": m.folder, "to": folder, "uid": m.uid, "uidvalidity": m.uidValidity,
 	})
 	return err

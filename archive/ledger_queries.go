@@ -294,36 +294,52 @@ func (l *Ledger) auditQuery(ctx context.Context, f AuditFilter, desc bool) (stri
 		args = append(args, f.Actor)
 	}
 	if f.Subject != "" {
-		where = append(where, `subject = ?`)
-		args = append(args, f.Subject)
-	}
-	if f.SubjectPrefix != "" {
-		if hi, ok := prefixEnd(f.SubjectPrefix); ok {
-			where = append(where, `subject >= ? AND subject < ?`)
-			args = append(args, f.SubjectPrefix, hi)
+		if sha, ok := strings.CutPrefix(f.Subject, messageSubjectPrefix); ok {
+			where = append(where, `seq IN (`+messageSeqs+` WHERE m.sha256 = ?)`)
+			args = append(args, sha)
 		} else {
-			where = append(where, `subject >= ?`)
-			args = append(args, f.SubjectPrefix)
+			where = append(where, `subject = ? AND `+otherSubjects)
+			args = append(args, f.Subject)
 		}
+	}
+	if p := f.SubjectPrefix; p != "" {
+		lo, isMessage := strings.CutPrefix(p, messageSubjectPrefix)
+		col, cond := "subject", ` AND `+otherSubjects
+		switch {
+		case isMessage:
+			col, cond = "m.sha256", ""
+		case strings.HasPrefix(messageSubjectPrefix, p):
+			return "", nil, fmt.Errorf("the subject prefix %q takes in every message's entries: "+
+				"give %q and the start of a message's hash", p, messageSubjectPrefix)
+		default:
+			lo = p
+		}
+		w := col + ` >= ?` + cond
+		args = append(args, lo)
+		if hi, ok := prefixEnd(lo); ok {
+			w = col + ` >= ? AND ` + col + ` < ?` + cond
+			args = append(args, hi)
+		}
+		if isMessage {
+			w = `seq IN (` + messageSeqs + ` WHERE ` + w + `)`
+		}
+		where = append(where, w)
 	}
 	if f.Claim > 0 {
-		subjects, err := l.claimSubjects(ctx, f.Claim)
+		ids, err := l.claimMessages(ctx, f.Claim)
 		if err != nil {
 			return "", nil, err
 		}
-		list := make([]string, 0, len(subjects))
-		for s := range subjects {
-			list = append(list, s)
-		}
-		slices.Sort(list)
-		b, err := json.Marshal(list)
+		b, err := json.Marshal(ids)
 		if err != nil {
 			return "", nil, err
 		}
-		// One look-up of audit_subject per subject; a claim's entries
-		// are few, and sorting them is cheap.
-		where = append(where, `subject IN (SELECT value FROM json_each(?))`)
-		args = append(args, string(b))
+		// One look-up of audit_subject for the claim, and one of
+		// audit_messages per message; a claim's entries are few, and
+		// sorting them is cheap.
+		where = append(where, `seq IN (SELECT seq FROM audit WHERE subject = ? AND `+otherSubjects+`
+			UNION ALL SELECT seq FROM audit_messages WHERE message_id IN (SELECT value FROM json_each(?)))`)
+		args = append(args, claimSubject(f.Claim), string(b))
 	}
 	if f.Before > 0 {
 		where = append(where, `seq < ?`)

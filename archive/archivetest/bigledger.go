@@ -195,7 +195,7 @@ func seedBigLedger(ctx context.Context, path string, spec BigLedgerSpec) (err er
 func loadSeeds(ctx context.Context, tx *sql.Tx) ([]bigSeed, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT COALESCE(e.claim_id, 0), COALESCE(c.tenant_id, ''), COALESCE(c.incident_id, ''),
 		m.evidence_date, m.verdict, m.reason, m.tenant_id, m.incident_ids, m.judgment, m.rules_version,
-		(SELECT a.details FROM audit a WHERE a.subject = 'message:' || m.sha256 AND a.action = 'judged')
+		(SELECT a.details FROM audit_messages am JOIN audit a ON a.seq = am.seq WHERE am.message_id = m.id AND a.action = 'judged')
 		FROM messages m LEFT JOIN claim_evidence e ON e.message_id = m.id LEFT JOIN claims c ON c.id = e.claim_id
 		ORDER BY m.id`)
 	if err != nil {
@@ -321,13 +321,25 @@ func cloneChunkTx(ctx context.Context, db *sql.DB, seeded, from, n int, accepted
 		return err
 	}
 	defer insEv.Close()
+	insLink, err := tx.PrepareContext(ctx, `INSERT INTO audit_messages (message_id, seq) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insLink.Close()
 
-	audit := func(at, action, subject, details string) error {
+	// audit appends an entry; one about a message (msg > 0) is linked to
+	// it, as the ledger does.
+	audit := func(at, action, subject, details string, msg int64) error {
 		e := archive.AuditEntry{Seq: head.Seq + 1, Time: at, Actor: archive.ActorSystem, Action: archive.Action(action),
 			Subject: subject, Details: []byte(details), PrevHash: head.Hash}
 		e.Hash = e.ComputeHash()
 		if _, err := insAudit.ExecContext(ctx, e.Seq, e.Time, e.Actor, action, e.Subject, details, e.PrevHash, e.Hash); err != nil {
 			return fmt.Errorf("audit %d: %w", e.Seq, err)
+		}
+		if msg > 0 {
+			if _, err := insLink.ExecContext(ctx, msg, e.Seq); err != nil {
+				return fmt.Errorf("audit %d of message %d: %w", e.Seq, msg, err)
+			}
 		}
 		*head = e
 		return nil
@@ -370,14 +382,14 @@ func cloneChunkTx(ctx context.Context, db *sql.DB, seeded, from, n int, accepted
 		// every value here is plain ASCII.
 		if err := audit(at, string(archive.ActionMessageReceived), msgSubject, fmt.Sprintf(
 			`{"folder":"INBOX","mailbox":%q,"message_id":%q,"sender":%q,"sha256":%q,"size":%d,"subject":%q,"uid":%d,"uidvalidity":1}`,
-			bigMailbox, msgID, sender, sha, size, subject, uid)); err != nil {
+			bigMailbox, msgID, sender, sha, size, subject, uid), id); err != nil {
 			return err
 		}
 		if err := audit(at, string(archive.ActionBundleStored), msgSubject,
-			fmt.Sprintf(`{"bundle_sha256":%q,"key":%q}`, bsha, key)); err != nil {
+			fmt.Sprintf(`{"bundle_sha256":%q,"key":%q}`, bsha, key), id); err != nil {
 			return err
 		}
-		if err := audit(at, string(archive.ActionJudged), msgSubject, s.judged); err != nil {
+		if err := audit(at, string(archive.ActionJudged), msgSubject, s.judged, id); err != nil {
 			return err
 		}
 		if s.claimID != 0 {
@@ -385,12 +397,12 @@ func cloneChunkTx(ctx context.Context, db *sql.DB, seeded, from, n int, accepted
 				return fmt.Errorf("evidence %d of claim %d: %w", id, s.claimID, err)
 			}
 			if err := audit(at, string(archive.ActionEvidenceAttached), "claim:"+strconv.FormatInt(s.claimID, 10),
-				fmt.Sprintf(`{"incident_id":%q,"message":%q,"tenant_id":%q}`, s.incident, sha, s.tenant)); err != nil {
+				fmt.Sprintf(`{"incident_id":%q,"message":%q,"tenant_id":%q}`, s.incident, sha, s.tenant), 0); err != nil {
 				return err
 			}
 		}
 		if err := audit(at, string(archive.ActionMoved), msgSubject, fmt.Sprintf(
-			`{"from":"INBOX","mailbox":%q,"to":"Processed","uid":%d,"uidvalidity":1}`, bigMailbox, uid)); err != nil {
+			`{"from":"INBOX","mailbox":%q,"to":"Processed","uid":%d,"uidvalidity":1}`, bigMailbox, uid), id); err != nil {
 			return err
 		}
 	}

@@ -67,7 +67,9 @@ func openState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, erro
 // registry in line with the configuration: the state of commands that
 // need no object store and no policy.
 func openLedgerState(ctx context.Context, cfg *Config, log *slog.Logger) (*state, error) {
-	ledger, err := archive.OpenLedger(ctx, cfg.Ledger)
+	lc := cfg.Ledger
+	lc.Log = log
+	ledger, err := archive.OpenLedger(ctx, lc)
 	if err != nil {
 		return nil, err
 	}
