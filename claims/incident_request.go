@@ -124,8 +124,8 @@ func IncidentRequest(incidentID string, inc *Incident, cs []RequestClaim) string
 // incidentID, whose record Microsoft keeps as inc (nil: none): the
 // incident once, then each tenant's block with what Details says of its
 // claim (tenant, downtime, affected users and locations, resolution,
-// ticket, CSP), its first customer email and evidence count, and what it
-// lacks; last, what the claims lack together. As Details does, it marks
+// ticket, CSP), its first stored customer email (sender and date), its
+// evidence count and what it lacks; last, what the claims lack together. As Details does, it marks
 // every missing value MISSING and a claim that is not eligible NOT
 // ELIGIBLE, so that an incomplete text is never pasted by mistake. It
 // reads cs once, holding one claim at a time, and stops at cs's first
@@ -182,7 +182,7 @@ func WriteIncidentRequest(w io.Writer, incidentID string, inc *Incident, tenants
 		p("   Support ticket number: %s\n", val(ItemTicket))
 		p("   Subscriptions bought through CSP: %s\n", val(ItemCSP))
 		if e := c.FirstStored; e != nil {
-			p("   Customer email: %s from %s: %q\n", FormatTime(e.Date), e.Sender, oneLine(e.Subject))
+			p("   Customer email: %s, %s\n", e.Sender, FormatTime(e.Date))
 		} else {
 			p("   Customer email: MISSING\n")
 		}

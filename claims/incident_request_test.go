@@ -53,7 +53,7 @@ Affected customer tenants: 2 (one request for all of them, as Partner Center ask
    Resolution attempts: Restarted clients
    Support ticket number: SR-42
    Subscriptions bought through CSP: yes
-   Customer email: 2026-02-16 09:30 UTC from ops@contoso.com: "Mail down EX315207"
+   Customer email: ops@contoso.com, 2026-02-16 09:30 UTC
    Evidence emails: 3 (in claim-1-72f988bf/evidence)
 
 2. (customer not in the tenant registry)
