@@ -38,11 +38,13 @@ type incidentRow struct {
 	// Claims counts its claims, one per tenant, ByStatus by status.
 	Claims   int                   `json:"claims"`
 	ByStatus map[claims.Status]int `json:"by_status"`
-	// Fileable counts the claims that can still be filed, Ready those of
+	// Fileable counts the claims that can still be filed, Filed the others
+	// (submitted, decided or expired), Ready those of
 	// them ready to file and NotReady the others; Ineligible those of them
 	// Microsoft's record rules out; Overdue and Soon the eligible ones
 	// whose deadline passed or is near.
 	Fileable   int `json:"fileable"`
+	Filed      int `json:"filed"`
 	Ready      int `json:"ready"`
 	NotReady   int `json:"not_ready"`
 	Ineligible int `json:"ineligible"`
@@ -64,7 +66,7 @@ func (s *Server) incidentRow(sum archive.IncidentSummary, now time.Time) inciden
 		Fileable: sum.Fileable, Ready: sum.ByStatus[claims.StatusReady], Ineligible: sum.Fileable - sum.Eligible,
 		Overdue: sum.Overdue, Soon: sum.Soon, OpenDeadline: sum.OpenDeadline, OpenedAt: sum.OpenedAt,
 		OneRequest: claims.OneRequest(sum.Fileable)}
-	row.NotReady = row.Fileable - row.Ready
+	row.NotReady, row.Filed = row.Fileable-row.Ready, row.Claims-row.Fileable
 	if inc := sum.Incident; inc != nil {
 		row.Title, row.Classification = inc.Title, inc.Classification
 	}
