@@ -51,6 +51,8 @@ type ClaimFilter struct {
 	Statuses []claims.Status
 	// TenantID keeps one tenant's claims; "" keeps all.
 	TenantID string
+	// IncidentID keeps one incident's claims; "" keeps all.
+	IncidentID string
 	// Eligible keeps the claims whose stored eligibility (as of their
 	// last refresh) is *Eligible; nil keeps both.
 	Eligible *bool
@@ -153,6 +155,14 @@ func (f ClaimFilter) where() (string, []any, error) {
 		}
 		conds = append(conds, `c.tenant_id = ?`)
 		args = append(args, t)
+	}
+	if f.IncidentID != "" {
+		inc, err := normIncidentID(f.IncidentID)
+		if err != nil {
+			return "", nil, err
+		}
+		conds = append(conds, `c.incident_id = ?`)
+		args = append(args, inc)
 	}
 	if f.Eligible != nil {
 		conds = append(conds, `c.eligible = ?`)

@@ -50,54 +50,16 @@ func (l *Ledger) WriteClaimPackage(ctx context.Context, w io.Writer, claimID int
 	if err != nil {
 		return err
 	}
-	for _, e := range c.Evidence {
-		if e.BundleKey == "" {
-			return fmt.Errorf("archive: %s: message %s has no stored bundle yet; let the poller finish it, then export again", op, e.SHA256)
-		}
+	if err := storedBundles(c); err != nil {
+		return fmt.Errorf("archive: %s: %w", op, err)
 	}
-	stamp := c.UpdatedAt.UTC()
-	if stamp.Year() < 1980 {
-		stamp = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC) // ZIP's epoch
-	}
+	stamp := packageStamp(c)
 	zw := zip.NewWriter(w)
 	add := func(name string, method uint16) (io.Writer, error) {
 		return zw.CreateHeader(&zip.FileHeader{Name: name, Method: method, Modified: stamp})
 	}
-
-	cj, err := json.MarshalIndent(struct {
-		Format string        `json:"format"`
-		Claim  *claims.Claim `json:"claim"`
-	}{packageFormat, c}, "", "  ")
-	if err != nil {
+	if err := l.writeClaimEntries(ctx, add, c, bundles); err != nil {
 		return fmt.Errorf("archive: %s: %w", op, err)
-	}
-	f, err := add("claim.json", zip.Deflate)
-	if err == nil {
-		_, err = f.Write(append(cj, '\n'))
-	}
-	if err != nil {
-		return fmt.Errorf("archive: %s: claim.json: %w", op, err)
-	}
-	if f, err = add("details.txt", zip.Deflate); err == nil {
-		_, err = io.WriteString(f, claims.Details(c))
-	}
-	if err != nil {
-		return fmt.Errorf("archive: %s: details.txt: %w", op, err)
-	}
-	history, err := incidentHistory(ctx, l.r, c.TenantID, c.IncidentID)
-	if err != nil {
-		return dbErr(op, err)
-	}
-	if len(history) > 0 {
-		if err := writeIncidentEntries(ctx, history, bundles, add); err != nil {
-			return fmt.Errorf("archive: %s: %w", op, err)
-		}
-	}
-	for i, e := range c.Evidence {
-		name := fmt.Sprintf("evidence/%02d-%s%s", i+1, e.SHA256, bundleExt(e.BundleKey))
-		if err := copyBundle(ctx, bundles, e, func() (io.Writer, error) { return add(name, zip.Store) }); err != nil {
-			return fmt.Errorf("archive: %s: %w", op, err)
-		}
 	}
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("archive: %s: %w", op, err)
@@ -106,6 +68,67 @@ func (l *Ledger) WriteClaimPackage(ctx context.Context, w io.Writer, claimID int
 		"status": c.Status, "evidence": len(c.Evidence), "ready": c.Ready(),
 	})
 	return err
+}
+
+// packageStamp is the date of every entry of c's package: its last update,
+// or ZIP's epoch when that is earlier.
+func packageStamp(c *claims.Claim) time.Time {
+	stamp := c.UpdatedAt.UTC()
+	if stamp.Year() < 1980 {
+		stamp = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC) // ZIP's epoch
+	}
+	return stamp
+}
+
+// storedBundles checks that every evidence of c has its bundle stored.
+func storedBundles(c *claims.Claim) error {
+	for _, e := range c.Evidence {
+		if e.BundleKey == "" {
+			return fmt.Errorf("message %s has no stored bundle yet; let the poller finish it, then export again", e.SHA256)
+		}
+	}
+	return nil
+}
+
+// writeClaimEntries writes the entries of c's package (WriteClaimPackage
+// lists them) into the entries add makes.
+func (l *Ledger) writeClaimEntries(ctx context.Context, add func(name string, method uint16) (io.Writer, error), c *claims.Claim, bundles BundleSource) error {
+	cj, err := json.MarshalIndent(struct {
+		Format string        `json:"format"`
+		Claim  *claims.Claim `json:"claim"`
+	}{packageFormat, c}, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := add("claim.json", zip.Deflate)
+	if err == nil {
+		_, err = f.Write(append(cj, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("claim.json: %w", err)
+	}
+	if f, err = add("details.txt", zip.Deflate); err == nil {
+		_, err = io.WriteString(f, claims.Details(c))
+	}
+	if err != nil {
+		return fmt.Errorf("details.txt: %w", err)
+	}
+	history, err := incidentHistory(ctx, l.r, c.TenantID, c.IncidentID)
+	if err != nil {
+		return dbErr("incident history", err)
+	}
+	if len(history) > 0 {
+		if err := writeIncidentEntries(ctx, history, bundles, add); err != nil {
+			return err
+		}
+	}
+	for i, e := range c.Evidence {
+		name := fmt.Sprintf("evidence/%02d-%s%s", i+1, e.SHA256, bundleExt(e.BundleKey))
+		if err := copyBundle(ctx, bundles, e, func() (io.Writer, error) { return add(name, zip.Store) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyBundle streams one bundle into the entry create makes, checking its

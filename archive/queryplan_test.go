@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -127,6 +128,23 @@ func TestHotQueryPlans(t *testing.T) {
 		{"claim tally", func() error { _, err := l.ClaimTally(ctx, ClaimFilter{}, time.Now()); return err }},
 		{"fileable incidents", func() error { _, err := l.FileableIncidents(ctx, []string{tenantA, tenantB}); return err }},
 		{"message", func() error { _, err := l.Message(ctx, ids[0]); return err }},
+		{"incident", func() error { _, err := l.Incident(ctx, "EX315207", time.Now()); return err }},
+		{"incident's claims", func() error {
+			page, err := l.ClaimList(ctx, ClaimQuery{ClaimFilter: ClaimFilter{IncidentID: "EX315207"}, Limit: 1})
+			if err == nil && page.Next != "" {
+				_, err = l.ClaimList(ctx, ClaimQuery{ClaimFilter: ClaimFilter{IncidentID: "EX315207"}, Limit: 1, Cursor: page.Next})
+			}
+			return err
+		}},
+		{"incident's fileable claims", func() error {
+			_, err := l.ClaimList(ctx, ClaimQuery{ClaimFilter: ClaimFilter{IncidentID: "EX315207", Statuses: claims.FileableStatuses()}})
+			return err
+		}},
+		{"incident package", func() error {
+			// Its bundles are not in this store: only its queries count.
+			l.WriteIncidentPackage(ctx, io.Discard, "EX315207", newMemStore(), "anna", time.Now())
+			return nil
+		}},
 		{"message by hash", func() error { _, err := l.MessageBySHA256(ctx, testRecord(0).SHA256); return err }},
 	}
 	yes := true
@@ -143,6 +161,18 @@ func TestHotQueryPlans(t *testing.T) {
 				return err
 			}})
 		}
+	}
+	for _, sort := range []IncidentSort{IncidentSortDeadline, IncidentSortNewest} {
+		calls = append(calls, struct {
+			name string
+			fn   func() error
+		}{fmt.Sprintf("incidents by %s", sort), func() error {
+			page, err := l.IncidentList(ctx, IncidentQuery{Sort: sort, Limit: 1})
+			if err == nil && page.Next != "" {
+				_, err = l.IncidentList(ctx, IncidentQuery{Sort: sort, Limit: 1, Cursor: page.Next})
+			}
+			return err
+		}})
 	}
 	for _, c := range calls {
 		if err := c.fn(); err != nil {

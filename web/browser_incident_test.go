@@ -55,3 +55,58 @@ func TestBrowserAdvisory(t *testing.T) {
 	}
 	b.screenshot("claim-advisory.png")
 }
+
+// TestBrowserIncident drives the incident pages in Chromium for an outage
+// that hit twelve customers: the list leads to the incident, whose page
+// lists every tenant's claim with what it lacks, what they lack together
+// and the one request's text and package; its claims link to the claim
+// page, which links back.
+func TestBrowserIncident(t *testing.T) {
+	f := newFixture(t)
+	f.addOutage("EX400100", 12)
+	ts := httptest.NewServer(f.srv)
+	defer ts.Close()
+
+	b := newBrowser(t)
+	b.login(ts.URL, "/incidents", "anna")
+	b.step("incident list",
+		chromedp.WaitVisible(chromedp.CSS(`table#incidents a[href="/incidents/EX400100"]`)),
+	)
+	row, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector('a[href="/incidents/EX400100"]').closest("tr").innerText`))
+	if err != nil || !strings.Contains(row, "one request") || !strings.Contains(row, "12") || !strings.Contains(row, "0 ready, 12 not ready") {
+		t.Errorf("EX400100's row says %q (%v), want 12 tenants, none ready, one request", row, err)
+	}
+	b.screenshot("incidents.png")
+
+	b.step("open the incident",
+		chromedp.Click(chromedp.CSS(`a[href="/incidents/EX400100"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#one-request`)),
+		chromedp.WaitVisible(chromedp.CSS(`#lacking`)),
+	)
+	rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#incident-claims tbody tr").length`))
+	if err != nil || rows != 12 {
+		t.Errorf("the incident page lists %d claims (%v), want 12", rows, err)
+	}
+	lacking, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#lacking").innerText`))
+	if err != nil || !strings.Contains(lacking, "12 claims lack Affected users") {
+		t.Errorf("what the claims lack: %q (%v)", lacking, err)
+	}
+	details, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#details").innerText`))
+	if err != nil || !strings.HasPrefix(details, "SLA credit request for incident EX400100 on behalf of 12 customer tenants") ||
+		!strings.Contains(details, "12. Outage Customer 12") {
+		t.Errorf("the one request's text: %.200q (%v)", details, err)
+	}
+	missing, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#incident-claims tbody tr td.missing").innerText`))
+	if err != nil || !strings.Contains(missing, "Affected users") {
+		t.Errorf("the first claim's missing items: %q (%v)", missing, err)
+	}
+	b.screenshot("incident.png")
+
+	id := f.claimFor(outageTenantID(0), "EX400100")
+	b.step("open a claim and come back",
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#incident-claims a[href="/claims/%d"]`, id))),
+		chromedp.WaitVisible(chromedp.CSS(`#incident-link`)),
+		chromedp.Click(chromedp.CSS(`#incident-link`)),
+		chromedp.WaitVisible(chromedp.CSS(`#one-request`)),
+	)
+}

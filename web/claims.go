@@ -206,20 +206,8 @@ func (s *Server) apiClaims(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info.put(map[string]any{"claims": rows}))
 }
 
-func itemLabel(item string) string {
-	switch item {
-	case claims.ItemTenantID:
-		return "Customer tenant ID"
-	case claims.ItemIncidentID:
-		return "Incident ID"
-	case claims.ItemIncidentListed:
-		return "Listed for the tenant by Microsoft"
-	case claims.ItemCustomerEmail:
-		return "Email from the customer"
-	}
-	// The other items are fields, which the claims package names.
-	return claims.Field(item).Label()
-}
+// itemLabel names a checklist item as the pages do (claims.ItemLabel).
+func itemLabel(item string) string { return claims.ItemLabel(item) }
 
 func fieldHint(item string) string {
 	switch item {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/rules"
 )
 
 //go:embed templates/*.html
@@ -76,6 +77,10 @@ func subjectURL(subject string) string {
 	case "claim":
 		if _, err := strconv.ParseInt(id, 10, 64); err == nil {
 			return "/claims/" + id
+		}
+	case "incident":
+		if inc, err := rules.ParseIncidentID(id); err == nil && inc == id {
+			return "/incidents/" + id
 		}
 	case "message":
 		if len(id) == 64 && strings.Trim(id, "0123456789abcdef") == "" {

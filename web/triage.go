@@ -87,6 +87,9 @@ type triageItem struct {
 	// Incidents are the tenant's claims' incident IDs, offered when
 	// attaching the message.
 	Incidents []string `json:"-"`
+	// IncidentIDs are the incident IDs the message names; the page links
+	// each to its incident page.
+	IncidentIDs []string `json:"incident_ids"`
 }
 
 // triageVerdicts are the verdicts that put a message in triage.
@@ -170,6 +173,9 @@ func (s *Server) triageItems(ctx context.Context, p pageReq) (triagePageData, er
 			TenantID: j.TenantID, TenantName: names[j.TenantID], Authentication: j.Authentication, Warnings: j.Warnings}
 		if it.Warnings == nil {
 			it.Warnings = []string{}
+		}
+		if it.IncidentIDs = j.IncidentIDs; it.IncidentIDs == nil {
+			it.IncidentIDs = []string{}
 		}
 		if j.Attachable() {
 			it.Attachable, it.Incidents = true, incidents[j.TenantID]

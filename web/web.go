@@ -1,6 +1,7 @@
 // Package web is the analysts' web app and JSON API: claims with their
 // deadlines and checklists, the evidence behind them, the triage queue of
-// rejected and unmatched mail, the tenant registry and the audit trail.
+// rejected and unmatched mail, the tenant registry and the audit trail,
+// and the incidents the claims are on, one page per incident.
 //
 // Pages are rendered on the server with html/template; the API under
 // /api/v1/ does everything the pages do. Nothing is served to anonymous
@@ -39,6 +40,15 @@ type Ledger interface {
 	ClaimList(ctx context.Context, q archive.ClaimQuery) (archive.ClaimPage, error)
 	ClaimTally(ctx context.Context, f archive.ClaimFilter, now time.Time) (archive.ClaimTally, error)
 	ClaimCounts(ctx context.Context) (map[claims.Status]int, error)
+	// AllClaims yields every claim a query selects, a page at a time.
+	AllClaims(ctx context.Context, q archive.ClaimQuery) iter.Seq2[archive.ClaimSummary, error]
+	// IncidentList returns one page of the incidents claims exist for,
+	// Incident one of them (archive.ErrNotFound when no claim exists for
+	// it); WriteIncidentPackage streams the package of the one request
+	// for its claims still to be filed.
+	IncidentList(ctx context.Context, q archive.IncidentQuery) (archive.IncidentPage, error)
+	Incident(ctx context.Context, incidentID string, now time.Time) (archive.IncidentSummary, error)
+	WriteIncidentPackage(ctx context.Context, w io.Writer, incidentID string, bundles archive.BundleSource, actor string, now time.Time) error
 	FileableIncidents(ctx context.Context, tenantIDs []string) (map[string][]string, error)
 	Claim(ctx context.Context, id int64) (*claims.Claim, error)
 	SetClaimField(ctx context.Context, claimID int64, field claims.Field, value, actor string) error
@@ -316,6 +326,9 @@ func (s *Server) routeTable() []route {
 		{"POST", "/claims/{id}/status", accessPage, a, s.claimStatusForm},
 		{"POST", "/claims/{id}/evidence/{sha}/detach", accessPage, a, s.claimDetachForm},
 		{"GET", "/claims/{id}/package", accessPage, v, s.claimPackage},
+		{"GET", "/incidents", accessPage, v, s.incidentsPage},
+		{"GET", "/incidents/{id}", accessPage, v, s.incidentPage},
+		{"GET", "/incidents/{id}/package", accessPage, v, s.incidentPackage},
 		{"GET", "/messages/{sha}", accessPage, v, s.messagePage},
 		{"GET", "/messages/{sha}/bundle", accessPage, v, s.bundleDownload},
 		{"GET", "/messages/{sha}/attachments/{att}", accessPage, v, s.attachmentDownload},
@@ -338,6 +351,10 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/claims/{id}/details", accessAPI, v, s.apiClaimDetails},
 		{"GET", "/api/v1/claims/{id}/package", accessAPI, v, s.claimPackage},
 		{"GET", "/api/v1/claims/{id}/audit", accessAPI, v, s.apiClaimAudit},
+		{"GET", "/api/v1/incidents", accessAPI, v, s.apiIncidents},
+		{"GET", "/api/v1/incidents/{id}", accessAPI, v, s.apiIncident},
+		{"GET", "/api/v1/incidents/{id}/details", accessAPI, v, s.apiIncidentDetails},
+		{"GET", "/api/v1/incidents/{id}/package", accessAPI, v, s.incidentPackage},
 		{"GET", "/api/v1/messages/{sha}", accessAPI, v, s.apiMessage},
 		{"GET", "/api/v1/messages/{sha}/bundle", accessAPI, v, s.bundleDownload},
 		{"GET", "/api/v1/messages/{sha}/attachments/{att}", accessAPI, v, s.attachmentDownload},

@@ -408,3 +408,31 @@ func cloneChunkTx(ctx context.Context, db *sql.DB, seeded, from, n int, accepted
 	}
 	return nil
 }
+
+// BigOutage is the incident AddBigOutage opens claims on: an ID above
+// every one the generator gives its claims.
+const BigOutage = "EX2000000"
+
+// AddBigOutage opens a claim of every one of a big ledger's tenants
+// tenants (BigTenantID 0 to tenants-1) on BigOutage, each with one
+// accepted message recorded through the ledger's own write path, as a big
+// outage does: the incident page's worst case. It does nothing when the
+// claims are there already, so a kept ledger takes it once.
+func AddBigOutage(ctx context.Context, l *archive.Ledger, tenants int, now time.Time) error {
+	if s, err := l.Incident(ctx, BigOutage, now); err == nil && s.Claims >= tenants {
+		return nil
+	}
+	date := now.Add(-48 * time.Hour).Truncate(time.Second)
+	for t := range tenants {
+		rec := archive.MessageRecord{SHA256: bigSHA("outage", t), Size: 4096, Mailbox: bigMailbox,
+			Folder: "INBOX", UIDValidity: 2, UID: uint32(t + 1), InternalDate: date.Add(time.Duration(t) * time.Second),
+			Date: date, MessageID: fmt.Sprintf("outage%d@bigledger.example", t), Sender: fmt.Sprintf("ops@customer%d.example", t+1),
+			Subject: "Outage " + BigOutage}
+		j := rules.Judgment{Verdict: rules.Accepted, TenantID: BigTenantID(t), IncidentIDs: []string{BigOutage}, Authentication: rules.AuthPass}
+		if _, _, err := l.RecordStoredMessage(ctx, rec, j, rules.Version,
+			archive.StoredBundle{Key: "bundles/" + rec.SHA256 + ".zip", SHA256: bigSHA("bundle outage", t)}); err != nil {
+			return fmt.Errorf("archivetest: big outage, tenant %d: %w", t, err)
+		}
+	}
+	return nil
+}

@@ -28,10 +28,12 @@ import (
 // Each call reports its median and worst server time (ms) and its
 // response size (bytes). Ledgers are built once and kept under
 // $TMPDIR/claimtrail-bigledger/ by size; each run adds an API token (and
-// its audit entry) to the kept ledger. scripts/bench-ledger.sh runs it at
+// its audit entry) to the kept ledger, and the first run an outage that hit
+// every tenant (archivetest.AddBigOutage), the biggest incident. scripts/bench-ledger.sh runs it at
 // 10k, 100k and 1M messages. The message pages are left out: they read the
 // message's bundle from the store, whose cost is the bundle's, not the
-// ledger's (and the generated ledger's bundles are not in a store).
+// ledger's (and the generated ledger's bundles are not in a store); so
+// are the claim and incident packages, for the same reason.
 func BenchmarkLedgerPages(b *testing.B) {
 	for _, n := range benchLedgerSizes(b) {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) { benchLedgerPages(b, n) })
@@ -108,6 +110,14 @@ func benchLedgerPages(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	h := app.Handler()
+	// An outage that hit every tenant: the biggest incident's page.
+	tenants, err := l.Tenants(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := archivetest.AddBigOutage(ctx, l, len(tenants), time.Now()); err != nil {
+		b.Fatal(err)
+	}
 	token, _, err := l.CreateAPIToken(ctx, archivetest.BigLedgerAdmin, "bench", archivetest.BigLedgerAdmin, archive.APITokenOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -143,6 +153,14 @@ func benchLedgerPages(b *testing.B, n int) {
 		{"api-claim-details", fmt.Sprintf("/api/v1/claims/%d/details", claimID), false},
 		{"page-tenants", "/tenants", false},
 		{"api-tenants", "/api/v1/tenants", false},
+		{"page-incidents", "/incidents", false},
+		{"api-incidents", "/api/v1/incidents", false},
+		{"api-incidents-page-2", nextPage(b, h, token, "/api/v1/incidents"), false},
+		{"api-incidents-newest", "/api/v1/incidents?sort=newest", false},
+		{"page-incident-biggest", "/incidents/" + archivetest.BigOutage, false},
+		{"api-incident-biggest", "/api/v1/incidents/" + archivetest.BigOutage, false},
+		{"api-incident-biggest-page-2", nextPage(b, h, token, "/api/v1/incidents/"+archivetest.BigOutage), false},
+		{"api-incident-details-biggest", "/api/v1/incidents/" + archivetest.BigOutage + "/details", false},
 	}
 	for _, c := range calls {
 		b.Run(c.name, func(b *testing.B) {
