@@ -189,13 +189,7 @@ func (l *Ledger) ClaimList(ctx context.Context, q ClaimQuery) (ClaimPage, error)
 	if !ok {
 		return page, fmt.Errorf("archive: %s: sort %q is not deadline, -deadline, updated or incident", op, q.Sort)
 	}
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = DefaultClaimPage
-	case limit > MaxClaimPage:
-		limit = MaxClaimPage
-	}
+	limit := pageLimit(q.Limit, DefaultClaimPage, MaxClaimPage)
 	where, args, err := q.where()
 	if err != nil {
 		return page, fmt.Errorf("archive: %s: %w", op, err)
@@ -512,4 +506,16 @@ func loadClaimSummaries(ctx context.Context, q querier, ids []int64) ([]ClaimSum
 		out = append(out, *s)
 	}
 	return out, nil
+}
+
+// pageLimit is a list's page size for a requested limit: def when none
+// (0 or less) is asked, and at most max.
+func pageLimit(limit, def, max int) int {
+	switch {
+	case limit <= 0:
+		return def
+	case limit > max:
+		return max
+	}
+	return limit
 }

@@ -132,13 +132,7 @@ func (l *Ledger) IncidentList(ctx context.Context, q IncidentQuery) (IncidentPag
 	if !ok {
 		return page, fmt.Errorf("archive: %s: sort %q is not deadline or newest", op, q.Sort)
 	}
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = DefaultIncidentPage
-	case limit > MaxIncidentPage:
-		limit = MaxIncidentPage
-	}
+	limit := pageLimit(q.Limit, DefaultIncidentPage, MaxIncidentPage)
 	if err := l.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM incident_list`).Scan(&page.Total); err != nil {
 		return page, dbErr(op, err)
 	}

@@ -14,16 +14,6 @@ import (
 // is marked.
 func Details(c *Claim) string {
 	var b strings.Builder
-	item := map[string]ChecklistItem{}
-	for _, it := range c.Checklist {
-		item[it.Item] = it
-	}
-	val := func(name string) string {
-		if it, ok := item[name]; ok && it.Present {
-			return it.Value
-		}
-		return "MISSING"
-	}
 	fmt.Fprintf(&b, "SLA credit request for incident %s\n\n", c.IncidentID)
 	fmt.Fprintf(&b, "Customer tenant ID: %s\n", c.TenantID)
 	if c.TenantName != "" {
@@ -33,16 +23,9 @@ func Details(c *Claim) string {
 	if inc := c.Incident; inc != nil {
 		fmt.Fprintf(&b, "Microsoft's record: %s\n", incidentLine(inc))
 	}
-	downtime := "MISSING"
-	if s, d := val(ItemDowntimeStart), val(ItemDowntimeDuration); s != "MISSING" || d != "MISSING" {
-		downtime = fmt.Sprintf("from %s for %s", s, d)
+	for _, line := range requestLines(c) {
+		fmt.Fprintf(&b, "%s: %s\n", line[0], line[1])
 	}
-	fmt.Fprintf(&b, "Downtime: %s\n", downtime)
-	fmt.Fprintf(&b, "Affected users: %s\n", val(ItemAffectedUsers))
-	fmt.Fprintf(&b, "Affected locations: %s\n", val(ItemLocations))
-	fmt.Fprintf(&b, "Resolution attempts: %s\n", oneLine(val(ItemResolution)))
-	fmt.Fprintf(&b, "Support ticket number: %s\n", val(ItemTicket))
-	fmt.Fprintf(&b, "Subscriptions bought through CSP: %s\n", val(ItemCSP))
 	fmt.Fprintf(&b, "\nCustomer emails (attached as evidence):\n")
 	if len(c.Evidence) == 0 {
 		b.WriteString("MISSING\n")
@@ -92,4 +75,32 @@ func incidentLine(inc *Incident) string {
 		src += ", read " + inc.ReadAt.UTC().Format(time.RFC3339)
 	}
 	return strings.Join(parts, ", ") + " (" + src + ")"
+}
+
+// requestLines are the lines of a request that carry a claim's fields, as
+// label and value, the value "MISSING" where the claim lacks it: Details
+// writes them for one claim, IncidentRequest for each of many.
+func requestLines(c *Claim) [][2]string {
+	item := map[string]ChecklistItem{}
+	for _, it := range c.Checklist {
+		item[it.Item] = it
+	}
+	val := func(name string) string {
+		if it, ok := item[name]; ok && it.Present {
+			return it.Value
+		}
+		return "MISSING"
+	}
+	downtime := "MISSING"
+	if s, d := val(ItemDowntimeStart), val(ItemDowntimeDuration); s != "MISSING" || d != "MISSING" {
+		downtime = fmt.Sprintf("from %s for %s", s, d)
+	}
+	return [][2]string{
+		{"Downtime", downtime},
+		{"Affected users", val(ItemAffectedUsers)},
+		{"Affected locations", val(ItemLocations)},
+		{"Resolution attempts", oneLine(val(ItemResolution))},
+		{"Support ticket number", val(ItemTicket)},
+		{"Subscriptions bought through CSP", val(ItemCSP)},
+	}
 }

@@ -155,32 +155,15 @@ func WriteIncidentRequest(w io.Writer, incidentID string, inc *Incident, tenants
 		n++
 		c := rc.Claim
 		short.Add(c)
-		item := map[string]ChecklistItem{}
-		for _, it := range c.Checklist {
-			item[it.Item] = it
-		}
-		val := func(name string) string {
-			if it, ok := item[name]; ok && it.Present {
-				return it.Value
-			}
-			return "MISSING"
-		}
 		name := c.TenantName
 		if name == "" {
 			name = "(customer not in the tenant registry)"
 		}
 		p("\n%d. %s\n", n, oneLine(name))
 		p("   Customer tenant ID: %s\n", c.TenantID)
-		downtime := "MISSING"
-		if s, d := val(ItemDowntimeStart), val(ItemDowntimeDuration); s != "MISSING" || d != "MISSING" {
-			downtime = fmt.Sprintf("from %s for %s", s, d)
+		for _, line := range requestLines(c) {
+			p("   %s: %s\n", line[0], line[1])
 		}
-		p("   Downtime: %s\n", downtime)
-		p("   Affected users: %s\n", val(ItemAffectedUsers))
-		p("   Affected locations: %s\n", val(ItemLocations))
-		p("   Resolution attempts: %s\n", oneLine(val(ItemResolution)))
-		p("   Support ticket number: %s\n", val(ItemTicket))
-		p("   Subscriptions bought through CSP: %s\n", val(ItemCSP))
 		if e := c.FirstStored; e != nil {
 			p("   Customer email: %s, %s\n", e.Sender, FormatTime(e.Date))
 		} else {
