@@ -742,7 +742,7 @@ func (s *Server) apiClaimAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Newest first, a page at a time, as /api/v1/audit?claim=.
-	before, limit, err := parseAuditPage(r.URL.Query())
+	before, limit, err := parseAuditPage(r.URL.Query(), defaultAuditLimit)
 	if err != nil {
 		s.claimError(w, r, err)
 		return
