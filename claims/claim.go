@@ -2,6 +2,7 @@ package claims
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -90,6 +91,22 @@ type ChecklistItem struct {
 	// Source says where the value came from: "evidence", "tenant registry"
 	// or "analyst <name>".
 	Source string `json:"source,omitempty"`
+	// At is the moment Value names in RFC 3339, when it names one with
+	// more (the customer email: its sender and date): Text shows it in
+	// TimeLayout.
+	At time.Time `json:"-"`
+}
+
+// Text is Value as people read it: a moment in it is in TimeLayout
+// ("2026-11-21 05:27 UTC"), where the API's Value keeps RFC 3339.
+func (it ChecklistItem) Text() string {
+	if !it.At.IsZero() {
+		return strings.Replace(it.Value, it.At.UTC().Format(time.RFC3339), FormatTime(it.At), 1)
+	}
+	if t, err := time.Parse(time.RFC3339, it.Value); err == nil {
+		return FormatTime(t)
+	}
+	return it.Value
 }
 
 // The checklist items, from Partner Center's requirements (DOMAIN.md).
@@ -159,7 +176,7 @@ func Checklist(c *Claim, t Tenant) []ChecklistItem {
 	email := ChecklistItem{Item: ItemCustomerEmail}
 	if e := c.FirstStored; e != nil {
 		email.Present, email.Source = true, "evidence"
-		email.Value = fmt.Sprintf("%s, %s", e.Sender, e.Date.UTC().Format(time.RFC3339))
+		email.Value, email.At = fmt.Sprintf("%s, %s", e.Sender, e.Date.UTC().Format(time.RFC3339)), e.Date
 	}
 	items = append(items, email)
 	csp := ChecklistItem{Item: ItemCSP}

@@ -216,7 +216,7 @@ func TestChecklistAndDetails(t *testing.T) {
 	late.Late, late.Date = true, at("2026-03-01T10:00:00Z")
 	c.Evidence, c.FirstStored = []Evidence{e, late}, &e
 	c.Checklist = Checklist(c, Tenant{})
-	if it := item(c, ItemCustomerEmail); !it.Present || it.Value != "jane@contoso.com, 2026-02-15T09:00:00Z" {
+	if it := item(c, ItemCustomerEmail); !it.Present || it.Value != "jane@contoso.com, 2026-02-15T09:00:00Z" || it.Text() != "jane@contoso.com, 2026-02-15 09:00 UTC" {
 		t.Errorf("customer email item = %+v", it)
 	}
 	if it := item(c, ItemCSP); it.Present {

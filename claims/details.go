@@ -3,7 +3,6 @@ package claims
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // Details returns the text for Partner Center's Details box: what
@@ -35,7 +34,7 @@ func Details(c *Claim) string {
 		if e.Late {
 			late = " (arrived after submission)"
 		}
-		fmt.Fprintf(&b, "%d. %s from %s: %q%s\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"), e.Sender, oneLine(e.Subject), late)
+		fmt.Fprintf(&b, "%d. %s from %s: %q%s\n", i+1, FormatTime(e.Date), e.Sender, oneLine(e.Subject), late)
 	}
 	if why := IneligibleText(c); why != "" {
 		fmt.Fprintf(&b, "\nNOT ELIGIBLE: %s\n", why)
@@ -60,19 +59,18 @@ func incidentLine(inc *Incident) string {
 	if inc.Title != "" {
 		parts = append(parts, fmt.Sprintf("%q", oneLine(inc.Title)))
 	}
-	const layout = "2006-01-02 15:04 MST"
 	switch {
 	case !inc.Start.IsZero() && !inc.End.IsZero():
-		parts = append(parts, fmt.Sprintf("from %s to %s", inc.Start.UTC().Format(layout), inc.End.UTC().Format(layout)))
+		parts = append(parts, fmt.Sprintf("from %s to %s", FormatTime(inc.Start), FormatTime(inc.End)))
 	case !inc.Start.IsZero():
-		parts = append(parts, fmt.Sprintf("from %s, not over", inc.Start.UTC().Format(layout)))
+		parts = append(parts, fmt.Sprintf("from %s, not over", FormatTime(inc.Start)))
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "no details")
 	}
 	src := string(inc.Source)
 	if !inc.ReadAt.IsZero() {
-		src += ", read " + inc.ReadAt.UTC().Format(time.RFC3339)
+		src += ", read " + FormatTime(inc.ReadAt)
 	}
 	return strings.Join(parts, ", ") + " (" + src + ")"
 }
@@ -87,7 +85,7 @@ func requestLines(c *Claim) [][2]string {
 	}
 	val := func(name string) string {
 		if it, ok := item[name]; ok && it.Present {
-			return it.Value
+			return it.Text()
 		}
 		return "MISSING"
 	}

@@ -40,12 +40,12 @@ func IneligibleText(c *Claim) string {
 }
 
 // Provenance says where i's facts came from, for a checklist item's
-// Source: "Microsoft Service Health (graph, read 2026-02-16T10:00:00Z)".
+// Source: "Microsoft Service Health (graph, read 2026-02-16 10:00 UTC)".
 func (i *Incident) Provenance() string {
 	if i.ReadAt.IsZero() {
 		return fmt.Sprintf("Microsoft Service Health (%s)", i.Source)
 	}
-	return fmt.Sprintf("Microsoft Service Health (%s, read %s)", i.Source, i.ReadAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("Microsoft Service Health (%s, read %s)", i.Source, FormatTime(i.ReadAt))
 }
 
 // Firm reports whether i's facts come from Microsoft's own record (Graph or

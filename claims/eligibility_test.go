@@ -144,7 +144,7 @@ func TestDowntimeFromFacts(t *testing.T) {
 	delete(c.Fields, FieldDowntimeStart)
 	delete(c.Fields, FieldDowntimeDuration)
 	withFacts(c, graphFacts(ClassificationIncident), nil)
-	source := "Microsoft Service Health (graph, read 2026-02-16T10:00:00Z)"
+	source := "Microsoft Service Health (graph, read 2026-02-16 10:00 UTC)"
 	for name, want := range map[string]string{ItemDowntimeStart: "2026-02-15T09:00:00Z", ItemDowntimeDuration: "4h30m"} {
 		if it := item(c, name); !it.Present || it.Value != want || it.Source != source {
 			t.Errorf("%s = %+v, want %s from %s", name, it, want, source)
@@ -214,7 +214,7 @@ func TestScheduleOrder(t *testing.T) {
 
 func TestDetailsIncidentLine(t *testing.T) {
 	c := withFacts(completeClaim(StatusOpen), graphFacts(ClassificationIncident), nil)
-	want := `Microsoft's record: incident, "Mail delayed", from 2026-02-15 09:00 UTC to 2026-02-15 13:30 UTC (graph, read 2026-02-16T10:00:00Z)` + "\n"
+	want := `Microsoft's record: incident, "Mail delayed", from 2026-02-15 09:00 UTC to 2026-02-15 13:30 UTC (graph, read 2026-02-16 10:00 UTC)` + "\n"
 	if d := Details(c); !strings.Contains(d, want) || strings.Contains(d, "NOT ELIGIBLE") {
 		t.Errorf("Details lacks %q or says not eligible:\n%s", want, d)
 	}

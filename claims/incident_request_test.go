@@ -47,7 +47,7 @@ Affected customer tenants: 2 (one request for all of them, as Partner Center ask
 
 1. Contoso Ltd
    Customer tenant ID: 72f988bf-86f1-41af-91ab-2d7cd011db47
-   Downtime: from 2026-02-15T08:30:00Z for 4h30m
+   Downtime: from 2026-02-15 08:30 UTC for 4h30m
    Affected users: 120
    Affected locations: Prague, Brno
    Resolution attempts: Restarted clients
@@ -58,7 +58,7 @@ Affected customer tenants: 2 (one request for all of them, as Partner Center ask
 
 2. (customer not in the tenant registry)
    Customer tenant ID: 0f3a2b1c-aaaa-4bbb-8ccc-123456789abc
-   Downtime: from 2026-02-15T08:00:00Z for 4h30m
+   Downtime: from 2026-02-15 08:00 UTC for 4h30m
    Affected users: MISSING
    Affected locations: MISSING
    Resolution attempts: MISSING

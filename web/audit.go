@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/claimtrail/claimtrail/archive"
 )
@@ -17,13 +18,23 @@ type auditRow struct {
 	archive.AuditEntry
 	// Summary is the details as "key: value" pairs, for the pages.
 	Summary []string `json:"-"`
+	// Folded says the details are too long for a line: the pages fold
+	// them under Brief, their beginning, so that an entry stays a line or
+	// two high (on a phone too).
+	Folded bool   `json:"-"`
+	Brief  string `json:"-"`
 }
+
+// auditBrief is how many characters of an entry's details the pages show
+// before folding the rest away.
+const auditBrief = 80
 
 func newAuditRow(e archive.AuditEntry) auditRow {
 	row := auditRow{AuditEntry: e}
 	var m map[string]any
 	if json.Unmarshal(e.Details, &m) != nil {
 		row.Summary = []string{string(e.Details)}
+		row.fold()
 		return row
 	}
 	keys := make([]string, 0, len(m))
@@ -51,7 +62,20 @@ func newAuditRow(e archive.AuditEntry) auditRow {
 		}
 		row.Summary = append(row.Summary, k+": "+s)
 	}
+	row.fold()
 	return row
+}
+
+// fold sets Folded and Brief when the summary is longer than a line.
+func (row *auditRow) fold() {
+	line := strings.Join(row.Summary, "; ")
+	if len(row.Summary) <= 3 && utf8.RuneCountInString(line) <= auditBrief {
+		return
+	}
+	row.Folded, row.Brief = true, line
+	if r := []rune(line); len(r) > auditBrief {
+		row.Brief = string(r[:auditBrief]) + "…"
+	}
 }
 
 // claimAuditShown is how many of a claim's audit entries its page shows,
@@ -117,13 +141,16 @@ type auditFilter struct {
 
 const (
 	defaultAuditLimit = 200
-	maxAuditLimit     = 5000
+	// auditPageLimit is the audit page's default page: fewer entries than
+	// the API's, so that the page stays a sane height on a phone.
+	auditPageLimit = 50
+	maxAuditLimit  = 5000
 )
 
 // parseAuditFilter reads the filter and the page (paging.go's ?limit= and
 // ?cursor=, the cursor being the seq the next page starts below; the older
 // ?before= is still taken).
-func parseAuditFilter(r *http.Request) (auditFilter, error) {
+func parseAuditFilter(r *http.Request, defaultLimit int) (auditFilter, error) {
 	q := r.URL.Query()
 	f := auditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")),
 		Subject: strings.TrimSpace(q.Get("subject"))}
@@ -138,13 +165,13 @@ func parseAuditFilter(r *http.Request) (auditFilter, error) {
 		f.Claim = n
 	}
 	var err error
-	f.Before, f.Limit, err = parseAuditPage(q)
+	f.Before, f.Limit, err = parseAuditPage(q, defaultLimit)
 	return f, err
 }
 
 // parseAuditPage reads ?limit=, ?cursor= and the older ?before=.
-func parseAuditPage(q url.Values) (before int64, limit int, err error) {
-	p, err := parsePage(q, defaultAuditLimit, maxAuditLimit)
+func parseAuditPage(q url.Values, defaultLimit int) (before int64, limit int, err error) {
+	p, err := parsePage(q, defaultLimit, maxAuditLimit)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -214,7 +241,7 @@ type auditView struct {
 var auditActions = archive.Actions()
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
-	f, err := parseAuditFilter(r)
+	f, err := parseAuditFilter(r, auditPageLimit)
 	if err != nil {
 		s.claimError(w, r, err)
 		return
@@ -232,7 +259,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
-	f, err := parseAuditFilter(r)
+	f, err := parseAuditFilter(r, defaultAuditLimit)
 	if err != nil {
 		s.claimError(w, r, err)
 		return

@@ -205,7 +205,7 @@ func (e *expiredToken) Unwrap() error { return e.err }
 // message tells the token's holder what happened and what to do.
 func (e *expiredToken) message() string {
 	return fmt.Sprintf("API token %d expired at %s. Ask an admin for a new one (claimtrail users token %s) and revoke this one (claimtrail users revoke %d).",
-		e.token.ID, e.token.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), e.token.User, e.token.ID)
+		e.token.ID, claims.FormatTime(e.token.ExpiresAt), e.token.User, e.token.ID)
 }
 
 func article(r archive.Role) string {

@@ -185,12 +185,14 @@ type browserSession struct {
 	screenshot func(name string)
 }
 
-func newBrowser(t *testing.T) *browserSession {
+// newBrowser starts Chromium for t; opts add to the command line (a
+// locale: chromedp.Flag("lang", "en-US")).
+func newBrowser(t *testing.T, opts ...chromedp.ExecAllocatorOption) *browserSession {
 	exe := chromiumPath(t)
 	// One bound for everything the browser does.
 	parent, cancelAll := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancelAll)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -203,7 +205,7 @@ func newBrowser(t *testing.T) *browserSession {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
-	)
+	}, opts...)...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancel)

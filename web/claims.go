@@ -214,7 +214,7 @@ func fieldHint(item string) string {
 	case claims.ItemCustomerEmail:
 		return "accepted mail from the tenant's domain, stored as a bundle; comes from the mailbox"
 	case claims.ItemDowntimeStart, string(claims.FieldIncidentStart):
-		return "e.g. 2026-02-15T09:30"
+		return "e.g. 2026-02-15 09:30, 24-hour UTC"
 	case claims.ItemDowntimeDuration:
 		return "e.g. 4h30m"
 	case claims.ItemAffectedUsers:
@@ -383,20 +383,20 @@ func (s *Server) claimPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "claim", page0{Title: v.Claim.IncidentID + " · " + cmp.Or(v.Claim.TenantName, v.Claim.TenantID), Nav: "claims"}, v)
 }
 
-// formValue reads a field's value from a form. A datetime-local input
-// gives "2026-02-15T09:30" without a zone; the label says UTC, so it is
-// completed as UTC.
-func formValue(field claims.Field, v string) string {
+// formValue reads a field's value from a form. A time comes as the page
+// asks for it, "2026-02-15 09:30" in UTC and 24-hour (claims.ParseTime;
+// the older datetime-local form "2026-02-15T09:30" too) and is stored in
+// RFC 3339; anything else is refused naming the field as the page does.
+func formValue(field claims.Field, v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if inputFor(field) == "datetime" {
-		if _, err := time.Parse("2006-01-02T15:04", v); err == nil {
-			return v + ":00Z"
+	if inputFor(field) == "datetime" && v != "" {
+		t, ok := claims.ParseTime(v)
+		if !ok {
+			return "", badRequest("%s: %q is not a date and 24-hour time like 2026-02-15 17:05", field.Label(), v)
 		}
-		if _, err := time.Parse("2006-01-02T15:04:05", v); err == nil {
-			return v + "Z"
-		}
+		return t.Format(time.RFC3339), nil
 	}
-	return v
+	return v, nil
 }
 
 func parseField(name string) (claims.Field, error) {
@@ -420,8 +420,11 @@ func (s *Server) claimFieldsForm(w http.ResponseWriter, r *http.Request) {
 		s.claimError(w, r, err)
 		return
 	}
-	value := formValue(field, r.PostFormValue("value"))
-	if err := s.ledger.SetClaimField(r.Context(), id, field, value, actor(r)); err != nil {
+	value, err := formValue(field, r.PostFormValue("value"))
+	if err == nil {
+		err = s.ledger.SetClaimField(r.Context(), id, field, value, actor(r))
+	}
+	if err != nil {
 		s.claimFormError(w, r, id, err, string(field), r.PostFormValue("value"))
 		return
 	}
@@ -730,7 +733,7 @@ func (s *Server) apiClaimAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Newest first, a page at a time, as /api/v1/audit?claim=.
-	before, limit, err := parseAuditPage(r.URL.Query())
+	before, limit, err := parseAuditPage(r.URL.Query(), defaultAuditLimit)
 	if err != nil {
 		s.claimError(w, r, err)
 		return

@@ -42,7 +42,7 @@ func TestClaimPageRecord(t *testing.T) {
 		`<p class="callout bad" id="ineligible"><strong>Not eligible.</strong> Microsoft classifies SP1234567 as an advisory; advisories earn no credit.`,
 		`<span class="badge advisory" id="classification">advisory</span>`, "Some users may see slow page loads", "SharePoint Online · Sites",
 		"serviceRestored", "2026-02-10 08:00 UTC", "2026-02-10 11:00 UTC",
-		`<dd class="small" id="record-source">Microsoft Service Health (graph, read 2026-03-24T10:00:00Z)</dd>`,
+		`<dd class="small" id="record-source">Microsoft Service Health (graph, read 2026-03-24 10:00 UTC)</dd>`,
 		"counts from the incident start (Microsoft Service Health, graph)",
 	} {
 		if !strings.Contains(body, want) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/claims"
 	"github.com/claimtrail/claimtrail/rules"
 )
 
@@ -29,6 +30,7 @@ var staticFS embed.FS
 // a template prints is escaped, mail content above all.
 var funcs = template.FuncMap{
 	"when":         fmtWhen,
+	"iso":          isoTime,
 	"day":          func(t time.Time) string { return fmtDay(t) },
 	"itemLabel":    itemLabel,
 	"fieldHint":    fieldHint,
@@ -43,6 +45,10 @@ var funcs = template.FuncMap{
 	"subjectURL":   subjectURL,
 	"subjectShort": subjectShort,
 }
+
+// timeInput is what the claim page's time inputs show and take: claims'
+// TimeLayout without its "UTC", which the input's label says.
+const timeInput = "2006-01-02 15:04"
 
 // fieldForm is what the form that sets one claim field needs.
 type fieldForm struct {
@@ -62,9 +68,10 @@ func newFieldForm(claimID int64, csrf string, it itemView, formField, formValue 
 		f.Value = formValue
 	}
 	if f.Input == "datetime" {
-		// datetime-local wants 2026-02-15T09:30, without a zone.
+		// The text input takes "2026-02-15 17:05", 24-hour and UTC
+		// (claims.ParseTime): no browser locale turns it into 5:05 PM.
 		if t, err := time.Parse(time.RFC3339, f.Value); err == nil {
-			f.Value = t.UTC().Format("2006-01-02T15:04")
+			f.Value = t.UTC().Format(timeInput)
 		}
 	}
 	return f
@@ -318,20 +325,27 @@ func (s *Server) staticFile(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func fmtWhen(t time.Time) string {
+// fmtWhen shows a moment as people read it everywhere (claims.FormatTime);
+// pages put the exact time in a <time datetime> beside it (isoTime).
+func fmtWhen(t time.Time) string { return claims.FormatTime(t) }
+
+// isoTime is t for a datetime attribute: RFC 3339 to the second, UTC; ""
+// for the zero time.
+func isoTime(t time.Time) string {
 	if t.IsZero() {
-		return "–"
+		return ""
 	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
+	return t.UTC().Format(time.RFC3339)
 }
 
-// auditTime shortens an audit entry's stored time to the second.
+// auditTime shows an audit entry's stored time as every time is shown; the
+// page keeps the stored one, to the nanosecond, in the datetime attribute.
 func auditTime(s string) string {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return s
 	}
-	return t.UTC().Format("2006-01-02 15:04:05")
+	return claims.FormatTime(t)
 }
 
 func fmtDay(t time.Time) string {

@@ -94,7 +94,7 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 	fmt.Fprintf(tw, "Status:\t%s\n", c.Status)
 	deadline := "none yet: it counts from the first evidence"
 	if !c.Deadline.IsZero() {
-		deadline = c.Deadline.UTC().Format("2006-01-02 15:04 MST")
+		deadline = claims.FormatTime(c.Deadline)
 		if row.DaysLeft != nil {
 			switch {
 			case row.Overdue:
@@ -133,7 +133,7 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, it := range c.Checklist {
 		if it.Present {
-			fmt.Fprintf(tw, "  [x]\t%s\t%s\t(%s)\n", it.Item, termSafe(oneLineText(it.Value)), termSafe(it.Source))
+			fmt.Fprintf(tw, "  [x]\t%s\t%s\t(%s)\n", it.Item, termSafe(oneLineText(it.Text())), termSafe(it.Source))
 			continue
 		}
 		hint, ok := checklistHints[it.Item]
@@ -163,7 +163,7 @@ func writeClaim(w io.Writer, c *claims.Claim, row claimRow) {
 		if e.Late {
 			late = "  LATE: arrived after submission"
 		}
-		fmt.Fprintf(w, "  %d. %s  %s  %q%s\n     message %s, %s\n", i+1, e.Date.UTC().Format("2006-01-02 15:04 MST"),
+		fmt.Fprintf(w, "  %d. %s  %s  %q%s\n     message %s, %s\n", i+1, claims.FormatTime(e.Date),
 			termSafe(e.Sender), oneLineText(e.Subject), late, e.SHA256, bundle)
 	}
 
@@ -184,7 +184,7 @@ func writeMicrosoftRecord(w io.Writer, c *claims.Claim) {
 			if t.IsZero() {
 				return none
 			}
-			return t.UTC().Format("2006-01-02 15:04 MST")
+			return claims.FormatTime(t)
 		}
 		class := string(inc.Classification)
 		if class == "" {

@@ -553,7 +553,7 @@ func TestClaimsIneligible(t *testing.T) {
 			[]string{"Eligible:", "not eligible: " + advisory, "Microsoft's record of EX300001:",
 				"Classification:", "advisory", "Title:", "Some users cannot sign in", "Start:", "2026-01-19 22:00 UTC",
 				"End:", "2026-01-20 01:30 UTC", "Downtime:", "3h30m0s",
-				"Source:", "Microsoft Service Health (graph, read 2026-03-25T12:00:00Z)", "Listed:", "yes"}, ""},
+				"Source:", "Microsoft Service Health (graph, read 2026-03-25 12:00 UTC)", "Listed:", "yes"}, ""},
 		{"show a firm deadline", []string{"claims", "--config", "CONFIG", "show", "ID:contoso"}, exitOK,
 			[]string{"Deadline:", "2026-03-31", "6 days left\n", "Counts from:", "incident start (Microsoft Service Health, graph)",
 				"Eligible:", "yes", "Classification:", "incident", "End:", "not given (ongoing)"}, ""},

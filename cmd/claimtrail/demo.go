@@ -150,8 +150,15 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		e.errorf("demo: reading Service Health from the demo's Graph: %v", err)
 		return exitFail
 	}
+	// Claims in every state, on the demo's clock.
+	shift := demoClock(time.Now()).Sub(time.Now()).Round(time.Minute)
+	if err := seedDemoStates(ctx, st.ledger, time.Now().Add(shift), demoUser); err != nil {
+		e.errorf("demo: %v", err)
+		return exitFail
+	}
 	app, err := web.New(web.Options{Ledger: st.ledger, Store: st.store, Logger: log, Rules: cfg.Rules,
-		Rejudge: webRejudge(pipe), Config: cfg.Web.WithDefaults(), Metrics: metrics})
+		Rejudge: webRejudge(pipe), Config: cfg.Web.WithDefaults(), Metrics: metrics,
+		Now: func() time.Time { return time.Now().Add(shift) }})
 	if err != nil {
 		e.errorf("demo: %v", err)
 		return exitFail
@@ -164,12 +171,12 @@ func runDemo(ctx context.Context, e *env, args []string) int {
   data      %s
   web app   %s
   log in    user %q, password %q
-
+%s
 Service Health, from another terminal while the demo runs:
   claimtrail incidents --config %s list
 %s
 Press Ctrl-C to stop.
-`, demoMailbox, imapAddr, counts, graph.URL, dir, url, demoUser, webPassword, cfg.file, demoLookAt(ctx, st, cfg.file))
+`, demoMailbox, imapAddr, counts, graph.URL, dir, url, demoUser, webPassword, demoClockNote(shift), cfg.file, demoLookAt(ctx, st, cfg.file))
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/claimtrail/claimtrail/claims"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the demo writes.
@@ -63,8 +66,8 @@ func TestDemo(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	text := out.String()
-	if !strings.Contains(text, "16 messages: 11 accepted, 4 rejected, 1 unmatched") {
-		t.Errorf("demo summary = %q, want the 16 seeded messages judged", text)
+	if !strings.Contains(text, "17 messages: 12 accepted, 4 rejected, 1 unmatched") {
+		t.Errorf("demo summary = %q, want the 17 seeded messages judged", text)
 	}
 	// Service Health from the demo's fake Graph: each case it points at.
 	showRE := regexp.MustCompile(`claimtrail claims --config (\S+) show (\d+)    # (\w+):`)
@@ -135,6 +138,26 @@ func TestDemo(t *testing.T) {
 	if len(claims) < 5 {
 		t.Errorf("/api/v1/claims lists %d claims, want the demo's (at least 5)", len(claims))
 	}
+	// Every state a claim can be in, as the pages show them on the demo's
+	// clock: the statuses, and the urgency of those still to be filed.
+	states := map[string]int{}
+	for _, c := range claims {
+		states[fmt.Sprint(c["status"])]++
+		if u, ok := c["urgency"].(string); ok && u != "" {
+			states[u]++
+		}
+	}
+	for _, want := range []string{"overdue", "soon", "ready", "submitted", "approved", "denied", "expired"} {
+		if states[want] == 0 {
+			t.Errorf("the demo has no claim %s; it has %v", want, states)
+		}
+	}
+	page = get(t, client, base+"/claims")
+	for _, want := range []string{`class="overdue"`, `class="soon"`, `badge ready`, `badge submitted`, `badge approved`, `badge denied`, `badge expired`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the demo's claims page lacks %s", want)
+		}
+	}
 
 	cancel()
 	select {
@@ -159,4 +182,32 @@ func get(t *testing.T, c *http.Client, u string) string {
 		t.Fatalf("GET %s: %s: %s", u, resp.Status, b)
 	}
 	return string(b)
+}
+
+// TestDemoClock: the demo runs at a moment in the last week of a month, the
+// only time a deadline (the end of a month) can be within
+// claims.SoonDays, and never moves to another month.
+func TestDemoClock(t *testing.T) {
+	tests := []struct{ now, want string }{
+		{"2026-12-07T05:27:13Z", "2026-12-29T05:27:00Z"},
+		{"2026-02-01T00:00:00Z", "2026-02-26T00:00:00Z"},
+		{"2028-02-10T23:59:59Z", "2028-02-27T23:59:00Z"},
+		{"2026-12-25T00:00:01Z", "2026-12-29T00:00:00Z"},
+		{"2026-12-26T00:00:00Z", "2026-12-26T00:00:00Z"},
+		{"2026-12-31T23:00:00Z", "2026-12-31T23:00:00Z"},
+		{"2026-04-24T12:00:00Z", "2026-04-28T12:00:00Z"},
+		{"2026-04-25T12:00:00Z", "2026-04-25T12:00:00Z"},
+	}
+	for _, tt := range tests {
+		now, _ := time.Parse(time.RFC3339, tt.now)
+		got := demoClock(now)
+		if got.Format(time.RFC3339) != tt.want {
+			t.Errorf("demoClock(%s) = %s, want %s", tt.now, got.Format(time.RFC3339), tt.want)
+		}
+		y, m, _ := got.Date()
+		deadline := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Nanosecond)
+		if u := claims.Urgency(claims.StatusOpen, deadline, got); u != "soon" {
+			t.Errorf("demoClock(%s): a deadline at the end of the month is %q, want soon", tt.now, u)
+		}
+	}
 }

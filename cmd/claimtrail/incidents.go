@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"text/tabwriter"
-	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/claims"
@@ -201,7 +200,7 @@ func (c *ledgerCommand) listIncidents(ctx context.Context, st *state) int {
 		if inc := cl.Incident; inc != nil {
 			class, source = orDash(string(inc.Classification)), string(inc.Source)
 			if !inc.ReadAt.IsZero() {
-				read = inc.ReadAt.UTC().Format(time.DateOnly)
+				read = claims.FormatTime(inc.ReadAt)
 			}
 		}
 		if !cl.Eligible {
@@ -271,7 +270,7 @@ func writeIncidentRecord(w io.Writer, r archive.IncidentRecord) {
 	if r.TenantID != "" {
 		whose = "tenant " + r.TenantID
 	}
-	fmt.Fprintf(w, "  - %s, read %s, for %s\n", inc.Source, inc.ReadAt.UTC().Format(time.RFC3339), whose)
+	fmt.Fprintf(w, "  - %s, read %s, for %s\n", inc.Source, claims.FormatTime(inc.ReadAt), whose)
 	if r.Listed != nil && !*r.Listed {
 		fmt.Fprintln(w, "    not listed: Graph shows no such issue for the tenant")
 		return
@@ -286,11 +285,11 @@ func writeIncidentRecord(w io.Writer, r archive.IncidentRecord) {
 	line("service", inc.Service)
 	line("status", inc.Status)
 	if !inc.Start.IsZero() {
-		line("start", inc.Start.Format(time.RFC3339))
-		line("deadline", inc.Deadline(false).Format(time.RFC3339))
+		line("start", claims.FormatTime(inc.Start))
+		line("deadline", claims.FormatTime(inc.Deadline(false)))
 	}
 	if !inc.End.IsZero() {
-		line("end", inc.End.Format(time.RFC3339))
+		line("end", claims.FormatTime(inc.End))
 	}
 	line("snapshot", r.SnapshotKey)
 	if r.ReportKey != "" {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/claims"
 	"github.com/claimtrail/claimtrail/web"
 )
 
@@ -239,7 +240,7 @@ func listUsers(ctx context.Context, e *env, ledger *archive.Ledger) int {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tROLE\tCREATED\tCHANGED")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, u.CreatedAt.Format("2006-01-02"), u.UpdatedAt.Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, fmtUTC(u.CreatedAt), fmtUTC(u.UpdatedAt))
 	}
 	if len(tokens) > 0 {
 		now := time.Now()
@@ -271,7 +272,7 @@ func listUsers(ctx context.Context, e *env, ledger *archive.Ledger) int {
 }
 
 // fmtUTC formats a time as everywhere in claimtrail: 2026-11-21 05:27 UTC.
-func fmtUTC(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+func fmtUTC(t time.Time) string { return claims.FormatTime(t) }
 
 func joinIDs(ids []int64) string {
 	s := make([]string, len(ids))
