@@ -17,7 +17,9 @@ import (
 //     and stays valid while items are added (keyset paging, never offsets);
 //   - the answer carries "more" (whether a next page exists), "next" (its
 //     cursor, absent on the last page) and, on lists where counting is
-//     cheap, "total" (how many items the filter selects in all).
+//     cheap, "total" (how many items the filter selects in all). A search
+//     of the mail counts up to archive.MessageCountCap: "total_capped":
+//     true then says that more match than "total".
 //
 // README.md's "JSON API" section documents this contract; keep them
 // together.
@@ -56,6 +58,8 @@ type pageInfo struct {
 	// Total is how many items the filter selects in all; -1 when the list
 	// does not count them.
 	Total int
+	// Capped says that Total stopped counting: more items match.
+	Capped bool
 }
 
 // put adds the paging fields to a JSON answer.
@@ -66,6 +70,9 @@ func (p pageInfo) put(out map[string]any) map[string]any {
 	}
 	if p.Total >= 0 {
 		out["total"] = p.Total
+	}
+	if p.Capped {
+		out["total_capped"] = true
 	}
 	return out
 }
