@@ -299,6 +299,41 @@ func TestMessageListPaging(t *testing.T) {
 	}
 }
 
+// TestMessageListCountCap: a search counts its matches up to the cap and
+// then says so; the pages go on past it.
+func TestMessageListCountCap(t *testing.T) {
+	ctx := context.Background()
+	l, _ := queryFixture(t) // eight messages, all with "outage" in the subject
+	defer func(n int) { messageCountCap = n }(messageCountCap)
+	messageCountCap = 3
+	s, _ := ParseSearch("outage")
+	triage := []rules.Verdict{rules.Rejected, rules.Unmatched}
+	for _, tt := range []struct {
+		name   string
+		q      MessageQuery
+		total  int
+		capped bool
+	}{
+		{"text index alone", MessageQuery{Search: &s}, 3, true},
+		{"with verdicts", MessageQuery{Search: &s, Verdicts: triage}, 3, true},
+		{"under the cap", MessageQuery{Search: &s, Verdicts: []rules.Verdict{rules.Accepted}}, 3, false},
+		{"by an index", MessageQuery{Search: &Search{Kind: SearchSender, Term: "jane@contoso.com"}}, 3, true},
+		{"no search: the kept counts", MessageQuery{}, 8, false},
+	} {
+		page, err := l.MessageList(ctx, tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != tt.total || page.TotalCapped != tt.capped {
+			t.Errorf("%s: total %d, capped %v; want %d, %v", tt.name, page.Total, page.TotalCapped, tt.total, tt.capped)
+		}
+	}
+	page, err := l.MessageList(ctx, MessageQuery{Search: &s, Limit: 5})
+	if err != nil || len(page.Messages) != 5 || page.Next == "" {
+		t.Errorf("a capped search's page: %d messages, next %q, %v; want 5 and more", len(page.Messages), page.Next, err)
+	}
+}
+
 func reversed(ids []int64) []int64 {
 	out := slices.Clone(ids)
 	slices.Reverse(out)
