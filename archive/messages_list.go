@@ -100,10 +100,17 @@ func (l *Ledger) MessageList(ctx context.Context, q MessageQuery) (MessagePage, 
 	case limit > MaxMessagePage:
 		limit = MaxMessagePage
 	}
+	// A cursor is the last message's ID, marked "o" when oldest first, so
+	// that it continues only the sort it came from.
+	mark := ""
+	if !desc {
+		mark = "o"
+	}
 	var after int64
 	if q.Cursor != "" {
-		id, err := strconv.ParseInt(q.Cursor, 10, 64)
-		if err != nil || id <= 0 {
+		digits, ok := strings.CutPrefix(q.Cursor, mark)
+		id, err := strconv.ParseInt(digits, 10, 64)
+		if !ok || err != nil || id <= 0 || strconv.FormatInt(id, 10) != digits {
 			return page, fmt.Errorf("archive: %s: %w", op, ErrBadCursor)
 		}
 		after = id
@@ -177,7 +184,7 @@ func (l *Ledger) MessageList(ctx context.Context, q MessageQuery) (MessagePage, 
 	}
 	if len(msgs) > limit {
 		msgs = msgs[:limit]
-		page.Next = strconv.FormatInt(msgs[limit-1].ID, 10)
+		page.Next = mark + strconv.FormatInt(msgs[limit-1].ID, 10)
 	}
 	page.Messages = msgs
 	if page.Messages == nil {

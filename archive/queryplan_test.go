@@ -179,7 +179,7 @@ func TestSearchQueryPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, mq := range []MessageQuery{{Search: &s, Limit: 1}, {Search: &s, Verdicts: triage, Limit: 1},
-			{Search: &s, Sort: SortOldest, Limit: 1, Cursor: "1"}} {
+			{Search: &s, Sort: SortOldest, Limit: 1, Cursor: "o1"}} {
 			if _, err := l.MessageList(ctx, mq); err != nil {
 				t.Fatalf("MessageList(%s): %v", q, err)
 			}

@@ -290,7 +290,8 @@ func TestMessageListPaging(t *testing.T) {
 			}
 		})
 	}
-	for _, q := range []MessageQuery{{Sort: "biggest"}, {Cursor: "abc"}, {Cursor: "-4"}, {Verdicts: []rules.Verdict{"maybe"}}} {
+	for _, q := range []MessageQuery{{Sort: "biggest"}, {Cursor: "abc"}, {Cursor: "-4"}, {Cursor: "o4"}, {Cursor: "4", Sort: SortOldest},
+		{Cursor: "+4"}, {Verdicts: []rules.Verdict{"maybe"}}} {
 		if _, err := l.MessageList(ctx, q); err == nil {
 			t.Errorf("MessageList(%+v) = nil error, want one", q)
 		} else if q.Cursor != "" && !errors.Is(err, ErrBadCursor) {
