@@ -133,6 +133,24 @@ func TestHotQueryPlans(t *testing.T) {
 		{"fileable incidents", func() error { _, err := l.FileableIncidents(ctx, []string{tenantA, tenantB}); return err }},
 		{"message", func() error { _, err := l.Message(ctx, ids[0]); return err }},
 		{"message by hash", func() error { _, err := l.MessageBySHA256(ctx, testRecord(0).SHA256); return err }},
+		{"messages list", func() error { _, err := l.MessageList(ctx, MessageQuery{Limit: 2}); return err }},
+		{"messages list, oldest first, next page", func() error {
+			_, err := l.MessageList(ctx, MessageQuery{Sort: SortOldest, Limit: 2, Cursor: fmt.Sprintf("o%d", ids[1])})
+			return err
+		}},
+		{"messages by verdict", func() error {
+			_, err := l.MessageList(ctx, MessageQuery{Verdicts: []rules.Verdict{rules.Rejected, rules.Unmatched}, Limit: 2})
+			return err
+		}},
+		{"search words in triage", func() error {
+			_, err := l.MessageList(ctx, MessageQuery{Verdicts: []rules.Verdict{rules.Rejected, rules.Unmatched},
+				Search: &Search{Kind: SearchWords, Term: "outage", Words: []string{"outage"}}, Limit: 2})
+			return err
+		}},
+		{"search a sender domain", func() error {
+			_, err := l.MessageList(ctx, MessageQuery{Search: &Search{Kind: SearchDomain, Term: "contoso.com"}, Limit: 2})
+			return err
+		}},
 	}
 	yes := true
 	for _, sort := range []ClaimSort{SortDeadline, SortDeadlineDesc, SortUpdated, SortIncident} {
