@@ -7,8 +7,8 @@ import (
 )
 
 // Every list of the JSON API that grows with the ledger (claims, triage,
-// the audit trail, a claim's audit) and the tenant registry pages the same
-// way, and the pages use it too:
+// messages, the audit trail, a claim's audit) and the tenant registry pages
+// the same way, and the pages use it too:
 //
 //   - ?limit=N asks for at most N items (1 to the list's maximum; each list
 //     has a default);
