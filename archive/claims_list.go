@@ -56,6 +56,9 @@ type ClaimFilter struct {
 	// Eligible keeps the claims whose stored eligibility (as of their
 	// last refresh) is *Eligible; nil keeps both.
 	Eligible *bool
+	// Search keeps the claims a search selects (see SearchKind); nil
+	// keeps all.
+	Search *Search
 }
 
 // ClaimQuery asks for one page of a claim list.
@@ -167,6 +170,11 @@ func (f ClaimFilter) where() (string, []any, error) {
 	if f.Eligible != nil {
 		conds = append(conds, `c.eligible = ?`)
 		args = append(args, *f.Eligible)
+	}
+	if f.Search != nil {
+		cond, sargs := f.Search.claimCond()
+		conds = append(conds, cond)
+		args = append(args, sargs...)
 	}
 	return strings.Join(conds, " AND "), args, nil
 }

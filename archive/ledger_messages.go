@@ -929,10 +929,13 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-const messageSelect = `SELECT m.id, m.sha256, m.size, m.mailbox, m.folder, m.uidvalidity, m.uid,
+// messageColumns are the columns scanMessage reads, of messages m.
+const messageColumns = `SELECT m.id, m.sha256, m.size, m.mailbox, m.folder, m.uidvalidity, m.uid,
 	m.internal_date, m.sent_date, m.recorded_at, m.message_id, m.sender, m.subject,
 	m.judgment, m.rules_version, m.judged_at, m.bundle_key, m.bundle_sha256, m.stored_at,
-	m.moved_to, m.moved_at FROM messages m`
+	m.moved_to, m.moved_at`
+
+const messageSelect = messageColumns + ` FROM messages m`
 
 func messageBy(ctx context.Context, q querier, where string, arg any) (*Message, error) {
 	rows, err := q.QueryContext(ctx, messageSelect+" WHERE "+where, arg)

@@ -77,29 +77,12 @@ func (l *Ledger) Messages(ctx context.Context, f MessageFilter) ([]*Message, err
 		if err != nil {
 			return nil, err
 		}
-		out = mergeNewestFirst(out, msgs)
+		out = mergeByID(out, msgs, true)
 	}
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
 	}
 	return out, nil
-}
-
-// mergeNewestFirst merges two lists of messages ordered by ID, highest
-// first, into one.
-func mergeNewestFirst(a, b []*Message) []*Message {
-	if len(a) == 0 {
-		return b
-	}
-	out := make([]*Message, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].ID > b[0].ID {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return append(append(out, a...), b...)
 }
 
 // queryMessages runs messageSelect with the conditions where, newest first.

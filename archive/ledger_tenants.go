@@ -169,8 +169,14 @@ func (l *Ledger) Tenants(ctx context.Context) ([]rules.Tenant, error) {
 
 // tenantsIn reads the tenant registry through q, as Tenants returns it.
 func tenantsIn(ctx context.Context, q querier) ([]rules.Tenant, error) {
+	return tenantsWhere(ctx, q, "1", nil)
+}
+
+// tenantsWhere reads the tenants of the registry that cond, over tenants
+// t, selects, as Tenants returns them.
+func tenantsWhere(ctx context.Context, q querier, cond string, args []any) ([]rules.Tenant, error) {
 	rows, err := q.QueryContext(ctx, `SELECT t.id, t.name, t.csp, t.source, d.domain FROM tenants t
-		LEFT JOIN tenant_domains d ON d.tenant_id = t.id ORDER BY t.id, d.domain`)
+		LEFT JOIN tenant_domains d ON d.tenant_id = t.id WHERE `+cond+` ORDER BY t.id, d.domain`, args...)
 	if err != nil {
 		return nil, err
 	}

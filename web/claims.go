@@ -59,21 +59,25 @@ func (row *claimRow) schedule(now time.Time) {
 // configured incident_prefixes (rules.Policy.Service).
 func (s *Server) serviceName(incident string) string { return s.vocab.Service(incident) }
 
-// claimFilter is the claims list's query: ?status=&tenant=&eligible=&sort=.
+// claimFilter is the claims list's query: ?status=&tenant=&eligible=&q=&sort=.
 type claimFilter struct {
 	Status   string
 	Tenant   string
 	Eligible string // "yes", "no", or "" for both
-	Sort     string // "deadline" (default), "-deadline", "updated", "incident"
+	Q        string // a search (archive.ParseSearch)
+	Sort     string // one of claimSorts; ledgerFilter refuses others
 }
+
+// claimSorts are the claims list's sorts (archive.ClaimSort), the default
+// first.
+var claimSorts = []string{string(archive.SortDeadline), string(archive.SortDeadlineDesc), string(archive.SortUpdated), string(archive.SortIncident)}
 
 func parseClaimFilter(q url.Values) claimFilter {
 	f := claimFilter{Status: q.Get("status"), Tenant: strings.ToLower(strings.TrimSpace(q.Get("tenant"))),
-		Eligible: strings.ToLower(strings.TrimSpace(q.Get("eligible"))), Sort: q.Get("sort")}
-	switch f.Sort {
-	case "-deadline", "updated", "incident":
-	default:
-		f.Sort = "deadline"
+		Eligible: strings.ToLower(strings.TrimSpace(q.Get("eligible"))), Q: strings.TrimSpace(q.Get("q")),
+		Sort: strings.TrimSpace(q.Get("sort"))}
+	if f.Sort == "" {
+		f.Sort = claimSorts[0]
 	}
 	return f
 }
@@ -87,6 +91,16 @@ const (
 // ledgerFilter is f as the ledger takes it, or an error for the user.
 func (f claimFilter) ledgerFilter() (archive.ClaimFilter, error) {
 	var lf archive.ClaimFilter
+	if !slices.Contains(claimSorts, f.Sort) {
+		return lf, badRequest("sort=%q is not one of %s", f.Sort, strings.Join(claimSorts, ", "))
+	}
+	if f.Q != "" {
+		search, err := archive.ParseSearch(f.Q)
+		if err != nil {
+			return lf, badRequest("q=%q: %v", f.Q, err)
+		}
+		lf.Search = &search
+	}
 	if f.Status != "" {
 		st, err := claims.ParseStatus(f.Status)
 		if err != nil {

@@ -7,9 +7,9 @@ import (
 )
 
 // Every list of the JSON API that grows with the ledger (claims, triage,
-// the audit trail, a claim's audit, incidents and an incident's claims)
-// and the tenant registry pages the same
-// way, and the pages use it too:
+// messages, the audit trail, a claim's audit, incidents and an incident's
+// claims) and the tenant registry pages the same way, and the pages use it
+// too:
 //
 //   - ?limit=N asks for at most N items (1 to the list's maximum; each list
 //     has a default);
@@ -18,7 +18,9 @@ import (
 //     and stays valid while items are added (keyset paging, never offsets);
 //   - the answer carries "more" (whether a next page exists), "next" (its
 //     cursor, absent on the last page) and, on lists where counting is
-//     cheap, "total" (how many items the filter selects in all).
+//     cheap, "total" (how many items the filter selects in all). A search
+//     of the mail counts up to archive.MessageCountCap: "total_capped":
+//     true then says that more match than "total".
 //
 // README.md's "JSON API" section documents this contract; keep them
 // together.
@@ -57,6 +59,8 @@ type pageInfo struct {
 	// Total is how many items the filter selects in all; -1 when the list
 	// does not count them.
 	Total int
+	// Capped says that Total stopped counting: more items match.
+	Capped bool
 }
 
 // put adds the paging fields to a JSON answer.
@@ -67,6 +71,9 @@ func (p pageInfo) put(out map[string]any) map[string]any {
 	}
 	if p.Total >= 0 {
 		out["total"] = p.Total
+	}
+	if p.Capped {
+		out["total_capped"] = true
 	}
 	return out
 }

@@ -153,6 +153,9 @@ type page0 struct {
 	// Notice is a line confirming what the previous request did.
 	Notice string
 	Error  string
+	// Query is the text of the header's search box: the search the page
+	// shows, if any.
+	Query string
 }
 
 // can reports whether the page's user has role; templates use it to show

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -15,11 +15,9 @@ import (
 )
 
 type tenantsView struct {
-	Tenants []rules.Tenant
-	Import  *importResult
-	// Total is how many tenants the registry holds; NextURL links the
-	// following page, empty on the last.
-	Total   int
+	tenantList
+	Import *importResult
+	// NextURL links the following page, empty on the last.
 	NextURL string
 }
 
@@ -30,39 +28,65 @@ const (
 	maxTenants     = 1000
 )
 
-// tenantKey orders the registry as the pages show it: by name regardless
-// of case, then by ID. A tenants cursor is the key of the last tenant of
-// the previous page.
+// tenantKey orders the registry as the pages show it by default: by name
+// regardless of case, then by ID.
 func tenantKey(t rules.Tenant) string { return strings.ToLower(t.Name) + "\x00" + t.ID }
 
-// tenantsPageOf returns the page p asks for of the registry, ordered by
-// tenantKey.
-func (s *Server) tenantsPageOf(ctx context.Context, p pageReq) ([]rules.Tenant, pageInfo, error) {
-	tenants, err := s.ledger.Tenants(ctx)
-	if err != nil {
-		return nil, pageInfo{}, err
+// tenantList is one page of the registry and its query.
+type tenantList struct {
+	Tenants []rules.Tenant
+	pageInfo
+	Q, Sort string
+}
+
+// tenantsPageOf returns the page p asks for of the registry, or of the
+// tenants ?q= selects, in the order ?sort= asks for. The registry is read
+// whole: it is the partner's customers, not the years of mail. A tenants
+// cursor is the sort and the key of the last tenant of the previous page.
+func (s *Server) tenantsPageOf(ctx context.Context, q url.Values, p pageReq) (tenantList, error) {
+	out := tenantList{Q: strings.TrimSpace(q.Get("q"))}
+	var err error
+	if out.Sort, err = parseSort(q, tenantSorts...); err != nil {
+		return out, err
 	}
-	slices.SortFunc(tenants, func(a, b rules.Tenant) int { return strings.Compare(tenantKey(a), tenantKey(b)) })
-	info := pageInfo{Total: len(tenants)}
+	search, err := parseSearchParam(q)
+	if err != nil {
+		return out, err
+	}
+	var tenants []rules.Tenant
+	if search != nil {
+		tenants, err = s.ledger.SearchTenants(ctx, *search)
+	} else {
+		tenants, err = s.ledger.Tenants(ctx)
+	}
+	if err != nil {
+		return out, err
+	}
+	sortTenants(tenants, out.Sort)
+	key := tenantSortKey(out.Sort)
+	out.Total = len(tenants)
 	from := 0
 	if p.Cursor != "" {
-		after, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-		if err != nil || !strings.Contains(string(after), "\x00") {
-			return nil, info, badRequest("cursor is not one this server gave: copy the \"next\" of the previous page")
+		c, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+		sort, after, ok := strings.Cut(string(c), "\x01")
+		if err != nil || !ok || sort != out.Sort {
+			return out, badRequest("cursor is not one this server gave for sort=%s: copy the \"next\" of the previous page", out.Sort)
 		}
-		from, _ = slices.BinarySearchFunc(tenants, string(after), func(t rules.Tenant, k string) int {
-			return strings.Compare(tenantKey(t), k)
-		})
-		if from < len(tenants) && tenantKey(tenants[from]) == string(after) {
-			from++
+		from = len(tenants)
+		for i, t := range tenants {
+			if c := strings.Compare(key(t), after); (out.Sort == "-name" && c < 0) || (out.Sort != "-name" && c > 0) {
+				from = i
+				break
+			}
 		}
 	}
 	page := tenants[from:]
 	if len(page) > p.Limit {
 		page = page[:p.Limit]
-		info.Next = base64.RawURLEncoding.EncodeToString([]byte(tenantKey(page[len(page)-1])))
+		out.Next = base64.RawURLEncoding.EncodeToString([]byte(out.Sort + "\x01" + key(page[len(page)-1])))
 	}
-	return page, info, nil
+	out.Tenants = page
+	return out, nil
 }
 
 // importResult is the outcome of a CSV import as the page and API show it.
@@ -86,25 +110,26 @@ func (s *Server) renderTenants(w http.ResponseWriter, r *http.Request, status in
 		s.requestFailed(w, r, "tenant", err)
 		return
 	}
-	tenants, info, err := s.tenantsPageOf(r.Context(), p)
+	list, err := s.tenantsPageOf(r.Context(), q, p)
 	if err != nil {
 		s.requestFailed(w, r, "tenant", err)
 		return
 	}
-	v := tenantsView{Tenants: tenants, Import: res, Total: info.Total}
-	if info.Next != "" {
-		v.NextURL = nextURL("/tenants", q, info.Next)
+	v := tenantsView{tenantList: list, Import: res}
+	if list.Next != "" {
+		v.NextURL = nextURL("/tenants", q, list.Next)
 	}
-	s.render(w, r, status, "tenants", page0{Title: "Tenants", Nav: "tenants", Error: errMsg}, v)
+	s.render(w, r, status, "tenants", page0{Title: "Tenants", Nav: "tenants", Error: errMsg, Query: list.Q}, v)
 }
 
 func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r.URL.Query(), defaultTenants, maxTenants)
+	q := r.URL.Query()
+	p, err := parsePage(q, defaultTenants, maxTenants)
 	if err != nil {
 		s.requestFailed(w, r, "tenant", err)
 		return
 	}
-	tenants, info, err := s.tenantsPageOf(r.Context(), p)
+	list, err := s.tenantsPageOf(r.Context(), q, p)
 	if err != nil {
 		s.requestFailed(w, r, "tenant", err)
 		return
@@ -121,8 +146,8 @@ func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
 	}
 	id := who(r)
 	admin := id != nil && id.user.Role == archive.RoleAdmin
-	out := make([]tenant, len(tenants))
-	for i, t := range tenants {
+	out := make([]tenant, len(list.Tenants))
+	for i, t := range list.Tenants {
 		out[i] = tenant{ID: t.ID, Name: t.Name, CSP: t.CSP, Domains: t.Domains}
 		if admin {
 			out[i].Source = t.Source
@@ -131,7 +156,7 @@ func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
 			out[i].Domains = []string{}
 		}
 	}
-	writeJSON(w, http.StatusOK, info.put(map[string]any{"tenants": out}))
+	writeJSON(w, http.StatusOK, list.put(map[string]any{"tenants": out}))
 }
 
 // importTenants loads a Partner Center customer export into the registry

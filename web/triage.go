@@ -7,8 +7,8 @@ import (
 	"github.com/claimtrail/claimtrail/claims"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/claimtrail/claimtrail/archive"
@@ -102,33 +102,28 @@ const (
 	maxTriageItems     = 500
 )
 
-// triagePage is one page of the triage queue and what the page shows
+// triagePageData is one page of the triage queue and what the page shows
 // around it.
 type triagePageData struct {
 	Items []triageItem
 	pageInfo
 	// Rejected and Unmatched count the whole queue.
 	Rejected, Unmatched int
+	// Q and Sort are the page's search (?q=) and order (?sort=, one of
+	// messageSorts).
+	Q, Sort string
 }
 
-// triageCursor reads a triage cursor: the ID of the last message of the
-// previous page (the queue is newest first).
-func triageCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
+// triageItems returns the page p of the messages whose current judgment
+// is rejected or unmatched, that ?q= selects, in the order ?sort= asks
+// for (newest first by default), with the queue's counts.
+func (s *Server) triageItems(ctx context.Context, q url.Values, p pageReq) (triagePageData, error) {
+	out := triagePageData{Q: strings.TrimSpace(q.Get("q"))}
+	var err error
+	if out.Sort, err = parseSort(q, messageSorts...); err != nil {
+		return out, err
 	}
-	id, err := strconv.ParseInt(c, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badRequest("cursor %q is not one this server gave: copy the \"next\" of the previous page", c)
-	}
-	return id, nil
-}
-
-// triageItems returns a page of the messages whose current judgment is
-// rejected or unmatched, newest first, with the queue's counts.
-func (s *Server) triageItems(ctx context.Context, p pageReq) (triagePageData, error) {
-	var out triagePageData
-	before, err := triageCursor(p.Cursor)
+	search, err := parseSearchParam(q)
 	if err != nil {
 		return out, err
 	}
@@ -137,15 +132,13 @@ func (s *Server) triageItems(ctx context.Context, p pageReq) (triagePageData, er
 		return out, err
 	}
 	out.Rejected, out.Unmatched = counts[rules.Rejected], counts[rules.Unmatched]
-	out.Total = out.Rejected + out.Unmatched
-	msgs, err := s.ledger.Messages(ctx, archive.MessageFilter{Verdicts: triageVerdicts, Before: before, Limit: p.Limit + 1})
+	page, err := s.ledger.MessageList(ctx, archive.MessageQuery{Verdicts: triageVerdicts, Search: search,
+		Sort: archive.MessageSort(out.Sort), Cursor: p.Cursor, Limit: p.Limit})
 	if err != nil {
-		return out, err
+		return out, listPageError(err)
 	}
-	if len(msgs) > p.Limit {
-		msgs = msgs[:p.Limit]
-		out.Next = strconv.FormatInt(msgs[len(msgs)-1].ID, 10)
-	}
+	out.pageInfo = pageInfo{Next: page.Next, Total: page.Total, Capped: page.TotalCapped}
+	msgs := page.Messages
 	tenants, err := s.ledger.Tenants(ctx)
 	if err != nil {
 		return out, err
@@ -222,12 +215,12 @@ func (s *Server) renderTriagePrompt(w http.ResponseWriter, r *http.Request, stat
 	p, err := parsePage(q, defaultTriageItems, maxTriageItems)
 	if err == nil {
 		v := triageView{CanJudge: s.rejudgeFn != nil, Results: results, Prompt: prompt}
-		if v.triagePageData, err = s.triageItems(r.Context(), p); err == nil {
+		if v.triagePageData, err = s.triageItems(r.Context(), q, p); err == nil {
 			if v.Next != "" {
 				v.NextURL = nextURL("/triage", q, v.Next)
 			}
 			if v.MayMatch, _, err = s.mayMatch(r.Context()); err == nil {
-				s.render(w, r, status, "triage", page0{Title: "Triage", Nav: "triage", Error: errMsg}, v)
+				s.render(w, r, status, "triage", page0{Title: "Triage", Nav: "triage", Error: errMsg, Query: v.Q}, v)
 				return
 			}
 		}
@@ -237,12 +230,13 @@ func (s *Server) renderTriagePrompt(w http.ResponseWriter, r *http.Request, stat
 }
 
 func (s *Server) apiTriage(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r.URL.Query(), defaultTriageItems, maxTriageItems)
+	q := r.URL.Query()
+	p, err := parsePage(q, defaultTriageItems, maxTriageItems)
 	if err != nil {
 		s.requestFailed(w, r, "triage", err)
 		return
 	}
-	page, err := s.triageItems(r.Context(), p)
+	page, err := s.triageItems(r.Context(), q, p)
 	if err != nil {
 		s.requestFailed(w, r, "triage", err)
 		return

@@ -62,12 +62,17 @@ type Ledger interface {
 
 	MessageBySHA256(ctx context.Context, sha string) (*archive.Message, error)
 	Messages(ctx context.Context, f archive.MessageFilter) ([]*archive.Message, error)
+	// MessageList returns one page of a message list; a cursor it did not
+	// make is an error wrapping archive.ErrBadCursor.
+	MessageList(ctx context.Context, q archive.MessageQuery) (archive.MessagePage, error)
 	RematchCandidates(ctx context.Context, domains []string, registryBefore int64) ([]*archive.Message, error)
 	MessageClaims(ctx context.Context, id int64) ([]archive.Attachment, error)
 	MessageCounts(ctx context.Context) (map[rules.Verdict]int, error)
 	Decisions(ctx context.Context, messageID int64) ([]archive.Decision, error)
 
 	Tenants(ctx context.Context) ([]rules.Tenant, error)
+	// SearchTenants returns the tenants a search selects, by ID.
+	SearchTenants(ctx context.Context, s archive.Search) ([]rules.Tenant, error)
 	// RegistryVersion is the tenant registry's version, which grows with
 	// every change; Registry reads it with the tenants, consistently.
 	RegistryVersion(ctx context.Context) (int64, error)
@@ -329,6 +334,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/incidents", accessPage, v, s.incidentsPage},
 		{"GET", "/incidents/{id}", accessPage, v, s.incidentPage},
 		{"GET", "/incidents/{id}/package", accessPage, v, s.incidentPackage},
+		{"GET", "/messages", accessPage, v, s.messagesPage},
 		{"GET", "/messages/{sha}", accessPage, v, s.messagePage},
 		{"GET", "/messages/{sha}/bundle", accessPage, v, s.bundleDownload},
 		{"GET", "/messages/{sha}/attachments/{att}", accessPage, v, s.attachmentDownload},
@@ -340,6 +346,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/tenants", accessPage, v, s.tenantsPage},
 		{"POST", "/tenants/import", accessPage, adm, s.tenantsImportForm},
 		{"GET", "/audit", accessPage, v, s.auditPage},
+		{"GET", "/search", accessPage, v, s.searchPage},
 		{"GET", "/metrics", accessPage, v, s.metricsHandler},
 
 		{"GET", "/api/v1/me", accessAPI, v, s.apiMe},
@@ -355,6 +362,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/incidents/{id}", accessAPI, v, s.apiIncident},
 		{"GET", "/api/v1/incidents/{id}/details", accessAPI, v, s.apiIncidentDetails},
 		{"GET", "/api/v1/incidents/{id}/package", accessAPI, v, s.incidentPackage},
+		{"GET", "/api/v1/messages", accessAPI, v, s.apiMessages},
 		{"GET", "/api/v1/messages/{sha}", accessAPI, v, s.apiMessage},
 		{"GET", "/api/v1/messages/{sha}/bundle", accessAPI, v, s.bundleDownload},
 		{"GET", "/api/v1/messages/{sha}/attachments/{att}", accessAPI, v, s.attachmentDownload},
@@ -366,6 +374,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/tenants", accessAPI, v, s.apiTenants},
 		{"POST", "/api/v1/tenants/import", accessAPI, adm, s.apiTenantsImport},
 		{"GET", "/api/v1/audit", accessAPI, v, s.apiAudit},
+		{"GET", "/api/v1/search", accessAPI, v, s.apiSearch},
 		{"GET", "/api/v1/audit/verify", accessAPI, v, s.apiAuditVerify},
 
 		// Anything else: 404, but only after login, so that probing
