@@ -137,6 +137,9 @@ func benchmarkRecordStoredGroup(b *testing.B, l *Ledger) {
 				rec := testRecord(i)
 				rec.SHA256 = shaOf(fmt.Sprintf("bench %d %d", run, i))
 				rec.UIDValidity, rec.UID = uint32(run), uint32(i)
+				// Mail from many people, as a partner's mailbox gets it.
+				rec.Sender = fmt.Sprintf("user%d@customer%d.example", i%997, i%50)
+				rec.Subject = fmt.Sprintf("RE: Outage EX%06d, users in building %d cannot send mail", 300000+i%50, i%97)
 				inc := fmt.Sprintf("EX%06d", 300000+i%50)
 				if _, _, err := l.RecordStoredMessage(ctx, rec, accepted(tenantA, inc), rules.Version,
 					StoredBundle{Key: "bundles/" + rec.SHA256 + ".zip", SHA256: rec.SHA256}); err != nil {

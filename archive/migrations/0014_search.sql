@@ -26,6 +26,11 @@ BEGIN
         VALUES ('delete', OLD.id, OLD.subject, OLD.incident_ids);
 END;
 INSERT INTO message_search (message_search) VALUES ('rebuild');
+-- The rebuild leaves big segments at the lowest level, where new mail's
+-- small ones would be merged into them again and again: ingest into a
+-- 1M-message ledger wrote 13 % more pages and read 45 % more. One merge
+-- now (2.7 s at 1M) puts them at the top, out of the way.
+INSERT INTO message_search (message_search) VALUES ('optimize');
 
 -- A sender's mail and a sender domain's mail, newest first. The domain
 -- is everything after the address's '@' (archive's senderDomainKey: keep
