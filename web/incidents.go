@@ -116,22 +116,28 @@ type incidentsView struct {
 	Next  string
 }
 
-func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
+// incidentListPage reads the page of the incident list r asks for.
+func (s *Server) incidentListPage(r *http.Request) (archive.IncidentSort, []incidentRow, pageInfo, error) {
 	q := r.URL.Query()
 	sort, err := parseIncidentSort(q)
-	var p pageReq
-	if err == nil {
-		p, err = parsePage(q, incidentPageDefault, incidentPageMax)
+	if err != nil {
+		return sort, nil, pageInfo{}, err
 	}
-	var rows []incidentRow
-	var info pageInfo
-	if err == nil {
-		rows, info, err = s.incidentRows(r.Context(), sort, p)
+	p, err := parsePage(q, incidentPageDefault, incidentPageMax)
+	if err != nil {
+		return sort, nil, pageInfo{}, err
 	}
+	rows, info, err := s.incidentRows(r.Context(), sort, p)
+	return sort, rows, info, err
+}
+
+func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
+	sort, rows, info, err := s.incidentListPage(r)
 	if err != nil {
 		s.incidentError(w, r, err)
 		return
 	}
+	q := r.URL.Query()
 	v := incidentsView{Rows: rows, Sort: sort, Total: info.Total}
 	if info.Next != "" {
 		v.Next = nextURL("/incidents", q, info.Next)
@@ -140,17 +146,7 @@ func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiIncidents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	sort, err := parseIncidentSort(q)
-	var p pageReq
-	if err == nil {
-		p, err = parsePage(q, incidentPageDefault, incidentPageMax)
-	}
-	var rows []incidentRow
-	var info pageInfo
-	if err == nil {
-		rows, info, err = s.incidentRows(r.Context(), sort, p)
-	}
+	_, rows, info, err := s.incidentListPage(r)
 	if err != nil {
 		s.incidentError(w, r, err)
 		return
