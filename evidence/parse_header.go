@@ -490,6 +490,11 @@ func normalizeAddress(a string) (string, string) {
 		}
 		return local + "@" + domain, fmt.Sprintf("domain %q is not a valid IDNA name: %v", clip(domain, 80), err)
 	}
+	if ascii == "" {
+		// UTS 46 maps some characters to nothing (U+00AD, a soft
+		// hyphen): a domain of only those is no domain.
+		return "", fmt.Sprintf("%q is not an addr-spec: its domain is empty once IDNA maps it", clip(a, 120))
+	}
 	return local + "@" + ascii, ""
 }
 

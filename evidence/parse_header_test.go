@@ -96,6 +96,8 @@ func TestFromAddresses(t *testing.T) {
 		{"empty", "", "", []string{}, 1},
 		{"only a name", "Jan Novák", "", []string{"Jan Novák"}, 1},
 		{"at sign only", "@", "", []string{"@"}, 1},
+		// UTS 46 maps a soft hyphen to nothing: the domain is empty.
+		{"domain of a soft hyphen only (found by FuzzFromAddresses)", "<jan@\u00ad >", "", []string{"jan@\u00ad"}, 1},
 		// RFC 5322 section 3.4.1: a quoted local part keeps its quotes.
 		{"quoted local part holding an address", `"jane@contoso.com"@gmail.com`, `"jane@contoso.com"@gmail.com`, nil, 0},
 		{"quoted local part in name-addr", `Jane <"jane@contoso.com"@gmail.com>`, `"jane@contoso.com"@gmail.com`, nil, 0},
