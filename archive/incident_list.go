@@ -14,7 +14,7 @@ import (
 )
 
 // The incident list pages like the claims list: one query picks the page's
-// incidents from an index of incident_list (kept by 0012_incident_list.sql's
+// incidents from an index of incident_list (kept by 0013_incident_list.sql's
 // triggers), then one query counts their claims from claims_incident and
 // one reads Microsoft's facts of them: a page costs its incidents' claims,
 // whatever the ledger holds.

@@ -129,7 +129,7 @@ func TestIncidentList(t *testing.T) {
 	}
 }
 
-// TestIncidentListFileable pins the trigger's statuses (0012_incident_list)
+// TestIncidentListFileable pins the trigger's statuses (0013_incident_list)
 // to claims.Fileable: only a claim that can still be filed, and is
 // eligible, gives its incident an open deadline.
 func TestIncidentListFileable(t *testing.T) {

@@ -70,7 +70,7 @@ type MessagePage struct {
 
 // MessageList returns one page of the messages q selects, in q's order.
 // Every page walks an index from the cursor on: the verdict index, the
-// sender, domain or tenant index of migration 0012, or the words of
+// sender, domain or tenant index of migration 0014, or the words of
 // message_search, so that it costs its rows whatever the ledger holds. A
 // malformed cursor is an error wrapping ErrBadCursor.
 func (l *Ledger) MessageList(ctx context.Context, q MessageQuery) (MessagePage, error) {

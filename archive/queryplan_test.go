@@ -215,7 +215,7 @@ func TestHotQueryPlans(t *testing.T) {
 // TestSearchQueryPlans runs every kind of search, and the messages list,
 // on a ledger without statistics and checks that none reads messages,
 // claims or another big table whole: each walks its index or the text
-// index (migration 0012).
+// index (migration 0014).
 func TestSearchQueryPlans(t *testing.T) {
 	ctx := context.Background()
 	l, _, _ := searchFixture(t)

@@ -11,7 +11,7 @@ import (
 
 // SearchKind says what the text of a search box names. ParseSearch decides
 // it from the text's grammar alone, and each kind is looked up in its own
-// index (migration 0012).
+// index (migration 0014).
 type SearchKind string
 
 // The kinds of search.
@@ -133,7 +133,7 @@ func validLocalPart(s string) bool {
 }
 
 // senderDomainKey is the domain of messages m's sender as the
-// messages_sender_domain index of migration 0012 spells it: keep the two in
+// messages_sender_domain index of migration 0014 spells it: keep the two in
 // step, or the search scans the mail.
 const senderDomainKey = `substr(m.sender, instr(m.sender, '@') + 1)`
 
