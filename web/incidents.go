@@ -245,16 +245,23 @@ func (s *Server) loadIncidentView(ctx context.Context, id string, p pageReq, wit
 	return v, nil
 }
 
-func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request) {
+// incidentPageView reads the incident r names and the page of its claims
+// r asks for; withRequest adds the one request's text.
+func (s *Server) incidentPageView(r *http.Request, withRequest bool) (string, *incidentView, error) {
 	id, err := incidentID(r)
-	var p pageReq
-	if err == nil {
-		p, err = parsePage(r.URL.Query(), incidentClaimsPage, archive.MaxClaimPage)
+	if err != nil {
+		return id, nil, err
 	}
-	var v *incidentView
-	if err == nil {
-		v, err = s.loadIncidentView(r.Context(), id, p, true)
+	p, err := parsePage(r.URL.Query(), incidentClaimsPage, archive.MaxClaimPage)
+	if err != nil {
+		return id, nil, err
 	}
+	v, err := s.loadIncidentView(r.Context(), id, p, withRequest)
+	return id, v, err
+}
+
+func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request) {
+	id, v, err := s.incidentPageView(r, true)
 	if err != nil {
 		s.incidentError(w, r, err)
 		return
@@ -266,15 +273,7 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiIncident(w http.ResponseWriter, r *http.Request) {
-	id, err := incidentID(r)
-	var p pageReq
-	if err == nil {
-		p, err = parsePage(r.URL.Query(), incidentClaimsPage, archive.MaxClaimPage)
-	}
-	var v *incidentView
-	if err == nil {
-		v, err = s.loadIncidentView(r.Context(), id, p, false)
-	}
+	id, v, err := s.incidentPageView(r, false)
 	if err != nil {
 		s.incidentError(w, r, err)
 		return
