@@ -93,13 +93,7 @@ func (l *Ledger) MessageList(ctx context.Context, q MessageQuery) (MessagePage, 
 	default:
 		return page, fmt.Errorf("archive: %s: sort %q is not newest or oldest", op, q.Sort)
 	}
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = DefaultMessagePage
-	case limit > MaxMessagePage:
-		limit = MaxMessagePage
-	}
+	limit := pageLimit(q.Limit, DefaultMessagePage, MaxMessagePage)
 	// A cursor is the last message's ID, marked "o" when oldest first, so
 	// that it continues only the sort it came from.
 	mark := ""
