@@ -12,10 +12,12 @@
 #   CLAIMTRAIL_BENCH_CPUPROFILE=FILE also writes a CPU profile of claimtrail
 #   (then run in the test process, without a peak RSS figure);
 #   CLAIMTRAIL_BENCH_WORKERS=N runs claimtrail with --workers N;
-#   CLAIMTRAIL_BENCH_LEDGER=FILE starts each claimtrail round from a fresh
-#   copy of that ledger instead of an empty one (e.g. a generated one of
+#   CLAIMTRAIL_BENCH_LEDGER=FILE runs claimtrail twice a round, into an
+#   empty ledger and into a fresh copy of that one (e.g. a generated one of
 #   scripts/bench-ledger.sh; a 1M-message ledger adds 3.5 GB of disk and
-#   a copy of it per round, untimed). The copy is migrated first, untimed.
+#   a copy of it per round, untimed; the copy is migrated first, untimed),
+#   in turns, and prints the big ledger's speed against the empty one's,
+#   best against best and median against median (6 rounds fit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
