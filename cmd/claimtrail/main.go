@@ -64,6 +64,7 @@ var commands = map[string]command{
 	"import":    {"judge and store mail from .eml files, mboxes and Maildirs", runImport},
 	"incidents": {"import, sync, list and show Service Health incidents", runIncidents},
 	"reprocess": {"judge stored mail again after the tenant registry changed", runReprocess},
+	"ledger":    {"copy a ledger into a new one (another file or engine)", runLedger},
 }
 
 func main() {
