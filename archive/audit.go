@@ -75,7 +75,7 @@ var actions = []Action{
 	ActionPackageExported, ActionReprocessed, ActionEvidenceDetached,
 	ActionUserAdded, ActionUserRemoved, ActionPasswordChanged, ActionRoleChanged,
 	ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported, ActionRegistryChanged,
-	ActionIncidentFactsRecorded, ActionReminderSent, ActionReminderFailed,
+	ActionIncidentFactsRecorded, ActionReminderSent, ActionReminderFailed, ActionLeaseTakenOver,
 }
 
 var knownActions = func() map[Action]bool {
@@ -88,7 +88,7 @@ var knownActions = func() map[Action]bool {
 
 // Actions returns every action the audit trail records: those about mail
 // and claims in the order of the work on a message, then user management,
-// tenant imports, registry changes, incident facts and reminders. The caller may modify the slice.
+// tenant imports, registry changes, incident facts, reminders and lease takeovers. The caller may modify the slice.
 func Actions() []Action { return slices.Clone(actions) }
 
 // ActorSystem is the actor of everything claimtrail does on its own; other
