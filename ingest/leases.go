@@ -105,6 +105,7 @@ type folderLeases struct {
 	gen     map[string]int           // of each folder's holding, so a stale deadline is ignored
 	expiry  map[string]*time.Timer   // stops the work when a renewal hangs
 	others  map[string]archive.Lease // the last lease seen held by another replica
+	failed  map[string]error         // the last attempt's error, while it fails
 	gained  chan struct{}            // closed, and replaced, when a lease is gained
 	session context.CancelCauseFunc  // of the session at work, nil between sessions
 
@@ -118,7 +119,7 @@ type folderLeases struct {
 // another replica start on the same mail.
 func startLeases(ctx context.Context, mailbox string, folders []string, opts LeaseOptions, log *slog.Logger) *folderLeases {
 	fl := &folderLeases{opts: opts.withDefaults(), mailbox: mailbox, log: log,
-		held: map[string]bool{}, gen: map[string]int{}, expiry: map[string]*time.Timer{}, others: map[string]archive.Lease{}, gained: make(chan struct{})}
+		held: map[string]bool{}, gen: map[string]int{}, expiry: map[string]*time.Timer{}, others: map[string]archive.Lease{}, failed: map[string]error{}, gained: make(chan struct{})}
 	first := make([]time.Duration, len(folders))
 	var wg sync.WaitGroup
 	for i, f := range folders {
@@ -180,6 +181,9 @@ func (fl *folderLeases) try(ctx context.Context, folder string) time.Duration {
 		err = fmt.Errorf("renewal took %s, too long to trust the lease", time.Since(start).Round(time.Millisecond))
 		fallthrough
 	case err != nil:
+		fl.mu.Lock()
+		fl.failed[folder] = err
+		fl.mu.Unlock()
 		if fl.lose(folder, -1, fmt.Errorf("%w: %w", ErrLeaseLost, err)) {
 			fl.log.Error("lease not renewed; stopped polling the folder", "folder", folder, "lease", name, "replica", fl.opts.Holder, "err", err)
 		} else {
@@ -191,6 +195,7 @@ func (fl *folderLeases) try(ctx context.Context, folder string) time.Duration {
 				"replica", fl.opts.Holder, "holder", lease.Holder)
 		}
 		fl.mu.Lock()
+		delete(fl.failed, folder)
 		seen := fl.others[folder]
 		fl.others[folder] = lease
 		fl.mu.Unlock()
@@ -206,6 +211,7 @@ func (fl *folderLeases) try(ctx context.Context, folder string) time.Duration {
 // replica's clock.
 func (fl *folderLeases) gain(folder string, lease archive.Lease, deadline time.Time) {
 	fl.mu.Lock()
+	delete(fl.failed, folder)
 	fl.gen[folder]++
 	gen := fl.gen[folder]
 	fresh := !fl.held[folder]
@@ -328,10 +334,18 @@ func (fl *folderLeases) sessionContext(ctx context.Context) (sctx context.Contex
 	}
 }
 
-// heldElsewhere describes the folders other replicas hold, for ErrLeaseHeld.
+// heldElsewhere describes why no folder's lease is held: other replicas
+// hold them (ErrLeaseHeld), or the attempts failed.
 func (fl *folderLeases) heldElsewhere() error {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
+	if len(fl.failed) > 0 {
+		var errs []error
+		for _, err := range fl.failed {
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("ingest: mailbox %q: no folder's lease could be acquired: %w", fl.mailbox, errors.Join(errs...))
+	}
 	var parts []string
 	for f, l := range fl.others {
 		parts = append(parts, fmt.Sprintf("folder %s by replica %s (lease until %s)", f, l.Holder, l.Expires.Format(time.RFC3339)))

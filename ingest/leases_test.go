@@ -286,3 +286,25 @@ func TestRunStopsMovingWhenLeaseLost(t *testing.T) {
 		})
 	}
 }
+
+// RunOnce cannot tell whether another replica polls a folder when the
+// lease store fails: that is a failure, not ErrLeaseHeld.
+func TestRunOnceLeaseStoreDown(t *testing.T) {
+	cfg, u := memServer(t, moveCaps, nil)
+	memAppend(t, u, "INBOX", ingesttest.NewMessage(1, "a", 600))
+	leases := newMemLeases()
+	leases.setFail(errors.New("database is locked"))
+	src, err := ingest.NewIMAPSource(cfg, newMemCheckpoints(), leaseOptions(t, leases, &heldGauge{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.RunOnce(context.Background(), ingest.Handler(func(context.Context, *ingest.Message) (ingest.Destination, error) {
+		return ingest.ToAccepted, nil
+	}))
+	if err == nil || errors.Is(err, ingest.ErrLeaseHeld) || !strings.Contains(err.Error(), "database is locked") {
+		t.Errorf("RunOnce with the lease store down = %v, want its error, not ErrLeaseHeld", err)
+	}
+	if memCount(t, u, "INBOX") != 1 {
+		t.Errorf("INBOX holds %d messages, want 1 untouched", memCount(t, u, "INBOX"))
+	}
+}
