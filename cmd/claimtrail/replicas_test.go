@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/archive/archivetest"
 	"github.com/claimtrail/claimtrail/evidence/evidencetest"
 	"github.com/claimtrail/claimtrail/ingest"
 	"github.com/claimtrail/claimtrail/ingest/ingesttest"
@@ -33,7 +34,10 @@ import (
 // replicaPlan bounds one replica test.
 type replicaPlan struct {
 	messages int // distinct messages, delivered in kills+1 waves
-	kills    int // of the lease holder, each followed by a takeover
+	// mail, when set, makes the mail instead (which may repeat some):
+	// crashMail.
+	mail  func(t *testing.T, rng *rand.Rand) [][]byte
+	kills int // of the lease holder, each followed by a takeover
 	// killAfter is the longest wait, after a wave starts being recorded,
 	// before the holder is killed; the wait is drawn at random up to it.
 	killAfter time.Duration
@@ -53,17 +57,18 @@ func TestReplicasShareOneLedger(t *testing.T) {
 	})
 }
 
-// TestReplicasCrash is issue 21's crash test: 500 messages, the lease
-// holder killed 6 times at random moments. The lease is shortened (6s,
-// retry 1s) to keep it bounded; TestReplicasShareOneLedger takes the
-// defaults.
+// TestReplicasCrash is issue 21's crash test: the crash test's 500
+// messages (some repeated, some spooled) into one bucket, the lease holder
+// killed 6 times at random moments. The lease is shortened (6s, retry 1s)
+// to keep it bounded; TestReplicasShareOneLedger takes the defaults.
 func TestReplicasCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two replicas of the real binary through six takeovers")
 	}
 	bin := buildClaimtrail(t)
-	replicaTest(t, bin, crashSeed(t), archive.StoreConfig{Store: "dir"}, sqliteLedger, replicaPlan{
-		messages: crashMessages, kills: 6, killAfter: 400 * time.Millisecond,
+	m := archivetest.StartMinIO(t)
+	replicaTest(t, bin, crashSeed(t), m.Config(m.NewBucket()), sqliteLedger, replicaPlan{
+		messages: crashMessages, mail: crashMail, kills: 6, killAfter: 1200 * time.Millisecond,
 		lease: []string{"--lease-ttl", "6s", "--lease-retry", "1s"}, limit: 5 * time.Minute,
 	})
 }
@@ -87,6 +92,9 @@ func replicaTest(t *testing.T, bin string, seed uint64, store archive.StoreConfi
 	msgs := make([][]byte, plan.messages)
 	for i := range msgs {
 		msgs[i] = evidencetest.Mail(rng, run, i, evidencetest.PickClass(rng))
+	}
+	if plan.mail != nil {
+		msgs = plan.mail(t, rng)
 	}
 	uids := d.Append(t, user, "Incoming", msgs...)
 	copies := map[string]int{}
@@ -133,7 +141,7 @@ func replicaTest(t *testing.T, bin string, seed uint64, store archive.StoreConfi
 		}
 	}
 
-	wave := plan.messages / (plan.kills + 1)
+	wave := len(uids) / (plan.kills + 1)
 	var takeovers []time.Duration
 	for kill := 1; kill <= plan.kills+1; kill++ {
 		n := wave
