@@ -171,6 +171,9 @@ func (fl *folderLeases) try(ctx context.Context, folder string) time.Duration {
 	deadline := start.Add(fl.opts.TTL * 2 / 3)
 	lease, err := fl.opts.Store.AcquireLease(ctx, name, fl.opts.Holder, fl.opts.TTL)
 	if ctx.Err() != nil {
+		if err == nil && lease.Held {
+			fl.gain(folder, lease, deadline) // so that keep releases it
+		}
 		return 0
 	}
 	switch {

@@ -25,11 +25,18 @@ type memLeases struct {
 	leases map[string]archive.Lease
 	fail   error
 	calls  int
+	hang   chan struct{} // when set, calls wait for it to close
 }
 
 func newMemLeases() *memLeases { return &memLeases{leases: map[string]archive.Lease{}} }
 
 func (m *memLeases) AcquireLease(_ context.Context, name, holder string, ttl time.Duration) (archive.Lease, error) {
+	m.mu.Lock()
+	hang := m.hang
+	m.mu.Unlock()
+	if hang != nil {
+		<-hang
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
@@ -78,6 +85,21 @@ func (m *memLeases) setFail(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.fail = err
+}
+
+// setHang makes calls wait until the channel returned is closed.
+func (m *memLeases) setHang() chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hang = make(chan struct{})
+	return m.hang
+}
+
+func (m *memLeases) clearHang() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	close(m.hang)
+	m.hang = nil
 }
 
 func (m *memLeases) callCount() int {
@@ -248,6 +270,11 @@ func TestRunStopsMovingWhenLeaseLost(t *testing.T) {
 		{"renewal fails",
 			func(l *memLeases, _ string) { l.setFail(errors.New("database is locked")) },
 			func(l *memLeases, _ string) { l.setFail(nil) }},
+		// The source's own deadline stops the work: a renewal that never
+		// returns must not let it outlive the lease.
+		{"renewal hangs",
+			func(l *memLeases, _ string) { l.setHang() },
+			func(l *memLeases, _ string) { l.clearHang() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
