@@ -76,7 +76,7 @@ var actions = []Action{
 	ActionUserAdded, ActionUserRemoved, ActionPasswordChanged, ActionRoleChanged,
 	ActionTokenCreated, ActionTokenRevoked, ActionTenantsImported, ActionRegistryChanged,
 	ActionIncidentFactsRecorded, ActionReminderSent, ActionReminderFailed,
-	ActionLedgerCopied,
+	ActionLeaseTakenOver, ActionLedgerCopied,
 }
 
 var knownActions = func() map[Action]bool {
@@ -89,8 +89,8 @@ var knownActions = func() map[Action]bool {
 
 // Actions returns every action the audit trail records: those about mail
 // and claims in the order of the work on a message, then user management,
-// tenant imports, registry changes, incident facts, reminders and ledger
-// copies. The caller may modify the slice.
+// tenant imports, registry changes, incident facts, reminders, lease
+// takeovers and ledger copies. The caller may modify the slice.
 func Actions() []Action { return slices.Clone(actions) }
 
 // ActorSystem is the actor of everything claimtrail does on its own; other

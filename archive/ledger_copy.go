@@ -49,13 +49,14 @@ var copyTables = []copyTable{
 	{"anchors", "seq", false},
 }
 
-// derivedTables are kept by triggers from the tables of record (or are
-// the ledger's own bookkeeping): CopyLedger does not copy them.
+// derivedTables are kept by triggers from the tables of record, or are
+// the ledger's own bookkeeping: CopyLedger does not copy them.
 var derivedTables = map[string]bool{
 	"schema_version": true, // the copy's own migrations
 	"message_counts": true, // messages_count_* triggers
 	"incident_list":  true, // incident_list_* triggers on claims
 	"message_search": true, // message_search_* triggers (FTS5, with its shadow tables)
+	"leases":         true, // the replicas of the source's run: they hold nothing in the copy
 }
 
 // copyBatchRows bounds the rows of one INSERT and copyTxRows those of one

@@ -233,7 +233,7 @@ func TestCopyTablesCoverSchema(t *testing.T) {
 		}
 		seen[name] = true
 		if !known[name] && !derivedTables[name] {
-			t.Errorf("table %s is neither copied (copyTables) nor derived (derivedTables): ledger copy would lose it", name)
+			t.Errorf("table %s is neither copied (copyTables) nor derived or bookkeeping (derivedTables): ledger copy would lose it", name)
 		}
 	}
 	for name := range known {

@@ -65,6 +65,10 @@ type IMAPOptions struct {
 	// retry asks the server for one message only (see IMAPSource), and a
 	// store that is back should not wait minutes for the backlog to move.
 	ProcessBackoff *Backoff
+	// Leases, when set, makes an IMAPSource poll a folder only while it
+	// holds the folder's lease, for several replicas on one ledger; nil
+	// polls every folder.
+	Leases *LeaseOptions
 }
 
 func (o *IMAPOptions) withDefaults() IMAPOptions {

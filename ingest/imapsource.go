@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // IMAPSource polls one IMAP mailbox for as long as it runs: it connects,
@@ -31,6 +32,9 @@ type IMAPSource struct {
 	// message, so that retrying while the store is down costs the server
 	// one message, not a batch of up to 64 MiB.
 	probe bool
+	// leases are the folders' leases while the source runs with
+	// IMAPOptions.Leases; nil polls every folder.
+	leases *folderLeases
 }
 
 // NewIMAPSource returns a source for cfg, which gets its defaults and is
@@ -65,20 +69,49 @@ func (s *IMAPSource) Run(ctx context.Context, p Processor) error {
 }
 
 // RunOnce connects, handles the mail that is there now in every folder,
-// makes the moves, and returns. It retries nothing.
+// makes the moves, and returns. It retries nothing. With leases it handles
+// the folders whose lease it gets, and returns an error wrapping
+// ErrLeaseHeld when other replicas hold them all.
 func (s *IMAPSource) RunOnce(ctx context.Context, p Processor) error {
 	return s.run(ctx, p, true)
 }
 
 func (s *IMAPSource) run(ctx context.Context, p Processor, once bool) error {
+	if s.opts.Leases != nil {
+		// The leases outlive ctx until the work in hand is done, moves
+		// included, and are then released.
+		keepCtx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+		s.leases = startLeases(keepCtx, s.cfg.Name, s.cfg.Folders, *s.opts.Leases, s.log)
+		defer func() {
+			stopKeeping()
+			s.leases.wait()
+			s.leases = nil
+		}()
+		if once && s.leases.heldCount() == 0 {
+			return s.leases.heldElsewhere()
+		}
+	}
 	bo, pbo := *s.opts.Backoff, *s.opts.ProcessBackoff
 	bo.Reset()
 	pbo.Reset()
 	reset := func() { bo.Reset(); pbo.Reset() }
 	for {
-		err := s.session(ctx, p, reset, once)
+		if s.leases != nil && !s.leases.waitHeld(ctx) {
+			return nil
+		}
+		sctx, stop := s.leases.sessionContext(ctx)
+		err := s.session(sctx, p, reset, once)
+		stop()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if lost := leaseLost(sctx); lost != nil || errors.Is(err, errLeasesChanged) {
+			// Not a failure: the session stopped at once, and the next
+			// one polls the folders held then.
+			if once && lost != nil {
+				return fmt.Errorf("ingest: mailbox %q: %w", s.cfg.Name, lost)
+			}
+			continue
 		}
 		if once || IsPermanent(err) {
 			return err
@@ -107,10 +140,21 @@ func (s *IMAPSource) session(ctx context.Context, p Processor, reset func(), onc
 	}
 	defer conn.Close()
 	for {
+		gained := s.leases.gainedChan()
+		idle := ""
 		for _, folder := range s.cfg.Folders {
+			if !s.leases.holds(folder) {
+				continue // another replica polls it
+			}
+			if idle == "" {
+				idle = folder
+			}
 			if err := s.pass(ctx, conn, folder, p); err != nil {
 				return err
 			}
+		}
+		if idle == "" {
+			return errLeasesChanged
 		}
 		reset() // a whole pass worked: the next failure starts afresh
 		if once {
@@ -121,10 +165,41 @@ func (s *IMAPSource) session(ctx context.Context, p Processor, reset func(), onc
 		if len(s.cfg.Folders) > 1 {
 			wait = s.cfg.PollInterval.D()
 		}
-		if _, err := conn.WaitForNew(ctx, s.cfg.Folders[0], wait); err != nil {
+		if err := s.waitForNew(ctx, conn, idle, wait, gained); err != nil {
 			return err
 		}
 	}
+}
+
+// waitForNew waits for news in folder for at most max, or until gained is
+// closed (a lease was gained: errLeasesChanged, or nil when it was closed
+// before the wait began).
+func (s *IMAPSource) waitForNew(ctx context.Context, conn *IMAPConn, folder string, max time.Duration, gained <-chan struct{}) error {
+	if gained == nil {
+		_, err := conn.WaitForNew(ctx, folder, max)
+		return err
+	}
+	select {
+	case <-gained:
+		return nil // pass again, over the folders held now
+	default:
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-gained:
+			cancel(errLeasesChanged) // closes the connection: a new session
+		case <-done:
+		}
+	}()
+	_, err := conn.WaitForNew(wctx, folder, max)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wctx), errLeasesChanged) {
+		return errLeasesChanged
+	}
+	return err
 }
 
 // handlerError marks an error that came from the processor, not the server.
@@ -387,11 +462,19 @@ func (s *IMAPSource) finishChunk(ctx context.Context, conn *IMAPConn, folder str
 		// a message has no record of its own, so Unmoved cannot bring its
 		// move back, and past the checkpoint it would stay for good.
 		// Work in hand finishes when ctx ends, moves included.
+		// A lost lease stops even that: another replica may be on the
+		// same mail now.
+		if err := leaseLost(ctx); err != nil {
+			return cp, err
+		}
 		if err := p.Sync(context.WithoutCancel(ctx)); err != nil {
 			return cp, &handlerError{err}
 		}
 		s.pending[folder] = append(s.pending[folder], handled...)
-		if err := s.flushMoves(context.WithoutCancel(ctx), conn, folder, p); err != nil {
+		if err := s.flushMoves(context.WithoutCancel(ctx), ctx, conn, folder, p); err != nil {
+			return cp, err
+		}
+		if err := leaseLost(ctx); err != nil {
 			return cp, err
 		}
 		last := handled[len(handled)-1].m
@@ -419,8 +502,10 @@ func (s *IMAPSource) finishChunk(ctx context.Context, conn *IMAPConn, folder str
 var errSkipped = errors.New("ingest: skipped after an earlier failure")
 
 // flushMoves moves folder's pending messages to their destinations, one
-// command per destination, and records each move with the processor.
-func (s *IMAPSource) flushMoves(ctx context.Context, conn *IMAPConn, folder string, p Processor) error {
+// command per destination, and records each move with the processor. It
+// makes no move once session (the session's context) is cancelled for a
+// lost lease.
+func (s *IMAPSource) flushMoves(ctx, session context.Context, conn *IMAPConn, folder string, p Processor) error {
 	byDest := map[Destination][]*Message{}
 	for _, o := range s.pending[folder] {
 		if o.dest != LeaveInPlace && o.m.Skip == "" && s.cfg.MoveTo.Folder(o.dest) != "" {
@@ -439,6 +524,9 @@ func (s *IMAPSource) flushMoves(ctx context.Context, conn *IMAPConn, folder stri
 			uids[i] = m.UID
 		}
 		to := s.cfg.MoveTo.Folder(d)
+		if err := leaseLost(session); err != nil {
+			return err // pending stays for when the lease is back
+		}
 		err := conn.Move(ctx, folder, msgs[0].UIDValidity, uids, to)
 		if errors.Is(err, ErrUIDValidityChanged) {
 			s.log.Warn("imap folder UIDVALIDITY changed; handled mail stays where it is", "folder", folder, "count", len(uids), "err", err)
@@ -490,5 +578,5 @@ func (s *IMAPSource) finishMoves(ctx context.Context, conn *IMAPConn, folder str
 			s.log.Info("finishing moves an earlier run left undone", "folder", folder, "count", n)
 		}
 	}
-	return s.flushMoves(ctx, conn, folder, p)
+	return s.flushMoves(ctx, ctx, conn, folder, p)
 }

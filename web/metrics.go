@@ -29,6 +29,7 @@ type Metrics struct {
 	judged     *prometheus.CounterVec
 	remSent    *prometheus.CounterVec
 	remFailed  *prometheus.CounterVec
+	leases     prometheus.Gauge
 	handler    http.Handler
 	once       sync.Once
 }
@@ -55,7 +56,10 @@ func NewMetrics() *Metrics {
 	m.remFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "claimtrail_reminder_failures_total",
 		Help: "Deadline reminders that failed every attempt of a round, by channel; each is tried again the next round."}, []string{"channel"})
-	m.reg.MustRegister(m.fetch, m.judge, m.reconnects, m.backlog, m.judged, m.remSent, m.remFailed,
+	m.leases = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "claimtrail_leases_held",
+		Help: "Mailbox folders whose lease this replica holds, and so polls; with several replicas they add up to the folders configured."})
+	m.reg.MustRegister(m.fetch, m.judge, m.reconnects, m.backlog, m.judged, m.remSent, m.remFailed, m.leases,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
@@ -93,6 +97,18 @@ func (m *Metrics) IMAPReconnect() {
 func (m *Metrics) SetBacklog(mailbox, folder string, n int) {
 	if m != nil {
 		m.backlog.WithLabelValues(mailbox, folder).Set(float64(n))
+	}
+}
+
+// LeaseHeld counts a folder's lease gained (held) or lost.
+func (m *Metrics) LeaseHeld(held bool) {
+	if m == nil {
+		return
+	}
+	if held {
+		m.leases.Inc()
+	} else {
+		m.leases.Dec()
 	}
 }
 

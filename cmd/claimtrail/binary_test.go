@@ -23,6 +23,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"gopkg.in/yaml.v3"
 
 	"github.com/claimtrail/claimtrail/archive"
 	"github.com/claimtrail/claimtrail/evidence"
@@ -72,6 +73,21 @@ func newPollerSetup(t testing.TB, d *ingesttest.Dovecot, mailUser string, store 
 // imapPort (a proxy) instead of Dovecot's port.
 func newPollerSetupPort(t testing.TB, d *ingesttest.Dovecot, imapPort int, mailUser string, store archive.StoreConfig) *pollerSetup {
 	t.Helper()
+	return newPollerSetupLedger(t, d, imapPort, mailUser, store, sqliteLedger)
+}
+
+// ledgerSection is the ledger section of a test's configuration, for a
+// test directory: the ledger under test.
+type ledgerSection func(t testing.TB, dir string) archive.LedgerConfig
+
+// sqliteLedger is a SQLite ledger file in dir.
+func sqliteLedger(_ testing.TB, dir string) archive.LedgerConfig {
+	return archive.LedgerConfig{Path: filepath.Join(dir, "ledger.db")}
+}
+
+// newPollerSetupLedger is newPollerSetupPort with the ledger ledger gives.
+func newPollerSetupLedger(t testing.TB, d *ingesttest.Dovecot, imapPort int, mailUser string, store archive.StoreConfig, ledger ledgerSection) *pollerSetup {
+	t.Helper()
 	dir := t.TempDir()
 	if store.Store == "dir" {
 		store.Dir = filepath.Join(dir, "objects")
@@ -80,7 +96,7 @@ func newPollerSetupPort(t testing.TB, d *ingesttest.Dovecot, imapPort int, mailU
 		dir:    dir,
 		tmp:    filepath.Join(dir, "tmp"),
 		config: filepath.Join(dir, "claimtrail.yaml"),
-		ledger: archive.LedgerConfig{Path: filepath.Join(dir, "ledger.db")},
+		ledger: ledger(t, dir),
 		store:  store,
 		d:      d,
 		user:   mailUser,
@@ -99,9 +115,19 @@ func newPollerSetupPort(t testing.TB, d *ingesttest.Dovecot, imapPort int, mailU
 		archiveYAML = fmt.Sprintf("archive:\n  store: minio\n  endpoint: %s\n  bucket: %s\n  access_key: %s\n  secret_key: %q\n",
 			store.Endpoint, store.Bucket, store.AccessKey, store.SecretKey)
 	}
-	cfg := string(base) + "\n" + archiveYAML + fmt.Sprintf(`ledger:
-  path: %s
-dkim:
+	ledgerYAML, err := yaml.Marshal(struct {
+		Ledger archive.LedgerConfig `yaml:"ledger"`
+	}{p.ledger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One replica, under a fixed ID: a run started after a killed one
+	// takes the folder's lease back at once, as a service restarted under
+	// its replica.id does. Tests of several replicas give each its own
+	// with --replica-id.
+	cfg := string(base) + "\n" + archiveYAML + string(ledgerYAML) + `replica:
+  id: solo
+` + fmt.Sprintf(`dkim:
   verify: false
 mailboxes:
   - name: %s
@@ -110,7 +136,7 @@ mailboxes:
     security: insecure
     username: %s
     password: %q
-`, p.ledger.Path, mailboxName, d.Host, imapPort, mailUser, d.Password(mailUser))
+`, mailboxName, d.Host, imapPort, mailUser, d.Password(mailUser))
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

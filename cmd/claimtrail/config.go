@@ -48,6 +48,9 @@ type Config struct {
 	// Reminders are the deadline reminders `claimtrail run` sends: the
 	// thresholds and the channels (webhook, Teams, SMTP), each optional.
 	Reminders remind.Config `yaml:"reminders"`
+	// Replica splits the mailbox folders between the replicas of
+	// `claimtrail run` sharing one ledger: its ID and the leases' timing.
+	Replica ReplicaConfig `yaml:"replica"`
 
 	file string     // the path it was loaded from, as given
 	pos  *positions // where each key was set
@@ -188,6 +191,7 @@ func (c *Config) Validate() error {
 		bad("dkim.timeout", "%s is negative", c.DKIM.Timeout)
 	}
 	c.ServiceHealth.validate(bad)
+	c.Replica.validate(bad)
 	errs = append(errs, c.reminderErrors()...)
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,7 @@ import (
 	"github.com/claimtrail/claimtrail/web"
 )
 
-const runUsage = `usage: claimtrail run --config FILE [--once] [--listen ADDR] [--no-web]
+const runUsage = `usage: claimtrail run --config FILE [--once] [--listen ADDR] [--no-web] [--replica-id ID]
 
 Polls every configured mailbox around the clock: each new message is judged,
 stored as an evidence bundle, attached to its claims and moved to the folder
@@ -35,6 +36,13 @@ own, every reminders.every; a failing channel never holds up the mail.
 
 With --once it handles the mail that is there now, sends one round of
 reminders, prints a summary and exits (for cron and for tests).
+
+Several replicas may share one ledger and one store: each mailbox folder is
+polled by the replica that holds its lease in the ledger, renewed every
+third of --lease-ttl. When that replica dies, another takes the folder over
+within --lease-ttl + --lease-retry; a clean stop hands it over at once.
+Replicas need clocks kept in step (NTP). With --once, a folder another
+replica holds is skipped, and said so.
 
 Exit status: 0 on a clean stop; 1 when a mailbox failed for good (bad
 credentials, a missing folder) or the store or ledger failed; 2 for bad usage
@@ -96,6 +104,9 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	anchorEvery := fs.Duration("anchor-every", defaultAnchorEvery, "how often the audit trail's head is anchored in the store")
 	registryEvery := fs.Duration("registry-every", defaultRegistryEvery, "how often the tenant registry (the ledger's and tenants_file) is checked for changes")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	replica := fs.String("replica-id", "", "this replica's name in the folders' leases (default replica.id, else host-pid-random)")
+	leaseTTL := fs.Duration("lease-ttl", 0, "how long a folder's lease lasts unless renewed (default replica.lease_ttl, else "+ingest.DefaultLeaseTTL.String()+")")
+	leaseRetry := fs.Duration("lease-retry", 0, "how often the leases other replicas hold are tried (default replica.lease_retry, else "+ingest.DefaultLeaseRetry.String()+")")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
 		fs.PrintDefaults()
@@ -122,6 +133,15 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	case *registryEvery <= 0:
 		e.errorf("run: --registry-every %s: give a positive duration, e.g. 2s", *registryEvery)
 		return exitUsage
+	case *leaseTTL != 0 && *leaseTTL < time.Second:
+		e.errorf("run: --lease-ttl %s: give at least 1s, e.g. 20s", *leaseTTL)
+		return exitUsage
+	case *leaseRetry < 0:
+		e.errorf("run: --lease-retry %s: give a positive duration, e.g. 5s", *leaseRetry)
+		return exitUsage
+	case strings.TrimSpace(*replica) != *replica:
+		e.errorf("run: --replica-id %q: give a name without surrounding blanks", *replica)
+		return exitUsage
 	}
 	log := newLogger(e, *logJSON)
 	cfg, err := loadConfig(*configPath)
@@ -133,6 +153,17 @@ func runRun(ctx context.Context, e *env, args []string) int {
 		e.errorf("run: %s configures no mailboxes; add a mailboxes: section, or import files with claimtrail import", *configPath)
 		return exitUsage
 	}
+	rc := cfg.Replica.WithDefaults()
+	if *replica != "" {
+		rc.ID = *replica
+	}
+	if *leaseTTL != 0 {
+		rc.LeaseTTL = *leaseTTL
+	}
+	if *leaseRetry != 0 {
+		rc.LeaseRetry = *leaseRetry
+	}
+	rc.ID = replicaID(rc.ID)
 	webCfg := cfg.Web
 	if *listen != "" {
 		webCfg.Listen = *listen
@@ -177,9 +208,14 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	})
 	r.pipe = pipe
 
+	// Every run takes the folders' leases, alone or not, so that a
+	// replica can be added at any time.
+	leases := &ingest.LeaseOptions{Store: st.ledger, Holder: rc.ID, TTL: rc.LeaseTTL, Retry: rc.LeaseRetry, Observer: r.metrics}
+	log.Info("replica", "replica", rc.ID, "lease_ttl", rc.LeaseTTL.String(), "lease_retry", rc.LeaseRetry.String())
 	var sources []*ingest.IMAPSource
 	for _, m := range cfg.Mailboxes {
-		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers, SpoolDir: spool.Path(), MemoryBytes: memoryBytes, BatchBytes: fetchBytes})
+		src, err := ingest.NewIMAPSource(m, pipe, &ingest.IMAPOptions{Logger: log, Workers: *workers, SpoolDir: spool.Path(),
+			MemoryBytes: memoryBytes, BatchBytes: fetchBytes, Leases: leases})
 		if err != nil {
 			e.errorf("run: %v", err)
 			return exitUsage
@@ -194,6 +230,9 @@ func runRun(ctx context.Context, e *env, args []string) int {
 			reminders.Round(ctx)
 		}
 		r.anchor(context.WithoutCancel(ctx))
+		for _, held := range r.heldElsewhere() {
+			fmt.Fprintf(e.stdout, "skipped: %s\n", held)
+		}
 		fmt.Fprintf(e.stdout, "%s\n", r.counts)
 		if failed > 0 {
 			return exitFail
@@ -286,6 +325,17 @@ type runner struct {
 	metrics *web.Metrics
 	counts  *verdictCounts
 	pipe    *ingest.Pipeline
+
+	mu   sync.Mutex
+	held []string // of RunOnce: mailboxes other replicas poll
+}
+
+// heldElsewhere lists the mailboxes a run --once skipped because other
+// replicas poll them.
+func (r *runner) heldElsewhere() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(slices.Values(r.held))
 }
 
 // pollAll runs every source until ctx ends (or, once, until each has
@@ -302,6 +352,14 @@ func (r *runner) pollAll(ctx context.Context, sources []*ingest.IMAPSource, once
 				err = src.RunOnce(ctx, r.pipe)
 			} else {
 				err = src.Run(ctx, r.pipe)
+			}
+			if errors.Is(err, ingest.ErrLeaseHeld) {
+				// Not a failure: another replica is on it.
+				r.log.Warn("mailbox skipped: another replica polls it", "mailbox", src.Name(), "err", err)
+				r.mu.Lock()
+				r.held = append(r.held, strings.TrimPrefix(err.Error(), "ingest: "))
+				r.mu.Unlock()
+				return
 			}
 			if err != nil && ctx.Err() == nil {
 				failed.Add(1)
