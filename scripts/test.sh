@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every claimtrail test, after installing the real servers the
-# integration tests use: Dovecot (IMAP), MinIO (S3) and Chromium (web app).
+# integration tests use: Dovecot (IMAP), MinIO (S3), PostgreSQL (ledger) and
+# Chromium (web app).
 # Each test starts its own server on 127.0.0.1 with a random port and
 # credentials; this script only makes sure the programs are there.
 #
