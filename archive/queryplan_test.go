@@ -91,6 +91,7 @@ func scansOfBigTables(t *testing.T, l *Ledger, q string, extra ...string) []stri
 // ledger without statistics, as a partner's is, and checks that none of
 // them reads a big table whole: their cost must follow what they return.
 func TestHotQueryPlans(t *testing.T) {
+	sqliteOnly(t, "reads EXPLAIN QUERY PLAN")
 	ctx := context.Background()
 	l, ids := queryFixture(t)
 	claimID := openClaimWith(t, l, tenantA, "EX315207", 2, true)
@@ -217,6 +218,7 @@ func TestHotQueryPlans(t *testing.T) {
 // claims or another big table whole: each walks its index or the text
 // index (migration 0014).
 func TestSearchQueryPlans(t *testing.T) {
+	sqliteOnly(t, "reads EXPLAIN QUERY PLAN")
 	ctx := context.Background()
 	l, _, _ := searchFixture(t)
 	w := watchQueries(l)
@@ -261,6 +263,7 @@ func TestSearchQueryPlans(t *testing.T) {
 // TestPlanCheckFindsScans keeps the check honest: a query that reads
 // messages whole, under an alias or not, is caught.
 func TestPlanCheckFindsScans(t *testing.T) {
+	sqliteOnly(t, "reads EXPLAIN QUERY PLAN")
 	l := newTestLedger(t)
 	for _, q := range []string{
 		`SELECT COUNT(*) FROM messages WHERE subject = ?`,
