@@ -49,12 +49,15 @@ const busyTimeout = 10 * time.Second
 // copy it into the database (SQLite's default is 1,000).
 const walAutocheckpointPages = 10000
 
-// Ledger is claimtrail's SQLite database: tenants, messages and the state of
-// the work on each, claims, checkpoints and the audit trail.
+// Ledger is claimtrail's database, SQLite or PostgreSQL: tenants, messages
+// and the state of the work on each, claims, checkpoints and the audit
+// trail.
 //
 // A Ledger is safe for concurrent use, and several processes may open the
-// same file: writes take the database's write lock at BEGIN (IMMEDIATE), so
-// they serialise instead of failing halfway, and wait up to busyTimeout.
+// same database: on SQLite writes take the database's write lock at BEGIN
+// (IMMEDIATE), so they serialise instead of failing halfway, and wait up to
+// busyTimeout; on PostgreSQL they take one advisory lock first, to the same
+// end.
 type Ledger struct {
 	path string
 	eng  *engine
@@ -173,7 +176,8 @@ func (l *Ledger) Close() error {
 // Sync before an irreversible action outside the ledger that depends on
 // them, above all before moving mail out of the polled folder, so that a
 // power cut cannot leave a moved mail the ledger has forgotten. One Sync
-// covers the earlier commits of every goroutine and costs one fsync.
+// covers the earlier commits of every goroutine and costs one fsync. On
+// PostgreSQL a commit is durable when it returns, and Sync does nothing.
 func (l *Ledger) Sync(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("archive: sync ledger: %w", err)

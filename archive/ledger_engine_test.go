@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -86,5 +88,44 @@ func TestMigrationsAlike(t *testing.T) {
 	}
 	if a, b := lite[len(lite)-1], pg[len(pg)-1]; a.version != b.version {
 		t.Errorf("SQLite's migrations end at %s, PostgreSQL's at %s: give each new migration a twin of the same number", a.name, b.name)
+	}
+}
+
+// TestOpenLedgerReopens opens the test engine's ledger twice: the schema
+// is at the same version on both engines, each migration applied once,
+// the data kept, and Sync works.
+func TestOpenLedgerReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "claimtrail.db")
+	lite, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 2; round++ {
+		l, err := OpenLedger(ctx, testLedgerConfig(t, path))
+		if err != nil {
+			t.Fatalf("round %d: OpenLedger: %v", round, err)
+		}
+		ms, err := l.eng.migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := l.SchemaVersion(ctx); err != nil || v != lite[len(lite)-1].version {
+			t.Errorf("round %d: SchemaVersion = %d, %v; want %d on %s as on SQLite", round, v, err, lite[len(lite)-1].version, l.eng.name)
+		}
+		if n := countRows(t, l, `SELECT COUNT(*) FROM schema_version`); n != len(ms) {
+			t.Errorf("round %d: schema_version has %d rows, want %d (a migration ran twice?)", round, n, len(ms))
+		}
+		if round == 1 {
+			mustRecord(t, l, testRecord(1))
+		} else if n := countRows(t, l, `SELECT COUNT(*) FROM messages`); n != 1 {
+			t.Errorf("after reopen: %d messages, want the 1 recorded before", n)
+		}
+		if err := l.Sync(ctx); err != nil {
+			t.Errorf("round %d: Sync: %v", round, err)
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("round %d: Close: %v", round, err)
+		}
 	}
 }
