@@ -129,22 +129,11 @@ func migrationsIn(dir string) ([]migration, error) {
 // OpenLedger opens (creating when missing) the ledger cfg names and brings
 // its schema up to date. It refuses a database written by a newer claimtrail.
 func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
-	var (
-		eng   *engine
-		w, r  *sql.DB
-		where string
-		err   error
-	)
-	switch cfg.Driver {
-	case "", DriverSQLite:
-		eng = sqliteEngine
-		w, r, where, err = openSQLite(cfg)
-	case DriverPostgres:
-		eng = postgresEngine
-		w, r, where, err = openPostgres(cfg)
-	default:
-		err = fmt.Errorf("archive: open ledger: ledger.%w", cfg.Validate())
+	eng, ok := engines[cfg.Driver]
+	if !ok {
+		return nil, fmt.Errorf("archive: open ledger: ledger.%w", cfg.Validate())
 	}
+	w, r, where, err := eng.open(cfg)
 	if err != nil {
 		return nil, err
 	}

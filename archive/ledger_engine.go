@@ -33,6 +33,9 @@ const (
 // what cannot be is here.
 type engine struct {
 	name string
+	// open opens the writer and the reader pools on the database cfg
+	// names; where names it in messages, without a password.
+	open func(cfg LedgerConfig) (w, r *sql.DB, where string, err error)
 	// migrations are the engine's schema steps, from migrations/<name>.
 	migrations func() ([]migration, error)
 	// beginWrite runs first in every write transaction, "" for none.
@@ -57,6 +60,7 @@ type engine struct {
 
 var sqliteEngine = &engine{
 	name:       DriverSQLite,
+	open:       openSQLite,
 	migrations: func() ([]migration, error) { return loadMigrations() },
 	textSearch: func(words []string) (string, string, string, []any) {
 		// CROSS JOIN keeps the text index outside: the walk follows its
@@ -69,6 +73,9 @@ var sqliteEngine = &engine{
 	sync:          syncSQLite,
 }
 
+// engines are the ledger's engines by LedgerConfig.Driver.
+var engines = map[string]*engine{"": sqliteEngine, DriverSQLite: sqliteEngine, DriverPostgres: postgresEngine}
+
 // postgresLockKey is the advisory lock every PostgreSQL write transaction
 // takes first: writers serialise as on SQLite, whatever process they are
 // in, so that read-then-append steps (the audit chain's head) stay sound.
@@ -76,6 +83,7 @@ const postgresLockKey = 0x636c61696d74 // "claimt"
 
 var postgresEngine = &engine{
 	name:       DriverPostgres,
+	open:       openPostgres,
 	migrations: func() ([]migration, error) { return migrationsIn("migrations/postgres") },
 	beginWrite: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, postgresLockKey),
 	// The message_search index of migrations/postgres/0014_init.sql is
@@ -254,6 +262,9 @@ func syncSQLite(ctx context.Context, l *Ledger) error {
 // unavailable says whether err is one a retry may cure: a busy, locked or
 // unreachable database.
 func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the caller's own doing (a deadline is a net.Error too)
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
