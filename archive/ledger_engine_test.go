@@ -2,9 +2,16 @@ package archive
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func TestRewritePlaceholders(t *testing.T) {
@@ -126,6 +133,49 @@ func TestOpenLedgerReopens(t *testing.T) {
 		}
 		if err := l.Close(); err != nil {
 			t.Errorf("round %d: Close: %v", round, err)
+		}
+	}
+}
+
+// TestPostgresUnreachable opens a PostgreSQL ledger where no server
+// listens: the error is ErrUnavailable (a retry may cure it) and does not
+// show the DSN's password.
+func TestPostgresUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = OpenLedger(ctx, LedgerConfig{Driver: DriverPostgres, DSN: "postgres://ct:s3cret-pw@" + addr + "/ledger?connect_timeout=5"})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("OpenLedger(no server) = %v, want ErrUnavailable", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("OpenLedger(no server) = %v: the password shows", err)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"serialization failure", &pgconn.PgError{Code: "40001"}, true},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"syntax error", &pgconn.PgError{Code: "42601"}, false},
+		{"cancelled", context.Canceled, false},
+		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), false},
+		{"bad connection", driver.ErrBadConn, true},
+	} {
+		if got := unavailable(tc.err); got != tc.want {
+			t.Errorf("unavailable(%s: %v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }
