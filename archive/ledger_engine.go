@@ -371,15 +371,31 @@ func dollarTag(s string) string {
 }
 
 // placeholderQueries caches rewritten queries: the ledger's are a few
-// dozen, run again and again.
-var placeholderQueries sync.Map // string -> string
+// hundred shapes (IN lists vary in length), run again and again. The
+// cache is bounded; past it, queries are rewritten every time.
+var placeholderQueries struct {
+	sync.RWMutex
+	m map[string]string
+}
+
+const maxPlaceholderQueries = 2000
 
 func rewriteCached(query string) string {
-	if q, ok := placeholderQueries.Load(query); ok {
-		return q.(string)
+	placeholderQueries.RLock()
+	q, ok := placeholderQueries.m[query]
+	placeholderQueries.RUnlock()
+	if ok {
+		return q
 	}
-	q := rewritePlaceholders(query)
-	placeholderQueries.Store(query, q)
+	q = rewritePlaceholders(query)
+	placeholderQueries.Lock()
+	if placeholderQueries.m == nil {
+		placeholderQueries.m = map[string]string{}
+	}
+	if len(placeholderQueries.m) < maxPlaceholderQueries {
+		placeholderQueries.m[query] = q
+	}
+	placeholderQueries.Unlock()
 	return q
 }
 
