@@ -188,6 +188,7 @@ func startPostgres() (_ *PostgresServer, err error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStaleClusters()
 	dir, err := os.MkdirTemp("", "claimtrail-pg-")
 	if err != nil {
 		return nil, err
@@ -236,6 +237,28 @@ func startPostgres() (_ *PostgresServer, err error) {
 		if attempt == 3 {
 			return nil, err
 		}
+	}
+}
+
+// removeStaleClusters removes the directories of clusters whose test
+// binary was killed before StopPostgres: an hour old, and no postmaster
+// alive in them. Pdeathsig stopped their servers; their files stay.
+func removeStaleClusters() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "claimtrail-pg-*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || time.Since(fi.ModTime()) < time.Hour {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			line, _, _ := strings.Cut(string(b), "\n")
+			if pid, err := strconv.Atoi(strings.TrimSpace(line)); err == nil {
+				if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+					continue // still running, perhaps as another user
+				}
+			}
+		}
+		os.RemoveAll(d)
 	}
 }
 
