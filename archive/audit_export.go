@@ -110,14 +110,17 @@ const messageSeqs = `SELECT am.seq FROM messages m JOIN audit_messages am ON am.
 // claim's evidence: attached now, attached once (evidence_attached), or
 // taken off (claim_updated's evidence_removed). Each part is a look-up of
 // an index: the claim's, or its subject's (+action keeps SQLite off the
-// action index, which holds every attach of every claim).
-const claimMessagesQuery = `SELECT e.message_id FROM claim_evidence e WHERE e.claim_id = ?
+// action index, which holds every attach of every claim; noIndex is the
+// engine's "+").
+func claimMessagesQuery(noIndex string) string {
+	return `SELECT e.message_id FROM claim_evidence e WHERE e.claim_id = ?
 		UNION SELECT m.id FROM messages m WHERE m.sha256 IN (
 			SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.message') END
-			FROM audit WHERE subject = ? AND ` + otherSubjects + ` AND +action = ?
+			FROM audit WHERE subject = ? AND ` + otherSubjects + ` AND ` + noIndex + `action = ?
 			UNION SELECT CASE WHEN json_valid(details) THEN json_extract(details, '$.evidence_removed') END
-			FROM audit WHERE subject = ? AND ` + otherSubjects + ` AND +action = ?)
+			FROM audit WHERE subject = ? AND ` + otherSubjects + ` AND ` + noIndex + `action = ?)
 		ORDER BY 1`
+}
 
 // claimMessages returns the row IDs of the messages that concern a claim:
 // every message attached to it now or in the past. A missing claim is an
@@ -127,7 +130,7 @@ func (l *Ledger) claimMessages(ctx context.Context, claimID int64) ([]int64, err
 		return nil, err
 	}
 	subject := claimSubject(claimID)
-	rows, err := l.r.QueryContext(ctx, claimMessagesQuery,
+	rows, err := l.r.QueryContext(ctx, claimMessagesQuery(l.eng.noIndex),
 		claimID, subject, string(ActionEvidenceAttached), subject, string(ActionClaimUpdated))
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 // row, and a message's audit, a claim's audit and the other subjects read
 // the same entries as before.
 func TestMigration0012LinksMessageEntries(t *testing.T) {
+	sqliteOnly(t, "upgrades a SQLite ledger from before migration 0012")
 	ctx := context.Background()
 	l := newTestLedger(t)
 	a := openClaimWith(t, l, tenantA, "EX315207", 3, true)
@@ -106,6 +107,7 @@ func migrationSQL(t *testing.T, version int) string {
 // TestOpenLedgerLogsUpgrade checks that opening a ledger of an older schema
 // says it upgrades it, and when it is done; a new ledger says nothing.
 func TestOpenLedgerLogsUpgrade(t *testing.T) {
+	sqliteOnly(t, "upgrades a SQLite ledger file")
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "claimtrail.db")
 	var logs bytes.Buffer

@@ -82,11 +82,11 @@ func (c *chainEntry) computed() string   { return hex.EncodeToString(c.sum[:]) }
 // calling one hashes and checks them: on two cores the verification runs
 // at the speed of the slower of the two, not of both together. It returns
 // the hash of the last entry read.
-func scanChain(ctx context.Context, tx *sql.Tx, from AuditCheckpoint, to int64, fn func(*chainEntry)) (string, error) {
+func scanChain(ctx context.Context, eng *engine, tx *sql.Tx, from AuditCheckpoint, to int64, fn func(*chainEntry)) (string, error) {
 	if to <= 0 {
 		to = math.MaxInt64
 	}
-	rows, err := tx.QueryContext(ctx, chainQuery, from.Seq, to)
+	rows, err := tx.QueryContext(ctx, eng.chainQuery, from.Seq, to)
 	if err != nil {
 		return "", err
 	}
@@ -173,7 +173,7 @@ func scanChain(ctx context.Context, tx *sql.Tx, from AuditCheckpoint, to int64, 
 // point n, in UTF-8), then the fields back to back. A column costs the
 // driver a call, a lock and a string: one instead of eight is most of the
 // scan's speed.
-const chainQuery = `SELECT seq, char(octet_length(time), octet_length(actor), octet_length(action),
+const sqliteChainQuery = `SELECT seq, char(octet_length(time), octet_length(actor), octet_length(action),
 		octet_length(subject), octet_length(details), octet_length(prev_hash))
 		|| time || actor || action || subject || details || prev_hash || hash
 	FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq`

@@ -406,7 +406,7 @@ func (l *Ledger) checkChain(ctx context.Context, tx *sql.Tx, rep *AuditReport, f
 	if midHash == "" {
 		// Short, or the middle entry is gone (the scan reports it): one
 		// run.
-		last, err := scanChain(ctx, tx, from, 0, first.entry)
+		last, err := scanChain(ctx, l.eng, tx, from, 0, first.entry)
 		return first.hashAt, last, err
 	}
 
@@ -420,10 +420,10 @@ func (l *Ledger) checkChain(ctx context.Context, tx *sql.Tx, rep *AuditReport, f
 	done := make(chan error, 1)
 	go func() {
 		var err error
-		last2, err = scanChain(ctx, tx2, AuditCheckpoint{Seq: mid, Hash: midHash}, 0, second.entry)
+		last2, err = scanChain(ctx, l.eng, tx2, AuditCheckpoint{Seq: mid, Hash: midHash}, 0, second.entry)
 		done <- err
 	}()
-	last, err := scanChain(ctx, tx, from, mid, first.entry)
+	last, err := scanChain(ctx, l.eng, tx, from, mid, first.entry)
 	if err2 := <-done; err == nil {
 		err = err2
 	}

@@ -59,12 +59,8 @@ func (l *Ledger) openClaim(ctx context.Context, tx dbtx, now time.Time, actor, t
 	if existing.Valid {
 		return existing.Int64, claims.Status(st.String), false, nil
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?)`, tenant, incident, string(claims.StatusOpen), fmtTime(now), fmtTime(now))
-	if err != nil {
-		return 0, "", false, err
-	}
-	if id, err = res.LastInsertId(); err != nil {
+	if err = tx.QueryRowContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, tenant, incident, string(claims.StatusOpen), fmtTime(now), fmtTime(now)).Scan(&id); err != nil {
 		return 0, "", false, err
 	}
 	if catalog {
@@ -217,7 +213,7 @@ func (l *Ledger) setStatus(ctx context.Context, tx dbtx, now time.Time, actor st
 	if claims.IsReopen(from, to) {
 		details["reopened"] = true
 		// What was late for the last submission is part of the next one.
-		res, err := tx.ExecContext(ctx, `UPDATE claim_evidence SET late = 0 WHERE claim_id = ? AND late`, id)
+		res, err := tx.ExecContext(ctx, `UPDATE claim_evidence SET late = FALSE WHERE claim_id = ? AND late`, id)
 		if err != nil {
 			return err
 		}

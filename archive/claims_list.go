@@ -99,7 +99,7 @@ const noDeadline = "~"
 const deadlineKey = `coalesce(c.deadline, '~')`
 
 // tenantNameKey is the incident sort's second key.
-const tenantNameKey = `ifnull((SELECT t.name FROM tenants t WHERE t.id = c.tenant_id), '')`
+const tenantNameKey = `COALESCE((SELECT t.name FROM tenants t WHERE t.id = c.tenant_id), '')`
 
 // claimListOrder is how a sort walks the claims: its key columns, their
 // direction, and how many keys (besides the ID) its cursor carries.
@@ -139,7 +139,7 @@ func parseListCursor(s string, sort ClaimSort, nkeys int) (listCursor, error) {
 
 // where returns the filter's SQL condition over claims c and its arguments.
 func (f ClaimFilter) where() (string, []any, error) {
-	conds := []string{"1"}
+	conds := []string{"TRUE"}
 	var args []any
 	if len(f.Statuses) > 0 {
 		for _, s := range f.Statuses {
@@ -312,9 +312,9 @@ func (l *Ledger) ClaimTally(ctx context.Context, f ClaimFilter, now time.Time) (
 	qargs := append(append(append(append([]any{}, fargs...), fmtTime(overdue)), fargs...), fmtTime(overdue), fmtTime(soon))
 	var t ClaimTally
 	err = l.r.QueryRowContext(ctx, `SELECT COUNT(*),
-		ifnull(SUM(`+urgent+` AND c.deadline <= ?), 0),
-		ifnull(SUM(`+urgent+` AND c.deadline > ? AND c.deadline <= ?), 0),
-		ifnull(SUM(NOT c.eligible), 0)
+		COUNT(*) FILTER (WHERE `+urgent+` AND c.deadline <= ?),
+		COUNT(*) FILTER (WHERE `+urgent+` AND c.deadline > ? AND c.deadline <= ?),
+		COUNT(*) FILTER (WHERE NOT c.eligible)
 		FROM claims c WHERE `+where, append(qargs, args...)...).Scan(&t.Total, &t.Overdue, &t.Soon, &t.Ineligible)
 	if err != nil {
 		return ClaimTally{}, dbErr(op, err)

@@ -70,12 +70,8 @@ func listLedger(t *testing.T, n int) (*Ledger, []listClaim) {
 			c.deadline = fmtTime(base.Add(time.Duration(i%6) * 24 * time.Hour))
 		}
 		c.tenantName = tenants[i%3].name
-		res, err := l.w.ExecContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, deadline, created_at, updated_at, eligible)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.tenant, c.incident, string(c.status), nullString(c.deadline), c.updated, c.updated, c.eligible)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.id, err = res.LastInsertId(); err != nil {
+		if err := l.w.QueryRowContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, deadline, created_at, updated_at, eligible)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, c.tenant, c.incident, string(c.status), nullString(c.deadline), c.updated, c.updated, c.eligible).Scan(&c.id); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, c)
@@ -201,12 +197,11 @@ func TestClaimListNewClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	add := func(incident, deadline string) int64 {
-		res, err := l.w.ExecContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, deadline, created_at, updated_at)
-			VALUES (?, ?, 'open', ?, ?, ?)`, tenantA, incident, deadline, deadline, deadline)
-		if err != nil {
+		var id int64
+		if err := l.w.QueryRowContext(ctx, `INSERT INTO claims (tenant_id, incident_id, status, deadline, created_at, updated_at)
+			VALUES (?, ?, 'open', ?, ?, ?) RETURNING id`, tenantA, incident, deadline, deadline, deadline).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
-		id, _ := res.LastInsertId()
 		return id
 	}
 	behind := add("EX900001", "2020-01-01T00:00:00.000000000Z")

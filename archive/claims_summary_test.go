@@ -97,6 +97,7 @@ func TestEvidenceSummaryFollowsEvidence(t *testing.T) {
 // TestMigrationFillsEvidenceSummary runs migration 0004 on claims made
 // without it and checks the summaries it fills in.
 func TestMigrationFillsEvidenceSummary(t *testing.T) {
+	sqliteOnly(t, "upgrades a SQLite ledger from before migration 0004")
 	l := newTestLedger(t)
 	openClaimWith(t, l, tenantA, "EX315207", 3, true)
 	openClaimWith(t, l, tenantA, "EX315208", 2, false)
@@ -133,6 +134,7 @@ func TestMigrationFillsEvidenceSummary(t *testing.T) {
 // re-judgment after the upgrade undoes it. A message the rules accepted
 // stays without one.
 func TestMigration0005KeepsTriageAttaches(t *testing.T) {
+	sqliteOnly(t, "upgrades a SQLite ledger from before migration 0005")
 	ctx := context.Background()
 	l := newTestLedger(t)
 	byRules := openClaimWith(t, l, tenantA, "EX315207", 1, true)

@@ -140,7 +140,7 @@ func (l *Ledger) IncidentList(ctx context.Context, q IncidentQuery) (IncidentPag
 	if order.desc {
 		cmpOp, dir = "<", " DESC"
 	}
-	where, args := "1", []any{}
+	where, args := "TRUE", []any{}
 	if q.Cursor != "" {
 		cur, err := parseIncidentCursor(q.Cursor, q.Sort)
 		if err != nil {
@@ -239,8 +239,8 @@ func fillIncidentSummaries(ctx context.Context, q querier, s []IncidentSummary, 
 	in := "?" + strings.Repeat(", ?", len(ids)-1)
 	overdue, soon := claims.UrgencyBounds(now)
 	rows, err := q.QueryContext(ctx, `SELECT c.incident_id, c.status, c.eligible, COUNT(*),
-		ifnull(SUM(c.deadline IS NOT NULL AND c.deadline <= ?), 0),
-		ifnull(SUM(c.deadline IS NOT NULL AND c.deadline > ? AND c.deadline <= ?), 0)
+		COUNT(*) FILTER (WHERE c.deadline IS NOT NULL AND c.deadline <= ?),
+		COUNT(*) FILTER (WHERE c.deadline IS NOT NULL AND c.deadline > ? AND c.deadline <= ?)
 		FROM claims c WHERE c.incident_id IN (`+in+`) GROUP BY c.incident_id, c.status, c.eligible`,
 		append([]any{fmtTime(overdue), fmtTime(overdue), fmtTime(soon)}, ids...)...)
 	if err != nil {
@@ -274,11 +274,11 @@ func fillIncidentSummaries(ctx context.Context, q querier, s []IncidentSummary, 
 	}
 
 	// The newest reading of each source with facts (not Graph's "not
-	// listed"), over every tenant: SQLite takes the bare columns from the
-	// row of MAX(id).
-	rows, err = q.QueryContext(ctx, `SELECT f.incident_id, MAX(f.id), f.read_at, f.facts FROM incident_facts f
-		WHERE f.incident_id IN (`+in+`) AND (f.listed IS NULL OR f.listed)
-		GROUP BY f.incident_id, f.source`, ids...)
+	// listed"), over every tenant.
+	rows, err = q.QueryContext(ctx, `SELECT f.incident_id, f.id, f.read_at, f.facts FROM incident_facts f
+		WHERE f.id IN (SELECT MAX(g.id) FROM incident_facts g
+			WHERE g.incident_id IN (`+in+`) AND (g.listed IS NULL OR g.listed)
+			GROUP BY g.incident_id, g.source)`, ids...)
 	if err != nil {
 		return err
 	}

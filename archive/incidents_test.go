@@ -87,7 +87,7 @@ func TestRecordIncidentFacts(t *testing.T) {
 	}
 	if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE action = ? AND subject = 'incident:EX315207'
 		AND json_extract(details, '$.source') = 'graph' AND json_extract(details, '$.classification') = 'incident'
-		AND json_extract(details, '$.start') IS NOT NULL AND json_extract(details, '$.listed') = 1`,
+		AND json_extract(details, '$.start') IS NOT NULL AND CAST(json_extract(details, '$.listed') AS TEXT) IN ('1', 'true')`,
 		string(ActionIncidentFactsRecorded)); n != 1 {
 		t.Errorf("incident_facts_recorded audit entries = %d, want 1", n)
 	}

@@ -64,8 +64,8 @@ func (l *Ledger) SetCheckpoint(ctx context.Context, mailbox, folder string, uidV
 		_, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (mailbox, folder, uidvalidity, last_uid, updated_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (mailbox, folder) DO UPDATE SET
-				last_uid = CASE WHEN uidvalidity = excluded.uidvalidity
-					THEN MAX(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+				last_uid = CASE WHEN checkpoints.uidvalidity = excluded.uidvalidity AND checkpoints.last_uid > excluded.last_uid
+					THEN checkpoints.last_uid ELSE excluded.last_uid END,
 				uidvalidity = excluded.uidvalidity,
 				updated_at = excluded.updated_at`,
 			mailbox, folder, int64(uidValidity), int64(lastUID), fmtTime(l.now()))

@@ -21,6 +21,7 @@ const crashChildEnv = "CLAIMTRAIL_LEDGER_CRASH_CHILD"
 // chain verifies, no step is half done (every judged message has its
 // evidence and audit entries), and the survivor finishes the work.
 func TestKilledWriterResumes(t *testing.T) {
+	sqliteOnly(t, "kills a writer of a SQLite file")
 	if path := os.Getenv(crashChildEnv); path != "" {
 		crashChild(t, path)
 		return

@@ -130,7 +130,7 @@ func TestDetachEvidence(t *testing.T) {
 		t.Errorf("Decisions after detaching = %+v, %v; want anna's detach with her note", ds, err)
 	}
 	if n := countRows(t, l, `SELECT COUNT(*) FROM audit WHERE action = ? AND actor = 'anna' AND subject = ?
-		AND json_extract(details, '$.no_evidence_left') AND json_extract(details, '$.message') = ? AND json_extract(details, '$.note') = 'wrong customer'`,
+		AND CAST(json_extract(details, '$.no_evidence_left') AS TEXT) IN ('1', 'true') AND json_extract(details, '$.message') = ? AND json_extract(details, '$.note') = 'wrong customer'`,
 		string(ActionEvidenceDetached), claimSubject(c.ID), m.SHA256); n != 1 {
 		t.Errorf("evidence_detached entries = %d, want 1 saying no evidence is left", n)
 	}

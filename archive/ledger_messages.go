@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/claimtrail/claimtrail/claims"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -242,17 +243,14 @@ func (l *Ledger) insertMessage(ctx context.Context, tx dbtx, rec MessageRecord, 
 		fmtTime(claims.EvidenceDate(storedTime(rec.InternalDate), storedTime(rec.Date), storedTime(now))),
 		rec.MessageID, rec.Sender, rec.Subject},
 		append(judged, stored...)...)
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO messages
 		(sha256, size, mailbox, folder, uidvalidity, uid, internal_date, sent_date, recorded_at, evidence_date, message_id, sender, subject,
 		verdict, reason, tenant_id, incident_ids, judgment, rules_version, judged_at, bundle_key, bundle_sha256, stored_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`, args...)
-	if err != nil {
-		return nil, err
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id`, args...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // recorded before
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return nil, err
-	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +330,7 @@ func (l *Ledger) MessageBySHA256(ctx context.Context, sha string) (*Message, err
 // poller finishes them before it fetches anything new.
 func (l *Ledger) UnfinishedMessages(ctx context.Context, mailbox, folder string, limit int) ([]*Message, error) {
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt64 // no limit
 	}
 	rows, err := l.r.QueryContext(ctx, messageSelect+` WHERE m.mailbox = ? AND m.folder = ? AND m.moved_at IS NULL
 		ORDER BY m.id LIMIT ?`, mailbox, folder, limit)

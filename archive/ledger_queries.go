@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -66,7 +67,7 @@ func (l *Ledger) Messages(ctx context.Context, f MessageFilter) ([]*Message, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		limit = math.MaxInt64 // no limit
 	}
 	if len(verdicts) == 0 {
 		return l.queryMessages(ctx, op, where, args, limit)
@@ -124,7 +125,7 @@ const rematchQuery = messageSelect + ` WHERE m.id IN (
 		SELECT c.id FROM json_each(?) d JOIN messages c
 			ON c.sender_domain_rev >= d.value AND c.sender_domain_rev < substr(d.value, 1, length(d.value) - 1) || '/')
 	AND m.verdict = 'rejected' AND m.reason IN ('unknown_domain', 'tenant_mismatch')
-	AND COALESCE(json_extract(m.judgment, '$.registry_version'), 0) < ?
+	AND COALESCE(CAST(json_extract(m.judgment, '$.registry_version') AS INTEGER), 0) < ?
 	ORDER BY m.id DESC`
 
 // reverseDomain is a domain as messages.sender_domain_rev holds it: its
@@ -260,11 +261,11 @@ func (l *Ledger) auditQuery(ctx context.Context, f AuditFilter, desc bool) (stri
 	actionCol, actorCol := "action", "actor"
 	switch {
 	case bySubject:
-		actionCol, actorCol = "+action", "+actor"
+		actionCol, actorCol = l.eng.noIndex+"action", l.eng.noIndex+"actor"
 	case len(f.Actions) > 0 && f.Actor != "" && strings.EqualFold(f.Actor, ActorSystem):
-		actorCol = "+actor"
+		actorCol = l.eng.noIndex + "actor"
 	case len(f.Actions) > 0 && f.Actor != "":
-		actionCol = "+action"
+		actionCol = l.eng.noIndex + "action"
 	}
 	if len(f.Actions) > 0 {
 		where = append(where, actionCol+` IN (?`+strings.Repeat(", ?", len(f.Actions)-1)+`)`)
@@ -321,7 +322,7 @@ func (l *Ledger) auditQuery(ctx context.Context, f AuditFilter, desc bool) (stri
 		// audit_messages per message; a claim's entries are few, and
 		// sorting them is cheap.
 		where = append(where, `seq IN (SELECT seq FROM audit WHERE subject = ? AND `+otherSubjects+`
-			UNION ALL SELECT seq FROM audit_messages WHERE message_id IN (SELECT value FROM json_each(?)))`)
+			UNION ALL SELECT seq FROM audit_messages WHERE message_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)))`)
 		args = append(args, claimSubject(f.Claim), string(b))
 	}
 	if f.Before > 0 {
@@ -342,7 +343,7 @@ func (l *Ledger) auditQuery(ctx context.Context, f AuditFilter, desc bool) (stri
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt64
 	}
 	q += ` ORDER BY seq DESC LIMIT ?`
 	args = append(args, limit)

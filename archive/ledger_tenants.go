@@ -169,7 +169,7 @@ func (l *Ledger) Tenants(ctx context.Context) ([]rules.Tenant, error) {
 
 // tenantsIn reads the tenant registry through q, as Tenants returns it.
 func tenantsIn(ctx context.Context, q querier) ([]rules.Tenant, error) {
-	return tenantsWhere(ctx, q, "1", nil)
+	return tenantsWhere(ctx, q, "TRUE", nil)
 }
 
 // tenantsWhere reads the tenants of the registry that cond, over tenants

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,9 +37,46 @@ func testClock(start time.Time) func() time.Time {
 
 var clockStart = time.Date(2026, 2, 16, 10, 0, 0, 0, time.UTC)
 
+// TestLedgerEngine, from $CLAIMTRAIL_TEST_LEDGER, is the engine the
+// tests' ledgers run on: "" or "sqlite", or "postgres" (a database of
+// its own for each test, on the test binary's PostgreSQL cluster), so that
+// the archive tests are the conformance suite of both engines.
+var TestLedgerEngine = os.Getenv("CLAIMTRAIL_TEST_LEDGER")
+
+// NewTestPostgresDSN returns the DSN of a new, empty PostgreSQL database
+// for the test. An external test file sets it (archivetest imports archive).
+var NewTestPostgresDSN func(testing.TB) string
+
+// testDSNs maps a test's ledger paths to their databases, so that a test
+// that reopens a path reopens its database.
+var testDSNs sync.Map
+
+// testLedgerConfig is the configuration of the test ledger at path.
+func testLedgerConfig(t testing.TB, path string) LedgerConfig {
+	t.Helper()
+	if TestLedgerEngine != DriverPostgres {
+		return LedgerConfig{Path: path}
+	}
+	dsn, ok := testDSNs.Load(path)
+	if !ok {
+		dsn, _ = testDSNs.LoadOrStore(path, NewTestPostgresDSN(t))
+		t.Cleanup(func() { testDSNs.Delete(path) })
+	}
+	return LedgerConfig{Driver: DriverPostgres, DSN: dsn.(string)}
+}
+
+// sqliteOnly skips the test on another engine: why says what makes it
+// SQLite's alone.
+func sqliteOnly(t testing.TB, why string) {
+	t.Helper()
+	if TestLedgerEngine == DriverPostgres {
+		t.Skipf("SQLite only: %s", why)
+	}
+}
+
 func openTestLedger(t testing.TB, path string) *Ledger {
 	t.Helper()
-	l, err := OpenLedger(context.Background(), LedgerConfig{Path: path})
+	l, err := OpenLedger(context.Background(), testLedgerConfig(t, path))
 	if err != nil {
 		t.Fatalf("OpenLedger(%s): %v", path, err)
 	}
@@ -93,6 +131,7 @@ func countRows(t testing.TB, l *Ledger, query string, args ...any) int {
 }
 
 func TestOpenLedgerMigratesAndReopens(t *testing.T) {
+	sqliteOnly(t, "checks SQLite's PRAGMAs and sqlite_master")
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub", "dir", "claimtrail.db")
 	ms, err := migrations()
@@ -161,7 +200,7 @@ func TestOpenLedgerRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	_, err := OpenLedger(ctx, LedgerConfig{Path: path})
+	_, err := OpenLedger(ctx, testLedgerConfig(t, path))
 	if err == nil || !strings.Contains(err.Error(), "schema version 999") || !strings.Contains(err.Error(), "run the newer claimtrail") {
 		t.Errorf("OpenLedger(newer schema) = %v, want an error naming version 999 and what to do", err)
 	}
@@ -344,8 +383,18 @@ func TestJudgmentIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	l := newTestLedger(t)
 	m := mustRecord(t, l, testRecord(1))
-	if _, err := l.w.Exec(`CREATE TRIGGER fail_attach BEFORE INSERT ON claim_evidence
-		WHEN (SELECT COUNT(*) FROM claim_evidence) >= 1 BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+	inject, remove := `CREATE TRIGGER fail_attach BEFORE INSERT ON claim_evidence
+		WHEN (SELECT COUNT(*) FROM claim_evidence) >= 1 BEGIN SELECT RAISE(ABORT, 'injected failure'); END`, `DROP TRIGGER fail_attach`
+	if TestLedgerEngine == DriverPostgres {
+		inject = `CREATE FUNCTION fail_attach() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				IF (SELECT COUNT(*) FROM claim_evidence) >= 1 THEN RAISE EXCEPTION 'injected failure'; END IF;
+				RETURN NEW;
+			END $$;
+			CREATE TRIGGER fail_attach BEFORE INSERT ON claim_evidence FOR EACH ROW EXECUTE FUNCTION fail_attach()`
+		remove = `DROP TRIGGER fail_attach ON claim_evidence`
+	}
+	if _, err := l.w.Exec(inject); err != nil {
 		t.Fatal(err)
 	}
 	before := countRows(t, l, `SELECT COUNT(*) FROM audit`)
@@ -363,7 +412,7 @@ func TestJudgmentIsAtomic(t *testing.T) {
 	if n := countRows(t, l, `SELECT COUNT(*) FROM audit`); n != before {
 		t.Errorf("audit entries = %d after a failed judgment, want %d", n, before)
 	}
-	if _, err := l.w.Exec(`DROP TRIGGER fail_attach`); err != nil {
+	if _, err := l.w.Exec(remove); err != nil {
 		t.Fatal(err)
 	}
 	atts, changed, err := l.RecordJudgment(ctx, m.ID, accepted(tenantA, "EX315207", "SP123456"), rules.Version)
@@ -735,6 +784,7 @@ func TestUnfinishedMessagesLimit(t *testing.T) {
 }
 
 func TestDBErrMarksUnavailable(t *testing.T) {
+	sqliteOnly(t, "holds SQLite's file write lock from another connection")
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "claimtrail.db")
 	l := openTestLedger(t, path)

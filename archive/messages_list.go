@@ -116,10 +116,10 @@ func (l *Ledger) MessageList(ctx context.Context, q MessageQuery) (MessagePage, 
 	var args []any
 	if s := q.Search; s != nil {
 		if s.usesText() {
-			// CROSS JOIN keeps the text index outside: the walk follows
-			// its rowids.
-			from, key = `message_search s CROSS JOIN messages m ON m.id = s.rowid`, `s.rowid`
-			conds, args = append(conds, `message_search MATCH ?`), append(args, s.ftsQuery())
+			var cond string
+			var targs []any
+			from, key, cond, targs = l.eng.textSearch(s.textWords())
+			conds, args = append(conds, cond), append(args, targs...)
 		} else {
 			cond, cargs := s.messageCond()
 			conds, args = append(conds, cond), append(args, cargs...)
@@ -128,7 +128,11 @@ func (l *Ledger) MessageList(ctx context.Context, q MessageQuery) (MessagePage, 
 
 	if !q.NoTotal {
 		var err error
-		if page.Total, page.TotalCapped, err = l.countMessages(ctx, q.Search != nil, q.Search != nil && q.Search.usesText(), verdicts, from, conds, args); err != nil {
+		textFrom := ""
+		if q.Search != nil && q.Search.usesText() {
+			textFrom = l.eng.textCountFrom
+		}
+		if page.Total, page.TotalCapped, err = l.countMessages(ctx, q.Search != nil, textFrom, verdicts, from, conds, args); err != nil {
 			return page, dbErr(op, err)
 		}
 	}
@@ -189,7 +193,7 @@ func (l *Ledger) MessageList(ctx context.Context, q MessageQuery) (MessagePage, 
 
 // countMessages counts what a message list selects. Without a search the
 // kept counts answer; with one, the walk counts up to MessageCountCap.
-func (l *Ledger) countMessages(ctx context.Context, search, text bool, verdicts []rules.Verdict, from string, conds []string, args []any) (int, bool, error) {
+func (l *Ledger) countMessages(ctx context.Context, search bool, textFrom string, verdicts []rules.Verdict, from string, conds []string, args []any) (int, bool, error) {
 	if !search {
 		counts, err := l.MessageCounts(ctx)
 		if err != nil {
@@ -216,12 +220,12 @@ func (l *Ledger) countMessages(ctx context.Context, search, text bool, verdicts 
 	if len(verdicts) > 0 {
 		in, vargs := verdictsIn(verdicts)
 		conds, args = append(slices.Clone(conds), `m.verdict IN (`+in+`)`), append(slices.Clone(args), vargs...)
-	} else if text {
+	} else if textFrom != "" {
 		// Without a verdict to check, the text index counts alone.
-		from = `message_search`
+		from = textFrom
 	}
 	var n int
-	err := l.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM `+from+` WHERE `+strings.Join(conds, ` AND `)+` LIMIT ?)`,
+	err := l.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM `+from+` WHERE `+strings.Join(conds, ` AND `)+` LIMIT ?) AS capped`,
 		append(slices.Clone(args), messageCountCap+1)...).Scan(&n)
 	if err != nil {
 		return 0, false, err

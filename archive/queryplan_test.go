@@ -64,6 +64,9 @@ func scansOfBigTables(t *testing.T, l *Ledger, q string, extra ...string) []stri
 			names[m[2]] = m[1]
 		}
 	}
+	if l.eng == postgresEngine {
+		return postgresScans(t, l, q, names)
+	}
 	n := strings.Count(q, "?")
 	rows, err := l.r.Query(`EXPLAIN QUERY PLAN `+q, make([]any, n)...)
 	if err != nil {
@@ -82,6 +85,87 @@ func scansOfBigTables(t *testing.T, l *Ledger, q string, extra ...string) []stri
 			if tb, ok := names[f[1]]; ok {
 				bad = append(bad, detail+" (table "+tb+")")
 			}
+		}
+	}
+	return bad
+}
+
+// postgresScans is scansOfBigTables on PostgreSQL: q's generic plan (the
+// one for any arguments) with sequential scans priced out, so that a Seq
+// Scan left means no index serves q, and an index walked whole (no Index
+// Cond, nor a Limit above to stop it) is a scan too.
+func postgresScans(t *testing.T, l *Ledger, q string, names map[string]string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := l.r.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, s := range []string{`SET enable_seqscan = off`, `SET plan_cache_mode = force_generic_plan`, `PREPARE plancheck AS ` + q} {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	defer conn.ExecContext(ctx, `DEALLOCATE plancheck; RESET enable_seqscan; RESET plan_cache_mode`)
+	nulls := strings.TrimSuffix(strings.Repeat("NULL, ", strings.Count(q, "?")), ", ")
+	explain := `EXPLAIN EXECUTE plancheck`
+	if nulls != "" {
+		explain += `(` + nulls + `)`
+	}
+	rows, err := conn.QueryContext(ctx, explain)
+	if err != nil {
+		t.Fatalf("%s for %s: %v", explain, q, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	scanRE := regexp.MustCompile(`(Seq Scan|Bitmap Heap Scan|Index Scan|Index Scan Backward|Index Only Scan|Index Only Scan Backward) (?:using \S+ )?on (\S+)(?: (\S+))?`)
+	indentOf := func(line string) int { return len(line) - len(strings.TrimLeft(line, " ")) }
+	var bad []string
+	for i, line := range plan {
+		m := scanRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		tb, big := names[m[2]]
+		if m[3] != "" && !big {
+			tb, big = names[m[3]]
+		}
+		if !big {
+			continue
+		}
+		if m[1] == "Seq Scan" {
+			bad = append(bad, strings.TrimSpace(line)+" (table "+tb+")")
+			continue
+		}
+		// An index walk is bounded by a condition on the index, or by a
+		// Limit above it when it returns every row it reads (no Filter).
+		var sub []string
+		for _, d := range plan[i+1:] {
+			if indentOf(d) <= indentOf(line) {
+				break
+			}
+			sub = append(sub, d)
+		}
+		detail := strings.Join(sub, "\n")
+		bounded := strings.Contains(detail, "Index Cond")
+		for j := i - 1; j >= 0 && !bounded && !strings.Contains(detail, "Filter:"); j-- {
+			if strings.Contains(plan[j], "Limit") {
+				bounded = true
+			}
+			if strings.Contains(plan[j], "Sort") || strings.Contains(plan[j], "Aggregate") || strings.Contains(plan[j], "Hash") {
+				break
+			}
+		}
+		if !bounded {
+			bad = append(bad, strings.TrimSpace(line)+" (whole index of table "+tb+")")
 		}
 	}
 	return bad

@@ -58,10 +58,10 @@ func (l *Ledger) DueReminders(ctx context.Context, channel string, days []int, n
 	args = append([]any{channel}, args...)
 	rows, err := l.r.QueryContext(ctx, `SELECT c.id, c.tenant_id, `+tenantNameKey+`, c.incident_id, c.status, c.deadline,
 		c.deadline_provisional, c.eligible,
-		ifnull((SELECT min(r.threshold_days) FROM reminders r
+		COALESCE((SELECT min(r.threshold_days) FROM reminders r
 			WHERE r.claim_id = c.id AND r.channel = ? AND r.deadline = c.deadline AND r.sent_at IS NOT NULL), 0)
 		FROM claims c
-		WHERE c.status IN (`+in+`) AND c.eligible = 1 AND c.deadline > ? AND c.deadline <= ?
+		WHERE c.status IN (`+in+`) AND c.eligible = TRUE AND c.deadline > ? AND c.deadline <= ?
 		ORDER BY c.deadline, c.id`, append(args, fmtTime(after), fmtTime(until))...)
 	if err != nil {
 		return nil, dbErr(op, err)
@@ -114,7 +114,7 @@ func (l *Ledger) ReminderSent(ctx context.Context, r Reminder) error {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO reminders (claim_id, channel, deadline, threshold_days, sent_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO UPDATE SET sent_at = excluded.sent_at, updated_at = excluded.updated_at`,
+			ON CONFLICT (claim_id, channel, deadline, threshold_days) DO UPDATE SET sent_at = excluded.sent_at, updated_at = excluded.updated_at`,
 			r.ClaimID, r.Channel, fmtTime(r.Deadline), r.Days, fmtTime(now), fmtTime(now)); err != nil {
 			return err
 		}
@@ -136,7 +136,7 @@ func (l *Ledger) ReminderFailed(ctx context.Context, r Reminder, cause string) (
 		now := l.now()
 		err := tx.QueryRowContext(ctx, `INSERT INTO reminders (claim_id, channel, deadline, threshold_days, failures, last_error, updated_at)
 			VALUES (?, ?, ?, ?, 1, ?, ?)
-			ON CONFLICT DO UPDATE SET failures = failures + 1, last_error = excluded.last_error, updated_at = excluded.updated_at
+			ON CONFLICT (claim_id, channel, deadline, threshold_days) DO UPDATE SET failures = reminders.failures + 1, last_error = excluded.last_error, updated_at = excluded.updated_at
 			RETURNING failures`,
 			r.ClaimID, r.Channel, fmtTime(r.Deadline), r.Days, cause, fmtTime(now)).Scan(&failures)
 		if err != nil || failures > 1 {

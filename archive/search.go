@@ -137,13 +137,17 @@ func validLocalPart(s string) bool {
 // step, or the search scans the mail.
 const senderDomainKey = `substr(m.sender, instr(m.sender, '@') + 1)`
 
-// ftsQuery is the FTS5 query for s's words: each one a quoted string,
-// all of them required.
-func (s Search) ftsQuery() string {
-	words := s.Words
+// textWords are the words the text index must hold, all of them, for s.
+func (s Search) textWords() []string {
 	if s.Kind != SearchWords {
-		words = []string{strings.ToLower(s.Term)}
+		return []string{strings.ToLower(s.Term)}
 	}
+	return s.Words
+}
+
+// ftsQuery is the FTS5 query for words: each one a quoted string, all of
+// them required.
+func ftsQuery(words []string) string {
 	quoted := make([]string, len(words))
 	for i, w := range words {
 		quoted[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
@@ -172,7 +176,7 @@ func (s Search) messageCond() (string, []any) {
 	case SearchDomain:
 		return senderDomainKey + ` = ? COLLATE NOCASE`, []any{s.Term}
 	}
-	return `0`, nil
+	return `FALSE`, nil
 }
 
 // domainAndParents returns d and every parent domain of it with at least
@@ -212,7 +216,7 @@ func (s Search) tenantCond() (string, []any) {
 	conds := make([]string, len(s.Words))
 	args := make([]any, len(s.Words))
 	for i, w := range s.Words {
-		conds[i], args[i] = `t.name LIKE ?`, "%"+w+"%"
+		conds[i], args[i] = `lower(t.name) LIKE ?`, "%"+strings.ToLower(w)+"%"
 	}
 	return strings.Join(conds, " AND "), args
 }

@@ -612,12 +612,8 @@ func (l *Ledger) CreateAPIToken(ctx context.Context, name, label, actor string, 
 		}
 		now := l.now().UTC()
 		t = APIToken{User: n, Label: label, CreatedAt: now, ExpiresAt: now.Add(ttl), ReadOnly: opts.ReadOnly}
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (token_sha256, user_name, label, created_at, expires_at, read_only)
-			VALUES (?, ?, ?, ?, ?, ?)`, stored, n, label, fmtTime(now), fmtTime(t.ExpiresAt), opts.ReadOnly)
-		if err != nil {
-			return err
-		}
-		if t.ID, err = res.LastInsertId(); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO api_tokens (token_sha256, user_name, label, created_at, expires_at, read_only)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, stored, n, label, fmtTime(now), fmtTime(t.ExpiresAt), opts.ReadOnly).Scan(&t.ID); err != nil {
 			return err
 		}
 		_, err = l.appendAudit(ctx, tx, now, actor, ActionTokenCreated, userSubject(n), map[string]any{

@@ -42,6 +42,24 @@ ensure_dovecot() {
 	export CLAIMTRAIL_DOVECOT="$bin"
 }
 
+# ensure_postgres makes PostgreSQL's initdb and postgres available to
+# archive/archivetest, which runs a private cluster per test binary (its own
+# temporary directory, port and password; the system service is not used).
+# As root the cluster runs as the postgres user that the package creates.
+# CLAIMTRAIL_POSTGRES may name another directory holding initdb and pg_ctl.
+ensure_postgres() {
+	local dir="${CLAIMTRAIL_POSTGRES:-}"
+	if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
+		dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+	fi
+	if [ -z "$dir" ] || [ ! -x "$dir/initdb" ] || { [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; }; then
+		_apt_install postgresql
+		dir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+	fi
+	echo "== postgres $("$dir/postgres" --version)"
+	export CLAIMTRAIL_POSTGRES="$dir"
+}
+
 ensure_chromium() {
 	if [ ! -x /usr/bin/chromium ]; then _apt_install chromium; fi
 	export CLAIMTRAIL_CHROMIUM=/usr/bin/chromium
@@ -49,6 +67,7 @@ ensure_chromium() {
 
 ensure_servers() {
 	ensure_dovecot
+	ensure_postgres
 	ensure_chromium
 	ensure_minio
 }

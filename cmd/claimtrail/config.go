@@ -36,7 +36,9 @@ type Config struct {
 	// Archive is where evidence bundles and audit anchors are stored: a
 	// directory (the default, under ./data) or MinIO.
 	Archive archive.StoreConfig `yaml:"archive"`
-	// Ledger is the SQLite database of messages, claims and the audit trail.
+	// Ledger is the database of messages, claims and the audit trail:
+	// a SQLite file (the default) or PostgreSQL (driver: postgres, dsn or
+	// dsn_file).
 	Ledger archive.LedgerConfig `yaml:"ledger"`
 	// Mailboxes are the IMAP mailboxes that `claimtrail run` polls.
 	Mailboxes []ingest.MailboxConfig `yaml:"mailboxes"`
@@ -176,6 +178,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.placeErrors("web", c.Web.Validate())...)
 	errs = append(errs, c.placeErrors("archive", c.Archive.WithDefaults().Validate())...)
+	errs = append(errs, c.placeErrors("ledger", c.Ledger.Validate())...)
 	names := map[string]bool{}
 	for i, m := range c.Mailboxes {
 		key := fmt.Sprintf("mailboxes[%d]", i)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/claimtrail/claimtrail/archive"
 )
 
 // envPrefix starts every environment override: CLAIMTRAIL_<SECTION>_<KEY>,
@@ -19,8 +21,10 @@ const envPrefix = "CLAIMTRAIL_"
 
 // secretWords mark a key as a secret: it may come from a *_file key or a
 // CLAIMTRAIL_..._FILE variable and is printed as <redacted>. A webhook's
-// URL is one: whoever knows it can post to the channel.
-var secretWords = []string{"password", "passphrase", "secret", "token", "api_key", "private_key", "webhook_url"}
+// URL is one: whoever knows it can post to the channel. A DSN may hold a
+// database password (ledger.dsn); it is printed with the password alone
+// redacted (archive.RedactDSN), so that where it points stays visible.
+var secretWords = []string{"password", "passphrase", "secret", "token", "api_key", "private_key", "webhook_url", "dsn"}
 
 func isSecretKey(key string) bool {
 	key = strings.ToLower(key)
@@ -320,6 +324,10 @@ func redactNode(n *yaml.Node) {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if strings.EqualFold(k.Value, "dsn") && v.Kind == yaml.ScalarNode {
+				v.Value = archive.RedactDSN(v.Value)
+				continue
+			}
 			if isSecretKey(k.Value) && v.Kind == yaml.ScalarNode && v.Value != "" {
 				v.Value, v.Tag, v.Style = redacted, "!!str", 0
 				continue

@@ -159,6 +159,31 @@ func TestParseConfigErrors(t *testing.T) {
 			want:   []string{`cfg/config.yaml:9: dkim.timeout: "soon" is not a duration such as 5s, 90s or 2m`},
 		},
 		{
+			name:   "unknown ledger driver",
+			config: goodRules + goodTenant + "ledger:\n  driver: mysql\n",
+			want:   []string{`cfg/config.yaml:9: ledger.driver: "mysql" is not a ledger driver; use "sqlite" (the default) or "postgres"`},
+		},
+		{
+			name:   "postgres ledger without a dsn",
+			config: goodRules + goodTenant + "ledger:\n  driver: postgres\n",
+			want:   []string{`cfg/config.yaml:8: ledger.dsn: missing; driver postgres needs the database's URL`},
+		},
+		{
+			name:   "postgres ledger with a path",
+			config: goodRules + goodTenant + "ledger:\n  driver: postgres\n  dsn: postgres://ct:pw@db/ct\n  path: data/x.db\n",
+			want:   []string{`cfg/config.yaml:11: ledger.path: is for driver sqlite`},
+		},
+		{
+			name:   "sqlite ledger with a dsn",
+			config: goodRules + goodTenant + "ledger:\n  dsn: postgres://ct:pw@db/ct\n",
+			want:   []string{`cfg/config.yaml:9: ledger.dsn: is for driver postgres; set driver: postgres`},
+		},
+		{
+			name:   "a dsn that is not one hides its password",
+			config: goodRules + goodTenant + "ledger:\n  driver: postgres\n  dsn: postgres://ct:s3cret@db:port/ct\n",
+			want:   []string{`cfg/config.yaml:10: ledger.dsn: not a PostgreSQL URL`},
+		},
+		{
 			name:   "unknown key in a section",
 			config: "rules:\n  partner_domain: [adatum-csp.com]\n  trusted_authserv_ids: [mx.adatum-csp.com]\n" + goodTenant,
 			want:   []string{`cfg/config.yaml:2: unknown key "partner_domain" in rules; did you mean "partner_domains"?`},
@@ -481,6 +506,42 @@ web:
 			}
 			if !strings.Contains(out, "secret_key: "+redacted) || !strings.Contains(out, "access_key: claimtrail") {
 				t.Errorf("redactedYAML =\n%s\nwant secret_key redacted and access_key shown", out)
+			}
+		})
+	}
+}
+
+// TestLedgerDSN checks the PostgreSQL ledger's DSN: from the file, a file
+// named by dsn_file or $CLAIMTRAIL_LEDGER_DSN_FILE, or $CLAIMTRAIL_LEDGER_DSN,
+// and printed with its password redacted but its host shown.
+func TestLedgerDSN(t *testing.T) {
+	const dsn = "postgres://claimtrail:s3cret-pw@db.example:5432/ledger"
+	files := map[string]string{"cfg/secrets/dsn": dsn + "\n", "/run/secrets/dsn": dsn}
+	for _, tt := range []struct {
+		name   string
+		ledger string
+		env    map[string]string
+	}{
+		{"inline", "  dsn: " + dsn + "\n", nil},
+		{"dsn_file", "  dsn_file: secrets/dsn\n", nil},
+		{"environment file", "", map[string]string{"CLAIMTRAIL_LEDGER_DSN_FILE": "/run/secrets/dsn"}},
+		{"environment", "", map[string]string{"CLAIMTRAIL_LEDGER_DSN": dsn}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := goodRules + goodTenant + "ledger:\n  driver: postgres\n" + tt.ledger
+			cfg, err := parseConfig("cfg/config.yaml", []byte(doc), &loader{lookupEnv: fakeEnv(tt.env), readFile: fakeFS(files)})
+			if err != nil {
+				t.Fatalf("parseConfig: %v", err)
+			}
+			if cfg.Ledger.Driver != "postgres" || cfg.Ledger.DSN != dsn {
+				t.Errorf("ledger = %s %q, want postgres %q", cfg.Ledger.Driver, cfg.Ledger.DSN, dsn)
+			}
+			out := cfg.String()
+			if strings.Contains(out, "s3cret-pw") || !strings.Contains(out, "dsn: postgres://claimtrail:<redacted>@db.example:5432/ledger") {
+				t.Errorf("printed config =\n%s\nwant the DSN with its password redacted", out)
+			}
+			if s := fmt.Sprint(cfg.Ledger); strings.Contains(s, "s3cret-pw") {
+				t.Errorf("fmt.Sprint(ledger) = %s: the password shows", s)
 			}
 		})
 	}
