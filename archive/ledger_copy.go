@@ -163,6 +163,14 @@ func CopyLedger(ctx context.Context, src, dst *Ledger, actor, from string, progr
 	if err := snap.Rollback(); err != nil {
 		return fail(fmt.Errorf("read the source: %w", err))
 	}
+	if dst.eng.afterCopy != "" {
+		if err := dst.writeOne(ctx, "copy: after", func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, dst.eng.afterCopy)
+			return err
+		}); err != nil {
+			return fail(err)
+		}
+	}
 
 	drep, err := dst.VerifyAudit(ctx, nil)
 	if err != nil {
@@ -202,6 +210,10 @@ func copyRows(ctx context.Context, snap *sql.Tx, dst *Ledger, t copyTable, progr
 	if err != nil {
 		return 0, fmt.Errorf("read the source's %s: %w", t.name, err)
 	}
+	flags, err := boolColumns(ctx, dst, t.name, cols)
+	if err != nil {
+		return 0, err
+	}
 	var (
 		total int64
 		batch []any // values of up to copyTxRows rows, row after row
@@ -220,6 +232,9 @@ func copyRows(ctx context.Context, snap *sql.Tx, dst *Ledger, t copyTable, progr
 			}
 			if err := rows.Scan(ptrs...); err != nil {
 				return total, fmt.Errorf("read the source's %s: %w", t.name, err)
+			}
+			for i, v := range vals {
+				vals[i] = asFlag(v, flags[i])
 			}
 			batch = append(batch, vals...)
 		}
@@ -262,4 +277,43 @@ func insertRows(ctx context.Context, tx *sql.Tx, table string, cols []string, va
 		vals = vals[n*len(cols):]
 	}
 	return nil
+}
+
+// boolColumns says which of table's columns cols are booleans in dst:
+// SQLite keeps flags as integers 0 and 1, PostgreSQL as BOOLEAN.
+func boolColumns(ctx context.Context, dst *Ledger, table string, cols []string) ([]bool, error) {
+	rows, err := dst.r.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+table+` LIMIT 0`)
+	if err != nil {
+		return nil, fmt.Errorf("read the destination's %s: %w", table, err)
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("read the destination's %s: %w", table, err)
+	}
+	flags := make([]bool, len(types))
+	for i, ct := range types {
+		flags[i] = strings.EqualFold(ct.DatabaseTypeName(), "BOOL") || strings.EqualFold(ct.DatabaseTypeName(), "BOOLEAN")
+	}
+	return flags, nil
+}
+
+// asFlag converts v, read from the source, to what the destination's
+// column takes: a boolean where flag is set, 0 or 1 for a boolean read
+// into an integer column.
+func asFlag(v any, flag bool) any {
+	switch x := v.(type) {
+	case int64:
+		if flag {
+			return x != 0
+		}
+	case bool:
+		if !flag {
+			if x {
+				return int64(1)
+			}
+			return int64(0)
+		}
+	}
+	return v
 }

@@ -56,6 +56,9 @@ type engine struct {
 	noIndex string
 	// sync makes the commits so far durable; nil when they are already.
 	sync func(ctx context.Context, l *Ledger) error
+	// afterCopy runs once CopyLedger has written every row with its own
+	// IDs; "" for nothing.
+	afterCopy string
 }
 
 var sqliteEngine = &engine{
@@ -104,6 +107,18 @@ var postgresEngine = &engine{
 		|| codepoint(octet_length(subject)) || codepoint(octet_length(details)) || codepoint(octet_length(prev_hash))
 		|| convert_to(time || actor || action || subject || details || prev_hash || hash, 'UTF8')
 	FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq`,
+	// Rows inserted with their IDs leave the identity columns' sequences
+	// where they were: the next insert would take ID 1 again.
+	afterCopy: `DO $$
+DECLARE c record;
+BEGIN
+	FOR c IN SELECT table_name, column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND is_identity = 'YES'
+	LOOP
+		EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L), COALESCE((SELECT max(%I) FROM %I), 0) + 1, false)',
+			c.table_name, c.column_name, c.column_name, c.table_name);
+	END LOOP;
+END $$`,
 }
 
 // Validate reports what is wrong with c, each error starting with the

@@ -12,7 +12,7 @@ import (
 	"github.com/claimtrail/claimtrail/archive"
 )
 
-const ledgerUsage = `usage: claimtrail ledger copy --from sqlite:PATH --to sqlite:PATH
+const ledgerUsage = `usage: claimtrail ledger copy --from sqlite:PATH --to postgres:DSN
 
 Copies a whole ledger into a new, empty one: tenants, users and tokens,
 messages, claims, decisions, incident facts, reminders, checkpoints and
@@ -24,7 +24,10 @@ is refused. Stop claimtrail run and serve on the source first: what they
 write during the copy is not copied.
 
 Ledgers are named ENGINE:WHERE: sqlite:PATH for a SQLite file (the
-destination file is created).
+destination file is created), postgres:DSN for a PostgreSQL database (a
+URL, postgres://user:password@host:5432/db, alone is enough; the database
+must exist, its schema is created). A bare "postgres:" takes the DSN from
+$CLAIMTRAIL_LEDGER_DSN, which keeps the password off the command line.
 
 Exit status: 0 when the copy is complete and verified, 1 when it failed
 (the destination is then incomplete: delete it and copy again), 2 for bad
@@ -50,7 +53,7 @@ func runLedger(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	flags := newFlags(e, "ledger copy", ledgerUsage)
-	from := flags.String("from", "", "the ledger to copy, `ENGINE:WHERE` (sqlite:PATH)")
+	from := flags.String("from", "", "the ledger to copy, `ENGINE:WHERE` (sqlite:PATH or postgres:DSN)")
 	to := flags.String("to", "", "the new, empty ledger to copy into, `ENGINE:WHERE`")
 	rest, code, done := parseArgs(flags, args[1:])
 	if done {
@@ -64,12 +67,12 @@ func runLedger(ctx context.Context, e *env, args []string) int {
 		e.errorf("ledger copy: both --from and --to are needed, e.g. --from sqlite:data/claimtrail.db --to sqlite:/backup/claimtrail.db")
 		return exitUsage
 	}
-	src, srcName, err := parseLedgerSpec(*from)
+	src, srcName, err := parseLedgerSpec(*from, os.Getenv)
 	if err != nil {
 		e.errorf("ledger copy: --from: %v", err)
 		return exitUsage
 	}
-	dst, dstName, err := parseLedgerSpec(*to)
+	dst, dstName, err := parseLedgerSpec(*to, os.Getenv)
 	if err != nil {
 		e.errorf("ledger copy: --to: %v", err)
 		return exitUsage
@@ -120,16 +123,40 @@ func runLedger(ctx context.Context, e *env, args []string) int {
 }
 
 // parseLedgerSpec reads ENGINE:WHERE into the ledger's configuration and
-// a name for people (no secret in it).
-func parseLedgerSpec(spec string) (archive.LedgerConfig, string, error) {
-	engine, where, ok := strings.Cut(spec, ":")
-	if !ok || where == "" {
-		return archive.LedgerConfig{}, "", fmt.Errorf("%q: name a ledger as sqlite:PATH", spec)
+// a name for people (no password in it). getenv supplies the DSN of a
+// bare "postgres:".
+func parseLedgerSpec(spec string, getenv func(string) string) (archive.LedgerConfig, string, error) {
+	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
+		spec = "postgres:" + spec
 	}
+	engine, where, ok := strings.Cut(spec, ":")
+	if !ok {
+		return archive.LedgerConfig{}, "", fmt.Errorf("%q: name a ledger as sqlite:PATH or postgres:DSN", archive.RedactDSN(spec))
+	}
+	var cfg archive.LedgerConfig
 	switch engine {
 	case "sqlite":
-		return archive.LedgerConfig{Path: where}, "sqlite:" + where, nil
+		if where == "" {
+			return cfg, "", errors.New("sqlite: needs the file's path, e.g. sqlite:data/claimtrail.db")
+		}
+		cfg = archive.LedgerConfig{Path: where}
+	case "postgres", "postgresql":
+		if where == "" {
+			// A password on the command line shows in ps.
+			where = getenv("CLAIMTRAIL_LEDGER_DSN")
+			if where == "" {
+				return cfg, "", errors.New("postgres: needs a DSN, after the colon or in $CLAIMTRAIL_LEDGER_DSN")
+			}
+		}
+		cfg = archive.LedgerConfig{Driver: archive.DriverPostgres, DSN: where}
 	default:
-		return archive.LedgerConfig{}, "", fmt.Errorf("%q: unknown engine %q; use sqlite:PATH", spec, engine)
+		return cfg, "", fmt.Errorf("%q: unknown engine %q; use sqlite:PATH or postgres:DSN", archive.RedactDSN(spec), engine)
 	}
+	if err := cfg.Validate(); err != nil {
+		return archive.LedgerConfig{}, "", fmt.Errorf("ledger.%w", err)
+	}
+	if cfg.Driver == archive.DriverPostgres {
+		return cfg, "postgres:" + archive.RedactDSN(cfg.DSN), nil
+	}
+	return cfg, "sqlite:" + cfg.Path, nil
 }
