@@ -40,7 +40,7 @@ func TestLedgerCopy(t *testing.T) {
 		code, got, errOut := runCLI(t, append(args, "--config", copyConfig)...)
 		if args[0] == "audit" {
 			// The copy's trail holds one more entry: the copy.
-			want, got = "audit trail ok:", strings.Join(strings.Fields(got+" ? ? ?")[:3], " ")
+			want, got = "audit trail ok:", strings.Join(strings.Fields(got + " ? ? ?")[:3], " ")
 		}
 		if code != exitOK || got != want {
 			t.Errorf("%s of the copy = %d %q %s; want %q as of the source", args, code, got, errOut, want)
