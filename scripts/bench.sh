@@ -17,7 +17,10 @@
 #   scripts/bench-ledger.sh; a 1M-message ledger adds 3.5 GB of disk and
 #   a copy of it per round, untimed; the copy is migrated first, untimed),
 #   in turns, and prints the big ledger's speed against the empty one's,
-#   best against best and median against median (6 rounds fit).
+#   best against best and median against median (6 rounds fit);
+#   CLAIMTRAIL_BENCH_POSTGRES=1 also runs claimtrail each round into a new
+#   PostgreSQL ledger (a private cluster, installed by ensure_postgres) and
+#   prints it against SQLite and the baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,7 @@ cd "$(dirname "$0")/.."
 . scripts/servers.sh
 ensure_dovecot
 ensure_minio
+if [ "${CLAIMTRAIL_BENCH_POSTGRES:-}" = 1 ]; then ensure_postgres; fi
 
 export CLAIMTRAIL_BENCH_MAILS="${1:-10000}"
 export CLAIMTRAIL_BENCH_ROUNDS="${2:-2}"

@@ -48,7 +48,10 @@ import (
 // claimtrail's rounds twice, into an empty ledger and into a fresh copy of
 // that ledger (e.g. one of scripts/bench-ledger.sh's generated ones,
 // migrated before the clock starts), in turns, and reports how fast ingest
-// into the copy is against ingest into the empty one.
+// into the copy is against ingest into the empty one;
+// CLAIMTRAIL_BENCH_POSTGRES=1 also runs claimtrail each round into a new
+// PostgreSQL ledger (a database of the test binary's own cluster) and
+// reports it against SQLite.
 // TestIngestMixedSmall runs the same code on 50 mails, so it cannot rot.
 
 const (
@@ -194,7 +197,7 @@ func BenchmarkIngestMixed(b *testing.B) {
 	for range b.N {
 		all = ingestBench(b, n, rounds)
 	}
-	base, ct, big := bestRounds(all)
+	base, ct, big, pg := bestRounds(all)
 	ratio := ct.mailsPerSec() / base.mailsPerSec()
 	b.ReportMetric(base.mailsPerSec(), "baseline-mails/s")
 	b.ReportMetric(base.mbPerSec(), "baseline-MB/s")
@@ -221,6 +224,13 @@ func BenchmarkIngestMixed(b *testing.B) {
 			filepath.Base(os.Getenv("CLAIMTRAIL_BENCH_LEDGER")), big,
 			100*big.mailsPerSec()/ct.mailsPerSec(), 100*bigMed/emptyMed, bigMed, emptyMed)
 	}
+	if pg.mails > 0 {
+		b.ReportMetric(pg.mailsPerSec(), "postgres-mails/s")
+		sqliteMed, pgMed := medianRate(all, func(r ingestRound) ingestFigures { return r.ct }),
+			medianRate(all, func(r ingestRound) ingestFigures { return r.pg })
+		b.Logf("postgres   %s; best %.0f %% of SQLite's best and %.0f %% of the baseline's, median %.0f %% of SQLite's (%.1f against %.1f mails/s)",
+			pg, 100*pg.mailsPerSec()/ct.mailsPerSec(), 100*pg.mailsPerSec()/base.mailsPerSec(), 100*pgMed/sqliteMed, pgMed, sqliteMed)
+	}
 	for i, r := range all {
 		b.Logf("round %d: %s", i+1, r)
 	}
@@ -228,12 +238,13 @@ func BenchmarkIngestMixed(b *testing.B) {
 
 // ingestRound is one round of the benchmark: the baseline's run and
 // claimtrail's, and with CLAIMTRAIL_BENCH_LEDGER claimtrail's into a copy
-// of that ledger (big; zero without).
-type ingestRound struct{ base, ct, big ingestFigures }
+// of that ledger (big; zero without), with CLAIMTRAIL_BENCH_POSTGRES
+// claimtrail's into a PostgreSQL ledger (pg; zero without).
+type ingestRound struct{ base, ct, big, pg ingestFigures }
 
 // bestRounds returns the fastest run of each side (the machine is shared,
 // and the best run is the least disturbed one).
-func bestRounds(all []ingestRound) (base, ct, big ingestFigures) {
+func bestRounds(all []ingestRound) (base, ct, big, pg ingestFigures) {
 	faster := func(best *ingestFigures, f ingestFigures) {
 		if f.elapsed > 0 && (best.elapsed == 0 || f.elapsed < best.elapsed) {
 			*best = f
@@ -243,8 +254,9 @@ func bestRounds(all []ingestRound) (base, ct, big ingestFigures) {
 		faster(&base, r.base)
 		faster(&ct, r.ct)
 		faster(&big, r.big)
+		faster(&pg, r.pg)
 	}
-	return base, ct, big
+	return base, ct, big, pg
 }
 
 // medianRate is the median mails/s of one side over the rounds.
@@ -269,6 +281,9 @@ func (r ingestRound) String() string {
 	if r.big.mails > 0 {
 		s += fmt.Sprintf("; into the big ledger %s: %.0f %% of empty", side(r.big), 100*r.big.mailsPerSec()/r.ct.mailsPerSec())
 	}
+	if r.pg.mails > 0 {
+		s += fmt.Sprintf("; postgres %s: %.0f %% of SQLite", side(r.pg), 100*r.pg.mailsPerSec()/r.ct.mailsPerSec())
+	}
 	return s
 }
 
@@ -287,6 +302,7 @@ func benchEnvInt(tb testing.TB, name string, def int) int {
 
 func TestIngestMixedSmall(t *testing.T) {
 	t.Setenv("CLAIMTRAIL_BENCH_LEDGER", "")
+	t.Setenv("CLAIMTRAIL_BENCH_POSTGRES", "")
 	r := ingestBench(t, 50, 1)[0]
 	base, ct := r.base, r.ct
 	if base.mails != 50 || ct.mails != 50 {
@@ -311,11 +327,17 @@ func ingestBench(tb testing.TB, n, rounds int) []ingestRound {
 	bin := buildClaimtrail(tb)
 	m := archivetest.StartMinIO(tb)
 	bigLedger := os.Getenv("CLAIMTRAIL_BENCH_LEDGER")
+	postgres := os.Getenv("CLAIMTRAIL_BENCH_POSTGRES") == "1"
 	users := []string{baselineUser}
+	// A mailbox for each run: claimtrail moves the mail out.
+	user := func(kind string, r int) string { return fmt.Sprintf("%s%d@partner.test", kind, r+1) }
 	for r := range rounds {
-		users = append(users, fmt.Sprintf("claims%d@partner.test", r+1))
+		users = append(users, user("claims", r))
 		if bigLedger != "" {
-			users = append(users, fmt.Sprintf("big%d@partner.test", r+1))
+			users = append(users, user("big", r))
+		}
+		if postgres {
+			users = append(users, user("pg", r))
 		}
 	}
 	d := ingesttest.StartDovecotWith(tb, ingesttest.Options{Users: users})
@@ -355,16 +377,18 @@ func ingestBench(tb testing.TB, n, rounds int) []ingestRound {
 			tb.Errorf("baseline stored %d mails, want %d", b.mails, n)
 		}
 		round := ingestRound{base: b}
-		if bigLedger == "" {
-			round.ct = runClaimtrail(tb, bin, m, d, users[r+1], "", total)
-		} else if r%2 == 0 {
-			round.ct = runClaimtrail(tb, bin, m, d, users[2*r+1], "", total)
-			round.big = runClaimtrail(tb, bin, m, d, users[2*r+2], bigLedger, total)
-		} else {
-			round.big = runClaimtrail(tb, bin, m, d, users[2*r+2], bigLedger, total)
-			round.ct = runClaimtrail(tb, bin, m, d, users[2*r+1], "", total)
+		// The runs of a round go in turns: each goes first as often.
+		runs := []func(){func() { round.ct = runClaimtrail(tb, bin, m, d, user("claims", r), sqliteLedger, "", total) }}
+		if bigLedger != "" {
+			runs = append(runs, func() { round.big = runClaimtrail(tb, bin, m, d, user("big", r), sqliteLedger, bigLedger, total) })
 		}
-		for _, c := range []ingestFigures{round.ct, round.big} {
+		if postgres {
+			runs = append(runs, func() { round.pg = runClaimtrail(tb, bin, m, d, user("pg", r), postgresLedger, "", total) })
+		}
+		for i := range runs {
+			runs[(i+r)%len(runs)]()
+		}
+		for _, c := range []ingestFigures{round.ct, round.big, round.pg} {
 			if c.elapsed > 0 && c.mails != n {
 				tb.Errorf("claimtrail handled %d mails, want %d", c.mails, n)
 			}
@@ -375,12 +399,12 @@ func ingestBench(tb testing.TB, n, rounds int) []ingestRound {
 }
 
 // runClaimtrail runs `claimtrail run --once` on mailUser's INBOX into a new
-// bucket and returns its figures: into a new ledger, or a copy of the one
-// at ledger.
-func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ingesttest.Dovecot, mailUser, ledger string, total int64) ingestFigures {
+// bucket and returns its figures: into the new ledger ledger gives, or a
+// copy of the SQLite ledger at copyFrom.
+func runClaimtrail(tb testing.TB, bin string, m *archivetest.MinIOServer, d *ingesttest.Dovecot, mailUser string, ledger ledgerSection, copyFrom string, total int64) ingestFigures {
 	tb.Helper()
-	p := newPollerSetup(tb, d, mailUser, m.Config(m.NewBucket()))
-	if src := ledger; src != "" {
+	p := newPollerSetupLedger(tb, d, d.Port, mailUser, m.Config(m.NewBucket()), ledger)
+	if src := copyFrom; src != "" {
 		copyLedger(tb, src, p.ledger)
 	}
 	args := []string{"run", "--config", p.config, "--once", "--workers", strconv.Itoa(benchEnvInt(tb, "CLAIMTRAIL_BENCH_WORKERS", defaultWorkers))}
