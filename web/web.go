@@ -93,6 +93,14 @@ type Ledger interface {
 	Session(ctx context.Context, token string, now time.Time) (archive.Session, error)
 	EndSession(ctx context.Context, token string) error
 	APITokenUser(ctx context.Context, token string, now time.Time) (archive.User, archive.APIToken, error)
+
+	// PutFlash keeps a form's results, JSON, for user until ttl after now
+	// and returns the token that reads them (Flash), deleting the lapsed
+	// ones and all but the keep newest; Flash returns them to that user
+	// only, until they lapse, else archive.ErrNotFound. In the ledger, so
+	// that any replica serves the page a redirect names.
+	PutFlash(ctx context.Context, user string, data []byte, now time.Time, ttl time.Duration, keep int) (string, error)
+	Flash(ctx context.Context, user, token string, now time.Time) ([]byte, error)
 }
 
 // Store is what the web app needs of the object store; archive.Dir and
@@ -174,12 +182,10 @@ type Options struct {
 // Server is the web app. It is an http.Handler; Handler returns it with
 // its middleware.
 type Server struct {
-	// flashes hold forms' results for the page they redirect to.
-	flashes flashes
-	ledger  Ledger
-	store   Store
-	log     *slog.Logger
-	rules   rules.Config
+	ledger Ledger
+	store  Store
+	log    *slog.Logger
+	rules  rules.Config
 	// vocab is the rules configuration without tenants: the incident
 	// prefixes and their services, as the poller knows them.
 	vocab     *rules.Policy
