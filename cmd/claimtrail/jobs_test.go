@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/claimtrail/claimtrail/archive"
+	"github.com/claimtrail/claimtrail/claims"
 	"github.com/claimtrail/claimtrail/ingest"
 	"github.com/claimtrail/claimtrail/ingest/ingesttest"
 	"github.com/claimtrail/claimtrail/remind"
@@ -216,8 +217,9 @@ func TestJobsRunOnOneReplica(t *testing.T) {
 	}
 }
 
-// seedDueClaims writes open claims whose deadline is 5 days off into a new
-// ledger at path, as TestRunReminders does: each owes a reminder.
+// seedDueClaims writes open claims whose deadline is 5 days off into the
+// ledger at path, made if new, as TestRunReminders does: each owes a
+// reminder.
 func seedDueClaims(t *testing.T, path string, incidents ...string) {
 	t.Helper()
 	l, err := archive.OpenLedger(context.Background(), archive.LedgerConfig{Path: path})
@@ -225,7 +227,8 @@ func seedDueClaims(t *testing.T, path string, incidents ...string) {
 		t.Fatal(err)
 	}
 	l.Close()
-	db, err := sql.Open("sqlite", path)
+	// Replicas may be writing: wait for them.
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,5 +302,83 @@ func TestRunOnceSkipsJobsOfAnotherReplica(t *testing.T) {
 		if _, err := l.Lease(ctx, jobLeaseName(job)); !errors.Is(err, archive.ErrNotFound) {
 			t.Errorf("after run --once the lease of %s is %v, want it released", job, err)
 		}
+	}
+}
+
+// Two `claimtrail run` processes on one ledger: a due reminder is sent by
+// one of them, once; when that one is killed (SIGKILL) the other takes
+// the reminders over, sends what came due, and nothing again.
+func TestReplicasSendRemindersOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two replicas of the real binary through a takeover")
+	}
+	bin := buildClaimtrail(t)
+	d := ingesttest.StartDovecot(t)
+	user := ingesttest.DefaultUser
+	hook := &hookReceiver{}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfg := writeRunConfig(t, dir, fmt.Sprintf("mailboxes:\n  - name: shared\n    host: %s\n    port: %d\n    security: insecure\n    username: %s\n    password: %q\nreminders:\n  webhook_url: %s\n",
+		d.Host, d.Port, user, d.Password(user), srv.URL))
+	path := filepath.Join(dir, "ledger.db")
+	seedDueClaims(t, path, "EX200001")
+	ctx := context.Background()
+	l, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p := &pollerSetup{tmp: t.TempDir()}
+	replicas := map[string]*child{}
+	for _, id := range []string{"a", "b"} {
+		replicas[id] = p.start(t, bin, "run", "--config", cfg, "--no-web", "--replica-id", id, "--lease-ttl", "2s", "--lease-retry", "200ms")
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		if err := waitFor(time.Minute, cond); err != nil {
+			for id, c := range replicas {
+				t.Logf("replica %s:\n%s", id, tail(c.stderr.String(), 20))
+			}
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	holder := func() string {
+		lease, err := l.Lease(ctx, jobLeaseName(jobReminders))
+		if err != nil {
+			return ""
+		}
+		return lease.Holder
+	}
+	standingBy := func(id string) bool {
+		return strings.Contains(replicas[id].stderr.String(), `msg="job run by another replica; standing by" job=reminders`)
+	}
+	wait("the reminder, and the other replica standing by", func() bool {
+		h := holder()
+		other := map[string]string{"a": "b", "b": "a"}[h]
+		return hook.count("EX200001") > 0 && other != "" && standingBy(other)
+	})
+	if n := hook.count("EX200001"); n != 1 {
+		t.Errorf("two replicas sent EX200001's reminder %d times, want once", n)
+	}
+	// Sent and recorded: a holder killed between the two would leave it
+	// to be sent again, as a crash of a single replica does.
+	wait("the reminder to be recorded", func() bool {
+		due, err := l.DueReminders(ctx, "webhook", claims.DefaultReminderDays, time.Now())
+		return err == nil && len(due) == 0
+	})
+
+	// A claim comes due between the holder's rounds (reminders.every
+	// apart, 15 minutes by default), and the holder dies before its next.
+	seedDueClaims(t, path, "EX200002")
+	victim := holder()
+	survivor := map[string]string{"a": "b", "b": "a"}[victim]
+	replicas[victim].kill()
+	wait("the other replica to take the reminders over and send the new one", func() bool {
+		return holder() == survivor && hook.count("EX200002") > 0
+	})
+	replicas[survivor].stop(t)
+	if n, m := hook.count("EX200001"), hook.count("EX200002"); n != 1 || m != 1 {
+		t.Errorf("after the takeover the reminders went out %d and %d times, want once each", n, m)
 	}
 }
