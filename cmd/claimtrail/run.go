@@ -345,7 +345,7 @@ func (r *runner) jobs(ctx context.Context, wg *sync.WaitGroup, job string, every
 func (r *runner) jobOnce(ctx context.Context, job string, round func(context.Context)) {
 	other, err := newSingleton(job, r.leases, r.log).once(ctx, round)
 	if err != nil {
-		r.log.Error("job not run or cut short; the next round tries again", "job", job, "err", err)
+		r.log.Error("job not run, or cut short: its lease could not be held", "job", job, "err", err)
 		return
 	}
 	if other.Holder != "" {
