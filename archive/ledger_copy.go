@@ -57,6 +57,8 @@ var derivedTables = map[string]bool{
 	"incident_list":  true, // incident_list_* triggers on claims
 	"message_search": true, // message_search_* triggers (FTS5, with its shadow tables)
 	"leases":         true, // the replicas of the source's run: they hold nothing in the copy
+	"flashes":        true, // forms' results for the next page, lapsing in minutes
+	"rate_limits":    true, // the web app's login limits, full again in minutes
 }
 
 // copyBatchRows bounds the rows of one INSERT and copyTxRows those of one

@@ -46,7 +46,8 @@ const (
 //     wait slows guessing from many addresses; it never refuses, so the
 //     owner gets in with at most loginDelayMax of delay.
 //
-// Refused attempts do no bcrypt work.
+// Refused attempts do no bcrypt work. The limits hold for all the replicas
+// sharing the ledger together (sharedLimiter).
 const (
 	loginIPBurst      = 20
 	loginIPEvery      = 10 * time.Second
@@ -341,8 +342,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := s.clientIP(r)
 	userKey := strings.ToLower(v.User)
-	okIP, waitIP := s.loginIP.allow(ip)
-	okClient, waitClient := s.loginClient.allow(userKey + " " + ip)
+	okIP, waitIP := s.loginIP.allow(r.Context(), ip)
+	okClient, waitClient := s.loginClient.allow(r.Context(), userKey+" "+ip)
 	if !okIP || !okClient {
 		wait := max(waitIP, waitClient)
 		s.log.Warn("web: login rate limited", "user", userKey, "remote", ip)
@@ -351,7 +352,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusTooManyRequests, v)
 		return
 	}
-	if d := loginDelay(s.loginFails.used(userKey)); d > 0 {
+	if d := loginDelay(s.loginFails.used(r.Context(), userKey)); d > 0 {
 		s.log.Info("web: login delayed after failures on the account", "user", userKey, "remote", ip, "delay", d)
 		if err := s.sleep(r.Context(), d); err != nil {
 			return // the client left
@@ -363,7 +364,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.internal(w, r, err)
 			return
 		}
-		s.loginFails.allow(userKey) // counts the failure; a full count stays full
+		s.loginFails.allow(r.Context(), userKey) // counts the failure; a full count stays full
 		s.log.Info("web: login failed", "user", userKey, "remote", ip)
 		v.Error = "Wrong user name or password."
 		s.renderLogin(w, r, http.StatusUnauthorized, v)

@@ -164,6 +164,9 @@ type fixture struct {
 	bundle map[string][]byte
 	// forwardedFor is the X-Forwarded-For header login sends, if set.
 	forwardedFor string
+	// ledgerPath is the ledger's database, which replica opens again.
+	ledgerPath string
+	opts       fixtureOptions
 }
 
 // fixtureOptions change the app a fixture builds.
@@ -203,7 +206,8 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, ledger: l, store: st, now: testNow, sha: map[string]string{}, raw: map[string][]byte{}, bundle: map[string][]byte{}}
+	f := &fixture{t: t, ledger: l, store: st, now: testNow, sha: map[string]string{}, raw: map[string][]byte{}, bundle: map[string][]byte{},
+		ledgerPath: filepath.Join(dir, "claimtrail.db")}
 
 	if _, err := l.UpsertTenants(ctx, []rules.Tenant{
 		{ID: contosoID, Name: "Contoso Ltd", Domains: []string{"contoso.com"}, CSP: true},
@@ -224,16 +228,38 @@ func newFixture(t testing.TB, opts ...fixtureOptions) *fixture {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	var rejudge RejudgeFunc
-	if o.rejudge {
-		rejudge = pipelineRejudge(t, l, st)
-	}
-	f.srv, err = New(Options{Ledger: l, Store: st, Rules: testRules, Rejudge: rejudge, Now: func() time.Time { return f.now }, Config: o.cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.srv.Close)
+	f.opts = o
+	f.srv = f.newServer(l)
 	return f
+}
+
+// newServer is a web server on ledger, of the fixture's options and clock.
+func (f *fixture) newServer(l *archive.Ledger) *Server {
+	var rejudge RejudgeFunc
+	if f.opts.rejudge {
+		rejudge = pipelineRejudge(f.t, l, f.store)
+	}
+	srv, err := New(Options{Ledger: l, Store: f.store, Rules: testRules, Rejudge: rejudge, Now: func() time.Time { return f.now }, Config: f.opts.cfg})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(srv.Close)
+	return srv
+}
+
+// replica is another replica's web server on the fixture's database, as
+// a load balancer may send the next request to: its own ledger (its own
+// connections) and its own memory. Its requests go through do, get and
+// postForm of the fixture returned, on the same clock as f's.
+func (f *fixture) replica() *fixture {
+	l, err := archive.OpenLedger(context.Background(), archive.LedgerConfig{Path: f.ledgerPath})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { l.Close() })
+	g := &fixture{t: f.t, ledger: l, store: f.store, sha: f.sha, raw: f.raw, bundle: f.bundle, forwardedFor: f.forwardedFor, ledgerPath: f.ledgerPath, opts: f.opts}
+	g.srv = f.newServer(l)
+	return g
 }
 
 // record runs a fixture mail through the ledger steps the poller makes.

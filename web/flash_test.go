@@ -40,6 +40,31 @@ func TestFormResultsSurviveReload(t *testing.T) {
 	}
 }
 
+// TestFormResultsOnAnotherReplica: behind a load balancer the redirect
+// after a form may reach another replica's web server; it shows the
+// results, to their user only, until they go stale.
+func TestFormResultsOnAnotherReplica(t *testing.T) {
+	f := newFixture(t, fixtureOptions{rejudge: true})
+	other := f.replica()
+	cookie, csrf := f.session("anna")
+	rec := f.postForm("/triage/rejudge", cookie, url.Values{"csrf": {csrf}})
+	loc := rec.Header().Get("Location")
+	if !strings.Contains(loc, "shown=") {
+		t.Fatalf("the form redirects to %q, want a page naming its results", loc)
+	}
+	if page := other.get(loc, cookie).Body.String(); !strings.Contains(page, "Judged again") {
+		t.Errorf("the other replica does not show the results:\n%.600s", page)
+	}
+	vera, _ := f.session("vera")
+	if page := other.get(loc, vera).Body.String(); strings.Contains(page, "Judged again") {
+		t.Errorf("the other replica shows anna's results to vera")
+	}
+	f.now = f.now.Add(flashFor)
+	if page := other.get(loc, cookie).Body.String(); strings.Contains(page, "Judged again") {
+		t.Errorf("the other replica shows results %s old", flashFor)
+	}
+}
+
 // TestMessageNamesItsClaims: a message's page and API name the claims it
 // is evidence for, and link them; rejected mail names none.
 func TestMessageNamesItsClaims(t *testing.T) {

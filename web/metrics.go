@@ -58,7 +58,7 @@ func NewMetrics() *Metrics {
 		Help: "Deadline reminders that failed every attempt of a round, by channel; each is tried again the next round."}, []string{"channel"})
 	m.leases = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "claimtrail_leases_held",
-		Help: "Mailbox folders whose lease this replica holds, and so polls; with several replicas they add up to the folders configured."})
+		Help: "Leases this replica holds: of mailbox folders it polls, and of jobs it runs (job:reminders, job:anchor, job:expire-claims, job:service-health); with several replicas they add up to the folders and jobs configured."})
 	m.reg.MustRegister(m.fetch, m.judge, m.reconnects, m.backlog, m.judged, m.remSent, m.remFailed, m.leases,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
@@ -100,7 +100,7 @@ func (m *Metrics) SetBacklog(mailbox, folder string, n int) {
 	}
 }
 
-// LeaseHeld counts a folder's lease gained (held) or lost.
+// LeaseHeld counts a lease, a folder's or a job's, gained (held) or lost.
 func (m *Metrics) LeaseHeld(held bool) {
 	if m == nil {
 		return

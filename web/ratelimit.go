@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -89,4 +91,50 @@ func (l *limiter) prune(now time.Time) {
 		}
 		delete(l.buckets, k)
 	}
+}
+
+// sharedLimiter is a limiter that holds for all the replicas sharing the
+// ledger together, so that N replicas behind a load balancer do not give
+// a client N times its attempts. Its local limiter, of the same size,
+// decides first: a flood is refused without ledger work, and a ledger that
+// fails leaves the local limit in force. Only what the local one lets
+// through costs a ledger write, less than the bcrypt a login attempt costs
+// anyway.
+type sharedLimiter struct {
+	local  *limiter
+	ledger Ledger
+	name   string // of the ledger's buckets: name + ":" + key
+	burst  int
+	every  time.Duration
+	log    *slog.Logger
+}
+
+func newSharedLimiter(ledger Ledger, name string, burst int, every time.Duration, now func() time.Time, log *slog.Logger) *sharedLimiter {
+	return &sharedLimiter{local: newLimiter(burst, every, now), ledger: ledger, name: name, burst: burst, every: every, log: log}
+}
+
+// allow takes a token from key's bucket, here and in the ledger. When
+// there is none it reports false and how long until there is one.
+func (l *sharedLimiter) allow(ctx context.Context, key string) (bool, time.Duration) {
+	if ok, wait := l.local.allow(key); !ok {
+		return false, wait
+	}
+	ok, wait, err := l.ledger.TakeRateToken(ctx, l.name+":"+key, l.burst, l.every, l.local.now())
+	if err != nil {
+		l.log.Warn("web: the limit shared with other replicas could not be read; this replica's own holds", "limit", l.name, "err", err)
+		return true, 0
+	}
+	return ok, wait
+}
+
+// used reports how many tokens key's bucket lacks now, here or in the
+// ledger, whichever lacks more.
+func (l *sharedLimiter) used(ctx context.Context, key string) float64 {
+	u := l.local.used(key)
+	shared, err := l.ledger.RateTokensUsed(ctx, l.name+":"+key, l.every, l.local.now())
+	if err != nil {
+		l.log.Warn("web: the limit shared with other replicas could not be read; this replica's own holds", "limit", l.name, "err", err)
+		return u
+	}
+	return max(u, shared)
 }

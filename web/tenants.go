@@ -98,8 +98,10 @@ type importResult struct {
 }
 
 func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request) {
-	shown, _ := s.shown(r)
-	res, _ := shown.(*importResult)
+	var res *importResult
+	if !s.shown(r, &res) {
+		res = nil
+	}
 	s.renderTenants(w, r, http.StatusOK, res, "")
 }
 

@@ -200,8 +200,10 @@ type triagePrompt struct {
 }
 
 func (s *Server) triagePage(w http.ResponseWriter, r *http.Request) {
-	results, _ := s.shown(r)
-	rs, _ := results.([]rejudged)
+	var rs []rejudged
+	if !s.shown(r, &rs) {
+		rs = nil
+	}
 	s.renderTriage(w, r, http.StatusOK, "", rs)
 }
 

@@ -93,6 +93,21 @@ type Ledger interface {
 	Session(ctx context.Context, token string, now time.Time) (archive.Session, error)
 	EndSession(ctx context.Context, token string) error
 	APITokenUser(ctx context.Context, token string, now time.Time) (archive.User, archive.APIToken, error)
+
+	// PutFlash keeps a form's results, JSON, for user until ttl after now
+	// and returns the token that reads them (Flash), deleting the lapsed
+	// ones and all but the keep newest; Flash returns them to that user
+	// only, until they lapse, else archive.ErrNotFound. In the ledger, so
+	// that any replica serves the page a redirect names.
+	// TakeRateToken takes a token from a bucket of burst tokens that
+	// regains one every interval, shared by the replicas on the ledger;
+	// false, and how long until one is there, when it has none.
+	// RateTokensUsed reads how many it lacks. The login limits use them.
+	TakeRateToken(ctx context.Context, name string, burst int, every time.Duration, now time.Time) (bool, time.Duration, error)
+	RateTokensUsed(ctx context.Context, name string, every time.Duration, now time.Time) (float64, error)
+
+	PutFlash(ctx context.Context, user string, data []byte, now time.Time, ttl time.Duration, keep int) (string, error)
+	Flash(ctx context.Context, user, token string, now time.Time) ([]byte, error)
 }
 
 // Store is what the web app needs of the object store; archive.Dir and
@@ -174,12 +189,10 @@ type Options struct {
 // Server is the web app. It is an http.Handler; Handler returns it with
 // its middleware.
 type Server struct {
-	// flashes hold forms' results for the page they redirect to.
-	flashes flashes
-	ledger  Ledger
-	store   Store
-	log     *slog.Logger
-	rules   rules.Config
+	ledger Ledger
+	store  Store
+	log    *slog.Logger
+	rules  rules.Config
 	// vocab is the rules configuration without tenants: the incident
 	// prefixes and their services, as the poller knows them.
 	vocab     *rules.Policy
@@ -193,10 +206,11 @@ type Server struct {
 	routes  []route
 	handler http.Handler
 
-	proxies     []netip.Prefix // web.trusted_proxies
-	loginIP     *limiter       // attempts per address
-	loginClient *limiter       // attempts per user and address
-	loginFails  *limiter       // failures per user, for loginDelay
+	proxies []netip.Prefix // web.trusted_proxies
+	// The login limits, shared by the replicas on the ledger.
+	loginIP     *sharedLimiter // attempts per address
+	loginClient *sharedLimiter // attempts per user and address
+	loginFails  *sharedLimiter // failures per user, for loginDelay
 	// sleep waits out a login's delay; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 
@@ -237,9 +251,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.vocab = vocab
 	s.proxies, _ = parseProxies(s.cfg.TrustedProxies) // checked by Validate
-	s.loginIP = newLimiter(loginIPBurst, loginIPEvery, s.now)
-	s.loginClient = newLimiter(loginClientBurst, loginClientEvery, s.now)
-	s.loginFails = newLimiter(loginFailMax, loginFailEvery, s.now)
+	s.loginIP = newSharedLimiter(s.ledger, "login-address", loginIPBurst, loginIPEvery, s.now, s.log)
+	s.loginClient = newSharedLimiter(s.ledger, "login-client", loginClientBurst, loginClientEvery, s.now, s.log)
+	s.loginFails = newSharedLimiter(s.ledger, "login-failures", loginFailMax, loginFailEvery, s.now, s.log)
 	s.sleep = sleepCtx
 	if s.tmpl, err = parseTemplates(); err != nil {
 		return nil, fmt.Errorf("web: new: %w", err)

@@ -447,6 +447,34 @@ func TestLoginNoLockout(t *testing.T) {
 	}
 }
 
+// Issue 21: behind a load balancer consecutive attempts reach different
+// replicas; the limits hold for them together, not N times over.
+func TestLoginLimitsAcrossReplicas(t *testing.T) {
+	f := newFixture(t)
+	other := f.replica()
+	f.sleeps()
+	slept := other.sleeps()
+	addr := "203.0.113.9:4000"
+	for i := range loginClientBurst {
+		if rec := []*fixture{f, other}[i%2].login("anna", "not the password", addr); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d = %d, want 401", i+1, rec.Code)
+		}
+	}
+	for name, x := range map[string]*fixture{"this": f, "the other": other} {
+		if rec := x.login("anna", testPassword, addr); rec.Code != http.StatusTooManyRequests {
+			t.Errorf("attempt after the burst, split over two replicas, on %s replica = %d, want 429", name, rec.Code)
+		}
+	}
+	// The failures on both replicas slow the account on either.
+	*slept = nil
+	if rec := other.login("anna", testPassword, "203.0.113.7:5000"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the owner from another address = %d, want 303", rec.Code)
+	}
+	if want := loginDelay(loginClientBurst); len(*slept) != 1 || (*slept)[0] != want {
+		t.Errorf("the owner's login on the other replica waited %v, want once %v (after %d failures on both)", *slept, want, loginClientBurst)
+	}
+}
+
 func TestLoginDelay(t *testing.T) {
 	for _, tc := range []struct {
 		failures float64

@@ -12,9 +12,10 @@ import (
 )
 
 // ReplicaConfig is the replica section: how the replicas of claimtrail run
-// that share one ledger and one store split the mailbox folders between
-// them. Each folder is polled by the replica holding its lease in the
-// ledger; when that replica dies, another takes over within lease_ttl +
+// that share one ledger and one store split the mailbox folders and the
+// once-per-installation jobs (reminders, anchoring: jobs.go) between them.
+// Each is polled or run by the replica holding its lease in the ledger;
+// when that replica dies, another takes over within lease_ttl +
 // lease_retry. Replicas need clocks kept in step (NTP).
 type ReplicaConfig struct {
 	// ID names this replica in the leases, the logs and the audit trail;
@@ -23,11 +24,11 @@ type ReplicaConfig struct {
 	// of waiting for them to expire; two running replicas must never
 	// share one.
 	ID string `yaml:"id"`
-	// LeaseTTL is how long a folder's lease lasts unless renewed (every
-	// third of it); default 20s.
+	// LeaseTTL is how long a folder's or a job's lease lasts unless
+	// renewed (every third of it); default 20s.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// LeaseRetry is how often a replica tries the leases of the folders
-	// another one holds; default 5s.
+	// and jobs another one holds; default 5s.
 	LeaseRetry time.Duration `yaml:"lease_retry"`
 }
 

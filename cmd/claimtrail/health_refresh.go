@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/claimtrail/claimtrail/ingest"
 )
 
 // healthRefresh reads the open claims' incidents from Microsoft Graph again
-// every service_health.refresh while `claimtrail run` runs, so a claim
+// every service_health.refresh while `claimtrail run` runs (on the replica
+// holding the job's lease), so a claim
 // keeps Microsoft's record (and its post-incident report) before Service
 // Health forgets it.
 type healthRefresh struct {
@@ -21,12 +21,6 @@ type healthRefresh struct {
 // healthRefreshEvery is how often run refreshes; tests shorten it below
 // the minimum a configuration may set.
 var healthRefreshEvery = (*ServiceHealthConfig).RefreshEvery
-
-// run syncs at once, then every interval, until ctx ends.
-func (h *healthRefresh) run(ctx context.Context, every time.Duration) {
-	h.once(ctx)
-	repeat(ctx, every, h.once)
-}
 
 // once syncs every incident and logs what failed, with what to do.
 func (h *healthRefresh) once(ctx context.Context) {

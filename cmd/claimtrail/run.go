@@ -41,8 +41,11 @@ Several replicas may share one ledger and one store: each mailbox folder is
 polled by the replica that holds its lease in the ledger, renewed every
 third of --lease-ttl. When that replica dies, another takes the folder over
 within --lease-ttl + --lease-retry; a clean stop hands it over at once.
-Replicas need clocks kept in step (NTP). With --once, a folder another
-replica holds is skipped, and said so.
+Replicas need clocks kept in step (NTP). The jobs to be done once, not by
+every replica (reminders, anchoring, expiring claims, the Service Health
+refresh), run each on the replica holding the job's lease, taken over the
+same way. With --once, a folder or job another replica holds is skipped,
+and said so.
 
 Exit status: 0 on a clean stop; 1 when a mailbox failed for good (bad
 credentials, a missing folder) or the store or ledger failed; 2 for bad usage
@@ -211,6 +214,7 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	// Every run takes the folders' leases, alone or not, so that a
 	// replica can be added at any time.
 	leases := &ingest.LeaseOptions{Store: st.ledger, Holder: rc.ID, TTL: rc.LeaseTTL, Retry: rc.LeaseRetry, Observer: r.metrics}
+	r.leases = *leases
 	log.Info("replica", "replica", rc.ID, "lease_ttl", rc.LeaseTTL.String(), "lease_retry", rc.LeaseRetry.String())
 	var sources []*ingest.IMAPSource
 	for _, m := range cfg.Mailboxes {
@@ -227,9 +231,9 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	if *once {
 		failed := r.pollAll(ctx, sources, true)
 		if reminders != nil {
-			reminders.Round(ctx)
+			r.jobOnce(ctx, jobReminders, func(ctx context.Context) { reminders.Round(ctx) })
 		}
-		r.anchor(context.WithoutCancel(ctx))
+		r.jobOnce(context.WithoutCancel(ctx), jobAnchor, r.anchor)
 		for _, held := range r.heldElsewhere() {
 			fmt.Fprintf(e.stdout, "skipped: %s\n", held)
 		}
@@ -266,11 +270,10 @@ func runRun(ctx context.Context, e *env, args []string) int {
 			webErr <- serveHTTP(runCtx, ln, app.Handler(), log)
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.housekeeping(runCtx, *anchorEvery)
-	}()
+	// The jobs that must happen once per installation run on the replica
+	// holding each one's lease.
+	r.jobs(runCtx, &wg, jobAnchor, *anchorEvery, false, r.anchor)
+	r.jobs(runCtx, &wg, jobExpire, expireEvery, true, r.expire)
 	// The tenant registry is live: mail is judged with it as it is now.
 	watch := &registryWatch{st: st, cfg: cfg, pipe: pipe, log: log}
 	wg.Add(1)
@@ -280,20 +283,12 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	}()
 
 	if reminders != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reminders.Run(runCtx, cfg.Reminders.WithDefaults().Every)
-		}()
+		r.jobs(runCtx, &wg, jobReminders, cfg.Reminders.WithDefaults().Every, true, func(ctx context.Context) { reminders.Round(ctx) })
 	}
 
 	if graph != nil {
 		refresh := &healthRefresh{syncer: syncer, log: log}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			refresh.run(runCtx, healthRefreshEvery(&cfg.ServiceHealth))
-		}()
+		r.jobs(runCtx, &wg, jobServiceHealth, healthRefreshEvery(&cfg.ServiceHealth), true, refresh.once)
 	}
 
 	failed := r.pollAll(runCtx, sources, false)
@@ -302,7 +297,9 @@ func runRun(ctx context.Context, e *env, args []string) int {
 	}
 	stop()
 	wg.Wait()
-	r.anchor(context.WithoutCancel(ctx)) // the last word at shutdown
+	// The last word at shutdown, unless another replica anchors: it holds
+	// the job, and anchors this replica's last entries in its next round.
+	r.jobOnce(context.WithoutCancel(ctx), jobAnchor, r.anchor)
 	log.Info("claimtrail stopped", "handled", r.counts.String())
 	select {
 	case err := <-webErr:
@@ -325,13 +322,41 @@ type runner struct {
 	metrics *web.Metrics
 	counts  *verdictCounts
 	pipe    *ingest.Pipeline
+	leases  ingest.LeaseOptions // of the jobs, as of the folders
 
 	mu   sync.Mutex
-	held []string // of RunOnce: mailboxes other replicas poll
+	held []string // of run --once: mailboxes other replicas poll, jobs they run
 }
 
-// heldElsewhere lists the mailboxes a run --once skipped because other
-// replicas poll them.
+// jobs runs job's rounds, every interval (the first at once when atOnce),
+// in a goroutine of wg, while this replica holds the job's lease, until
+// ctx ends.
+func (r *runner) jobs(ctx context.Context, wg *sync.WaitGroup, job string, every time.Duration, atOnce bool, round func(context.Context)) {
+	s := newSingleton(job, r.leases, r.log)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.run(ctx, every, atOnce, round)
+	}()
+}
+
+// jobOnce runs one round of job unless another replica holds its lease;
+// then run --once says so.
+func (r *runner) jobOnce(ctx context.Context, job string, round func(context.Context)) {
+	other, err := newSingleton(job, r.leases, r.log).once(ctx, round)
+	if err != nil {
+		r.log.Error("job not run, or cut short: its lease could not be held", "job", job, "err", err)
+		return
+	}
+	if other.Holder != "" {
+		r.mu.Lock()
+		r.held = append(r.held, fmt.Sprintf("job %s: run by replica %s (lease until %s)", job, other.Holder, other.Expires.Format(time.RFC3339)))
+		r.mu.Unlock()
+	}
+}
+
+// heldElsewhere lists the mailboxes and jobs a run --once skipped because
+// other replicas hold them.
 func (r *runner) heldElsewhere() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -369,26 +394,6 @@ func (r *runner) pollAll(ctx context.Context, sources []*ingest.IMAPSource, once
 	}
 	wg.Wait()
 	return int(failed.Load())
-}
-
-// housekeeping anchors the audit trail and expires overdue claims until ctx
-// ends.
-func (r *runner) housekeeping(ctx context.Context, anchorEvery time.Duration) {
-	anchorTick := time.NewTicker(anchorEvery)
-	defer anchorTick.Stop()
-	expireTick := time.NewTicker(expireEvery)
-	defer expireTick.Stop()
-	r.expire(ctx)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-anchorTick.C:
-			r.anchor(ctx)
-		case <-expireTick.C:
-			r.expire(ctx)
-		}
-	}
 }
 
 // newReminders is the reminder loop of cfg's reminders section, nil when
