@@ -199,14 +199,20 @@ func (s *MinIOServer) stopLocked() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	stopProcess(s.cmd, s.done, syscall.SIGTERM)
 	s.cmd = nil
+}
+
+// stopProcess asks a test server's process to end with sig, and kills it
+// when it has not within 10 s; done is closed once it has exited.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}, sig os.Signal) {
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
 }
 
 // Start starts a stopped server again on the same address, credentials and

@@ -331,13 +331,7 @@ func (s *PostgresServer) stopServer() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	stopProcess(s.cmd, s.done, syscall.SIGQUIT)
 	s.cmd = nil
 }
 

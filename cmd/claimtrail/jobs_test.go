@@ -243,25 +243,34 @@ func seedDueClaims(t *testing.T, path string, incidents ...string) {
 	}
 }
 
-// run --once leaves the reminders and the anchoring to the replica that
-// holds their leases, says so, and does them once the leases are released.
-func TestRunOnceSkipsJobsOfAnotherReplica(t *testing.T) {
+// newJobsSetup is the ground of the jobs' tests with real processes: a
+// Dovecot mailbox, a webhook receiver for the reminders, a configuration
+// of both, and a ledger at path with a claim of EX200001 due, open as l.
+func newJobsSetup(t *testing.T) (hook *hookReceiver, cfg, path string, l *archive.Ledger) {
+	t.Helper()
 	d := ingesttest.StartDovecot(t)
 	user := ingesttest.DefaultUser
-	hook := &hookReceiver{}
+	hook = &hookReceiver{}
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	cfg := writeRunConfig(t, dir, fmt.Sprintf("mailboxes:\n  - name: shared\n    host: %s\n    port: %d\n    security: insecure\n    username: %s\n    password: %q\nreminders:\n  webhook_url: %s\n",
+	cfg = writeRunConfig(t, dir, fmt.Sprintf("mailboxes:\n  - name: shared\n    host: %s\n    port: %d\n    security: insecure\n    username: %s\n    password: %q\nreminders:\n  webhook_url: %s\n",
 		d.Host, d.Port, user, d.Password(user), srv.URL))
-	path := filepath.Join(dir, "ledger.db")
+	path = filepath.Join(dir, "ledger.db")
 	seedDueClaims(t, path, "EX200001")
-	ctx := context.Background()
-	l, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: path})
+	l, err := archive.OpenLedger(context.Background(), archive.LedgerConfig{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
+	return hook, cfg, path, l
+}
+
+// run --once leaves the reminders and the anchoring to the replica that
+// holds their leases, says so, and does them once the leases are released.
+func TestRunOnceSkipsJobsOfAnotherReplica(t *testing.T) {
+	hook, cfg, _, l := newJobsSetup(t)
+	ctx := context.Background()
 	// Something to anchor.
 	if _, err := l.AcquireLease(ctx, "imap:unrelated/INBOX", "x", time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -313,22 +322,8 @@ func TestReplicasSendRemindersOnce(t *testing.T) {
 		t.Skip("runs two replicas of the real binary through a takeover")
 	}
 	bin := buildClaimtrail(t)
-	d := ingesttest.StartDovecot(t)
-	user := ingesttest.DefaultUser
-	hook := &hookReceiver{}
-	srv := httptest.NewServer(hook)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	cfg := writeRunConfig(t, dir, fmt.Sprintf("mailboxes:\n  - name: shared\n    host: %s\n    port: %d\n    security: insecure\n    username: %s\n    password: %q\nreminders:\n  webhook_url: %s\n",
-		d.Host, d.Port, user, d.Password(user), srv.URL))
-	path := filepath.Join(dir, "ledger.db")
-	seedDueClaims(t, path, "EX200001")
+	hook, cfg, path, l := newJobsSetup(t)
 	ctx := context.Background()
-	l, err := archive.OpenLedger(ctx, archive.LedgerConfig{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	p := &pollerSetup{tmp: t.TempDir()}
 	replicas := map[string]*child{}
 	for _, id := range []string{"a", "b"} {
