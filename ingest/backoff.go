@@ -63,8 +63,12 @@ func (b *Backoff) Reset() { b.attempt = 0 }
 // Attempts returns how many delays Next has handed out since the last Reset.
 func (b *Backoff) Attempts() int { return b.attempt }
 
-// sleep waits for d or until ctx is done, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d or until ctx is done, and reports whether d passed
+// (at once for d <= 0, unless ctx is done).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -62,10 +62,10 @@ func TestBackoffJitterStaysInRange(t *testing.T) {
 func TestSleepStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if sleep(ctx, time.Hour) {
-		t.Errorf("sleep(cancelled, 1h) = true, want false")
+	if Sleep(ctx, time.Hour) {
+		t.Errorf("Sleep(cancelled, 1h) = true, want false")
 	}
-	if !sleep(context.Background(), time.Millisecond) {
-		t.Errorf("sleep(background, 1ms) = false, want true")
+	if !Sleep(context.Background(), time.Millisecond) {
+		t.Errorf("Sleep(background, 1ms) = false, want true")
 	}
 }

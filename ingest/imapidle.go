@@ -18,7 +18,7 @@ func (c *IMAPConn) WaitForNew(ctx context.Context, folder string, max time.Durat
 		return false, err
 	}
 	if !c.caps.Has(imap.CapIdle) {
-		if !sleep(ctx, min(max, c.cfg.PollInterval.D())) {
+		if !Sleep(ctx, min(max, c.cfg.PollInterval.D())) {
 			return false, ctx.Err()
 		}
 		if err := c.Noop(ctx); err != nil {

@@ -125,7 +125,7 @@ func (s *IMAPSource) run(ctx context.Context, p Processor, once bool) error {
 		}
 		d := retry.Next()
 		s.log.Warn(msg, "err", err, "retry_in", d.String(), "attempt", retry.Attempts())
-		if !sleep(ctx, d) {
+		if !Sleep(ctx, d) {
 			return nil
 		}
 	}

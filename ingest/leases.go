@@ -146,7 +146,7 @@ func (fl *folderLeases) wait() { fl.wg.Wait() }
 // keep renews or retries folder's lease until ctx ends, the first attempt
 // after next, then releases it if held.
 func (fl *folderLeases) keep(ctx context.Context, folder string, next time.Duration) {
-	for sleep(ctx, next) && ctx.Err() == nil {
+	for Sleep(ctx, next) && ctx.Err() == nil {
 		next = fl.try(ctx, folder)
 	}
 	if fl.lose(folder, -1, context.Cause(ctx)) {

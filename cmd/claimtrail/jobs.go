@@ -64,7 +64,7 @@ func (s *singleton) run(ctx context.Context, every time.Duration, atOnce bool, r
 	for ctx.Err() == nil {
 		lease, ok := s.acquire(ctx, &seen)
 		if !ok {
-			if !sleepCtx(ctx, s.opts.Retry) {
+			if !ingest.Sleep(ctx, s.opts.Retry) {
 				return
 			}
 			continue
@@ -77,7 +77,7 @@ func (s *singleton) run(ctx context.Context, every time.Duration, atOnce bool, r
 		}
 		seen = ""
 		// Lost: another replica may have it now; try again after Retry.
-		if !sleepCtx(ctx, s.opts.Retry) {
+		if !ingest.Sleep(ctx, s.opts.Retry) {
 			return
 		}
 	}
@@ -170,7 +170,7 @@ func (s *singleton) hold(ctx context.Context, lease archive.Lease) (context.Cont
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for sleepCtx(hctx, s.opts.TTL/3-time.Since(last)) {
+		for ingest.Sleep(hctx, s.opts.TTL/3-time.Since(last)) {
 			start := time.Now()
 			got, err := s.opts.Store.AcquireLease(hctx, name, s.opts.Holder, s.opts.TTL)
 			switch {
@@ -216,19 +216,4 @@ func (s *singleton) releaseLease(ctx context.Context) {
 		return
 	}
 	s.log.Info("job lease released")
-}
-
-// sleepCtx waits d, false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
