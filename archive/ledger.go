@@ -141,11 +141,22 @@ func OpenLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 	r.SetMaxOpenConns(readConns)
 	r.SetMaxIdleConns(readConns) // database/sql keeps 2 by default, and closes the others after use
 	l := &Ledger{path: where, eng: eng, w: w, r: &readDB{DB: r}, now: time.Now, reads: readCache{db: r}, log: cfg.Log}
-	if err := l.migrate(ctx); err != nil {
-		l.Close()
-		return nil, err
+	// Processes opening a new SQLite file at once (replicas started
+	// together, a command beside a starting run) race to turn it into a
+	// WAL database, and the loser gets SQLITE_BUSY at once, without the
+	// busy timeout: the migration, one transaction, is tried again.
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := l.migrate(ctx)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) || ctx.Err() != nil {
+			l.Close()
+			return nil, err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return l, nil
 }
 
 // Path returns the database file the ledger was opened on, or on

@@ -919,3 +919,25 @@ func TestRecordMessageJudgment(t *testing.T) {
 		t.Errorf("audit trail: %v", err)
 	}
 }
+
+// Three processes opening one new ledger file at the same moment (replicas
+// started together) all get it: the one losing the race to set the file
+// up tries again rather than failing with SQLITE_BUSY.
+func TestOpenLedgerConcurrently(t *testing.T) {
+	sqliteOnly(t, "the race is SQLite's, over turning a new file into a WAL database")
+	for range 40 {
+		path := filepath.Join(t.TempDir(), "claimtrail.db")
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				l, err := OpenLedger(context.Background(), LedgerConfig{Path: path})
+				if err != nil {
+					t.Errorf("OpenLedger of a new file, three at once: %v", err)
+					return
+				}
+				l.Close()
+			})
+		}
+		wg.Wait()
+	}
+}
